@@ -1,0 +1,167 @@
+// mpt configuration: the original MPT directory layout, parsed into plain structs.
+//
+// A configuration directory holds `interface.conf` ([general], [tun_N]) and
+// `connections/*.conf` (one [connection] with its [path_N] and [net_N] sections per file).
+// Every key the original MPT accepts is accepted; keys that mpt does not act on yet are
+// accepted with a warning that names them. Unknown keys, bad values, missing sections and
+// inconsistent counts are errors that name the file, the line and the key.
+// New mpt keys are documented in docs/configuration.md.
+//
+// Threading: loading is done once, on the main thread, before any worker starts; the result
+// is immutable afterwards and may be read from any thread.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mpt::config {
+
+// An IPv4 or IPv6 address. IPv4 is kept as AF_INET (never v4-mapped).
+struct IpAddress {
+  int family = 0;  // AF_INET, AF_INET6, or 0 = unset / "0.0.0.0" (auto in the original)
+  in_addr v4{};
+  in6_addr v6{};
+
+  [[nodiscard]] bool is_set() const { return family != 0; }
+  [[nodiscard]] std::string to_string() const;
+  friend bool operator==(const IpAddress& a, const IpAddress& b);
+};
+
+// Address with prefix length, e.g. 10.0.0.2/24 or fd00::1/64.
+struct IpPrefix {
+  IpAddress addr;
+  int prefix_len = 0;
+  [[nodiscard]] std::string to_string() const;
+};
+
+// A [tun_N] section of interface.conf.
+struct TunConfig {
+  std::string name = "tun0";
+  int mtu = 1440;
+  std::optional<IpPrefix> ipv4_addr;
+  std::optional<IpPrefix> ipv6_addr;
+};
+
+// interface.conf
+struct InterfaceConfig {
+  int tunnel_num = 0;
+  bool accept_remote = false;         // accepted, not acted on yet (warning)
+  std::uint16_t cmdport_local = 65050;  // accepted, not acted on (mpt uses a Unix socket)
+  int cmd_timeout_s = 15;
+  int interface_num = 0;
+  std::vector<TunConfig> tuns;        // [tun_0] .. [tun_{tunnel_num-1}]
+};
+
+// An inclusive port range for the layer-4 port mapping keys (single port: first == last).
+struct PortRange {
+  std::uint16_t first = 0;
+  std::uint16_t last = 0;
+  friend bool operator==(const PortRange&, const PortRange&) = default;
+};
+
+// A [path_N] section.
+struct PathConfig {
+  std::string interface_name = "unnamed_path";
+  int ip_ver = 4;                    // outer IP version of this path
+  IpAddress private_ipaddr;          // unset = take the interface's address
+  IpAddress public_ipaddr;           // unset = same as private (mpt does no discovery)
+  IpAddress gw_ipaddr;               // unset = directly connected peer
+  IpAddress remote_ipaddr;           // required: the peer's address on this path
+  int keepalive_time_s = 0;          // 0 = off
+  int dead_time_s = 0;               // 0 = 3 * keepalive_time
+  int weight_out = 1;                // 0 = standby (0..10000)
+  int weight_in = 1;
+  bool cmd_default = false;
+  int status = 0;                    // 0 = up, 128 = down
+  int window_size = 1;               // legacy, unused
+  std::vector<PortRange> tcp_dst, tcp_src, udp_dst, udp_src;
+};
+
+// A [net_N] section: site-to-site networks routed through the connection.
+struct NetConfig {
+  int ip_ver = 4;
+  IpPrefix src_addr;
+  IpPrefix dst_addr;
+};
+
+// A connections/*.conf file.
+struct ConnectionConfig {
+  std::string file;                  // path of the file it came from (for messages)
+  std::string name = "connection";
+  int permission = 0;
+  int ip_ver = 6;                    // inner (tunnel) IP version
+  IpAddress ip_local;
+  IpAddress ip_remote;
+  std::uint16_t local_port = 4754;   // mpt default: RFC 8086 port (original: ephemeral)
+  std::uint16_t remote_port = 4754;  // mpt default: RFC 8086 port (original: 65000)
+  std::uint16_t remote_cmd_port = 65050;
+  std::uint16_t local_cmd_port = 65001;
+  int path_count = 0;                // 1..20 in the original; mpt allows up to kMaxPaths
+  int network_count = 0;
+  int status = 0x80;
+  int reorder_window = 0;            // packets; 0 = no sequence numbers
+  int max_buffdelay_msec = 100;      // 0 in file -> 100
+  int auth_type = 0;
+  std::string auth_key;
+  // --- keys added by mpt (docs/configuration.md) ---
+  // Number of UDP source ports used for RFC 8086 §3.2.1 entropy, drawn from 49152-65535 and
+  // chosen per inner flow by hash. 0 = one fixed source port: local_port.
+  int source_port_count = 4;
+  std::optional<std::uint32_t> gre_key;  // GRE key sent and required on receive (RFC 2890)
+  bool gre_checksum = false;             // send the GRE checksum (RFC 2784)
+  std::vector<PathConfig> paths;     // [path_0] .. [path_{path_count-1}]
+  std::vector<NetConfig> networks;   // [net_0] .. [net_{network_count-1}]
+};
+
+struct Config {
+  std::string dir;
+  InterfaceConfig interface;
+  std::vector<ConnectionConfig> connections;  // sorted by file name
+};
+
+inline constexpr int kMaxPaths = 64;
+inline constexpr int kMaxNetworks = 64;
+inline constexpr int kMaxWeight = 10000;
+
+// One problem found while loading. `line` is 1-based; 0 when the problem is about a whole
+// file or section (e.g. a missing section). `key` may be empty.
+struct Diagnostic {
+  enum class Severity { kWarning, kError };
+  Severity severity = Severity::kError;
+  std::string file;
+  int line = 0;
+  std::string key;  // "section:key", "section", or empty
+  std::string message;
+  // "FILE:LINE: error: key 'connection:ip_ver': must be 4 or 6 (got '5')"
+  [[nodiscard]] std::string to_string() const;
+};
+
+struct LoadResult {
+  Config config;
+  std::vector<Diagnostic> diagnostics;  // warnings and errors, in file order
+  [[nodiscard]] bool ok() const;        // no error-severity diagnostics
+};
+
+// Loads DIR/interface.conf and DIR/connections/*.conf (only names ending in ".conf"; files
+// such as conf.template, x.conf.A or x.conf~ are ignored, as in the original).
+// Never throws for bad content; I/O failures are reported as diagnostics too.
+[[nodiscard]] LoadResult load_config_dir(const std::string& dir);
+
+// Parses one interface.conf / connection file from memory. `file` is only used in messages.
+// Used by load_config_dir, the unit tests and the config fuzz target.
+[[nodiscard]] InterfaceConfig parse_interface_conf(const std::string& text, const std::string& file,
+                                                   std::vector<Diagnostic>& diags);
+[[nodiscard]] ConnectionConfig parse_connection_conf(const std::string& text,
+                                                     const std::string& file,
+                                                     std::vector<Diagnostic>& diags);
+
+// Parses "a.b.c.d", "x::y"; "0.0.0.0" and "::" give an unset address. Returns nullopt on junk.
+[[nodiscard]] std::optional<IpAddress> parse_ip_address(const std::string& s);
+// Parses "addr/len"; a missing "/len" gives /32 or /128.
+[[nodiscard]] std::optional<IpPrefix> parse_ip_prefix(const std::string& s);
+
+}  // namespace mpt::config
