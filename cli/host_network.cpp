@@ -1,0 +1,189 @@
+#include "cli/host_network.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+
+#include <cstring>
+#include <system_error>
+
+#include "engine/gre_udp.h"
+#include "engine/log.h"
+
+namespace mpt::cli {
+namespace {
+
+bool in_prefix(const config::IpAddress& a, const config::IpPrefix& p) {
+  if (a.family != p.addr.family) return false;
+  const auto* x = a.family == AF_INET ? reinterpret_cast<const std::uint8_t*>(&a.v4)
+                                      : reinterpret_cast<const std::uint8_t*>(&a.v6);
+  const auto* y = p.addr.family == AF_INET ? reinterpret_cast<const std::uint8_t*>(&p.addr.v4)
+                                           : reinterpret_cast<const std::uint8_t*>(&p.addr.v6);
+  int bits = p.prefix_len;
+  for (int i = 0; bits > 0; ++i, bits -= 8) {
+    const std::uint8_t mask = bits >= 8 ? 0xFF : static_cast<std::uint8_t>(0xFF << (8 - bits));
+    if ((x[i] & mask) != (y[i] & mask)) return false;
+  }
+  return true;
+}
+
+std::optional<config::IpAddress> interface_address(const std::string& ifname, int family) {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) < 0) return std::nullopt;
+  std::optional<config::IpAddress> found;
+  for (ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr || ifname != i->ifa_name || i->ifa_addr->sa_family != family) continue;
+    config::IpAddress a;
+    a.family = family;
+    if (family == AF_INET) {
+      a.v4 = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+    } else {
+      const auto* s6 = reinterpret_cast<sockaddr_in6*>(i->ifa_addr);
+      if (IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr)) continue;
+      a.v6 = s6->sin6_addr;
+    }
+    found = a;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+void fill_sockaddr(const config::IpAddress& a, std::uint16_t port, sockaddr_storage& out,
+                   socklen_t& len) {
+  out = sockaddr_storage{};
+  if (a.family == AF_INET) {
+    auto& s = reinterpret_cast<sockaddr_in&>(out);
+    s.sin_family = AF_INET;
+    s.sin_addr = a.v4;
+    s.sin_port = htons(port);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto& s = reinterpret_cast<sockaddr_in6&>(out);
+    s.sin6_family = AF_INET6;
+    s.sin6_addr = a.v6;
+    s.sin6_port = htons(port);
+    len = sizeof(sockaddr_in6);
+  }
+}
+
+}  // namespace
+
+engine::IpNet to_ipnet(const config::IpAddress& a, int prefix_len) {
+  engine::IpNet n;
+  n.family = a.family;
+  n.prefix_len = prefix_len;
+  if (a.family == AF_INET) {
+    std::memcpy(n.addr.data(), &a.v4, 4);
+  } else {
+    std::memcpy(n.addr.data(), &a.v6, 16);
+  }
+  return n;
+}
+
+std::optional<engine::TunnelSpec> build_tunnel_spec(const config::TunConfig& tun,
+                                                    const config::ConnectionConfig& conn,
+                                                    std::string& error) {
+  engine::TunnelSpec spec;
+  spec.mtu = tun.mtu;
+  spec.gre_key = conn.gre_key;
+  spec.gre_checksum = conn.gre_checksum;
+  spec.sequence_numbers = conn.reorder_window > 0 || conn.paths.size() > 1;
+  // Per-daemon seed: different tunnels spread the same flows differently.
+  spec.flow_hash_seed = static_cast<std::uint32_t>(std::hash<std::string>{}(conn.name));
+  for (std::size_t i = 0; i < conn.paths.size(); ++i) {
+    const config::PathConfig& pc = conn.paths[i];
+    engine::PathSpec ps;
+    ps.name = "path_" + std::to_string(i);
+    ps.interface_name = pc.interface_name;
+    if (if_nametoindex(pc.interface_name.c_str()) == 0) {
+      error = conn.file + ": [" + ps.name + "] interface_name '" + pc.interface_name +
+              "' does not exist";
+      return std::nullopt;
+    }
+    const int family = pc.ip_ver == 6 ? AF_INET6 : AF_INET;
+    config::IpAddress local = pc.private_ipaddr;
+    if (!local.is_set()) {
+      auto a = interface_address(pc.interface_name, family);
+      if (!a) {
+        error = conn.file + ": [" + ps.name + "] private_ipaddr is not set and interface '" +
+                pc.interface_name + "' has no IPv" + std::to_string(pc.ip_ver) + " address";
+        return std::nullopt;
+      }
+      local = *a;
+    }
+    fill_sockaddr(local, conn.local_port, ps.local, ps.local_len);
+    fill_sockaddr(pc.remote_ipaddr, conn.remote_port, ps.remote, ps.remote_len);
+    ps.source_port_count = conn.source_port_count;
+    ps.up = pc.status == 0;
+    spec.paths.push_back(std::move(ps));
+  }
+  return spec;
+}
+
+HostNetwork::~HostNetwork() { remove_routes(); }
+
+void HostNetwork::add_route(const Route& r, const std::string& what) {
+  std::error_code ec = nl_.add_route(r.dst, r.oif, r.gateway);
+  if (ec == std::errc::file_exists) {
+    MPT_INFO("route %s already exists; left as it is (%s)", r.dst.to_string().c_str(),
+             what.c_str());
+    return;
+  }
+  if (ec) throw std::system_error(ec, "adding route " + r.dst.to_string() + " (" + what + ")");
+  MPT_INFO("added route %s (%s)", r.dst.to_string().c_str(), what.c_str());
+  added_.push_back(r);
+}
+
+void HostNetwork::configure(int tun_ifindex, const config::TunConfig& tun,
+                            const config::ConnectionConfig& conn) {
+  if (auto ec = nl_.set_link(tun_ifindex, tun.mtu, true)) {
+    throw std::system_error(ec, "setting MTU " + std::to_string(tun.mtu) + " on " + tun.name);
+  }
+  for (const auto& p : {tun.ipv4_addr, tun.ipv6_addr}) {
+    if (!p) continue;
+    const engine::IpNet n = to_ipnet(p->addr, p->prefix_len);
+    if (auto ec = nl_.add_address(tun_ifindex, n)) {
+      throw std::system_error(ec, "adding address " + n.to_string() + " to " + tun.name);
+    }
+  }
+  // The peer's tunnel address, unless the TUN prefix already covers it.
+  if (conn.ip_remote.is_set()) {
+    const auto& own = conn.ip_remote.family == AF_INET ? tun.ipv4_addr : tun.ipv6_addr;
+    if (!own || !in_prefix(conn.ip_remote, *own)) {
+      add_route({to_ipnet(conn.ip_remote, conn.ip_remote.family == AF_INET ? 32 : 128),
+                 tun_ifindex, std::nullopt}, "peer tunnel address");
+    }
+  }
+  for (std::size_t i = 0; i < conn.networks.size(); ++i) {
+    const config::NetConfig& n = conn.networks[i];
+    add_route({to_ipnet(n.dst_addr.addr, n.dst_addr.prefix_len), tun_ifindex, std::nullopt},
+              "net_" + std::to_string(i));
+  }
+  // Host route to each path's peer through its gateway, so the path's packets leave by the
+  // right interface. Skipped when the gateway is unset, is the peer itself, or is one of our
+  // own addresses (the original's samples set gw_ipaddr to the local address).
+  for (std::size_t i = 0; i < conn.paths.size(); ++i) {
+    const config::PathConfig& pc = conn.paths[i];
+    const int oif = static_cast<int>(if_nametoindex(pc.interface_name.c_str()));
+    if (!pc.gw_ipaddr.is_set() || pc.gw_ipaddr == pc.remote_ipaddr ||
+        pc.gw_ipaddr == pc.private_ipaddr || pc.gw_ipaddr == pc.public_ipaddr || oif == 0) {
+      continue;
+    }
+    const int len = pc.remote_ipaddr.family == AF_INET ? 32 : 128;
+    add_route({to_ipnet(pc.remote_ipaddr, len), oif, to_ipnet(pc.gw_ipaddr, len)},
+              "path_" + std::to_string(i) + " peer via gateway");
+  }
+}
+
+void HostNetwork::remove_routes() {
+  for (auto it = added_.rbegin(); it != added_.rend(); ++it) {
+    if (auto ec = nl_.del_route(it->dst, it->oif, it->gateway)) {
+      MPT_WARN("removing route %s: %s", it->dst.to_string().c_str(), ec.message().c_str());
+    } else {
+      MPT_INFO("removed route %s", it->dst.to_string().c_str());
+    }
+  }
+  added_.clear();
+}
+
+}  // namespace mpt::cli

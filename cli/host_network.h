@@ -1,0 +1,50 @@
+// Glue between the configuration and the host: builds the engine's TunnelSpec from a loaded
+// Config, and configures the TUN device, its addresses and the routes mptd installs -- and
+// removes exactly the routes it added on shutdown. Main thread only, start-up and shutdown.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/config.h"
+#include "engine/netlink.h"
+#include "engine/tunnel_spec.h"
+
+namespace mpt::cli {
+
+// Translates connection `conn` (with tun `tun`) into a TunnelSpec. Resolves an unset
+// private_ipaddr from the path interface's first address of the path's family. Returns
+// nullopt and sets `error` (naming the file and path) if something cannot be resolved.
+[[nodiscard]] std::optional<engine::TunnelSpec> build_tunnel_spec(
+    const config::TunConfig& tun, const config::ConnectionConfig& conn, std::string& error);
+
+[[nodiscard]] engine::IpNet to_ipnet(const config::IpAddress& a, int prefix_len);
+
+class HostNetwork {
+ public:
+  HostNetwork() = default;
+  ~HostNetwork();  // removes the routes added by this object
+  HostNetwork(const HostNetwork&) = delete;
+  HostNetwork& operator=(const HostNetwork&) = delete;
+
+  // MTU, link up, addresses of the TUN device; routes to the peer tunnel address and the
+  // [net_N] networks through it; host routes to each path's peer via its gateway.
+  // Throws std::system_error naming the object that could not be configured.
+  void configure(int tun_ifindex, const config::TunConfig& tun,
+                 const config::ConnectionConfig& conn);
+  void remove_routes();
+
+ private:
+  struct Route {
+    engine::IpNet dst;
+    int oif;
+    std::optional<engine::IpNet> gateway;
+  };
+  void add_route(const Route& r, const std::string& what);
+
+  engine::Netlink nl_;
+  std::vector<Route> added_;
+};
+
+}  // namespace mpt::cli

@@ -1,0 +1,90 @@
+// mpt: control CLI. Talks to a running mptd over its Unix control socket (root only).
+//   mpt [--socket PATH] status [--json]
+//   mpt [--socket PATH] show status
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr const char* kDefaultSocket = "/run/mpt/mptd.sock";
+
+void usage(FILE* f) {
+  std::fprintf(f,
+               "Usage: mpt [--socket PATH] COMMAND\n"
+               "Commands:\n"
+               "  status [--json]   tunnel, path and counter status of the running mptd\n"
+               "  show status       the original MPT's spelling of 'status'\n");
+}
+
+int request(const std::string& socket_path, const std::string& line) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    std::perror("mpt: socket");
+    return 1;
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path) {
+    std::fprintf(stderr, "mpt: socket path too long: %s\n", socket_path.c_str());
+    return 2;
+  }
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    std::fprintf(stderr, "mpt: cannot reach mptd at %s: %s\n", socket_path.c_str(),
+                 std::strerror(errno));
+    ::close(fd);
+    return 1;
+  }
+  const std::string msg = line + "\n";
+  if (::write(fd, msg.data(), msg.size()) != static_cast<ssize_t>(msg.size())) {
+    std::perror("mpt: write");
+    ::close(fd);
+    return 1;
+  }
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  std::fputs(reply.c_str(), stdout);
+  return reply.rfind("error:", 0) == 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket_path = kDefaultSocket;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "--socket" || a == "-s") && i + 1 < argc) {
+      socket_path = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      usage(stdout);
+      return 0;
+    } else {
+      args.push_back(a);
+    }
+  }
+  if (args.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  if (args[0] == "status" && args.size() == 1) return request(socket_path, "status");
+  if (args[0] == "status" && args.size() == 2 && args[1] == "--json") {
+    return request(socket_path, "status --json");
+  }
+  if (args[0] == "show" && args.size() == 2 && args[1] == "status") {
+    return request(socket_path, "show status");
+  }
+  std::fprintf(stderr, "mpt: unknown command '%s'\n", args[0].c_str());
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,31 @@
+#include "engine/buffer_pool.h"
+
+#include <cstdlib>
+#include <new>
+
+namespace mpt::engine {
+namespace {
+std::uint8_t* alloc_storage(std::size_t bytes) {
+  void* p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+  if (!p) throw std::bad_alloc();
+  return static_cast<std::uint8_t*>(p);
+}
+void free_storage(std::uint8_t* p) { std::free(p); }
+}  // namespace
+
+BufferPool::BufferPool(std::size_t count, std::uint32_t buf_size)
+    : buf_size_((buf_size + 63) / 64 * 64),
+      storage_(alloc_storage(count * ((buf_size + 63) / 64 * 64)), free_storage),
+      bufs_(count),
+      free_low_water_(count) {
+  free_.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    PacketBuf& b = bufs_[i];
+    b.storage = storage_.get() + i * buf_size_;
+    b.capacity = buf_size_;
+    b.index = static_cast<std::uint32_t>(i);
+  }
+  for (std::size_t i = count; i-- > 0;) free_.push_back(&bufs_[i]);
+}
+
+}  // namespace mpt::engine

@@ -1,0 +1,62 @@
+// BufferPool: a fixed number of equally sized PacketBufs allocated once at start-up.
+//
+// Thread ownership: a pool belongs to one thread (its owner), which alone calls take()/put().
+// Other threads that end up holding one of its buffers send it home through a ReturnRing,
+// which the owner drains (drain_returns). Nothing here allocates after construction.
+// Memory ordering: the SPSC ring's push (release) / pop (acquire) make the buffer's contents
+// and metadata written by the returning thread visible to the owner.
+#pragma once
+
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/packet_buf.h"
+
+namespace mpt::engine {
+
+// Single-producer single-consumer ring of buffer pointers. kCapacity is fixed at compile
+// time; push/pop take whole batches so the cost of publishing is paid once per batch.
+template <std::size_t kCapacity>
+using PacketRing = boost::lockfree::spsc_queue<PacketBuf*, boost::lockfree::capacity<kCapacity>>;
+
+inline constexpr std::size_t kRingCapacity = 2048;   // every data and return ring
+inline constexpr std::size_t kBatchMax = 256;        // packets handled per loop turn and stage
+using DataRing = PacketRing<kRingCapacity>;
+using ReturnRing = PacketRing<kRingCapacity>;
+
+class BufferPool {
+ public:
+  BufferPool(std::size_t count, std::uint32_t buf_size);
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  [[nodiscard]] std::size_t count() const { return bufs_.size(); }
+  [[nodiscard]] std::uint32_t buf_size() const { return buf_size_; }
+  [[nodiscard]] std::size_t free_count() const { return free_.size(); }
+  [[nodiscard]] std::size_t free_low_water() const { return free_low_water_; }
+  [[nodiscard]] std::size_t memory_bytes() const { return bufs_.size() * buf_size_; }
+
+  // Owner thread only.
+  [[nodiscard]] PacketBuf* take() {
+    if (free_.empty()) [[unlikely]] return nullptr;
+    PacketBuf* b = free_.back();
+    free_.pop_back();
+    if (free_.size() < free_low_water_) free_low_water_ = free_.size();
+    return b;
+  }
+  void put(PacketBuf* b) { free_.push_back(b); }  // capacity reserved: never reallocates
+  [[nodiscard]] PacketBuf* at(std::size_t index) { return &bufs_[index]; }
+
+ private:
+  std::uint32_t buf_size_;
+  std::unique_ptr<std::uint8_t[], void (*)(std::uint8_t*)> storage_;
+  std::vector<PacketBuf> bufs_;
+  std::vector<PacketBuf*> free_;
+  std::size_t free_low_water_;
+};
+
+}  // namespace mpt::engine

@@ -1,0 +1,151 @@
+#include "engine/engine.h"
+
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <system_error>
+
+#include "engine/log.h"
+#include "engine/udp_socket.h"
+
+namespace mpt::engine {
+
+Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd) : spec_(std::move(spec)) {
+  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
+    paths_.push_back(std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_));
+    path_ptrs_.push_back(paths_.back().get());
+  }
+  reader_ = std::make_unique<TunReader>(spec_, tun_read_fd, path_ptrs_, stop_fd_);
+  writer_ = std::make_unique<TunWriter>(tun_write_fd, path_ptrs_, stop_fd_);
+  for (PathWorker* w : path_ptrs_) w->connect(&reader_->doorbell(), &writer_->doorbell());
+}
+
+Engine::~Engine() {
+  stop();
+  paths_.clear();
+  ::close(stop_fd_);
+}
+
+void Engine::start() {
+  threads_.emplace_back([this] { reader_->run(); });
+  pthread_setname_np(threads_.back().native_handle(), "mpt-tun-rd");
+  threads_.emplace_back([this] { writer_->run(); });
+  pthread_setname_np(threads_.back().native_handle(), "mpt-tun-wr");
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    PathWorker* w = paths_[i].get();
+    threads_.emplace_back([w] { w->run(); });
+    const std::string name = "mpt-path" + std::to_string(i);
+    pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
+  }
+}
+
+void Engine::stop() {
+  if (threads_.empty()) return;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+namespace {
+void append(std::string& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void append(std::string& out, const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0) out.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1));
+}
+}  // namespace
+
+std::string Engine::status_json() const {
+  std::string s = "{";
+  const TxStats& t = reader_->stats();
+  const RxStats& r = writer_->stats();
+  append(s, "\"mtu\":%d,\"tx\":{\"tun_read_packets\":%" PRIu64 ",\"tun_read_bytes\":%" PRIu64
+         ",\"tun_read_errors\":%" PRIu64 ",\"drop_not_ip\":%" PRIu64 ",\"drop_too_big\":%" PRIu64
+         ",\"drop_no_path\":%" PRIu64 ",\"drop_ring_full\":%" PRIu64 ",\"batches\":%" PRIu64
+         ",\"pool_buffers\":%zu,\"pool_buffer_bytes\":%u,\"pool_in_kernel_low_water\":%zu},",
+         spec_.mtu, read(t.tun_read_packets), read(t.tun_read_bytes), read(t.tun_read_errors),
+         read(t.tx_drop_not_ip), read(t.tx_drop_too_big), read(t.tx_drop_no_path),
+         read(t.tx_drop_ring_full), read(t.tx_batches), reader_->pool().count(),
+         reader_->pool().buf_size(), reader_->pool_in_kernel_low_water());
+  append(s, "\"rx\":{\"tun_write_packets\":%" PRIu64 ",\"tun_write_bytes\":%" PRIu64
+         ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 "},\"paths\":[",
+         read(r.tun_write_packets), read(r.tun_write_bytes), read(r.tun_write_errors),
+         read(r.tun_write_batches));
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    const PathWorker& w = *paths_[i];
+    const PathStats& p = const_cast<PathWorker&>(w).stats();
+    std::uint64_t gre_drops = 0;
+    std::string gre = "{";
+    for (std::size_t e = 1; e < p.rx_drop_gre.size(); ++e) {
+      gre_drops += read(p.rx_drop_gre[e]);
+      append(gre, "%s\"%s\":%" PRIu64, e > 1 ? "," : "", to_string(static_cast<GreError>(e)),
+             read(p.rx_drop_gre[e]));
+    }
+    gre += "}";
+    append(s, "%s{\"name\":\"%s\",\"interface\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\","
+           "\"up\":%s,\"source_ports\":%zu,", i ? "," : "", w.spec().name.c_str(),
+           w.spec().interface_name.c_str(), sockaddr_to_string(w.spec().local).c_str(),
+           sockaddr_to_string(w.spec().remote).c_str(), w.spec().up ? "true" : "false",
+           w.source_port_count());
+    append(s, "\"tx_packets\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"tx_send_errors\":%" PRIu64
+           ",\"tx_submit_batches\":%" PRIu64 ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
+           ",", read(p.tx_packets), read(p.tx_bytes), read(p.tx_send_errors),
+           read(p.tx_submit_batches), read(p.rx_packets), read(p.rx_bytes));
+    append(s, "\"rx_drop_unknown_peer\":%" PRIu64 ",\"rx_drop_truncated\":%" PRIu64
+           ",\"rx_drop_key_mismatch\":%" PRIu64 ",\"rx_drop_ring_full\":%" PRIu64
+           ",\"rx_control_unhandled\":%" PRIu64 ",\"rx_recv_errors\":%" PRIu64
+           ",\"rx_nobufs\":%" PRIu64 ",\"rx_drop_invalid_gre\":%" PRIu64 ",",
+           read(p.rx_drop_unknown_peer), read(p.rx_drop_truncated), read(p.rx_drop_key_mismatch),
+           read(p.rx_drop_ring_full), read(p.rx_control_unhandled), read(p.rx_recv_errors),
+           read(p.rx_nobufs), gre_drops);
+    s += "\"rx_drop_gre\":" + gre;
+    append(s, ",\"rx_pool_buffers\":%zu,\"rx_pool_buffer_bytes\":%u}", w.rx_pool().count(),
+           w.rx_pool().buf_size());
+  }
+  s += "]}";
+  return s;
+}
+
+std::string Engine::status_text() const {
+  std::string s;
+  const TxStats& t = reader_->stats();
+  const RxStats& r = writer_->stats();
+  append(s, "tunnel: mtu %d\n  tun read:  %" PRIu64 " packets, %" PRIu64 " bytes\n"
+         "  tun write: %" PRIu64 " packets, %" PRIu64 " bytes\n", spec_.mtu,
+         read(t.tun_read_packets), read(t.tun_read_bytes), read(r.tun_write_packets),
+         read(r.tun_write_bytes));
+  append(s, "  tx pool: %zu x %u B (%zu KiB), fewest free %zu\n", reader_->pool().count(),
+         reader_->pool().buf_size(), reader_->pool().memory_bytes() / 1024,
+         reader_->pool_in_kernel_low_water());
+  for (const auto& wp : paths_) {
+    PathWorker& w = *wp;
+    const PathStats& p = w.stats();
+    std::uint64_t gre_drops = 0;
+    for (std::size_t e = 1; e < p.rx_drop_gre.size(); ++e) gre_drops += read(p.rx_drop_gre[e]);
+    append(s, "\npath %s (%s): %s -> %s, %s\n", w.spec().name.c_str(),
+           w.spec().interface_name.c_str(), sockaddr_to_string(w.spec().local).c_str(),
+           sockaddr_to_string(w.spec().remote).c_str(), w.spec().up ? "up" : "down");
+    append(s, "  transfer: %" PRIu64 " packets / %" PRIu64 " B sent, %" PRIu64 " packets / %"
+           PRIu64 " B received\n", read(p.tx_packets), read(p.tx_bytes), read(p.rx_packets),
+           read(p.rx_bytes));
+    append(s, "  dropped:  %" PRIu64 " unknown peer, %" PRIu64 " invalid GRE, %" PRIu64
+           " truncated, %" PRIu64 " key mismatch, %" PRIu64 " ring full\n",
+           read(p.rx_drop_unknown_peer), gre_drops, read(p.rx_drop_truncated),
+           read(p.rx_drop_key_mismatch), read(p.rx_drop_ring_full));
+    append(s, "  rx pool:  %zu x %u B (%zu KiB)\n", w.rx_pool().count(), w.rx_pool().buf_size(),
+           w.rx_pool().memory_bytes() / 1024);
+  }
+  return s;
+}
+
+}  // namespace mpt::engine

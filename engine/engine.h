@@ -1,0 +1,46 @@
+// Engine: the data plane of one tunnel -- a TUN reader, one PathWorker per path and a TUN
+// writer, each on its own thread, wired together with SPSC rings and doorbells.
+//
+// Threads: constructed, started, stopped and destroyed by one controlling thread (mptd's
+// main thread). status_json() may be called from the control thread while running: it only
+// reads relaxed counters and immutable sizes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/path_worker.h"
+#include "engine/tun_reader.h"
+#include "engine/tun_writer.h"
+#include "engine/tunnel_spec.h"
+
+namespace mpt::engine {
+
+class Engine {
+ public:
+  // Opens every socket and ring; throws std::system_error with context on failure.
+  Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd);
+  ~Engine();  // stops and joins if still running
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void start();
+  void stop();  // idempotent; returns when every thread has exited
+
+  [[nodiscard]] const TunnelSpec& spec() const { return spec_; }
+  [[nodiscard]] std::string status_json() const;
+  [[nodiscard]] std::string status_text() const;
+
+ private:
+  TunnelSpec spec_;
+  int stop_fd_ = -1;
+  std::vector<std::unique_ptr<PathWorker>> paths_;
+  std::vector<PathWorker*> path_ptrs_;
+  std::unique_ptr<TunReader> reader_;
+  std::unique_ptr<TunWriter> writer_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace mpt::engine

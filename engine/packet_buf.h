@@ -1,0 +1,47 @@
+// PacketBuf: one packet's storage plus the little metadata the stages need.
+//
+// Ownership: every PacketBuf belongs to exactly one BufferPool (its home) and, at any moment,
+// to exactly one holder: the pool's free list, the kernel (a provided-buffer ring or an
+// in-flight SQE), or one ring/stage. Pushing a PacketBuf* into an SPSC ring hands it over;
+// the pusher never touches it again. Buffers go home through return rings (buffer_pool.h).
+//
+// Layout of the storage: [headroom][packet .....][tail]. On transmit the TUN reader reads
+// the inner packet at kTxHeadroom so that the GRE header is prepended in place, with no copy
+// (the kernel adds UDP and IP). On receive the path worker's provided buffer holds
+// io_uring_recvmsg_out + source address + payload; `offset` points at the inner packet.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "engine/gre_udp.h"
+
+namespace mpt::engine {
+
+// Room for the largest GRE header, rounded up to a cache line so the inner packet is aligned.
+inline constexpr std::uint32_t kTxHeadroom = 64;
+static_assert(kTxHeadroom >= kGreHeaderMax);
+
+struct PacketBuf {
+  std::uint8_t* storage = nullptr;  // fixed, kept for the buffer's lifetime
+  std::uint32_t capacity = 0;       // bytes of storage
+  std::uint32_t offset = 0;         // packet start within storage
+  std::uint32_t length = 0;         // packet bytes from offset
+  std::uint32_t index = 0;          // index within the home pool (= provided-buffer id)
+  std::uint16_t source_port_index = 0;  // transmit: which of the path's sockets to send from
+  std::uint16_t path_index = 0;     // transmit: chosen path; receive: path it arrived on
+
+  // Transmit only: the sendmsg arguments live with the buffer so an in-flight SQE can point
+  // at them until its completion.
+  msghdr msg{};
+  iovec iov{};
+
+  [[nodiscard]] std::uint8_t* data() { return storage + offset; }
+  [[nodiscard]] std::span<std::uint8_t> bytes() { return {storage + offset, length}; }
+};
+
+}  // namespace mpt::engine

@@ -1,0 +1,242 @@
+#include "engine/path_worker.h"
+
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "engine/log.h"
+#include "engine/udp_socket.h"
+
+namespace mpt::engine {
+namespace {
+
+// Receive pool sizing (one line per holder). Every buffer starts in the kernel's provided
+// ring; the ring can name all of them, so the pool size is also the ring size.
+//   rx_ring to the TUN writer            kRingCapacity   (at most, while the writer lags)
+//   the writer's in-flight TUN writes    <= kRingCapacity (taken from the same ring's budget)
+//   the kernel's provided-buffer ring    the rest
+// A pool no larger than the return ring's capacity means a return push can never fail.
+constexpr unsigned kRxPoolCount = 2048;
+static_assert(kRxPoolCount <= kRingCapacity);
+static_assert((kRxPoolCount & (kRxPoolCount - 1)) == 0, "buffer ring size must be a power of 2");
+constexpr std::uint16_t kRxBufferGroup = 1;
+constexpr unsigned kUringEntries = 1024;
+constexpr std::size_t kCqeBatch = 512;
+
+std::uint32_t rx_buf_size(int mtu) {
+  return static_cast<std::uint32_t>(sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) +
+                                    kGreHeaderMax + static_cast<std::size_t>(mtu) + 64);
+}
+
+}  // namespace
+
+PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
+    : spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
+      tunnel_(tunnel),
+      path_index_(path_index),
+      ring_(kUringEntries),
+      rx_pool_(kRxPoolCount, rx_buf_size(tunnel.mtu)),
+      provided_(ring_, kRxBufferGroup, kRxPoolCount) {
+  recv_fd_ = open_udp_socket(spec_.local, spec_.local_len, spec_.interface_name);
+  source_ports_.push_back(sockaddr_port(spec_.local));
+  if (spec_.source_port_count == 0) {
+    send_fds_.push_back(recv_fd_);
+  } else {
+    source_ports_.clear();
+    // Entropy ports: walk the range from a per-path starting point, skipping ports in use.
+    std::uint32_t candidate = tunnel.flow_hash_seed * 2654435761u + static_cast<std::uint32_t>(path_index) * 7919u;
+    for (int tries = 0; static_cast<int>(send_fds_.size()) < spec_.source_port_count; ++tries) {
+      if (tries > 4096) throw std::system_error(EADDRINUSE, std::generic_category(),
+                                                "no free UDP source ports for " + spec_.name);
+      sockaddr_storage a = spec_.local;
+      const std::uint16_t port = entropy_source_port(candidate);
+      candidate += 104729;  // a prime stride spreads the ports over the range
+      set_sockaddr_port(a, port);
+      try {
+        send_fds_.push_back(open_udp_socket(a, spec_.local_len, spec_.interface_name));
+        source_ports_.push_back(port);
+      } catch (const std::system_error& e) {
+        if (e.code().value() != EADDRINUSE) throw;
+      }
+    }
+  }
+  for (unsigned i = 0; i < kRxPoolCount; ++i) recycle_rx(rx_pool_.at(i));
+  provided_.publish();
+  recv_msg_template_.msg_namelen = sizeof(sockaddr_in6);
+  recv_msg_template_.msg_controllen = 0;
+  bell_.ring_fd = ring_.fd();
+  ring_.watch_stop(stop_fd);
+}
+
+PathWorker::~PathWorker() {
+  for (int fd : send_fds_) {
+    if (fd != recv_fd_) ::close(fd);
+  }
+  ::close(recv_fd_);
+}
+
+void PathWorker::arm_recv() {
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_recvmsg_multishot(sqe, recv_fd_, &recv_msg_template_, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kRxBufferGroup;
+  io_uring_sqe_set_data64(sqe, make_user_data(Op::kRecv));
+  recv_armed_ = true;
+}
+
+void PathWorker::run() {
+  std::array<io_uring_cqe, kCqeBatch> cqes;
+  bool stop = false;
+  arm_recv();
+  while (!stop) {
+    // Sleep in the kernel only when no ring holds work for us.
+    const bool more = tx_ring_.read_available() > 0 || rx_return_ring_.read_available() > 0;
+    ring_.submit_and_wait(more ? 0 : 1);
+    const std::size_t n = ring_.copy_cqes(cqes);
+    for (std::size_t i = 0; i < n; ++i) {
+      const io_uring_cqe& c = cqes[i];
+      switch (op_of(c.user_data)) {
+        case Op::kRecv: handle_recv(c); break;
+        case Op::kSend: handle_send(c); break;
+        case Op::kWake: doorbell_answered(bell_); break;
+        case Op::kStop: stop = true; break;
+        case Op::kMsgRing: wake_failed(c.user_data); break;
+        default: break;
+      }
+    }
+    flush_rx_batch();
+    flush_tx_returns();
+    drain_rx_returns();
+    if (!recv_armed_) arm_recv();
+    send_tx_batch();
+  }
+}
+
+void PathWorker::handle_recv(const io_uring_cqe& c) {
+  if (!(c.flags & IORING_CQE_F_MORE)) recv_armed_ = false;  // multishot ended: re-arm later
+  if (c.res < 0) {
+    if (c.res == -ENOBUFS) {
+      bump(stats_.rx_nobufs);
+    } else if (c.res != -ECANCELED) {
+      bump(stats_.rx_recv_errors);
+      MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: recvmsg: %s", spec_.name.c_str(),
+                          std::strerror(-c.res));
+    }
+    return;
+  }
+  if (!(c.flags & IORING_CQE_F_BUFFER)) [[unlikely]] return;
+  PacketBuf* b = rx_pool_.at(c.flags >> IORING_CQE_BUFFER_SHIFT);
+  io_uring_recvmsg_out* out =
+      io_uring_recvmsg_validate(b->storage, c.res, &recv_msg_template_);
+  if (!out || (out->flags & MSG_TRUNC) || out->namelen > sizeof(sockaddr_in6)) {
+    bump(stats_.rx_drop_truncated);
+    recycle_rx(b);
+    return;
+  }
+  const auto* from = static_cast<const sockaddr*>(io_uring_recvmsg_name(out));
+  if (!same_ip(from, spec_.remote)) {
+    bump(stats_.rx_drop_unknown_peer);
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped datagram from an address that is not "
+                        "this path's peer", spec_.name.c_str());
+    recycle_rx(b);
+    return;
+  }
+  auto* payload = static_cast<std::uint8_t*>(io_uring_recvmsg_payload(out, &recv_msg_template_));
+  const std::uint32_t len =
+      io_uring_recvmsg_payload_length(out, c.res, &recv_msg_template_);
+  const GreParsed p = parse_gre({payload, len});
+  if (p.error != GreError::kOk) {
+    bump(stats_.rx_drop_gre[static_cast<std::size_t>(p.error)]);
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped invalid GRE-in-UDP datagram (%s)",
+                        spec_.name.c_str(), to_string(p.error));
+    recycle_rx(b);
+    return;
+  }
+  if (p.fields.key != tunnel_.gre_key) {
+    bump(stats_.rx_drop_key_mismatch);
+    recycle_rx(b);
+    return;
+  }
+  if (p.fields.protocol == kProtoMptControl) {
+    bump(stats_.rx_control_unhandled);
+    recycle_rx(b);
+    return;
+  }
+  bump(stats_.rx_packets);
+  bump(stats_.rx_bytes, len);
+  b->offset = static_cast<std::uint32_t>(payload - b->storage) + p.header_size;
+  b->length = len - p.header_size;
+  b->path_index = static_cast<std::uint16_t>(path_index_);
+  rx_batch_[rx_batch_len_++] = b;
+  if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
+}
+
+void PathWorker::flush_rx_batch() {
+  if (rx_batch_len_ == 0) return;
+  const std::size_t pushed = rx_ring_.push(rx_batch_.data(), rx_batch_len_);
+  for (std::size_t i = pushed; i < rx_batch_len_; ++i) {
+    bump(stats_.rx_drop_ring_full);
+    recycle_rx(rx_batch_[i]);
+  }
+  if (pushed) ring_doorbell(ring_, *tun_writer_bell_);
+  rx_batch_len_ = 0;
+}
+
+void PathWorker::handle_send(const io_uring_cqe& c) {
+  PacketBuf* b = buf_of(c.user_data);
+  --sends_in_flight_;
+  if (c.res < 0) {
+    bump(stats_.tx_send_errors);
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: sendmsg: %s", spec_.name.c_str(),
+                        std::strerror(-c.res));
+  } else {
+    bump(stats_.tx_packets);
+    bump(stats_.tx_bytes, b->length);
+  }
+  tx_returns_[tx_returns_len_++] = b;
+  if (tx_returns_len_ == tx_returns_.size()) flush_tx_returns();
+}
+
+void PathWorker::flush_tx_returns() {
+  if (tx_returns_len_ == 0) return;
+  // Cannot fail: the TX pool has no more buffers than the return ring has slots.
+  const std::size_t pushed = tx_return_ring_.push(tx_returns_.data(), tx_returns_len_);
+  (void)pushed;
+  ring_doorbell(ring_, *tun_reader_bell_);
+  tx_returns_len_ = 0;
+}
+
+void PathWorker::drain_rx_returns() {
+  std::array<PacketBuf*, kBatchMax> bufs;
+  std::size_t n;
+  while ((n = rx_return_ring_.pop(bufs.data(), bufs.size())) > 0) {
+    for (std::size_t i = 0; i < n; ++i) recycle_rx(bufs[i]);
+  }
+  provided_.publish();
+}
+
+void PathWorker::send_tx_batch() {
+  std::array<PacketBuf*, kBatchMax> bufs;
+  const std::size_t n = tx_ring_.pop(bufs.data(), bufs.size());
+  if (n == 0) return;
+  bump(stats_.tx_submit_batches);
+  for (std::size_t i = 0; i < n; ++i) {
+    PacketBuf* b = bufs[i];
+    b->iov = {b->data(), b->length};
+    b->msg = msghdr{};
+    b->msg.msg_name = const_cast<sockaddr_storage*>(&spec_.remote);
+    b->msg.msg_namelen = spec_.remote_len;
+    b->msg.msg_iov = &b->iov;
+    b->msg.msg_iovlen = 1;
+    const int fd = send_fds_[b->source_port_index % send_fds_.size()];
+    io_uring_sqe* sqe = ring_.get_sqe();
+    io_uring_prep_sendmsg(sqe, fd, &b->msg, 0);
+    io_uring_sqe_set_data64(sqe, make_user_data(Op::kSend, b));
+    ++sends_in_flight_;
+  }
+}
+
+}  // namespace mpt::engine

@@ -1,0 +1,95 @@
+// PathWorker: one thread and one io_uring per physical path.
+//
+// Stages, one loop turn (run()):
+//   1. reap CQEs (copy out first, handle after -- never inside the reap loop);
+//   2. send completions   -> buffers go home to the TUN reader through tx_return_ring;
+//      receive completions -> check source, parse GRE, push inner packets to rx_ring
+//                             (consumer: TUN writer); bad input is dropped and counted;
+//   3. drain rx_return_ring (buffers the TUN writer is done with) back into the kernel's
+//      provided-buffer ring;
+//   4. pop a batch from tx_ring (producer: TUN reader) and prepare one SENDMSG per packet;
+//   5. ring the neighbours' doorbells, submit everything and wait, all in one syscall.
+//
+// Ownership: the worker owns its sockets, its io_uring and its receive pool (provided to the
+// kernel as a buffer ring). Transmit buffers belong to the TUN reader's pool: the worker holds
+// one from tx_ring pop until its send completes. Receive buffers leave through rx_ring and
+// come back through rx_return_ring.
+// Overflow policy: rx_ring full -> drop the newest packets, count rx_drop_ring_full.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "engine/buffer_pool.h"
+#include "engine/stats.h"
+#include "engine/tunnel_spec.h"
+#include "engine/uring.h"
+
+namespace mpt::engine {
+
+class PathWorker {
+ public:
+  // Opens the sockets and the ring; throws std::system_error with context on failure.
+  PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd);
+  ~PathWorker();
+  PathWorker(const PathWorker&) = delete;
+  PathWorker& operator=(const PathWorker&) = delete;
+
+  // Wiring, before run(): where to send wake-ups.
+  void connect(Doorbell* tun_reader, Doorbell* tun_writer) {
+    tun_reader_bell_ = tun_reader;
+    tun_writer_bell_ = tun_writer;
+  }
+  void run();  // thread body; returns after the stop eventfd fires
+
+  DataRing& tx_ring() { return tx_ring_; }
+  ReturnRing& tx_return_ring() { return tx_return_ring_; }
+  DataRing& rx_ring() { return rx_ring_; }
+  ReturnRing& rx_return_ring() { return rx_return_ring_; }
+  Doorbell& doorbell() { return bell_; }
+  PathStats& stats() { return stats_; }
+  [[nodiscard]] const PathSpec& spec() const { return spec_; }
+  [[nodiscard]] const BufferPool& rx_pool() const { return rx_pool_; }
+  [[nodiscard]] std::uint16_t source_port(std::size_t i) const { return source_ports_.at(i); }
+  [[nodiscard]] std::size_t source_port_count() const { return source_ports_.size(); }
+
+ private:
+  void arm_recv();
+  void handle_recv(const io_uring_cqe& cqe);
+  void handle_send(const io_uring_cqe& cqe);
+  void flush_rx_batch();
+  void flush_tx_returns();
+  void drain_rx_returns();
+  void send_tx_batch();
+  void recycle_rx(PacketBuf* b) { provided_.add(b, 0); }
+
+  const PathSpec spec_;
+  const TunnelSpec& tunnel_;
+  const int path_index_;
+  int recv_fd_ = -1;
+  std::vector<int> send_fds_;            // [0] = recv_fd_ when no entropy sockets
+  std::vector<std::uint16_t> source_ports_;
+  Uring ring_;
+  BufferPool rx_pool_;
+  ProvidedBuffers provided_;
+  msghdr recv_msg_template_{};           // describes the recvmsg_out layout of rx buffers
+  bool recv_armed_ = false;
+
+  DataRing tx_ring_;
+  ReturnRing tx_return_ring_;
+  DataRing rx_ring_;
+  ReturnRing rx_return_ring_;
+  Doorbell bell_;
+  Doorbell* tun_reader_bell_ = nullptr;
+  Doorbell* tun_writer_bell_ = nullptr;
+
+  std::array<PacketBuf*, kBatchMax> rx_batch_{};
+  std::size_t rx_batch_len_ = 0;
+  std::array<PacketBuf*, kBatchMax> tx_returns_{};
+  std::size_t tx_returns_len_ = 0;
+  std::size_t sends_in_flight_ = 0;
+  PathStats stats_;
+};
+
+}  // namespace mpt::engine

@@ -1,0 +1,65 @@
+// Per-thread counters. Each counter has exactly one writer thread (the thread that owns the
+// stage it counts); the control thread reads them for `mpt status` (pull, never push).
+//
+// Memory ordering: relaxed. A reader sees each counter's value at some recent point; counters
+// are independent facts, not a consistent snapshot. bump() is a load + store, not an atomic
+// read-modify-write: only the owning thread writes, so no lock prefix is needed on the hot path.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "engine/gre_udp.h"
+
+namespace mpt::engine {
+
+using Counter = std::atomic<std::uint64_t>;
+
+inline void bump(Counter& c, std::uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+[[nodiscard]] inline std::uint64_t read(const Counter& c) {
+  return c.load(std::memory_order_relaxed);
+}
+
+// Written by the TUN reader thread (transmit side).
+struct TxStats {
+  Counter tun_read_packets{0};
+  Counter tun_read_bytes{0};
+  Counter tun_read_errors{0};
+  Counter tx_drop_not_ip{0};        // TUN gave us something that is not IPv4/IPv6
+  Counter tx_drop_too_big{0};       // larger than the configured MTU
+  Counter tx_drop_no_path{0};       // no path is up
+  Counter tx_drop_ring_full{0};     // the chosen path's ring was full (overflow policy: drop newest)
+  Counter tx_batches{0};
+  Counter pool_free_low_water{0};   // fewest free TX buffers seen (written as a value)
+};
+
+// Written by one path worker thread.
+struct PathStats {
+  Counter tx_packets{0};
+  Counter tx_bytes{0};              // UDP payload bytes (GRE header + inner packet)
+  Counter tx_send_errors{0};
+  Counter tx_submit_batches{0};
+  Counter rx_packets{0};
+  Counter rx_bytes{0};
+  Counter rx_drop_unknown_peer{0};  // source address is not this path's configured peer
+  Counter rx_drop_truncated{0};     // datagram larger than a receive buffer
+  Counter rx_drop_key_mismatch{0};  // GRE key absent or different from the configured one
+  Counter rx_drop_ring_full{0};     // the TUN writer's ring was full
+  Counter rx_control_unhandled{0};  // mpt control messages (signalling not implemented yet)
+  Counter rx_recv_errors{0};
+  Counter rx_nobufs{0};             // the kernel ran out of provided receive buffers
+  std::array<Counter, static_cast<std::size_t>(GreError::kCount)> rx_drop_gre{};  // by reason
+};
+
+// Written by the TUN writer thread (receive side).
+struct RxStats {
+  Counter tun_write_packets{0};
+  Counter tun_write_bytes{0};
+  Counter tun_write_errors{0};
+  Counter tun_write_batches{0};
+};
+
+}  // namespace mpt::engine
