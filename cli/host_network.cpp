@@ -9,6 +9,7 @@
 
 #include "engine/gre_udp.h"
 #include "engine/log.h"
+#include "scheduler/path_chooser.h"
 
 namespace mpt::cli {
 namespace {
@@ -66,6 +67,13 @@ void fill_sockaddr(const config::IpAddress& a, std::uint16_t port, sockaddr_stor
   }
 }
 
+// Reorder window used when a multipath connection does not set reorder_window.
+constexpr std::uint32_t kDefaultReorderWindow = 1024;
+
+scheduler::Policy scheduler_policy(const config::ConnectionConfig&) {
+  return scheduler::Policy::kBytes;
+}
+
 }  // namespace
 
 engine::IpNet to_ipnet(const config::IpAddress& a, int prefix_len) {
@@ -80,42 +88,73 @@ engine::IpNet to_ipnet(const config::IpAddress& a, int prefix_len) {
   return n;
 }
 
-std::optional<engine::TunnelSpec> build_tunnel_spec(const config::TunConfig& tun,
-                                                    const config::ConnectionConfig& conn,
-                                                    std::string& error) {
+std::optional<engine::TunnelSpec> build_tunnel_spec(
+    const config::TunConfig& tun, const std::vector<config::ConnectionConfig>& connections,
+    std::string& error) {
   engine::TunnelSpec spec;
   spec.mtu = tun.mtu;
-  spec.gre_key = conn.gre_key;
-  spec.gre_checksum = conn.gre_checksum;
-  spec.sequence_numbers = conn.reorder_window > 0 || conn.paths.size() > 1;
-  // Per-daemon seed: different tunnels spread the same flows differently.
-  spec.flow_hash_seed = static_cast<std::uint32_t>(std::hash<std::string>{}(conn.name));
-  for (std::size_t i = 0; i < conn.paths.size(); ++i) {
-    const config::PathConfig& pc = conn.paths[i];
-    engine::PathSpec ps;
-    ps.name = "path_" + std::to_string(i);
-    ps.interface_name = pc.interface_name;
-    if (if_nametoindex(pc.interface_name.c_str()) == 0) {
-      error = conn.file + ": [" + ps.name + "] interface_name '" + pc.interface_name +
-              "' does not exist";
-      return std::nullopt;
+  for (std::size_t c = 0; c < connections.size(); ++c) {
+    const config::ConnectionConfig& conn = connections[c];
+    // Per-daemon seed: different tunnels spread the same flows differently.
+    spec.flow_hash_seed ^= static_cast<std::uint32_t>(std::hash<std::string>{}(conn.name));
+    engine::ConnectionSpec cs;
+    cs.name = conn.name;
+    cs.gre_key = conn.gre_key;
+    cs.gre_checksum = conn.gre_checksum;
+    // Sequence numbers whenever there is more than one path or a reorder window is asked for.
+    cs.sequence_numbers = conn.reorder_window > 0 || conn.paths.size() > 1;
+    cs.reorder_window = static_cast<std::uint32_t>(conn.reorder_window);
+    if (cs.reorder_window == 0 && conn.paths.size() > 1) cs.reorder_window = kDefaultReorderWindow;
+    cs.max_delay_ms = static_cast<std::uint32_t>(conn.max_buffdelay_msec);
+    cs.policy = scheduler_policy(conn);
+    if (conn.ip_remote.is_set()) {
+      cs.destinations.push_back(
+          to_ipnet(conn.ip_remote, conn.ip_remote.family == AF_INET ? 32 : 128));
     }
-    const int family = pc.ip_ver == 6 ? AF_INET6 : AF_INET;
-    config::IpAddress local = pc.private_ipaddr;
-    if (!local.is_set()) {
-      auto a = interface_address(pc.interface_name, family);
-      if (!a) {
-        error = conn.file + ": [" + ps.name + "] private_ipaddr is not set and interface '" +
-                pc.interface_name + "' has no IPv" + std::to_string(pc.ip_ver) + " address";
+    for (const config::NetConfig& n : conn.networks) {
+      cs.destinations.push_back(to_ipnet(n.dst_addr.addr, n.dst_addr.prefix_len));
+    }
+    for (std::size_t i = 0; i < conn.paths.size(); ++i) {
+      const config::PathConfig& pc = conn.paths[i];
+      engine::PathSpec ps;
+      ps.name = conn.name + "/path_" + std::to_string(i);
+      ps.connection = static_cast<int>(c);
+      ps.interface_name = pc.interface_name;
+      if (if_nametoindex(pc.interface_name.c_str()) == 0) {
+        error = conn.file + ": [path_" + std::to_string(i) + "] interface_name '" +
+                pc.interface_name + "' does not exist";
         return std::nullopt;
       }
-      local = *a;
+      const int family = pc.ip_ver == 6 ? AF_INET6 : AF_INET;
+      config::IpAddress local = pc.private_ipaddr;
+      if (!local.is_set()) {
+        auto a = interface_address(pc.interface_name, family);
+        if (!a) {
+          error = conn.file + ": [path_" + std::to_string(i) +
+                  "] private_ipaddr is not set and interface '" + pc.interface_name +
+                  "' has no IPv" + std::to_string(pc.ip_ver) + " address";
+          return std::nullopt;
+        }
+        local = *a;
+      }
+      fill_sockaddr(local, conn.local_port, ps.local, ps.local_len);
+      fill_sockaddr(pc.remote_ipaddr, conn.remote_port, ps.remote, ps.remote_len);
+      ps.source_port_count = conn.source_port_count;
+      ps.weight = static_cast<std::uint32_t>(pc.weight_out);
+      ps.up = pc.status == 0;
+      auto convert = [](const std::vector<config::PortRange>& in) {
+        std::vector<scheduler::PortRange> out;
+        for (const auto& r : in) out.push_back({r.first, r.last});
+        return out;
+      };
+      ps.ports.tcp_src = convert(pc.tcp_src);
+      ps.ports.tcp_dst = convert(pc.tcp_dst);
+      ps.ports.udp_src = convert(pc.udp_src);
+      ps.ports.udp_dst = convert(pc.udp_dst);
+      cs.paths.push_back(static_cast<int>(spec.paths.size()));
+      spec.paths.push_back(std::move(ps));
     }
-    fill_sockaddr(local, conn.local_port, ps.local, ps.local_len);
-    fill_sockaddr(pc.remote_ipaddr, conn.remote_port, ps.remote, ps.remote_len);
-    ps.source_port_count = conn.source_port_count;
-    ps.up = pc.status == 0;
-    spec.paths.push_back(std::move(ps));
+    spec.connections.push_back(std::move(cs));
   }
   return spec;
 }
@@ -134,8 +173,7 @@ void HostNetwork::add_route(const Route& r, const std::string& what) {
   added_.push_back(r);
 }
 
-void HostNetwork::configure(int tun_ifindex, const config::TunConfig& tun,
-                            const config::ConnectionConfig& conn) {
+void HostNetwork::configure_tun(int tun_ifindex, const config::TunConfig& tun) {
   if (auto ec = nl_.set_link(tun_ifindex, tun.mtu, true)) {
     throw std::system_error(ec, "setting MTU " + std::to_string(tun.mtu) + " on " + tun.name);
   }
@@ -146,6 +184,10 @@ void HostNetwork::configure(int tun_ifindex, const config::TunConfig& tun,
       throw std::system_error(ec, "adding address " + n.to_string() + " to " + tun.name);
     }
   }
+}
+
+void HostNetwork::add_connection_routes(int tun_ifindex, const config::TunConfig& tun,
+                                        const config::ConnectionConfig& conn) {
   // The peer's tunnel address, unless the TUN prefix already covers it.
   if (conn.ip_remote.is_set()) {
     const auto& own = conn.ip_remote.family == AF_INET ? tun.ipv4_addr : tun.ipv6_addr;

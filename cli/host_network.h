@@ -13,11 +13,12 @@
 
 namespace mpt::cli {
 
-// Translates connection `conn` (with tun `tun`) into a TunnelSpec. Resolves an unset
+// Translates the connections (with tun `tun`) into a TunnelSpec. Resolves an unset
 // private_ipaddr from the path interface's first address of the path's family. Returns
 // nullopt and sets `error` (naming the file and path) if something cannot be resolved.
 [[nodiscard]] std::optional<engine::TunnelSpec> build_tunnel_spec(
-    const config::TunConfig& tun, const config::ConnectionConfig& conn, std::string& error);
+    const config::TunConfig& tun, const std::vector<config::ConnectionConfig>& connections,
+    std::string& error);
 
 [[nodiscard]] engine::IpNet to_ipnet(const config::IpAddress& a, int prefix_len);
 
@@ -28,11 +29,13 @@ class HostNetwork {
   HostNetwork(const HostNetwork&) = delete;
   HostNetwork& operator=(const HostNetwork&) = delete;
 
-  // MTU, link up, addresses of the TUN device; routes to the peer tunnel address and the
-  // [net_N] networks through it; host routes to each path's peer via its gateway.
-  // Throws std::system_error naming the object that could not be configured.
-  void configure(int tun_ifindex, const config::TunConfig& tun,
-                 const config::ConnectionConfig& conn);
+  // MTU, link up and addresses of the TUN device. Throws std::system_error naming the
+  // object that could not be configured.
+  void configure_tun(int tun_ifindex, const config::TunConfig& tun);
+  // Routes to the peer tunnel address and the [net_N] networks through the TUN; host routes
+  // to each path's peer via its gateway. Throws like configure_tun.
+  void add_connection_routes(int tun_ifindex, const config::TunConfig& tun,
+                             const config::ConnectionConfig& conn);
   void remove_routes();
 
  private:

@@ -33,29 +33,21 @@ std::optional<mpt::LogLevel> parse_level(const std::string& s) {
 
 int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path) {
   using namespace mpt;
-  if (cfg.connections.size() != 1) {
-    MPT_ERROR("%s: %zu connection files found; this version of mptd runs exactly one "
-              "connection per daemon", cfg.dir.c_str(), cfg.connections.size());
-    return 1;
-  }
   const config::TunConfig& tun = cfg.interface.tuns.at(0);
-  const config::ConnectionConfig& conn = cfg.connections[0];
   std::string error;
-  auto spec = cli::build_tunnel_spec(tun, conn, error);
+  auto spec = cli::build_tunnel_spec(tun, cfg.connections, error);
   if (!spec) {
     MPT_ERROR("%s", error.c_str());
     return 1;
-  }
-  if (spec->paths.size() > 1) {
-    MPT_WARN("%s: %zu paths configured; the multipath scheduler is not implemented yet, so "
-             "packets are sent on the first path that is up (all paths receive)",
-             conn.file.c_str(), spec->paths.size());
   }
   boost::asio::io_context io;
   try {
     engine::TunDevice tun_dev(tun.name, 1);
     cli::HostNetwork host;
-    host.configure(tun_dev.ifindex(), tun, conn);
+    host.configure_tun(tun_dev.ifindex(), tun);
+    for (const config::ConnectionConfig& conn : cfg.connections) {
+      host.add_connection_routes(tun_dev.ifindex(), tun, conn);
+    }
     engine::Engine engine(*spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0));
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
       if (req == "status --json" || req == "status json") return engine.status_json() + "\n";
@@ -68,8 +60,8 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path) {
       io.stop();
     });
     engine.start();
-    MPT_INFO("tunnel %s up: connection '%s', %zu path(s), mtu %d, control socket %s",
-             tun_dev.name().c_str(), conn.name.c_str(), spec->paths.size(), tun.mtu,
+    MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, control socket %s",
+             tun_dev.name().c_str(), spec->connections.size(), spec->paths.size(), tun.mtu,
              socket_path.c_str());
     io.run();
     engine.stop();

@@ -23,10 +23,13 @@ namespace mpt::engine {
 template <std::size_t kCapacity>
 using PacketRing = boost::lockfree::spsc_queue<PacketBuf*, boost::lockfree::capacity<kCapacity>>;
 
-inline constexpr std::size_t kRingCapacity = 2048;   // every data and return ring
-inline constexpr std::size_t kBatchMax = 256;        // packets handled per loop turn and stage
+inline constexpr std::size_t kRingCapacity = 2048;        // every data ring
+inline constexpr std::size_t kReturnRingCapacity = 4096;  // every return ring (>= its pool)
+inline constexpr std::size_t kBatchMax = 256;             // packets per loop turn and stage
+// The reorder stage holds at most this many of a path's receive buffers (half its pool).
+inline constexpr std::uint32_t kMaxReorderWindow = 2048;
 using DataRing = PacketRing<kRingCapacity>;
-using ReturnRing = PacketRing<kRingCapacity>;
+using ReturnRing = PacketRing<kReturnRingCapacity>;
 
 class BufferPool {
  public:

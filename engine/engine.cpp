@@ -22,7 +22,7 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd) : spec_(std::
     path_ptrs_.push_back(paths_.back().get());
   }
   reader_ = std::make_unique<TunReader>(spec_, tun_read_fd, path_ptrs_, stop_fd_);
-  writer_ = std::make_unique<TunWriter>(tun_write_fd, path_ptrs_, stop_fd_);
+  writer_ = std::make_unique<TunWriter>(spec_, tun_write_fd, path_ptrs_, stop_fd_);
   for (PathWorker* w : path_ptrs_) w->connect(&reader_->doorbell(), &writer_->doorbell());
 }
 
@@ -71,16 +71,32 @@ std::string Engine::status_json() const {
   const RxStats& r = writer_->stats();
   append(s, "\"mtu\":%d,\"tx\":{\"tun_read_packets\":%" PRIu64 ",\"tun_read_bytes\":%" PRIu64
          ",\"tun_read_errors\":%" PRIu64 ",\"drop_not_ip\":%" PRIu64 ",\"drop_too_big\":%" PRIu64
-         ",\"drop_no_path\":%" PRIu64 ",\"drop_ring_full\":%" PRIu64 ",\"batches\":%" PRIu64
+         ",\"drop_no_connection\":%" PRIu64 ",\"drop_no_path\":%" PRIu64 ",\"drop_ring_full\":%" PRIu64 ",\"batches\":%" PRIu64
          ",\"pool_buffers\":%zu,\"pool_buffer_bytes\":%u,\"pool_in_kernel_low_water\":%zu},",
          spec_.mtu, read(t.tun_read_packets), read(t.tun_read_bytes), read(t.tun_read_errors),
-         read(t.tx_drop_not_ip), read(t.tx_drop_too_big), read(t.tx_drop_no_path),
+         read(t.tx_drop_not_ip), read(t.tx_drop_too_big), read(t.tx_drop_no_connection),
+         read(t.tx_drop_no_path),
          read(t.tx_drop_ring_full), read(t.tx_batches), reader_->pool().count(),
          reader_->pool().buf_size(), reader_->pool_in_kernel_low_water());
   append(s, "\"rx\":{\"tun_write_packets\":%" PRIu64 ",\"tun_write_bytes\":%" PRIu64
-         ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 "},\"paths\":[",
+         ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 "},\"connections\":[",
          read(r.tun_write_packets), read(r.tun_write_bytes), read(r.tun_write_errors),
          read(r.tun_write_batches));
+  for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
+    const ConnectionSpec& cs = spec_.connections[c];
+    const ReorderCounters& o = writer_->reorder_counters(c);
+    append(s, "%s{\"name\":\"%s\",\"scheduler\":\"%s\",\"sequence_numbers\":%s,"
+           "\"reorder_window\":%u,\"max_delay_ms\":%u,", c ? "," : "", cs.name.c_str(),
+           scheduler::to_string(cs.policy), cs.sequence_numbers ? "true" : "false",
+           writer_->reorders(c) ? std::min(cs.reorder_window, kMaxReorderWindow) : 0u,
+           cs.max_delay_ms);
+    append(s, "\"reorder\":{\"in_order\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"late\":%"
+           PRIu64 ",\"duplicate\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"timeouts\":%" PRIu64
+           ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 "}}", read(o.in_order),
+           read(o.reordered), read(o.late), read(o.duplicate), read(o.lost), read(o.timeouts),
+           read(o.resyncs), read(o.held));
+  }
+  s += "],\"paths\":[";
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const PathWorker& w = *paths_[i];
     const PathStats& p = const_cast<PathWorker&>(w).stats();
@@ -93,10 +109,10 @@ std::string Engine::status_json() const {
     }
     gre += "}";
     append(s, "%s{\"name\":\"%s\",\"interface\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\","
-           "\"up\":%s,\"source_ports\":%zu,", i ? "," : "", w.spec().name.c_str(),
-           w.spec().interface_name.c_str(), sockaddr_to_string(w.spec().local).c_str(),
-           sockaddr_to_string(w.spec().remote).c_str(), w.spec().up ? "true" : "false",
-           w.source_port_count());
+           "\"up\":%s,\"weight\":%u,\"source_ports\":%zu,", i ? "," : "",
+           w.spec().name.c_str(), w.spec().interface_name.c_str(),
+           sockaddr_to_string(w.spec().local).c_str(), sockaddr_to_string(w.spec().remote).c_str(),
+           w.spec().up ? "true" : "false", w.spec().weight, w.source_port_count());
     append(s, "\"tx_packets\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"tx_send_errors\":%" PRIu64
            ",\"tx_submit_batches\":%" PRIu64 ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
            ",", read(p.tx_packets), read(p.tx_bytes), read(p.tx_send_errors),
@@ -127,14 +143,30 @@ std::string Engine::status_text() const {
   append(s, "  tx pool: %zu x %u B (%zu KiB), fewest free %zu\n", reader_->pool().count(),
          reader_->pool().buf_size(), reader_->pool().memory_bytes() / 1024,
          reader_->pool_in_kernel_low_water());
+  for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
+    const ConnectionSpec& cs = spec_.connections[c];
+    append(s, "\nconnection %s: %zu path(s), scheduler %s, sequence numbers %s", cs.name.c_str(),
+           cs.paths.size(), scheduler::to_string(cs.policy), cs.sequence_numbers ? "on" : "off");
+    if (writer_->reorders(c)) {
+      const ReorderCounters& o = writer_->reorder_counters(c);
+      append(s, ", reorder window %u, max delay %u ms\n  reorder: %" PRIu64 " in order, %" PRIu64
+             " reordered, %" PRIu64 " late, %" PRIu64 " duplicate, %" PRIu64 " lost (%" PRIu64
+             " by timeout), %" PRIu64 " resyncs\n", std::min(cs.reorder_window, kMaxReorderWindow),
+             cs.max_delay_ms, read(o.in_order), read(o.reordered), read(o.late),
+             read(o.duplicate), read(o.lost), read(o.timeouts), read(o.resyncs));
+    } else {
+      s += ", no reordering\n";
+    }
+  }
   for (const auto& wp : paths_) {
     PathWorker& w = *wp;
     const PathStats& p = w.stats();
     std::uint64_t gre_drops = 0;
     for (std::size_t e = 1; e < p.rx_drop_gre.size(); ++e) gre_drops += read(p.rx_drop_gre[e]);
-    append(s, "\npath %s (%s): %s -> %s, %s\n", w.spec().name.c_str(),
+    append(s, "\npath %s (%s): %s -> %s, %s, weight %u\n", w.spec().name.c_str(),
            w.spec().interface_name.c_str(), sockaddr_to_string(w.spec().local).c_str(),
-           sockaddr_to_string(w.spec().remote).c_str(), w.spec().up ? "up" : "down");
+           sockaddr_to_string(w.spec().remote).c_str(), w.spec().up ? "up" : "down",
+           w.spec().weight);
     append(s, "  transfer: %" PRIu64 " packets / %" PRIu64 " B sent, %" PRIu64 " packets / %"
            PRIu64 " B received\n", read(p.tx_packets), read(p.tx_bytes), read(p.rx_packets),
            read(p.rx_bytes));

@@ -16,11 +16,12 @@ namespace {
 // Receive pool sizing (one line per holder). Every buffer starts in the kernel's provided
 // ring; the ring can name all of them, so the pool size is also the ring size.
 //   rx_ring to the TUN writer            kRingCapacity   (at most, while the writer lags)
-//   the writer's in-flight TUN writes    <= kRingCapacity (taken from the same ring's budget)
+//   the writer's reorder window          <= kMaxReorderWindow (held for a missing number)
+//   the writer's in-flight TUN writes    bounded by the writer (kMaxWritesInFlight)
 //   the kernel's provided-buffer ring    the rest
 // A pool no larger than the return ring's capacity means a return push can never fail.
-constexpr unsigned kRxPoolCount = 2048;
-static_assert(kRxPoolCount <= kRingCapacity);
+constexpr unsigned kRxPoolCount = 4096;
+static_assert(kRxPoolCount <= kReturnRingCapacity);
 static_assert((kRxPoolCount & (kRxPoolCount - 1)) == 0, "buffer ring size must be a power of 2");
 constexpr std::uint16_t kRxBufferGroup = 1;
 constexpr unsigned kUringEntries = 1024;
@@ -35,7 +36,7 @@ std::uint32_t rx_buf_size(int mtu) {
 
 PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
     : spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
-      tunnel_(tunnel),
+      connection_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection))),
       path_index_(path_index),
       ring_(kUringEntries),
       rx_pool_(kRxPoolCount, rx_buf_size(tunnel.mtu)),
@@ -155,7 +156,7 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
     recycle_rx(b);
     return;
   }
-  if (p.fields.key != tunnel_.gre_key) {
+  if (p.fields.key != connection_.gre_key) {
     bump(stats_.rx_drop_key_mismatch);
     recycle_rx(b);
     return;
@@ -170,6 +171,8 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   b->offset = static_cast<std::uint32_t>(payload - b->storage) + p.header_size;
   b->length = len - p.header_size;
   b->path_index = static_cast<std::uint16_t>(path_index_);
+  b->has_seq = p.fields.seq.has_value();
+  b->seq = p.fields.seq.value_or(0);
   rx_batch_[rx_batch_len_++] = b;
   if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
 }

@@ -50,6 +50,7 @@ class PathWorker {
   Doorbell& doorbell() { return bell_; }
   PathStats& stats() { return stats_; }
   [[nodiscard]] const PathSpec& spec() const { return spec_; }
+  [[nodiscard]] int path_index() const { return path_index_; }
   [[nodiscard]] const BufferPool& rx_pool() const { return rx_pool_; }
   [[nodiscard]] std::uint16_t source_port(std::size_t i) const { return source_ports_.at(i); }
   [[nodiscard]] std::size_t source_port_count() const { return source_ports_.size(); }
@@ -65,7 +66,7 @@ class PathWorker {
   void recycle_rx(PacketBuf* b) { provided_.add(b, 0); }
 
   const PathSpec spec_;
-  const TunnelSpec& tunnel_;
+  const ConnectionSpec& connection_;
   const int path_index_;
   int recv_fd_ = -1;
   std::vector<int> send_fds_;            // [0] = recv_fd_ when no entropy sockets

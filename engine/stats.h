@@ -30,7 +30,8 @@ struct TxStats {
   Counter tun_read_errors{0};
   Counter tx_drop_not_ip{0};        // TUN gave us something that is not IPv4/IPv6
   Counter tx_drop_too_big{0};       // larger than the configured MTU
-  Counter tx_drop_no_path{0};       // no path is up
+  Counter tx_drop_no_connection{0}; // inner destination matches no connection
+  Counter tx_drop_no_path{0};       // no path of the connection is up
   Counter tx_drop_ring_full{0};     // the chosen path's ring was full (overflow policy: drop newest)
   Counter tx_batches{0};
   Counter pool_free_low_water{0};   // fewest free TX buffers seen (written as a value)

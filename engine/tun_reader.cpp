@@ -17,7 +17,7 @@ namespace {
 //   each path worker's in-flight SENDMSGs and return batch  bounded by the same budget
 // The pool is no larger than one return ring so that a return push can never fail.
 constexpr unsigned kTxPoolCount = 2048;
-static_assert(kTxPoolCount <= kRingCapacity);
+static_assert(kTxPoolCount <= kReturnRingCapacity);
 static_assert((kTxPoolCount & (kTxPoolCount - 1)) == 0);
 constexpr std::uint16_t kTxBufferGroup = 2;
 constexpr unsigned kUringEntries = 512;
@@ -35,6 +35,22 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, std::span<PathWorker*
       provided_(ring_, kTxBufferGroup, kTxPoolCount),
       path_batch_(paths.size()),
       path_batch_len_(paths.size(), 0) {
+  connections_.reserve(tunnel.connections.size());
+  for (std::size_t c = 0; c < tunnel.connections.size(); ++c) {
+    const ConnectionSpec& cs = tunnel.connections[c];
+    Connection conn{scheduler::PathChooser(cs.policy), {}, 0};
+    std::vector<scheduler::PathPortRules> rules;
+    for (int p : cs.paths) {
+      const PathSpec& ps = tunnel.paths[static_cast<std::size_t>(p)];
+      conn.states.push_back({ps.weight, ps.up});
+      rules.push_back(ps.ports);
+    }
+    conn.chooser.set_port_rules(rules);
+    conn.chooser.set_paths(conn.states);
+    connections_.push_back(std::move(conn));
+    for (const IpNet& d : cs.destinations) table_.add(d, static_cast<int>(c));
+  }
+  table_.set_connection_count(static_cast<int>(tunnel.connections.size()));
   for (unsigned i = 0; i < kTxPoolCount; ++i) recycle(pool_.at(i));
   provided_.publish();
   in_kernel_low_water_ = in_kernel_;
@@ -81,13 +97,14 @@ void TunReader::run() {
   }
 }
 
-int TunReader::choose_path() const {
-  // Single-path foundation: the first path that is administratively up. The multipath
-  // scheduler (scheduler/) replaces this.
-  for (std::size_t i = 0; i < paths_.size(); ++i) {
-    if (tunnel_.paths[i].up) return static_cast<int>(i);
+void TunReader::set_path_state(int path, std::uint32_t weight, bool up) {
+  const PathSpec& ps = tunnel_.paths.at(static_cast<std::size_t>(path));
+  Connection& c = connections_.at(static_cast<std::size_t>(ps.connection));
+  const auto& ids = tunnel_.connections[static_cast<std::size_t>(ps.connection)].paths;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] == path) c.states[i] = {weight, up};
   }
-  return -1;
+  c.chooser.set_paths(c.states);
 }
 
 void TunReader::handle_read(const io_uring_cqe& c) {
@@ -120,16 +137,33 @@ void TunReader::handle_read(const io_uring_cqe& c) {
     recycle(b);
     return;
   }
-  const int path = choose_path();
-  if (path < 0) [[unlikely]] {
+  const int conn_index = table_.lookup(b->bytes());
+  if (conn_index < 0) [[unlikely]] {
+    bump(stats_.tx_drop_no_connection);
+    recycle(b);
+    return;
+  }
+  Connection& conn = connections_[static_cast<std::size_t>(conn_index)];
+  const ConnectionSpec& cs = tunnel_.connections[static_cast<std::size_t>(conn_index)];
+  const scheduler::FlowKey key = scheduler::extract_flow_key(b->bytes());
+  scheduler::PacketInfo info;
+  info.bytes = b->length;
+  info.flow_hash = scheduler::flow_key_hash(key, tunnel_.flow_hash_seed);
+  info.protocol = key.protocol;
+  info.has_ports = key.has_ports;
+  info.src_port = key.src_port;
+  info.dst_port = key.dst_port;
+  const int local_path = conn.chooser.choose(info);
+  if (local_path < 0) [[unlikely]] {
     bump(stats_.tx_drop_no_path);
     recycle(b);
     return;
   }
-  const std::uint32_t hash = scheduler::flow_hash(b->bytes(), tunnel_.flow_hash_seed);
-  f.checksum = tunnel_.gre_checksum;
-  f.key = tunnel_.gre_key;
-  if (tunnel_.sequence_numbers) f.seq = next_seq_++;
+  const int path = cs.paths[static_cast<std::size_t>(local_path)];
+  const std::uint32_t hash = info.flow_hash;
+  f.checksum = cs.gre_checksum;
+  f.key = cs.gre_key;
+  if (cs.sequence_numbers) f.seq = conn.next_seq++;
   const std::size_t hs = gre_header_size(f);
   b->offset -= static_cast<std::uint32_t>(hs);
   b->length += static_cast<std::uint32_t>(hs);

@@ -3,8 +3,10 @@
 // Stages, one loop turn (run()):
 //   1. reap CQEs: each multishot TUN read completion is one inner packet, read into a
 //      provided buffer at kTxHeadroom;
-//   2. classify (IPv4/IPv6, size), choose the path, prepend the GRE header in place
-//      (sequence numbers are assigned here and only here), pick the source port by flow hash;
+//   2. classify (IPv4/IPv6, size), find the connection (longest prefix match on the inner
+//      destination), let its scheduler::PathChooser pick the path, prepend the GRE header in
+//      place (sequence numbers are assigned here and only here, one counter per connection),
+//      and pick the source port by flow hash;
 //   3. push per-path batches into the paths' tx rings and ring their doorbells;
 //   4. take back the buffers the paths have sent (tx return rings) into the provided ring;
 //   5. submit and wait, one syscall.
@@ -19,6 +21,8 @@
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include "engine/connection_table.h"
+#include "scheduler/path_chooser.h"
 #include "engine/stats.h"
 #include "engine/tunnel_spec.h"
 #include "engine/uring.h"
@@ -45,7 +49,9 @@ class TunReader {
   void flush_path_batches();
   void drain_returns();
   void recycle(PacketBuf* b);
-  [[nodiscard]] int choose_path() const;
+  // Control rate: new weight / state for path `path` (global index). Not thread-safe: called
+  // on this thread (signalling hands changes over through a command ring).
+  void set_path_state(int path, std::uint32_t weight, bool up);
 
   const TunnelSpec& tunnel_;
   const int tun_fd_;
@@ -54,7 +60,13 @@ class TunReader {
   BufferPool pool_;
   ProvidedBuffers provided_;
   bool read_armed_ = false;
-  std::uint32_t next_seq_ = 0;
+  struct Connection {
+    scheduler::PathChooser chooser;
+    std::vector<scheduler::PathState> states;  // this connection's paths, in [path_N] order
+    std::uint32_t next_seq = 0;
+  };
+  std::vector<Connection> connections_;
+  ConnectionTable table_;
   std::size_t in_kernel_ = 0;
   std::size_t in_kernel_low_water_ = 0;
   Doorbell bell_;

@@ -1,5 +1,7 @@
 #include "engine/tun_writer.h"
 
+#include <time.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -12,14 +14,34 @@ constexpr unsigned kUringEntries = 1024;
 constexpr std::size_t kCqeBatch = 512;
 // Writes in flight are bounded so the CQ can never overflow: the CQ has 4x the SQ entries.
 constexpr std::size_t kMaxWritesInFlight = 2048;
+constexpr std::uint64_t kNever = scheduler::Reorder<PacketBuf*>::kNever;
+
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no syscall
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
 }  // namespace
 
-TunWriter::TunWriter(int tun_fd, std::span<PathWorker* const> paths, int stop_fd)
-    : tun_fd_(tun_fd),
+TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, std::span<PathWorker* const> paths,
+                     int stop_fd)
+    : tunnel_(tunnel),
+      tun_fd_(tun_fd),
       paths_(paths.begin(), paths.end()),
       ring_(kUringEntries),
       returns_(paths.size()),
       returns_len_(paths.size(), 0) {
+  for (const ConnectionSpec& c : tunnel.connections) {
+    reorder_counters_.push_back(std::make_unique<ReorderCounters>());
+    if (c.sequence_numbers && c.reorder_window > 0) {
+      const std::uint32_t window = std::min(c.reorder_window, kMaxReorderWindow);
+      reorder_.push_back(std::make_unique<scheduler::Reorder<PacketBuf*>>(
+          window, std::uint64_t{c.max_delay_ms} * 1000000, static_cast<int>(c.paths.size())));
+    } else {
+      reorder_.push_back(nullptr);
+    }
+  }
   bell_.ring_fd = ring_.fd();
   ring_.watch_stop(stop_fd);
 }
@@ -37,14 +59,25 @@ void TunWriter::run() {
       switch (op_of(c.user_data)) {
         case Op::kTunWrite: handle_write(c); break;
         case Op::kWake: doorbell_answered(bell_); break;
+        case Op::kTimer: --timers_in_flight_; break;
         case Op::kStop: stop = true; break;
         case Op::kMsgRing: wake_failed(c.user_data); break;
         default: break;
       }
     }
+    const std::uint64_t now = monotonic_ns();
+    take_batches(now);
+    expire_and_arm_timer(now);
     flush_returns();
-    write_batches();
+    publish_reorder_counters();
   }
+}
+
+void TunWriter::deliver(PacketBuf* b) {
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_write(sqe, tun_fd_, b->data(), b->length, 0);
+  io_uring_sqe_set_data64(sqe, make_user_data(Op::kTunWrite, b));
+  ++writes_in_flight_;
 }
 
 void TunWriter::handle_write(const io_uring_cqe& c) {
@@ -57,6 +90,10 @@ void TunWriter::handle_write(const io_uring_cqe& c) {
     bump(stats_.tun_write_packets);
     bump(stats_.tun_write_bytes, b->length);
   }
+  give_back(b);
+}
+
+void TunWriter::give_back(PacketBuf* b) {
   const std::size_t p = b->path_index;
   returns_[p][returns_len_[p]++] = b;
   if (returns_len_[p] == kBatchMax) flush_returns();
@@ -72,23 +109,66 @@ void TunWriter::flush_returns() {
   }
 }
 
-void TunWriter::write_batches() {
+void TunWriter::take_batches(std::uint64_t now) {
   std::array<PacketBuf*, kBatchMax> bufs;
   std::size_t batches = 0;
   for (PathWorker* w : paths_) {
     if (writes_in_flight_ >= kMaxWritesInFlight) break;
     const std::size_t room = std::min(bufs.size(), kMaxWritesInFlight - writes_in_flight_);
     const std::size_t n = w->rx_ring().pop(bufs.data(), room);
+    if (n == 0) continue;
+    ++batches;
+    const int conn = w->spec().connection;
+    auto* reorder = reorder_[static_cast<std::size_t>(conn)].get();
+    const auto& conn_paths = tunnel_.connections[static_cast<std::size_t>(conn)].paths;
+    // Index of this path within its connection (the reorder stage tracks paths by it).
+    int local = 0;
+    while (conn_paths[static_cast<std::size_t>(local)] != w->path_index()) ++local;
     for (std::size_t i = 0; i < n; ++i) {
       PacketBuf* b = bufs[i];
-      io_uring_sqe* sqe = ring_.get_sqe();
-      io_uring_prep_write(sqe, tun_fd_, b->data(), b->length, 0);
-      io_uring_sqe_set_data64(sqe, make_user_data(Op::kTunWrite, b));
-      ++writes_in_flight_;
+      if (reorder && b->has_seq) {
+        reorder->push(b->seq, local, now, b, *this);
+      } else {
+        deliver(b);
+      }
     }
-    batches += n > 0;
   }
   if (batches) bump(stats_.tun_write_batches, batches);
+}
+
+void TunWriter::expire_and_arm_timer(std::uint64_t now) {
+  std::uint64_t next = kNever;
+  for (auto& r : reorder_) {
+    if (r && r->held()) next = std::min(next, r->expire(now, *this));
+  }
+  if (next == kNever) return;
+  // Arm a timer unless one already fires at or before `next` (timer completions just wake
+  // the loop; expire() decides).
+  if (timers_in_flight_ > 0 && timer_deadline_ns_ <= next && timer_deadline_ns_ > now) return;
+  const std::uint64_t wait = next > now ? next - now : 0;
+  timer_ts_.tv_sec = static_cast<long long>(wait / 1000000000);
+  timer_ts_.tv_nsec = static_cast<long long>(wait % 1000000000);
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_timeout(sqe, &timer_ts_, 0, 0);
+  io_uring_sqe_set_data64(sqe, make_user_data(Op::kTimer));
+  ++timers_in_flight_;
+  timer_deadline_ns_ = next;
+}
+
+void TunWriter::publish_reorder_counters() {
+  for (std::size_t c = 0; c < reorder_.size(); ++c) {
+    if (!reorder_[c]) continue;
+    const scheduler::ReorderStats& s = reorder_[c]->stats();
+    ReorderCounters& o = *reorder_counters_[c];
+    o.in_order.store(s.in_order, std::memory_order_relaxed);
+    o.reordered.store(s.reordered, std::memory_order_relaxed);
+    o.late.store(s.late, std::memory_order_relaxed);
+    o.duplicate.store(s.duplicate, std::memory_order_relaxed);
+    o.lost.store(s.lost, std::memory_order_relaxed);
+    o.timeouts.store(s.timeouts, std::memory_order_relaxed);
+    o.resyncs.store(s.resyncs, std::memory_order_relaxed);
+    o.held.store(reorder_[c]->held(), std::memory_order_relaxed);
+  }
 }
 
 }  // namespace mpt::engine

@@ -1,5 +1,6 @@
-// TunnelSpec: what the engine needs to run one tunnel, independent of the config file format
-// (cli/ translates the MPT configuration into this). Plain data, immutable once the engine runs.
+// TunnelSpec: what the engine needs to run one TUN device with its connections and paths,
+// independent of the config file format (cli/ translates the MPT configuration into this).
+// Plain data, immutable once the engine runs.
 #pragma once
 
 #include <sys/socket.h>
@@ -9,10 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/netlink.h"
+#include "scheduler/path_chooser.h"
+
 namespace mpt::engine {
 
 struct PathSpec {
-  std::string name;              // "path_0", used in logs and status
+  std::string name;              // "<connection>/path_0", used in logs and status
+  int connection = 0;            // index into TunnelSpec::connections
   std::string interface_name;    // SO_BINDTODEVICE target
   sockaddr_storage local{};      // receive socket address (private_ipaddr : local_port)
   socklen_t local_len = 0;
@@ -21,16 +26,28 @@ struct PathSpec {
   // RFC 8086 §3.2.1 entropy: this many extra send sockets bound to ports in 49152-65535,
   // chosen per inner flow by hash. 0 = send from the receive socket (one fixed port).
   int source_port_count = 0;
+  std::uint32_t weight = 1;      // weight_out; 0 = standby
   bool up = true;                // administrative state at start (status = 0)
+  scheduler::PathPortRules ports;  // layer-4 port mapping to this path
+};
+
+struct ConnectionSpec {
+  std::string name;
+  std::optional<std::uint32_t> gre_key;
+  bool gre_checksum = false;
+  bool sequence_numbers = false;   // GRE S bit with a per-connection counter
+  std::uint32_t reorder_window = 0;  // packets; 0 = deliver as received
+  std::uint32_t max_delay_ms = 100;  // longest wait for a gap in the reorder stage
+  scheduler::Policy policy = scheduler::Policy::kBytes;
+  std::vector<int> paths;          // global path indices, in [path_N] order
+  std::vector<IpNet> destinations; // inner destinations routed to this connection (TX lookup)
 };
 
 struct TunnelSpec {
-  int mtu = 1440;                // TUN MTU: the largest inner packet
-  std::optional<std::uint32_t> gre_key;
-  bool gre_checksum = false;
-  bool sequence_numbers = false; // GRE S bit with a per-connection counter
+  int mtu = 1440;                  // TUN MTU: the largest inner packet
   std::uint32_t flow_hash_seed = 0;
-  std::vector<PathSpec> paths;
+  std::vector<ConnectionSpec> connections;
+  std::vector<PathSpec> paths;     // all paths of all connections
 };
 
 }  // namespace mpt::engine

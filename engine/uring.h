@@ -23,7 +23,9 @@
 namespace mpt::engine {
 
 // What a CQE is for: the top byte of user_data; the rest is a PacketBuf* or 0.
-enum class Op : std::uint8_t { kNone = 0, kRecv, kSend, kTunRead, kTunWrite, kWake, kStop, kMsgRing };
+enum class Op : std::uint8_t {
+  kNone = 0, kRecv, kSend, kTunRead, kTunWrite, kWake, kStop, kMsgRing, kTimer
+};
 
 [[nodiscard]] constexpr std::uint64_t make_user_data(Op op, const void* p = nullptr) {
   return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) |

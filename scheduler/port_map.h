@@ -1,0 +1,50 @@
+// PortMap: MPT's layer-4 port mapping ([flow] branch, draft §5.2) -- packets whose TCP/UDP
+// source or destination port is listed for a path go to that path.
+//
+// Four 64 Ki-entry tables (tcp_src, tcp_dst, udp_src, udp_dst) of path indices, 256 KiB per
+// connection, filled from lists of ports and ranges (ranges are mpt's addition). Lookup order
+// as in the original: TCP source before TCP destination, UDP source before UDP destination.
+// Unlike the original, a mapped path that is not eligible (down) is not used: lookup() returns
+// -1 and the normal choice applies. Pure; one thread; lookup() is two table loads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "scheduler/path_set.h"
+
+namespace mpt::scheduler {
+
+struct PortRange {
+  std::uint16_t first = 0;
+  std::uint16_t last = 0;
+};
+
+struct PathPortRules {
+  std::vector<PortRange> tcp_src, tcp_dst, udp_src, udp_dst;
+};
+
+class PortMap {
+ public:
+  PortMap();
+  // rules[i] are path i's lists. A port listed for several paths goes to the lowest index.
+  void set_rules(const std::vector<PathPortRules>& rules);
+  void set_paths(const std::vector<PathState>& paths) { eligible_ = eligible_mask(paths); }
+  [[nodiscard]] bool empty() const { return empty_; }
+
+  // protocol: IPPROTO_TCP (6) or IPPROTO_UDP (17); other protocols never match.
+  [[nodiscard]] int lookup(std::uint8_t protocol, std::uint16_t src_port,
+                           std::uint16_t dst_port) const;
+
+ private:
+  static constexpr std::uint8_t kNone = 0xFF;
+  using Table = std::array<std::uint8_t, 65536>;
+  enum { kTcpSrc, kTcpDst, kUdpSrc, kUdpDst, kTables };
+  std::unique_ptr<Table[]> tables_;
+  PathMask eligible_ = ~PathMask{0};
+  bool empty_ = true;
+};
+
+}  // namespace mpt::scheduler

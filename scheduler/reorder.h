@@ -1,0 +1,236 @@
+// Reorder: the receive-side stage that restores the sender's order (GRE sequence numbers,
+// RFC 2890) before packets reach the TUN device. One per connection, in exactly one place
+// (the TUN writer thread).
+//
+// Rules (draft-lencse-tsvwg-mpt §6, with the original's defects fixed):
+//  - the window holds at most `window` packets; a packet more than `window` ahead pushes the
+//    head forward (what is missing there is counted lost); more than 2*window ahead, or more
+//    than `window` behind, is a jump (peer restart, stale or forged number): everything held
+//    is delivered and the sequence restarts at that packet -- it never black-holes traffic;
+//  - sequence numbers compare in serial arithmetic (RFC 1982), so wrap-around is seamless;
+//  - a gap is declared lost as soon as every *active* path (one that delivered something in
+//    the last max_delay) has delivered a number beyond it: each path is FIFO, so waiting longer
+//    gains nothing; otherwise after max_delay at the latest (expire());
+//  - a late packet (behind the head, within the window) is delivered at once and counted:
+//    TCP copes with one reordered segment far better than with a loss;
+//  - a duplicate of a held packet is discarded and counted.
+//
+// Pure: no clock of its own (time is a parameter, in ns), no I/O, no allocation after
+// construction. Item is what is held (PacketBuf* in the engine, an int in tests); Sink has
+// deliver(Item) and discard(Item), called synchronously.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace mpt::scheduler {
+
+struct ReorderStats {
+  std::uint64_t in_order = 0;    // delivered on arrival, nothing missing before it
+  std::uint64_t reordered = 0;   // held, then delivered in order
+  std::uint64_t late = 0;        // arrived behind the head; delivered at once
+  std::uint64_t duplicate = 0;   // same number as a held packet; discarded
+  std::uint64_t lost = 0;        // numbers skipped as lost (never arrived in time)
+  std::uint64_t timeouts = 0;    // gaps given up by max_delay rather than early detection
+  std::uint64_t resyncs = 0;     // jumps: sequence restarted
+};
+
+[[nodiscard]] constexpr std::int32_t serial_diff(std::uint32_t a, std::uint32_t b) {
+  return static_cast<std::int32_t>(a - b);  // RFC 1982 for 32-bit numbers
+}
+
+template <typename Item>
+class Reorder {
+ public:
+  static constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
+
+  // window >= 1 packets; max_delay_ns > 0; paths = number of paths feeding this stage.
+  Reorder(std::uint32_t window, std::uint64_t max_delay_ns, int paths)
+      : window_(std::max<std::uint32_t>(window, 1)),
+        max_delay_ns_(max_delay_ns),
+        slots_(std::bit_ceil(window_)),
+        mask_(static_cast<std::uint32_t>(slots_.size() - 1)),
+        paths_(static_cast<std::size_t>(std::max(paths, 1))) {}
+
+  template <typename Sink>
+  void push(std::uint32_t seq, int path, std::uint64_t now, Item item, Sink& sink) {
+    PathState& ps = paths_[static_cast<std::size_t>(path) % paths_.size()];
+    if (!ps.seen || serial_diff(seq, ps.last_seq) > 0) ps.last_seq = seq;
+    ps.seen = true;
+    ps.last_arrival = now;
+    if (!started_) {
+      started_ = true;
+      next_ = seq;
+    }
+    std::int32_t d = serial_diff(seq, next_);
+    if (d < 0) {
+      if (-static_cast<std::int64_t>(d) <= window_) {
+        ++stats_.late;
+        sink.deliver(item);
+        return;
+      }
+      resync(seq, sink);
+      d = 0;
+    } else if (static_cast<std::uint32_t>(d) >= 2 * window_) {
+      resync(seq, sink);
+      d = 0;
+    } else if (static_cast<std::uint32_t>(d) >= window_) {
+      advance_head(next_ + static_cast<std::uint32_t>(d) - window_ + 1, sink);
+      d = serial_diff(seq, next_);
+    }
+    Slot& s = slots_[seq & mask_];
+    if (s.full) {
+      ++stats_.duplicate;
+      sink.discard(item);
+      return;
+    }
+    if (d == 0) {
+      ++stats_.in_order;
+      sink.deliver(item);
+      ++next_;
+      deliver_run(sink);
+    } else {
+      s = Slot{item, now, seq, true};
+      ++held_;
+      ++stats_.reordered;
+      if (held_ == 1 || serial_diff(seq, first_held_) < 0) first_held_ = seq;
+    }
+    skip_gaps_known_lost(now, sink);
+  }
+
+  // Gives up on gaps older than max_delay. Returns the time at which to call again (kNever if
+  // nothing is held).
+  template <typename Sink>
+  std::uint64_t expire(std::uint64_t now, Sink& sink) {
+    while (held_ > 0) {
+      const Slot& s = slots_[first_held_ & mask_];
+      if (s.arrival_ns + max_delay_ns_ > now) return s.arrival_ns + max_delay_ns_;
+      ++stats_.timeouts;
+      advance_head(first_held_, sink);
+      deliver_run(sink);
+    }
+    return kNever;
+  }
+
+  [[nodiscard]] std::uint64_t next_deadline() const {
+    return held_ ? slots_[first_held_ & mask_].arrival_ns + max_delay_ns_ : kNever;
+  }
+  [[nodiscard]] std::uint32_t held() const { return held_; }
+  [[nodiscard]] const ReorderStats& stats() const { return stats_; }
+  [[nodiscard]] std::uint32_t window() const { return window_; }
+
+  // Delivers everything held, in order (shutdown, peer restart).
+  template <typename Sink>
+  void flush(Sink& sink) {
+    while (held_ > 0) {
+      advance_head(first_held_, sink);
+      deliver_run(sink);
+    }
+  }
+
+ private:
+  struct Slot {
+    Item item{};
+    std::uint64_t arrival_ns = 0;
+    std::uint32_t seq = 0;
+    bool full = false;
+  };
+  struct PathState {
+    std::uint32_t last_seq = 0;
+    std::uint64_t last_arrival = 0;
+    bool seen = false;
+  };
+
+  // Moves the head to `to`, delivering held packets and counting missing numbers as lost.
+  template <typename Sink>
+  void advance_head(std::uint32_t to, Sink& sink) {
+    while (serial_diff(to, next_) > 0) {
+      Slot& s = slots_[next_ & mask_];
+      if (s.full && s.seq == next_) {
+        take(s, sink);
+      } else {
+        ++stats_.lost;
+      }
+      ++next_;
+    }
+  }
+
+  // Delivers the run of held packets starting at the head.
+  template <typename Sink>
+  void deliver_run(Sink& sink) {
+    while (held_ > 0) {
+      Slot& s = slots_[next_ & mask_];
+      if (!s.full || s.seq != next_) break;
+      take(s, sink);
+      ++next_;
+    }
+    if (held_ > 0 && serial_diff(first_held_, next_) < 0) find_first_held();
+  }
+
+  template <typename Sink>
+  void take(Slot& s, Sink& sink) {
+    s.full = false;
+    --held_;
+    sink.deliver(s.item);
+  }
+
+  void find_first_held() {
+    std::uint32_t seq = next_;
+    for (std::uint32_t i = 0; i < window_; ++i, ++seq) {
+      const Slot& s = slots_[seq & mask_];
+      if (s.full && s.seq == seq) {
+        first_held_ = seq;
+        return;
+      }
+    }
+  }
+
+  // A missing head number is lost once every active path has delivered beyond it.
+  template <typename Sink>
+  void skip_gaps_known_lost(std::uint64_t now, Sink& sink) {
+    while (held_ > 0) {
+      bool all_beyond = true;
+      for (const PathState& p : paths_) {
+        if (!p.seen || p.last_arrival + max_delay_ns_ < now) continue;  // idle path
+        if (serial_diff(p.last_seq, next_) <= 0) {
+          all_beyond = false;
+          break;
+        }
+      }
+      if (!all_beyond) return;
+      // Every active path is past the head: everything missing up to the first held packet
+      // is lost -- but only up to the lowest number any active path has reached.
+      std::uint32_t limit = first_held_;
+      for (const PathState& p : paths_) {
+        if (!p.seen || p.last_arrival + max_delay_ns_ < now) continue;
+        if (serial_diff(p.last_seq + 1, limit) < 0) limit = p.last_seq + 1;
+      }
+      if (serial_diff(limit, next_) <= 0) return;
+      advance_head(limit, sink);
+      deliver_run(sink);
+    }
+  }
+
+  template <typename Sink>
+  void resync(std::uint32_t seq, Sink& sink) {
+    ++stats_.resyncs;
+    flush(sink);
+    next_ = seq;
+  }
+
+  std::uint32_t window_;
+  std::uint64_t max_delay_ns_;
+  std::vector<Slot> slots_;
+  std::uint32_t mask_;
+  std::vector<PathState> paths_;
+  bool started_ = false;
+  std::uint32_t next_ = 0;        // the number expected at the head
+  std::uint32_t held_ = 0;
+  std::uint32_t first_held_ = 0;  // lowest held number (valid when held_ > 0)
+  ReorderStats stats_;
+};
+
+}  // namespace mpt::scheduler
