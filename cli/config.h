@@ -113,6 +113,9 @@ struct ConnectionConfig {
   int source_port_count = 4;
   std::optional<std::uint32_t> gre_key;  // GRE key sent and required on receive (RFC 2890)
   bool gre_checksum = false;             // send the GRE checksum (RFC 2784)
+  // Path choice: "bytes" (weighted round-robin sharing bytes; default), "packets" (the
+  // original MPT's per-packet weighted round-robin) or "flow" (each flow pinned to one path).
+  std::string scheduler = "bytes";
   std::vector<PathConfig> paths;     // [path_0] .. [path_{path_count-1}]
   std::vector<NetConfig> networks;   // [net_0] .. [net_{network_count-1}]
 };
@@ -161,7 +164,8 @@ struct LoadResult {
 
 // Parses "a.b.c.d", "x::y"; "0.0.0.0" and "::" give an unset address. Returns nullopt on junk.
 [[nodiscard]] std::optional<IpAddress> parse_ip_address(const std::string& s);
-// Parses "addr/len"; a missing "/len" gives /32 or /128.
+// Parses "addr/len"; a missing "/len" gives /32 or /128. Unlike parse_ip_address, an all-zero
+// address keeps its family here: 0.0.0.0/0 and ::/0 are real prefixes ("everything").
 [[nodiscard]] std::optional<IpPrefix> parse_ip_prefix(const std::string& s);
 
 }  // namespace mpt::config
