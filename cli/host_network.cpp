@@ -70,7 +70,9 @@ void fill_sockaddr(const config::IpAddress& a, std::uint16_t port, sockaddr_stor
 // Reorder window used when a multipath connection does not set reorder_window.
 constexpr std::uint32_t kDefaultReorderWindow = 1024;
 
-scheduler::Policy scheduler_policy(const config::ConnectionConfig&) {
+scheduler::Policy scheduler_policy(const config::ConnectionConfig& c) {
+  if (c.scheduler == "packets") return scheduler::Policy::kPackets;
+  if (c.scheduler == "flow") return scheduler::Policy::kFlow;
   return scheduler::Policy::kBytes;
 }
 
