@@ -15,6 +15,9 @@ constexpr std::size_t kCqeBatch = 512;
 // Writes in flight are bounded so the CQ can never overflow: the CQ has 4x the SQ entries.
 constexpr std::size_t kMaxWritesInFlight = 2048;
 constexpr std::uint64_t kNever = scheduler::Reorder<PacketBuf*>::kNever;
+// How long a gap that every path has passed is still given before it is called lost: covers
+// neighbours swapped by a queue served from two CPUs (see scheduler/reorder.h).
+constexpr std::uint64_t kEarlyLossGraceNs = 1000000;
 
 std::uint64_t monotonic_ns() {
   timespec ts{};
@@ -37,7 +40,8 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, std::span<PathWorker*
     if (c.sequence_numbers && c.reorder_window > 0) {
       const std::uint32_t window = std::min(c.reorder_window, kMaxReorderWindow);
       reorder_.push_back(std::make_unique<scheduler::Reorder<PacketBuf*>>(
-          window, std::uint64_t{c.max_delay_ms} * 1000000, static_cast<int>(c.paths.size())));
+          window, std::uint64_t{c.max_delay_ms} * 1000000, static_cast<int>(c.paths.size()),
+          kEarlyLossGraceNs));
     } else {
       reorder_.push_back(nullptr);
     }

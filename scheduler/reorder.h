@@ -10,7 +10,11 @@
 //  - sequence numbers compare in serial arithmetic (RFC 1982), so wrap-around is seamless;
 //  - a gap is declared lost as soon as every *active* path (one that delivered something in
 //    the last max_delay) has delivered a number beyond it: each path is FIFO, so waiting longer
-//    gains nothing; otherwise after max_delay at the latest (expire());
+//    gains nothing; otherwise after max_delay at the latest (expire()). An optional grace
+//    (early_grace_ns, default 0) makes the early rule wait until the packet after the gap has
+//    been held that long: real paths are FIFO only nearly (a veth or NIC queue served by two
+//    CPUs can swap neighbours by microseconds), and a short grace avoids calling such a packet
+//    lost and then delivering it late;
 //  - a late packet (behind the head, within the window) is delivered at once and counted:
 //    TCP copes with one reordered segment far better than with a loss;
 //  - a duplicate of a held packet is discarded and counted.
@@ -48,9 +52,11 @@ class Reorder {
   static constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
 
   // window >= 1 packets; max_delay_ns > 0; paths = number of paths feeding this stage.
-  Reorder(std::uint32_t window, std::uint64_t max_delay_ns, int paths)
+  Reorder(std::uint32_t window, std::uint64_t max_delay_ns, int paths,
+          std::uint64_t early_grace_ns = 0)
       : window_(std::max<std::uint32_t>(window, 1)),
         max_delay_ns_(max_delay_ns),
+        early_grace_ns_(std::min(early_grace_ns, max_delay_ns)),
         slots_(std::bit_ceil(window_)),
         mask_(static_cast<std::uint32_t>(slots_.size() - 1)),
         paths_(static_cast<std::size_t>(std::max(paths, 1))) {}
@@ -105,18 +111,27 @@ class Reorder {
   // nothing is held).
   template <typename Sink>
   std::uint64_t expire(std::uint64_t now, Sink& sink) {
+    if (early_grace_ns_) skip_gaps_known_lost(now, sink);
     while (held_ > 0) {
       const Slot& s = slots_[first_held_ & mask_];
-      if (s.arrival_ns + max_delay_ns_ > now) return s.arrival_ns + max_delay_ns_;
+      if (s.arrival_ns + max_delay_ns_ > now) return next_deadline(now);
       ++stats_.timeouts;
       advance_head(first_held_, sink);
       deliver_run(sink);
+      if (early_grace_ns_) skip_gaps_known_lost(now, sink);
     }
     return kNever;
   }
 
-  [[nodiscard]] std::uint64_t next_deadline() const {
-    return held_ ? slots_[first_held_ & mask_].arrival_ns + max_delay_ns_ : kNever;
+  // When expire() has something to do next: the max_delay of the first held packet, or its
+  // early grace if the gap before it is already known to be lost.
+  [[nodiscard]] std::uint64_t next_deadline(std::uint64_t now) const {
+    if (!held_) return kNever;
+    const std::uint64_t arrival = slots_[first_held_ & mask_].arrival_ns;
+    if (early_grace_ns_ && arrival + early_grace_ns_ > now && gap_known_lost(now)) {
+      return arrival + early_grace_ns_;
+    }
+    return arrival + max_delay_ns_;
   }
   [[nodiscard]] std::uint32_t held() const { return held_; }
   [[nodiscard]] const ReorderStats& stats() const { return stats_; }
@@ -188,19 +203,22 @@ class Reorder {
     }
   }
 
-  // A missing head number is lost once every active path has delivered beyond it.
+  // Every path active at `now` has delivered a number beyond the head.
+  [[nodiscard]] bool gap_known_lost(std::uint64_t now) const {
+    for (const PathState& p : paths_) {
+      if (!p.seen || p.last_arrival + max_delay_ns_ < now) continue;  // idle path
+      if (serial_diff(p.last_seq, next_) <= 0) return false;
+    }
+    return true;
+  }
+
+  // A missing head number is lost once every active path has delivered beyond it (and the
+  // packet after the gap has been held for the early grace).
   template <typename Sink>
   void skip_gaps_known_lost(std::uint64_t now, Sink& sink) {
     while (held_ > 0) {
-      bool all_beyond = true;
-      for (const PathState& p : paths_) {
-        if (!p.seen || p.last_arrival + max_delay_ns_ < now) continue;  // idle path
-        if (serial_diff(p.last_seq, next_) <= 0) {
-          all_beyond = false;
-          break;
-        }
-      }
-      if (!all_beyond) return;
+      if (!gap_known_lost(now)) return;
+      if (early_grace_ns_ && slots_[first_held_ & mask_].arrival_ns + early_grace_ns_ > now) return;
       // Every active path is past the head: everything missing up to the first held packet
       // is lost -- but only up to the lowest number any active path has reached.
       std::uint32_t limit = first_held_;
@@ -223,6 +241,7 @@ class Reorder {
 
   std::uint32_t window_;
   std::uint64_t max_delay_ns_;
+  std::uint64_t early_grace_ns_;
   std::vector<Slot> slots_;
   std::uint32_t mask_;
   std::vector<PathState> paths_;
