@@ -111,9 +111,21 @@ void PathWorker::run() {
     flush_rx_batch();
     flush_tx_returns();
     drain_rx_returns();
-    if (!recv_armed_) arm_recv();
-    send_tx_batch();
+    if (!recv_armed_ && !stop) arm_recv();
+    if (!stop) send_tx_batch();
   }
+  // Release the sockets synchronously: cancel what is in flight and reap it.
+  ring_.cancel_all();
+  for (int i = 0; i < 100 && (recv_armed_ || sends_in_flight_ > 0); ++i) {
+    ring_.wait_for_completions(10);
+    const std::size_t n = ring_.copy_cqes(cqes);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (op_of(cqes[k].user_data) == Op::kRecv) handle_recv(cqes[k]);
+      if (op_of(cqes[k].user_data) == Op::kSend) handle_send(cqes[k]);
+    }
+  }
+  flush_rx_batch();
+  flush_tx_returns();
 }
 
 void PathWorker::handle_recv(const io_uring_cqe& c) {

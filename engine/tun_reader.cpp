@@ -95,6 +95,15 @@ void TunReader::run() {
     flush_path_batches();
     drain_returns();
   }
+  // Release the TUN queue synchronously: cancel the multishot read and reap it.
+  ring_.cancel_all();
+  for (int i = 0; i < 100 && read_armed_; ++i) {
+    ring_.wait_for_completions(10);
+    const std::size_t n = ring_.copy_cqes(cqes);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (op_of(cqes[k].user_data) == Op::kTunRead) handle_read(cqes[k]);
+    }
+  }
 }
 
 void TunReader::set_path_state(int path, std::uint32_t weight, bool up) {

@@ -75,6 +75,16 @@ void TunWriter::run() {
     flush_returns();
     publish_reorder_counters();
   }
+  ring_.cancel_all();
+  for (int i = 0; i < 100 && (writes_in_flight_ > 0 || timers_in_flight_ > 0); ++i) {
+    ring_.wait_for_completions(10);
+    const std::size_t n = ring_.copy_cqes(cqes);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (op_of(cqes[k].user_data) == Op::kTunWrite) handle_write(cqes[k]);
+      if (op_of(cqes[k].user_data) == Op::kTimer) --timers_in_flight_;
+    }
+  }
+  flush_returns();
 }
 
 void TunWriter::deliver(PacketBuf* b) {

@@ -77,6 +77,20 @@ void Uring::watch_stop(int stop_fd) {
   io_uring_sqe_set_data64(sqe, make_user_data(Op::kStop));
 }
 
+void Uring::cancel_all() {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+  io_uring_sqe_set_data64(sqe, make_user_data(Op::kCancel));
+}
+
+void Uring::wait_for_completions(unsigned timeout_ms) {
+  __kernel_timespec ts{};
+  ts.tv_sec = timeout_ms / 1000;
+  ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
+  io_uring_cqe* cqe = nullptr;
+  (void)io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+}
+
 ProvidedBuffers::ProvidedBuffers(Uring& ring, std::uint16_t group_id, unsigned entries)
     : ring_(ring), group_id_(group_id), mask_(io_uring_buf_ring_mask(entries)) {
   map_bytes_ = entries * sizeof(io_uring_buf);

@@ -24,7 +24,7 @@ namespace mpt::engine {
 
 // What a CQE is for: the top byte of user_data; the rest is a PacketBuf* or 0.
 enum class Op : std::uint8_t {
-  kNone = 0, kRecv, kSend, kTunRead, kTunWrite, kWake, kStop, kMsgRing, kTimer
+  kNone = 0, kRecv, kSend, kTunRead, kTunWrite, kWake, kStop, kMsgRing, kTimer, kCancel
 };
 
 [[nodiscard]] constexpr std::uint64_t make_user_data(Op op, const void* p = nullptr) {
@@ -66,6 +66,14 @@ class Uring {
 
   // Arms a one-shot poll on `fd` (the daemon's stop eventfd); its CQE carries Op::kStop.
   void watch_stop(int stop_fd);
+
+  // Shutdown: cancels every request in flight. The caller then reaps with
+  // wait_for_completions() until its own counts of in-flight operations reach zero, so that
+  // sockets and the TUN are released before the thread ends (a request in flight holds a
+  // reference to its file, and the kernel would otherwise release it later, asynchronously).
+  void cancel_all();
+  // Submits and waits up to `timeout_ms` for at least one completion.
+  void wait_for_completions(unsigned timeout_ms);
 
  private:
   io_uring ring_{};
