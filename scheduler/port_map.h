@@ -4,7 +4,7 @@
 // Four 64 Ki-entry tables (tcp_src, tcp_dst, udp_src, udp_dst) of path indices, 256 KiB per
 // connection, filled from lists of ports and ranges (ranges are mpt's addition). Lookup order
 // as in the original: TCP source before TCP destination, UDP source before UDP destination.
-// Unlike the original, a mapped path that is not eligible (down) is not used: lookup() returns
+// Unlike the original, a mapped path that is down is not used: lookup() returns
 // -1 and the normal choice applies. Pure; one thread; lookup() is two table loads.
 #pragma once
 
@@ -31,7 +31,9 @@ class PortMap {
   PortMap();
   // rules[i] are path i's lists. A port listed for several paths goes to the lowest index.
   void set_rules(const std::vector<PathPortRules>& rules);
-  void set_paths(const std::vector<PathState>& paths) { eligible_ = eligible_mask(paths); }
+  // A rule follows its path's up/down state only: a port pinned to a standby (weight 0) path
+  // uses it while it is up, even when weighted paths are up too.
+  void set_paths(const std::vector<PathState>& paths) { eligible_ = up_mask(paths); }
   [[nodiscard]] bool empty() const { return empty_; }
 
   // protocol: IPPROTO_TCP (6) or IPPROTO_UDP (17); other protocols never match.

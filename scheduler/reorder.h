@@ -79,12 +79,15 @@ class Reorder {
         return;
       }
       resync(seq, sink);
+      ps.last_seq = seq;
       d = 0;
     } else if (static_cast<std::uint32_t>(d) >= 2 * window_) {
       resync(seq, sink);
+      ps.last_seq = seq;
       d = 0;
     } else if (static_cast<std::uint32_t>(d) >= window_) {
       advance_head(next_ + static_cast<std::uint32_t>(d) - window_ + 1, sink);
+      deliver_run(sink);  // a held packet may now be at the head (and first_held_ is stale)
       d = serial_diff(seq, next_);
     }
     Slot& s = slots_[seq & mask_];
@@ -237,6 +240,10 @@ class Reorder {
     ++stats_.resyncs;
     flush(sink);
     next_ = seq;
+    // What the paths delivered before the jump says nothing about the new numbers (after a
+    // peer restart their old, higher numbers would count as "beyond" every new gap): each
+    // path stays as active as it was, but has not delivered anything past the new head yet.
+    for (PathState& p : paths_) p.last_seq = seq - 1;
   }
 
   std::uint32_t window_;

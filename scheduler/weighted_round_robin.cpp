@@ -1,5 +1,6 @@
 #include "scheduler/weighted_round_robin.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace mpt::scheduler {
@@ -13,11 +14,14 @@ void WeightedRoundRobin::set_paths(const std::vector<PathState>& paths) {
   count_ = static_cast<int>(std::min<std::size_t>(paths.size(), kMaxPaths));
   eligible_ = eligible_mask(paths) & (count_ == 64 ? ~PathMask{0} : (PathMask{1} << count_) - 1);
   const bool standby_mode = eligible_ && paths[static_cast<std::size_t>(std::countr_zero(eligible_))].weight == 0;
-  // The current virtual time: the least-advanced path that stays eligible.
+  // The current virtual time: the most-advanced path that stays eligible (the finish time of
+  // the latest pick, as in SCFQ). Every other path is at most one packet behind it, whereas
+  // the least-advanced path can be a whole round of the smallest weight behind: joining there
+  // would give a returning heavy path a burst of up to w_new / w_min packets.
   int ref = -1;
   for (PathMask m = old_eligible & eligible_; m; m &= m - 1) {
     const int i = std::countr_zero(m);
-    if (ref < 0 || served_[i] * weight_[ref] < served_[ref] * weight_[i]) ref = i;
+    if (ref < 0 || served_[i] * weight_[ref] > served_[ref] * weight_[i]) ref = i;
   }
   const std::uint64_t ref_served = ref >= 0 ? served_[ref] : 0;
   const std::uint64_t ref_weight = ref >= 0 ? weight_[ref] : 1;
