@@ -31,7 +31,7 @@ std::optional<mpt::LogLevel> parse_level(const std::string& s) {
   return std::nullopt;
 }
 
-int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path) {
+int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload) {
   using namespace mpt;
   const config::TunConfig& tun = cfg.interface.tuns.at(0);
   std::string error;
@@ -42,13 +42,13 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path) {
   }
   boost::asio::io_context io;
   try {
-    engine::TunDevice tun_dev(tun.name, 1);
+    engine::TunDevice tun_dev(tun.name, 1, offload);
     cli::HostNetwork host;
     host.configure_tun(tun_dev.ifindex(), tun);
     for (const config::ConnectionConfig& conn : cfg.connections) {
       host.add_connection_routes(tun_dev.ifindex(), tun, conn);
     }
-    engine::Engine engine(*spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0));
+    engine::Engine engine(*spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0), tun_dev.vnet_hdr());
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
       if (req == "status --json" || req == "status json") return engine.status_json() + "\n";
       if (req == "status" || req == "show status") return engine.status_text();
@@ -60,9 +60,9 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path) {
       io.stop();
     });
     engine.start();
-    MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, control socket %s",
-             tun_dev.name().c_str(), spec->connections.size(), spec->paths.size(), tun.mtu,
-             socket_path.c_str());
+    MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, offloads 0x%x, control "
+             "socket %s", tun_dev.name().c_str(), spec->connections.size(), spec->paths.size(),
+             tun.mtu, tun_dev.offload_flags(), socket_path.c_str());
     io.run();
     engine.stop();
     host.remove_routes();
@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
       ("socket,s", po::value<std::string>(&socket_path)->default_value(kDefaultSocket),
        "control socket path (root only)")
       ("log-level,l", po::value<std::string>(&level)->default_value("info"),
-       "error, warn, info or debug");
+       "error, warn, info or debug")
+      ("no-offload", "do not use TUN offloads (virtio header, TSO/USO, GSO writes)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -122,5 +123,5 @@ int main(int argc, char** argv) {
                 loaded.config.connections.size());
     return 0;
   }
-  return run_daemon(loaded.config, socket_path);
+  return run_daemon(loaded.config, socket_path, vm.count("no-offload") == 0);
 }

@@ -16,7 +16,8 @@ void free_storage(std::uint8_t* p) { std::free(p); }
 BufferPool::BufferPool(std::size_t count, std::uint32_t buf_size)
     : buf_size_((buf_size + 63) / 64 * 64),
       storage_(alloc_storage(count * ((buf_size + 63) / 64 * 64)), free_storage),
-      bufs_(count),
+      bufs_(std::make_unique<PacketBuf[]>(count)),
+      count_(count),
       free_low_water_(count) {
   free_.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {

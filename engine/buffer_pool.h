@@ -28,8 +28,10 @@ inline constexpr std::size_t kReturnRingCapacity = 4096;  // every return ring (
 inline constexpr std::size_t kBatchMax = 256;             // packets per loop turn and stage
 // The reorder stage holds at most this many of a path's receive buffers (half its pool).
 inline constexpr std::uint32_t kMaxReorderWindow = 2048;
-using DataRing = PacketRing<kRingCapacity>;
+using DataRing = PacketRing<kRingCapacity>;      // TUN reader -> path worker (send batches)
 using ReturnRing = PacketRing<kReturnRingCapacity>;
+// Path worker -> TUN writer: inner packets inside receive buffers.
+using RefRing = boost::lockfree::spsc_queue<PacketRef, boost::lockfree::capacity<kRingCapacity>>;
 
 class BufferPool {
  public:
@@ -37,11 +39,11 @@ class BufferPool {
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  [[nodiscard]] std::size_t count() const { return bufs_.size(); }
+  [[nodiscard]] std::size_t count() const { return count_; }
   [[nodiscard]] std::uint32_t buf_size() const { return buf_size_; }
   [[nodiscard]] std::size_t free_count() const { return free_.size(); }
   [[nodiscard]] std::size_t free_low_water() const { return free_low_water_; }
-  [[nodiscard]] std::size_t memory_bytes() const { return bufs_.size() * buf_size_; }
+  [[nodiscard]] std::size_t memory_bytes() const { return count_ * buf_size_; }
 
   // Owner thread only.
   [[nodiscard]] PacketBuf* take() {
@@ -57,7 +59,8 @@ class BufferPool {
  private:
   std::uint32_t buf_size_;
   std::unique_ptr<std::uint8_t[], void (*)(std::uint8_t*)> storage_;
-  std::vector<PacketBuf> bufs_;
+  std::unique_ptr<PacketBuf[]> bufs_;
+  std::size_t count_;
   std::vector<PacketBuf*> free_;
   std::size_t free_low_water_;
 };

@@ -14,15 +14,16 @@
 
 namespace mpt::engine {
 
-Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd) : spec_(std::move(spec)) {
+Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr)
+    : spec_(std::move(spec)) {
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
     paths_.push_back(std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_));
     path_ptrs_.push_back(paths_.back().get());
   }
-  reader_ = std::make_unique<TunReader>(spec_, tun_read_fd, path_ptrs_, stop_fd_);
-  writer_ = std::make_unique<TunWriter>(spec_, tun_write_fd, path_ptrs_, stop_fd_);
+  reader_ = std::make_unique<TunReader>(spec_, tun_read_fd, vnet_hdr, path_ptrs_, stop_fd_);
+  writer_ = std::make_unique<TunWriter>(spec_, tun_write_fd, vnet_hdr, path_ptrs_, stop_fd_);
   for (PathWorker* w : path_ptrs_) w->connect(&reader_->doorbell(), &writer_->doorbell());
 }
 
@@ -72,13 +73,20 @@ std::string Engine::status_json() const {
   append(s, "\"mtu\":%d,\"tx\":{\"tun_read_packets\":%" PRIu64 ",\"tun_read_bytes\":%" PRIu64
          ",\"tun_read_errors\":%" PRIu64 ",\"drop_not_ip\":%" PRIu64 ",\"drop_too_big\":%" PRIu64
          ",\"drop_no_connection\":%" PRIu64 ",\"drop_no_path\":%" PRIu64 ",\"drop_ring_full\":%" PRIu64 ",\"batches\":%" PRIu64
-         ",\"pool_buffers\":%zu,\"pool_buffer_bytes\":%u,\"pool_in_kernel_low_water\":%zu},",
+         ",\"read_pool_buffers\":%zu,\"read_pool_buffer_bytes\":%u,\"send_pool_buffers\":%zu,"
+         "\"send_pool_buffer_bytes\":%u,\"send_pool_free_low_water\":%zu,",
          spec_.mtu, read(t.tun_read_packets), read(t.tun_read_bytes), read(t.tun_read_errors),
          read(t.tx_drop_not_ip), read(t.tx_drop_too_big), read(t.tx_drop_no_connection),
          read(t.tx_drop_no_path),
-         read(t.tx_drop_ring_full), read(t.tx_batches), reader_->pool().count(),
-         reader_->pool().buf_size(), reader_->pool_in_kernel_low_water());
-  append(s, "\"rx\":{\"tun_write_packets\":%" PRIu64 ",\"tun_write_bytes\":%" PRIu64
+         read(t.tx_drop_ring_full), read(t.tx_batches), reader_->read_pool().count(),
+         reader_->read_pool().buf_size(), reader_->send_pool().count(),
+         reader_->send_pool().buf_size(), reader_->send_pool().free_low_water());
+  append(s, "\"segments\":%" PRIu64 ",\"drop_bad_offload\":%" PRIu64 ",\"drop_no_buffer\":%"
+         PRIu64 "},", read(t.tx_segments), read(t.tx_drop_bad_offload), read(t.tx_drop_no_buffer));
+  append(s, "\"rx\":{\"tun_writes\":%" PRIu64 ",\"output_pool_buffers\":%zu,"
+         "\"output_pool_free_low_water\":%zu,", read(r.tun_writes),
+         writer_->output_pool().count(), writer_->output_pool().free_low_water());
+  append(s, "\"tun_write_packets\":%" PRIu64 ",\"tun_write_bytes\":%" PRIu64
          ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 "},\"connections\":[",
          read(r.tun_write_packets), read(r.tun_write_bytes), read(r.tun_write_errors),
          read(r.tun_write_batches));
@@ -140,9 +148,13 @@ std::string Engine::status_text() const {
          "  tun write: %" PRIu64 " packets, %" PRIu64 " bytes\n", spec_.mtu,
          read(t.tun_read_packets), read(t.tun_read_bytes), read(r.tun_write_packets),
          read(r.tun_write_bytes));
-  append(s, "  tx pool: %zu x %u B (%zu KiB), fewest free %zu\n", reader_->pool().count(),
-         reader_->pool().buf_size(), reader_->pool().memory_bytes() / 1024,
-         reader_->pool_in_kernel_low_water());
+  append(s, "  tun reads %" PRIu64 " -> %" PRIu64 " segments; tun writes %" PRIu64 "\n",
+         read(t.tun_read_packets), read(t.tx_segments), read(r.tun_writes));
+  append(s, "  pools: read %zu x %u B, send %zu x %u B (fewest free %zu), output %zu x %u B "
+         "(fewest free %zu)\n", reader_->read_pool().count(), reader_->read_pool().buf_size(),
+         reader_->send_pool().count(), reader_->send_pool().buf_size(),
+         reader_->send_pool().free_low_water(), writer_->output_pool().count(),
+         writer_->output_pool().buf_size(), writer_->output_pool().free_low_water());
   for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
     const ConnectionSpec& cs = spec_.connections[c];
     append(s, "\nconnection %s: %zu path(s), scheduler %s, sequence numbers %s", cs.name.c_str(),

@@ -21,7 +21,8 @@ namespace mpt::engine {
 class Engine {
  public:
   // Opens every socket and ring; throws std::system_error with context on failure.
-  Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd);
+  // vnet_hdr: the TUN fds carry virtio headers (TunDevice opened with offloads).
+  Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr);
   ~Engine();  // stops and joins if still running
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -11,9 +11,11 @@
 // io_uring_recvmsg_out + source address + payload; `offset` points at the inner packet.
 #pragma once
 
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -37,13 +39,36 @@ struct PacketBuf {
   bool has_seq = false;             // receive: the GRE header carried a sequence number
   std::uint32_t seq = 0;            // receive: that number
 
+  // Transmit: a batch of `segments` GRE-in-UDP datagrams laid end to end, all `gso_size`
+  // bytes but the last (UDP GSO, one sendmsg for the batch). segments == 1: one datagram.
+  std::uint16_t segments = 0;
+  std::uint16_t gso_size = 0;
+
+  // Receive: inner packets of this buffer still held downstream (reorder stage, TUN writer).
+  // The worker sets it before publishing them; whoever drops it to 0 sends the buffer home.
+  std::atomic<std::uint32_t> refs{0};
+
   // Transmit only: the sendmsg arguments live with the buffer so an in-flight SQE can point
   // at them until its completion.
   msghdr msg{};
   iovec iov{};
+  alignas(cmsghdr) std::uint8_t control[CMSG_SPACE(sizeof(std::uint16_t))]{};
 
   [[nodiscard]] std::uint8_t* data() { return storage + offset; }
   [[nodiscard]] std::span<std::uint8_t> bytes() { return {storage + offset, length}; }
+};
+
+// One inner packet inside a receive buffer (a GRO batch holds several): what flows from a
+// path worker through the reorder stage to the TUN writer.
+struct PacketRef {
+  PacketBuf* buf = nullptr;
+  std::uint32_t offset = 0;  // inner packet start within buf->storage
+  std::uint32_t length = 0;
+  std::uint32_t seq = 0;
+  bool has_seq = false;
+  [[nodiscard]] std::span<const std::uint8_t> bytes() const {
+    return {buf->storage + offset, length};
+  }
 };
 
 }  // namespace mpt::engine

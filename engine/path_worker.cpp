@@ -1,6 +1,7 @@
 #include "engine/path_worker.h"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,17 +21,18 @@ namespace {
 //   the writer's in-flight TUN writes    bounded by the writer (kMaxWritesInFlight)
 //   the kernel's provided-buffer ring    the rest
 // A pool no larger than the return ring's capacity means a return push can never fail.
-constexpr unsigned kRxPoolCount = 4096;
+constexpr unsigned kRxPoolCount = 512;
 static_assert(kRxPoolCount <= kReturnRingCapacity);
 static_assert((kRxPoolCount & (kRxPoolCount - 1)) == 0, "buffer ring size must be a power of 2");
 constexpr std::uint16_t kRxBufferGroup = 1;
 constexpr unsigned kUringEntries = 1024;
 constexpr std::size_t kCqeBatch = 512;
 
-std::uint32_t rx_buf_size(int mtu) {
-  return static_cast<std::uint32_t>(sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) +
-                                    kGreHeaderMax + static_cast<std::size_t>(mtu) + 64);
-}
+// A receive buffer holds io_uring_recvmsg_out, the source address, the UDP_GRO cmsg and a
+// datagram of up to 64 KB (a GRO batch of GRE-in-UDP datagrams).
+constexpr std::size_t kRxControlBytes = CMSG_SPACE(sizeof(int));
+constexpr std::uint32_t kRxBufBytes = static_cast<std::uint32_t>(
+    sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + kRxControlBytes + 65535 + 64);
 
 }  // namespace
 
@@ -39,7 +41,7 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
       connection_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection))),
       path_index_(path_index),
       ring_(kUringEntries),
-      rx_pool_(kRxPoolCount, rx_buf_size(tunnel.mtu)),
+      rx_pool_(kRxPoolCount, kRxBufBytes),
       provided_(ring_, kRxBufferGroup, kRxPoolCount) {
   recv_fd_ = open_udp_socket(spec_.local, spec_.local_len, spec_.interface_name);
   source_ports_.push_back(sockaddr_port(spec_.local));
@@ -67,7 +69,14 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
   for (unsigned i = 0; i < kRxPoolCount; ++i) recycle_rx(rx_pool_.at(i));
   provided_.publish();
   recv_msg_template_.msg_namelen = sizeof(sockaddr_in6);
-  recv_msg_template_.msg_controllen = 0;
+  recv_msg_template_.msg_controllen = kRxControlBytes;
+  // UDP GRO: the kernel may hand over several same-sized datagrams of one source as one,
+  // with their size in a UDP_GRO control message.
+  int one = 1;
+  if (setsockopt(recv_fd_, SOL_UDP, UDP_GRO, &one, sizeof one) < 0) {
+    MPT_WARN("%s: UDP_GRO refused (%s): one datagram per receive", spec_.name.c_str(),
+             std::strerror(errno));
+  }
   bell_.ring_fd = ring_.fd();
   ring_.watch_stop(stop_fd);
 }
@@ -160,32 +169,55 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   auto* payload = static_cast<std::uint8_t*>(io_uring_recvmsg_payload(out, &recv_msg_template_));
   const std::uint32_t len =
       io_uring_recvmsg_payload_length(out, c.res, &recv_msg_template_);
+  std::uint32_t gso_size = 0;
+  for (cmsghdr* cm = io_uring_recvmsg_cmsg_firsthdr(out, &recv_msg_template_); cm;
+       cm = io_uring_recvmsg_cmsg_nexthdr(out, &recv_msg_template_, cm)) {
+    if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+      int v;
+      std::memcpy(&v, CMSG_DATA(cm), sizeof v);
+      if (v > 0) gso_size = static_cast<std::uint32_t>(v);
+    }
+  }
+  bump(stats_.rx_gro_datagrams);
+  // The refs this buffer will hand out are counted up front (one extra held by this loop),
+  // so a writer that finishes early cannot send it home while we are still splitting.
+  b->refs.store(1, std::memory_order_relaxed);
+  if (gso_size == 0 || gso_size >= len) {
+    handle_datagram(b, payload, len);
+  } else {
+    for (std::uint32_t off = 0; off < len; off += gso_size) {
+      handle_datagram(b, payload + off, std::min(gso_size, len - off));
+    }
+  }
+  release_ref(b);
+}
+
+void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint32_t len) {
   const GreParsed p = parse_gre({payload, len});
   if (p.error != GreError::kOk) {
     bump(stats_.rx_drop_gre[static_cast<std::size_t>(p.error)]);
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped invalid GRE-in-UDP datagram (%s)",
                         spec_.name.c_str(), to_string(p.error));
-    recycle_rx(b);
     return;
   }
   if (p.fields.key != connection_.gre_key) {
     bump(stats_.rx_drop_key_mismatch);
-    recycle_rx(b);
     return;
   }
   if (p.fields.protocol == kProtoMptControl) {
     bump(stats_.rx_control_unhandled);
-    recycle_rx(b);
     return;
   }
   bump(stats_.rx_packets);
   bump(stats_.rx_bytes, len);
-  b->offset = static_cast<std::uint32_t>(payload - b->storage) + p.header_size;
-  b->length = len - p.header_size;
+  PacketRef& r = rx_batch_[rx_batch_len_++];
+  r.buf = b;
+  r.offset = static_cast<std::uint32_t>(payload - b->storage) + p.header_size;
+  r.length = len - p.header_size;
+  r.has_seq = p.fields.seq.has_value();
+  r.seq = p.fields.seq.value_or(0);
   b->path_index = static_cast<std::uint16_t>(path_index_);
-  b->has_seq = p.fields.seq.has_value();
-  b->seq = p.fields.seq.value_or(0);
-  rx_batch_[rx_batch_len_++] = b;
+  b->refs.fetch_add(1, std::memory_order_relaxed);
   if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
 }
 
@@ -194,7 +226,7 @@ void PathWorker::flush_rx_batch() {
   const std::size_t pushed = rx_ring_.push(rx_batch_.data(), rx_batch_len_);
   for (std::size_t i = pushed; i < rx_batch_len_; ++i) {
     bump(stats_.rx_drop_ring_full);
-    recycle_rx(rx_batch_[i]);
+    release_ref(rx_batch_[i].buf);
   }
   if (pushed) ring_doorbell(ring_, *tun_writer_bell_);
   rx_batch_len_ = 0;
@@ -208,7 +240,7 @@ void PathWorker::handle_send(const io_uring_cqe& c) {
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: sendmsg: %s", spec_.name.c_str(),
                         std::strerror(-c.res));
   } else {
-    bump(stats_.tx_packets);
+    bump(stats_.tx_packets, b->segments);
     bump(stats_.tx_bytes, b->length);
   }
   tx_returns_[tx_returns_len_++] = b;
@@ -246,6 +278,15 @@ void PathWorker::send_tx_batch() {
     b->msg.msg_namelen = spec_.remote_len;
     b->msg.msg_iov = &b->iov;
     b->msg.msg_iovlen = 1;
+    if (b->segments > 1) {  // UDP GSO: the kernel cuts the batch into gso_size datagrams
+      b->msg.msg_control = b->control;
+      b->msg.msg_controllen = sizeof b->control;
+      cmsghdr* cm = CMSG_FIRSTHDR(&b->msg);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+      std::memcpy(CMSG_DATA(cm), &b->gso_size, sizeof(std::uint16_t));
+    }
     const int fd = send_fds_[b->source_port_index % send_fds_.size()];
     io_uring_sqe* sqe = ring_.get_sqe();
     io_uring_prep_sendmsg(sqe, fd, &b->msg, 0);

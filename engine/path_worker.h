@@ -2,18 +2,22 @@
 //
 // Stages, one loop turn (run()):
 //   1. reap CQEs (copy out first, handle after -- never inside the reap loop);
-//   2. send completions   -> buffers go home to the TUN reader through tx_return_ring;
-//      receive completions -> check source, parse GRE, push inner packets to rx_ring
-//                             (consumer: TUN writer); bad input is dropped and counted;
+//   2. send completions   -> batches go home to the TUN reader through tx_return_ring;
+//      receive completions -> check source, split a UDP GRO datagram into its GRE-in-UDP
+//                             datagrams, parse each, push the inner packets as PacketRefs
+//                             to rx_ring (consumer: TUN writer); bad input is dropped and
+//                             counted;
 //   3. drain rx_return_ring (buffers the TUN writer is done with) back into the kernel's
 //      provided-buffer ring;
-//   4. pop a batch from tx_ring (producer: TUN reader) and prepare one SENDMSG per packet;
+//   4. pop send batches from tx_ring (producer: TUN reader) and prepare one SENDMSG per
+//      batch, with UDP_SEGMENT (UDP GSO) when it holds several datagrams;
 //   5. ring the neighbours' doorbells, submit everything and wait, all in one syscall.
 //
 // Ownership: the worker owns its sockets, its io_uring and its receive pool (provided to the
 // kernel as a buffer ring). Transmit buffers belong to the TUN reader's pool: the worker holds
-// one from tx_ring pop until its send completes. Receive buffers leave through rx_ring and
-// come back through rx_return_ring.
+// one from tx_ring pop until its send completes. Receive buffers leave as PacketRefs through
+// rx_ring; PacketBuf::refs counts the refs still out, and the thread that drops it to zero
+// sends the buffer home (the writer through rx_return_ring, this thread directly).
 // Overflow policy: rx_ring full -> drop the newest packets, count rx_drop_ring_full.
 #pragma once
 
@@ -45,7 +49,7 @@ class PathWorker {
 
   DataRing& tx_ring() { return tx_ring_; }
   ReturnRing& tx_return_ring() { return tx_return_ring_; }
-  DataRing& rx_ring() { return rx_ring_; }
+  RefRing& rx_ring() { return rx_ring_; }
   ReturnRing& rx_return_ring() { return rx_return_ring_; }
   Doorbell& doorbell() { return bell_; }
   PathStats& stats() { return stats_; }
@@ -64,6 +68,10 @@ class PathWorker {
   void drain_rx_returns();
   void send_tx_batch();
   void recycle_rx(PacketBuf* b) { provided_.add(b, 0); }
+  void release_ref(PacketBuf* b) {
+    if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle_rx(b);
+  }
+  void handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint32_t len);
 
   const PathSpec spec_;
   const ConnectionSpec& connection_;
@@ -79,13 +87,13 @@ class PathWorker {
 
   DataRing tx_ring_;
   ReturnRing tx_return_ring_;
-  DataRing rx_ring_;
+  RefRing rx_ring_;
   ReturnRing rx_return_ring_;
   Doorbell bell_;
   Doorbell* tun_reader_bell_ = nullptr;
   Doorbell* tun_writer_bell_ = nullptr;
 
-  std::array<PacketBuf*, kBatchMax> rx_batch_{};
+  std::array<PacketRef, kBatchMax> rx_batch_{};
   std::size_t rx_batch_len_ = 0;
   std::array<PacketBuf*, kBatchMax> tx_returns_{};
   std::size_t tx_returns_len_ = 0;

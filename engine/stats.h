@@ -28,13 +28,15 @@ struct TxStats {
   Counter tun_read_packets{0};
   Counter tun_read_bytes{0};
   Counter tun_read_errors{0};
+  Counter tx_segments{0};           // inner packets sent (a super-packet gives several)
   Counter tx_drop_not_ip{0};        // TUN gave us something that is not IPv4/IPv6
+  Counter tx_drop_bad_offload{0};   // virtio header that does not describe the packet
+  Counter tx_drop_no_buffer{0};     // no free send batch (paths are not keeping up)
   Counter tx_drop_too_big{0};       // larger than the configured MTU
   Counter tx_drop_no_connection{0}; // inner destination matches no connection
   Counter tx_drop_no_path{0};       // no path of the connection is up
   Counter tx_drop_ring_full{0};     // the chosen path's ring was full (overflow policy: drop newest)
   Counter tx_batches{0};
-  Counter pool_free_low_water{0};   // fewest free TX buffers seen (written as a value)
 };
 
 // Written by one path worker thread.
@@ -43,8 +45,9 @@ struct PathStats {
   Counter tx_bytes{0};              // UDP payload bytes (GRE header + inner packet)
   Counter tx_send_errors{0};
   Counter tx_submit_batches{0};
-  Counter rx_packets{0};
+  Counter rx_packets{0};            // inner packets (a GRO datagram holds several)
   Counter rx_bytes{0};
+  Counter rx_gro_datagrams{0};      // receive completions (each may be a GRO batch)
   Counter rx_drop_unknown_peer{0};  // source address is not this path's configured peer
   Counter rx_drop_truncated{0};     // datagram larger than a receive buffer
   Counter rx_drop_key_mismatch{0};  // GRE key absent or different from the configured one
@@ -57,7 +60,10 @@ struct PathStats {
 
 // Written by the TUN writer thread (receive side).
 struct RxStats {
-  Counter tun_write_packets{0};
+  Counter tun_writes{0};            // TUN writes (a super-packet counts once)
+  Counter tun_write_drop_no_buffer{0};
+  Counter tun_write_drop_not_ip{0};
+  Counter tun_write_packets{0};     // inner packets written
   Counter tun_write_bytes{0};
   Counter tun_write_errors{0};
   Counter tun_write_batches{0};

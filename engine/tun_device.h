@@ -14,8 +14,10 @@ namespace mpt::engine {
 
 class TunDevice {
  public:
-  // Creates (or attaches to) `name` with `queues` queues. Throws std::system_error.
-  TunDevice(const std::string& name, int queues);
+  // Creates (or attaches to) `name` with `queues` queues. With `offload`, opens it with
+  // IFF_VNET_HDR and asks for TSO4/TSO6/ECN and USO (TUNSETOFFLOAD); what the kernel refuses
+  // is logged and left off. Throws std::system_error.
+  TunDevice(const std::string& name, int queues, bool offload);
   ~TunDevice();
   TunDevice(const TunDevice&) = delete;
   TunDevice& operator=(const TunDevice&) = delete;
@@ -24,10 +26,16 @@ class TunDevice {
   [[nodiscard]] int ifindex() const { return ifindex_; }
   [[nodiscard]] int queue_fd(int i) const { return fds_.at(static_cast<std::size_t>(i)); }
   [[nodiscard]] int queue_count() const { return static_cast<int>(fds_.size()); }
+  // Every read and write carries a virtio_net_hdr (engine/tun_offload.h).
+  [[nodiscard]] bool vnet_hdr() const { return vnet_hdr_; }
+  // TUN_F_* flags the kernel accepted.
+  [[nodiscard]] unsigned offload_flags() const { return offload_flags_; }
 
  private:
   std::string name_;
   int ifindex_ = 0;
+  bool vnet_hdr_ = false;
+  unsigned offload_flags_ = 0;
   std::vector<int> fds_;
 };
 

@@ -10,31 +10,41 @@
 namespace mpt::engine {
 namespace {
 
-// TX pool sizing (one line per holder); every buffer is in exactly one of them:
-//   the kernel's provided-buffer ring (multishot TUN reads)   the rest
-//   this thread's per-path staging batches                  paths * kBatchMax
-//   each path's tx ring                                     kRingCapacity per path
-//   each path worker's in-flight SENDMSGs and return batch  bounded by the same budget
-// The pool is no larger than one return ring so that a return push can never fail.
-constexpr unsigned kTxPoolCount = 2048;
-static_assert(kTxPoolCount <= kReturnRingCapacity);
-static_assert((kTxPoolCount & (kTxPoolCount - 1)) == 0);
-constexpr std::uint16_t kTxBufferGroup = 2;
+// Read pool: buffers the kernel fills through the provided ring; each is segmented and given
+// back at once, so a few hundred cover any burst. A read holds a virtio header and up to a
+// 64 KB super-packet.
+constexpr unsigned kReadPoolCount = 256;
+static_assert((kReadPoolCount & (kReadPoolCount - 1)) == 0, "buffer ring size: power of 2");
+// Send pool (one line per holder): open batches (1 per path) + closed batches waiting for a
+// push (kBatchMax per path, flushed every turn) + tx rings + batches in flight in the path
+// workers. It is no larger than a return ring, so a return push can never fail.
+constexpr unsigned kSendPoolCount = 1024;
+static_assert(kSendPoolCount <= kReturnRingCapacity);
+// One UDP GSO send: at most 64 datagrams (UDP_MAX_SEGMENTS on older kernels) and under the
+// 64 KB IP limit with room for the outer headers.
+constexpr std::uint32_t kMaxBatchBytes = 65000;
+constexpr std::uint16_t kMaxBatchSegments = 64;
+constexpr std::uint32_t kSendBufBytes = 65536;
+constexpr std::uint16_t kReadBufferGroup = 2;
 constexpr unsigned kUringEntries = 512;
 constexpr std::size_t kCqeBatch = 512;
 
 }  // namespace
 
-TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, std::span<PathWorker* const> paths,
-                     int stop_fd)
+TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
+                     std::span<PathWorker* const> paths, int stop_fd)
     : tunnel_(tunnel),
       tun_fd_(tun_fd),
+      vnet_hdr_(vnet_hdr),
       paths_(paths.begin(), paths.end()),
       ring_(kUringEntries),
-      pool_(kTxPoolCount, kTxHeadroom + static_cast<std::uint32_t>(tunnel.mtu) + 64),
-      provided_(ring_, kTxBufferGroup, kTxPoolCount),
-      path_batch_(paths.size()),
-      path_batch_len_(paths.size(), 0) {
+      read_pool_(kReadPoolCount, vnet_hdr ? static_cast<std::uint32_t>(kVnetHdrSize + 65535 + 64)
+                                          : static_cast<std::uint32_t>(tunnel.mtu + 64)),
+      provided_(ring_, kReadBufferGroup, kReadPoolCount),
+      send_pool_(kSendPoolCount, kSendBufBytes),
+      open_(paths.size()),
+      to_push_(paths.size()),
+      to_push_len_(paths.size(), 0) {
   connections_.reserve(tunnel.connections.size());
   for (std::size_t c = 0; c < tunnel.connections.size(); ++c) {
     const ConnectionSpec& cs = tunnel.connections[c];
@@ -51,16 +61,15 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, std::span<PathWorker*
     for (const IpNet& d : cs.destinations) table_.add(d, static_cast<int>(c));
   }
   table_.set_connection_count(static_cast<int>(tunnel.connections.size()));
-  for (unsigned i = 0; i < kTxPoolCount; ++i) recycle(pool_.at(i));
+  for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
   provided_.publish();
-  in_kernel_low_water_ = in_kernel_;
   bell_.ring_fd = ring_.fd();
   ring_.watch_stop(stop_fd);
 }
 
-void TunReader::recycle(PacketBuf* b) {
-  provided_.add(b, kTxHeadroom);
-  ++in_kernel_;
+void TunReader::recycle_read(PacketBuf* b) {
+  provided_.add(b, 0);
+  ++reads_in_kernel_;
 }
 
 void TunReader::arm_read() {
@@ -70,7 +79,7 @@ void TunReader::arm_read() {
   io_uring_prep_rw(IORING_OP_NOP, sqe, tun_fd_, nullptr, 0, 0);
   sqe->opcode = kOpReadMultishot;
   sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = kTxBufferGroup;
+  sqe->buf_group = kReadBufferGroup;
   io_uring_sqe_set_data64(sqe, make_user_data(Op::kTunRead));
   read_armed_ = true;
 }
@@ -79,7 +88,7 @@ void TunReader::run() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   bool stop = false;
   while (!stop) {
-    if (!read_armed_ && in_kernel_ > 0) arm_read();
+    if (!read_armed_ && reads_in_kernel_ > 0) arm_read();
     ring_.submit_and_wait(1);
     const std::size_t n = ring_.copy_cqes(cqes);
     for (std::size_t i = 0; i < n; ++i) {
@@ -92,8 +101,10 @@ void TunReader::run() {
         default: break;
       }
     }
-    flush_path_batches();
+    for (std::size_t p = 0; p < paths_.size(); ++p) close_batch(static_cast<int>(p));
+    flush_tx_rings();
     drain_returns();
+    provided_.publish();
   }
   // Release the TUN queue synchronously: cancel the multishot read and reap it.
   ring_.cancel_all();
@@ -101,7 +112,9 @@ void TunReader::run() {
     ring_.wait_for_completions(10);
     const std::size_t n = ring_.copy_cqes(cqes);
     for (std::size_t k = 0; k < n; ++k) {
-      if (op_of(cqes[k].user_data) == Op::kTunRead) handle_read(cqes[k]);
+      if (op_of(cqes[k].user_data) == Op::kTunRead && !(cqes[k].flags & IORING_CQE_F_MORE)) {
+        read_armed_ = false;
+      }
     }
   }
 }
@@ -126,73 +139,129 @@ void TunReader::handle_read(const io_uring_cqe& c) {
     return;
   }
   if (!(c.flags & IORING_CQE_F_BUFFER)) [[unlikely]] return;
-  PacketBuf* b = pool_.at(c.flags >> IORING_CQE_BUFFER_SHIFT);
-  --in_kernel_;
-  if (in_kernel_ < in_kernel_low_water_) in_kernel_low_water_ = in_kernel_;
-  b->offset = kTxHeadroom;
-  b->length = static_cast<std::uint32_t>(c.res);
+  PacketBuf* b = read_pool_.at(c.flags >> IORING_CQE_BUFFER_SHIFT);
+  --reads_in_kernel_;
+  const auto bytes = static_cast<std::size_t>(c.res);
   bump(stats_.tun_read_packets);
-  bump(stats_.tun_read_bytes, b->length);
-
-  if (b->length > static_cast<std::uint32_t>(tunnel_.mtu)) [[unlikely]] {
-    bump(stats_.tx_drop_too_big);
-    recycle(b);
-    return;
+  bump(stats_.tun_read_bytes, bytes);
+  if (vnet_hdr_) {
+    if (bytes <= kVnetHdrSize) [[unlikely]] {
+      bump(stats_.tx_drop_bad_offload);
+    } else {
+      process_packet({b->storage + kVnetHdrSize, bytes - kVnetHdrSize},
+                     read_vnet_hdr(b->storage));
+    }
+  } else {
+    process_packet({b->storage, bytes}, VnetHdr{});
   }
+  recycle_read(b);  // everything was copied into send batches
+}
+
+void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetHdr& hdr) {
   GreFields f;
-  f.protocol = protocol_for_inner(b->bytes());
+  f.protocol = protocol_for_inner(packet);
   if (f.protocol == 0) [[unlikely]] {
     bump(stats_.tx_drop_not_ip);
-    recycle(b);
     return;
   }
-  const int conn_index = table_.lookup(b->bytes());
+  if (const OffloadError e = segmenter_.init(packet, hdr); e != OffloadError::kOk) [[unlikely]] {
+    bump(stats_.tx_drop_bad_offload);
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "TUN packet with an unusable virtio header (%s)",
+                        to_string(e));
+    return;
+  }
+  const int conn_index = table_.lookup(packet);
   if (conn_index < 0) [[unlikely]] {
-    bump(stats_.tx_drop_no_connection);
-    recycle(b);
+    bump(stats_.tx_drop_no_connection, segmenter_.count());
     return;
   }
   Connection& conn = connections_[static_cast<std::size_t>(conn_index)];
   const ConnectionSpec& cs = tunnel_.connections[static_cast<std::size_t>(conn_index)];
-  const scheduler::FlowKey key = scheduler::extract_flow_key(b->bytes());
+  // The headers are the same for every segment: one flow key for the whole super-packet.
+  const scheduler::FlowKey key = scheduler::extract_flow_key(packet);
   scheduler::PacketInfo info;
-  info.bytes = b->length;
   info.flow_hash = scheduler::flow_key_hash(key, tunnel_.flow_hash_seed);
   info.protocol = key.protocol;
   info.has_ports = key.has_ports;
   info.src_port = key.src_port;
   info.dst_port = key.dst_port;
-  const int local_path = conn.chooser.choose(info);
-  if (local_path < 0) [[unlikely]] {
-    bump(stats_.tx_drop_no_path);
-    recycle(b);
-    return;
-  }
-  const int path = cs.paths[static_cast<std::size_t>(local_path)];
-  const std::uint32_t hash = info.flow_hash;
+  const auto port_index = static_cast<std::uint16_t>(info.flow_hash >> 16);
   f.checksum = cs.gre_checksum;
   f.key = cs.gre_key;
-  if (cs.sequence_numbers) f.seq = conn.next_seq++;
-  const std::size_t hs = gre_header_size(f);
-  b->offset -= static_cast<std::uint32_t>(hs);
-  b->length += static_cast<std::uint32_t>(hs);
-  encode_gre(b->bytes(), f);
-  b->path_index = static_cast<std::uint16_t>(path);
-  b->source_port_index = static_cast<std::uint16_t>(hash >> 16);  // worker reduces mod count
-  auto& len = path_batch_len_[static_cast<std::size_t>(path)];
-  path_batch_[static_cast<std::size_t>(path)][len++] = b;
-  if (len == kBatchMax) flush_path_batches();
+  for (std::size_t i = 0; i < segmenter_.count(); ++i) {
+    const std::size_t len = segmenter_.length(i);
+    if (len > static_cast<std::size_t>(tunnel_.mtu)) [[unlikely]] {
+      bump(stats_.tx_drop_too_big);
+      continue;
+    }
+    info.bytes = static_cast<std::uint32_t>(len);
+    const int local_path = conn.chooser.choose(info);
+    if (local_path < 0) [[unlikely]] {
+      bump(stats_.tx_drop_no_path);
+      continue;
+    }
+    const int path = cs.paths[static_cast<std::size_t>(local_path)];
+    if (cs.sequence_numbers) f.seq = conn.next_seq++;
+    const std::size_t hs = gre_header_size(f);
+    std::uint8_t* out =
+        reserve_datagram(path, static_cast<std::uint32_t>(hs + len), port_index);
+    if (!out) [[unlikely]] {
+      bump(stats_.tx_drop_no_buffer);
+      continue;
+    }
+    segmenter_.write(i, out + hs);
+    encode_gre({out, hs + len}, f);
+    bump(stats_.tx_segments);
+  }
 }
 
-void TunReader::flush_path_batches() {
+std::uint8_t* TunReader::reserve_datagram(int path, std::uint32_t size,
+                                          std::uint16_t port_index) {
+  OpenBatch& ob = open_[static_cast<std::size_t>(path)];
+  if (ob.buf) {
+    const PacketBuf& b = *ob.buf;
+    const bool fits = !ob.closed && b.source_port_index == port_index && size <= b.gso_size &&
+                      b.segments < kMaxBatchSegments && b.length + size <= kMaxBatchBytes;
+    if (!fits) close_batch(path);
+  }
+  if (!ob.buf) {
+    PacketBuf* b = send_pool_.take();
+    if (!b) [[unlikely]] return nullptr;
+    b->offset = 0;
+    b->length = 0;
+    b->segments = 0;
+    b->gso_size = static_cast<std::uint16_t>(size);
+    b->source_port_index = port_index;
+    b->path_index = static_cast<std::uint16_t>(path);
+    ob.buf = b;
+    ob.closed = false;
+  }
+  PacketBuf* b = ob.buf;
+  if (size < b->gso_size) ob.closed = true;  // UDP GSO: only the last datagram may be shorter
+  std::uint8_t* out = b->storage + b->length;
+  b->length += size;
+  ++b->segments;
+  return out;
+}
+
+void TunReader::close_batch(int path) {
+  const auto p = static_cast<std::size_t>(path);
+  OpenBatch& ob = open_[p];
+  if (!ob.buf) return;
+  to_push_[p][to_push_len_[p]++] = ob.buf;
+  ob.buf = nullptr;
+  if (to_push_len_[p] == kBatchMax) flush_tx_rings();
+}
+
+void TunReader::flush_tx_rings() {
   for (std::size_t p = 0; p < paths_.size(); ++p) {
-    std::size_t& len = path_batch_len_[p];
+    std::size_t& len = to_push_len_[p];
     if (len == 0) continue;
     bump(stats_.tx_batches);
-    const std::size_t pushed = paths_[p]->tx_ring().push(path_batch_[p].data(), len);
+    const std::size_t pushed = paths_[p]->tx_ring().push(to_push_[p].data(), len);
     for (std::size_t i = pushed; i < len; ++i) {
-      bump(stats_.tx_drop_ring_full);
-      recycle(path_batch_[p][i]);
+      bump(stats_.tx_drop_ring_full, to_push_[p][i]->segments);
+      send_pool_.put(to_push_[p][i]);
     }
     if (pushed) ring_doorbell(ring_, paths_[p]->doorbell());
     len = 0;
@@ -204,10 +273,9 @@ void TunReader::drain_returns() {
   for (PathWorker* w : paths_) {
     std::size_t n;
     while ((n = w->tx_return_ring().pop(bufs.data(), bufs.size())) > 0) {
-      for (std::size_t i = 0; i < n; ++i) recycle(bufs[i]);
+      for (std::size_t i = 0; i < n; ++i) send_pool_.put(bufs[i]);
     }
   }
-  provided_.publish();
 }
 
 }  // namespace mpt::engine

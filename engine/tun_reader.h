@@ -1,19 +1,25 @@
 // TunReader: the transmit side's first stage, one thread.
 //
 // Stages, one loop turn (run()):
-//   1. reap CQEs: each multishot TUN read completion is one inner packet, read into a
-//      provided buffer at kTxHeadroom;
-//   2. classify (IPv4/IPv6, size), find the connection (longest prefix match on the inner
-//      destination), let its scheduler::PathChooser pick the path, prepend the GRE header in
-//      place (sequence numbers are assigned here and only here, one counter per connection),
-//      and pick the source port by flow hash;
-//   3. push per-path batches into the paths' tx rings and ring their doorbells;
-//   4. take back the buffers the paths have sent (tx return rings) into the provided ring;
+//   1. reap CQEs: each multishot TUN read completion is one packet from the kernel -- with
+//      IFF_VNET_HDR a virtio header and up to 64 KB (a TSO/USO super-packet);
+//   2. find the connection (longest prefix match on the inner destination) and the flow key,
+//      cut the packet into wire-sized inner packets (tun_offload.h Segmenter), and for each:
+//      let the connection's scheduler::PathChooser pick the path, then write the GRE header
+//      (sequence numbers are assigned here and only here, one counter per connection) and the
+//      segment straight into that path's open send batch;
+//   3. a send batch holds datagrams of one size (the last may be shorter) for one source
+//      port: UDP GSO sends it with one sendmsg. Full or finished batches are pushed into the
+//      path's tx ring, and the path's doorbell is rung;
+//   4. take back the batches the paths have sent (tx return rings) into the send pool, and
+//      recycle the read buffer into the kernel's provided ring right after segmenting;
 //   5. submit and wait, one syscall.
 //
-// Ownership: the reader owns the TX pool; its buffers are in the kernel's provided ring,
-// in a path's tx ring, or in flight in a path worker until it returns them.
-// Overflow policy: a full tx ring drops the newest packets (tx_drop_ring_full).
+// Ownership: the reader owns two pools: read buffers (always in the kernel's provided ring
+// except while one is being segmented) and send batches (free, open here, in a tx ring, or
+// in flight in a path worker until it returns them).
+// Overflow policy: a full tx ring or an empty send pool drops the newest packets
+// (tx_drop_ring_full / tx_drop_no_buffer).
 #pragma once
 
 #include <array>
@@ -22,10 +28,11 @@
 
 #include "engine/buffer_pool.h"
 #include "engine/connection_table.h"
-#include "scheduler/path_chooser.h"
 #include "engine/stats.h"
+#include "engine/tun_offload.h"
 #include "engine/tunnel_spec.h"
 #include "engine/uring.h"
+#include "scheduler/path_chooser.h"
 
 namespace mpt::engine {
 
@@ -33,46 +40,61 @@ class PathWorker;
 
 class TunReader {
  public:
-  TunReader(const TunnelSpec& tunnel, int tun_fd, std::span<PathWorker* const> paths, int stop_fd);
+  TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
+            std::span<PathWorker* const> paths, int stop_fd);
   TunReader(const TunReader&) = delete;
   TunReader& operator=(const TunReader&) = delete;
 
   void run();  // thread body; returns after the stop eventfd fires
   Doorbell& doorbell() { return bell_; }
   TxStats& stats() { return stats_; }
-  [[nodiscard]] const BufferPool& pool() const { return pool_; }
-  [[nodiscard]] std::size_t pool_in_kernel_low_water() const { return in_kernel_low_water_; }
+  [[nodiscard]] const BufferPool& read_pool() const { return read_pool_; }
+  [[nodiscard]] const BufferPool& send_pool() const { return send_pool_; }
 
- private:
-  void arm_read();
-  void handle_read(const io_uring_cqe& cqe);
-  void flush_path_batches();
-  void drain_returns();
-  void recycle(PacketBuf* b);
   // Control rate: new weight / state for path `path` (global index). Not thread-safe: called
   // on this thread (signalling hands changes over through a command ring).
   void set_path_state(int path, std::uint32_t weight, bool up);
 
-  const TunnelSpec& tunnel_;
-  const int tun_fd_;
-  std::vector<PathWorker*> paths_;
-  Uring ring_;
-  BufferPool pool_;
-  ProvidedBuffers provided_;
-  bool read_armed_ = false;
+ private:
   struct Connection {
     scheduler::PathChooser chooser;
     std::vector<scheduler::PathState> states;  // this connection's paths, in [path_N] order
     std::uint32_t next_seq = 0;
   };
+  // The send batch being filled for one path.
+  struct OpenBatch {
+    PacketBuf* buf = nullptr;
+    bool closed = false;  // a shorter datagram ended it
+  };
+
+  void arm_read();
+  void handle_read(const io_uring_cqe& cqe);
+  void process_packet(std::span<const std::uint8_t> packet, const VnetHdr& hdr);
+  // Where to write a datagram of `size` bytes for `path` from source port `port_index`;
+  // nullptr if no send buffer is free.
+  std::uint8_t* reserve_datagram(int path, std::uint32_t size, std::uint16_t port_index);
+  void close_batch(int path);
+  void flush_tx_rings();
+  void drain_returns();
+  void recycle_read(PacketBuf* b);
+
+  const TunnelSpec& tunnel_;
+  const int tun_fd_;
+  const bool vnet_hdr_;
+  std::vector<PathWorker*> paths_;
+  Uring ring_;
+  BufferPool read_pool_;
+  ProvidedBuffers provided_;
+  BufferPool send_pool_;
+  bool read_armed_ = false;
+  std::size_t reads_in_kernel_ = 0;
   std::vector<Connection> connections_;
   ConnectionTable table_;
-  std::size_t in_kernel_ = 0;
-  std::size_t in_kernel_low_water_ = 0;
   Doorbell bell_;
-  // One staging batch per path.
-  std::vector<std::array<PacketBuf*, kBatchMax>> path_batch_;
-  std::vector<std::size_t> path_batch_len_;
+  std::vector<OpenBatch> open_;                                 // per path
+  std::vector<std::array<PacketBuf*, kBatchMax>> to_push_;      // per path, closed batches
+  std::vector<std::size_t> to_push_len_;
+  Segmenter segmenter_;
   TxStats stats_;
 };
 

@@ -12,12 +12,16 @@ namespace mpt::engine {
 namespace {
 constexpr unsigned kUringEntries = 1024;
 constexpr std::size_t kCqeBatch = 512;
-// Writes in flight are bounded so the CQ can never overflow: the CQ has 4x the SQ entries.
-constexpr std::size_t kMaxWritesInFlight = 2048;
-constexpr std::uint64_t kNever = scheduler::Reorder<PacketBuf*>::kNever;
+// Output pool: TUN writes in flight plus the one being filled. Each holds up to a 64 KB
+// super-packet with its virtio header.
+constexpr std::size_t kOutputPoolCount = 512;
+constexpr std::uint32_t kOutputBufBytes = static_cast<std::uint32_t>(kVnetHdrSize + 65535 + 64);
+constexpr std::uint64_t kNever = scheduler::Reorder<PacketRef>::kNever;
 // How long a gap that every path has passed is still given before it is called lost: covers
 // neighbours swapped by a queue served from two CPUs (see scheduler/reorder.h).
 constexpr std::uint64_t kEarlyLossGraceNs = 1000000;
+// Marks hold-pool buffers (they have no path to go home to).
+constexpr std::uint16_t kHoldPath = 0xFFFF;
 
 std::uint64_t monotonic_ns() {
   timespec ts{};
@@ -27,19 +31,24 @@ std::uint64_t monotonic_ns() {
 }
 }  // namespace
 
-TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, std::span<PathWorker* const> paths,
-                     int stop_fd)
+TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
+                     std::span<PathWorker* const> paths, int stop_fd)
     : tunnel_(tunnel),
       tun_fd_(tun_fd),
+      vnet_hdr_(vnet_hdr),
       paths_(paths.begin(), paths.end()),
       ring_(kUringEntries),
+      output_pool_(kOutputPoolCount, kOutputBufBytes),
+      // Every connection's window can be full at once.
+      hold_pool_(std::max<std::size_t>(1, tunnel.connections.size()) * kMaxReorderWindow,
+                 static_cast<std::uint32_t>(tunnel.mtu + 64)),
       returns_(paths.size()),
       returns_len_(paths.size(), 0) {
   for (const ConnectionSpec& c : tunnel.connections) {
     reorder_counters_.push_back(std::make_unique<ReorderCounters>());
     if (c.sequence_numbers && c.reorder_window > 0) {
       const std::uint32_t window = std::min(c.reorder_window, kMaxReorderWindow);
-      reorder_.push_back(std::make_unique<scheduler::Reorder<PacketBuf*>>(
+      reorder_.push_back(std::make_unique<scheduler::Reorder<PacketRef>>(
           window, std::uint64_t{c.max_delay_ms} * 1000000, static_cast<int>(c.paths.size()),
           kEarlyLossGraceNs));
     } else {
@@ -56,7 +65,9 @@ void TunWriter::run() {
   while (!stop) {
     bool more = false;
     for (PathWorker* w : paths_) more = more || w->rx_ring().read_available() > 0;
-    ring_.submit_and_wait(more && writes_in_flight_ < kMaxWritesInFlight ? 0 : 1);
+    // Only take more input while an output buffer per popped packet is certain.
+    const bool room = output_pool_.free_count() > kBatchMax;
+    ring_.submit_and_wait(more && room ? 0 : 1);
     const std::size_t n = ring_.copy_cqes(cqes);
     for (std::size_t i = 0; i < n; ++i) {
       const io_uring_cqe& c = cqes[i];
@@ -70,8 +81,9 @@ void TunWriter::run() {
       }
     }
     const std::uint64_t now = monotonic_ns();
-    take_batches(now);
+    if (output_pool_.free_count() > kBatchMax) take_batches(now);
     expire_and_arm_timer(now);
+    finish_output();
     flush_returns();
     publish_reorder_counters();
   }
@@ -87,11 +99,62 @@ void TunWriter::run() {
   flush_returns();
 }
 
-void TunWriter::deliver(PacketBuf* b) {
+PacketRef TunWriter::hold(const PacketRef& r) {
+  PacketBuf* h = hold_pool_.take();
+  if (!h) [[unlikely]] return r;  // cannot happen (sized for every window); keep the original
+  std::memcpy(h->storage, r.bytes().data(), r.length);
+  h->path_index = kHoldPath;
+  PacketRef copy = r;
+  copy.buf = h;
+  copy.offset = 0;
+  release(r);
+  return copy;
+}
+
+void TunWriter::release(const PacketRef& r) {
+  PacketBuf* b = r.buf;
+  if (b->path_index == kHoldPath) {
+    hold_pool_.put(b);
+    return;
+  }
+  if (b->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  const std::size_t p = b->path_index;
+  returns_[p][returns_len_[p]++] = b;
+  if (returns_len_[p] == kBatchMax) flush_returns();
+}
+
+void TunWriter::deliver(const PacketRef& r) {
+  if (output_ && vnet_hdr_ && coalescer_.append(r.bytes())) {
+    release(r);
+    return;
+  }
+  finish_output();
+  output_ = output_pool_.take();
+  if (!output_) [[unlikely]] {  // bounded by take_batches; count if it ever happens
+    bump(stats_.tun_write_drop_no_buffer);
+    release(r);
+    return;
+  }
+  if (!coalescer_.start(output_->storage, output_->capacity, r.bytes())) {
+    bump(stats_.tun_write_drop_not_ip);
+    output_pool_.put(output_);
+    output_ = nullptr;
+  }
+  release(r);
+}
+
+void TunWriter::finish_output() {
+  if (!output_) return;
+  const std::size_t len = coalescer_.finish();
+  // Without a virtio header on the TUN the packet starts after the (unused) header space.
+  output_->offset = vnet_hdr_ ? 0 : static_cast<std::uint32_t>(kVnetHdrSize);
+  output_->length = static_cast<std::uint32_t>(vnet_hdr_ ? len : len - kVnetHdrSize);
+  output_->segments = static_cast<std::uint16_t>(coalescer_.segments());
   io_uring_sqe* sqe = ring_.get_sqe();
-  io_uring_prep_write(sqe, tun_fd_, b->data(), b->length, 0);
-  io_uring_sqe_set_data64(sqe, make_user_data(Op::kTunWrite, b));
+  io_uring_prep_write(sqe, tun_fd_, output_->data(), output_->length, 0);
+  io_uring_sqe_set_data64(sqe, make_user_data(Op::kTunWrite, output_));
   ++writes_in_flight_;
+  output_ = nullptr;
 }
 
 void TunWriter::handle_write(const io_uring_cqe& c) {
@@ -101,16 +164,11 @@ void TunWriter::handle_write(const io_uring_cqe& c) {
     bump(stats_.tun_write_errors);
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "TUN write: %s", std::strerror(-c.res));
   } else {
-    bump(stats_.tun_write_packets);
+    bump(stats_.tun_write_packets, b->segments);
     bump(stats_.tun_write_bytes, b->length);
+    bump(stats_.tun_writes);
   }
-  give_back(b);
-}
-
-void TunWriter::give_back(PacketBuf* b) {
-  const std::size_t p = b->path_index;
-  returns_[p][returns_len_[p]++] = b;
-  if (returns_len_[p] == kBatchMax) flush_returns();
+  output_pool_.put(b);
 }
 
 void TunWriter::flush_returns() {
@@ -124,12 +182,11 @@ void TunWriter::flush_returns() {
 }
 
 void TunWriter::take_batches(std::uint64_t now) {
-  std::array<PacketBuf*, kBatchMax> bufs;
+  std::array<PacketRef, kBatchMax> refs;
   std::size_t batches = 0;
   for (PathWorker* w : paths_) {
-    if (writes_in_flight_ >= kMaxWritesInFlight) break;
-    const std::size_t room = std::min(bufs.size(), kMaxWritesInFlight - writes_in_flight_);
-    const std::size_t n = w->rx_ring().pop(bufs.data(), room);
+    if (output_pool_.free_count() <= kBatchMax) break;
+    const std::size_t n = w->rx_ring().pop(refs.data(), refs.size());
     if (n == 0) continue;
     ++batches;
     const int conn = w->spec().connection;
@@ -139,11 +196,10 @@ void TunWriter::take_batches(std::uint64_t now) {
     int local = 0;
     while (conn_paths[static_cast<std::size_t>(local)] != w->path_index()) ++local;
     for (std::size_t i = 0; i < n; ++i) {
-      PacketBuf* b = bufs[i];
-      if (reorder && b->has_seq) {
-        reorder->push(b->seq, local, now, b, *this);
+      if (reorder && refs[i].has_seq) {
+        reorder->push(refs[i].seq, local, now, refs[i], *this);
       } else {
-        deliver(b);
+        deliver(refs[i]);
       }
     }
   }

@@ -1,17 +1,21 @@
 // TunWriter: the receive side's last stage, one thread.
 //
 // Stages, one loop turn (run()):
-//   1. reap CQEs: each completed TUN write frees its buffer, which goes home to the path
-//      worker it came from (that path's rx return ring) -- only after the kernel is done; a
-//      timer completion means a reorder deadline passed;
-//   2. pop a batch from every path's rx ring (producers: the path workers) and pass each
-//      packet through its connection's reorder stage (scheduler::Reorder) -- order is restored
-//      here and only here -- then prepare one WRITE per deliverable packet;
-//   3. give up on gaps whose max_delay passed (expire) and arm a timer for the next deadline;
-//   4. ring the doorbells of paths that got buffers back, submit and wait: one syscall.
+//   1. reap CQEs: a completed TUN write frees its output buffer; a timer completion means a
+//      reorder deadline passed;
+//   2. pop PacketRefs from every path's rx ring (producers: the path workers) and pass each
+//      through its connection's reorder stage (scheduler::Reorder) -- order is restored here
+//      and only here. A packet the stage must hold is copied into the hold pool first, so the
+//      window never pins a path's receive buffer;
+//   3. deliverable packets go to the Coalescer (tun_offload.h): consecutive TCP segments of
+//      one flow become one super-packet with a virtio header (GSO), the rest go alone; each
+//      output is one WRITE on the TUN. The input buffer goes home once copied (its refcount);
+//   4. give up on gaps whose max_delay passed (expire) and arm a timer for the next deadline;
+//   5. ring the doorbells of paths that got buffers back, submit and wait: one syscall.
 //
-// Ownership: a buffer is held from rx-ring pop until its write completes (or while the
-// reorder stage holds it), then returned.
+// Ownership: the writer owns the output pool and the hold pool. Receive buffers are shared
+// through PacketBuf::refs with their path worker: the writer drops one ref per packet copied
+// or discarded, and the one that reaches zero sends the buffer home.
 #pragma once
 
 #include <linux/time_types.h>
@@ -23,6 +27,7 @@
 
 #include "engine/buffer_pool.h"
 #include "engine/stats.h"
+#include "engine/tun_offload.h"
 #include "engine/tunnel_spec.h"
 #include "engine/uring.h"
 #include "scheduler/reorder.h"
@@ -39,8 +44,8 @@ struct ReorderCounters {
 
 class TunWriter {
  public:
-  TunWriter(const TunnelSpec& tunnel, int tun_fd, std::span<PathWorker* const> paths,
-            int stop_fd);
+  TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
+            std::span<PathWorker* const> paths, int stop_fd);
   TunWriter(const TunWriter&) = delete;
   TunWriter& operator=(const TunWriter&) = delete;
 
@@ -53,14 +58,17 @@ class TunWriter {
   [[nodiscard]] bool reorders(std::size_t connection) const {
     return reorder_.at(connection) != nullptr;
   }
+  [[nodiscard]] const BufferPool& output_pool() const { return output_pool_; }
 
-  // The reorder stage's sink: deliver = write to the TUN, discard = return the buffer.
-  void deliver(PacketBuf* b);
-  void discard(PacketBuf* b) { give_back(b); }
+  // The reorder stage's sink (see scheduler/reorder.h).
+  void deliver(const PacketRef& r);
+  void discard(const PacketRef& r) { release(r); }
+  [[nodiscard]] PacketRef hold(const PacketRef& r);
 
  private:
   void handle_write(const io_uring_cqe& cqe);
-  void give_back(PacketBuf* b);
+  void release(const PacketRef& r);
+  void finish_output();
   void flush_returns();
   void take_batches(std::uint64_t now_ns);
   void expire_and_arm_timer(std::uint64_t now_ns);
@@ -68,15 +76,20 @@ class TunWriter {
 
   const TunnelSpec& tunnel_;
   const int tun_fd_;
+  const bool vnet_hdr_;
   std::vector<PathWorker*> paths_;
   Uring ring_;
   Doorbell bell_;
+  BufferPool output_pool_;  // one TUN write each (up to a 64 KB super-packet)
+  BufferPool hold_pool_;    // copies of packets the reorder stage holds
+  PacketBuf* output_ = nullptr;  // being filled by coalescer_
+  Coalescer coalescer_;
   std::vector<std::array<PacketBuf*, kBatchMax>> returns_;  // per path
   std::vector<std::size_t> returns_len_;
   std::size_t writes_in_flight_ = 0;
-  std::vector<std::unique_ptr<scheduler::Reorder<PacketBuf*>>> reorder_;  // per connection
+  std::vector<std::unique_ptr<scheduler::Reorder<PacketRef>>> reorder_;  // per connection
   std::vector<std::unique_ptr<ReorderCounters>> reorder_counters_;
-  std::uint64_t timer_deadline_ns_ = scheduler::Reorder<PacketBuf*>::kNever;
+  std::uint64_t timer_deadline_ns_ = scheduler::Reorder<PacketRef>::kNever;
   int timers_in_flight_ = 0;
   __kernel_timespec timer_ts_{};
   RxStats stats_;

@@ -20,8 +20,10 @@
 //  - a duplicate of a held packet is discarded and counted.
 //
 // Pure: no clock of its own (time is a parameter, in ns), no I/O, no allocation after
-// construction. Item is what is held (PacketBuf* in the engine, an int in tests); Sink has
-// deliver(Item) and discard(Item), called synchronously.
+// construction. Item is what is held (PacketRef in the engine, an int in tests); Sink has
+// deliver(Item) and discard(Item), called synchronously, and optionally Item hold(Item),
+// called when an item is about to be held (the engine copies it out of its receive buffer
+// there, so that the window never pins the paths' buffers).
 #pragma once
 
 #include <algorithm>
@@ -102,7 +104,11 @@ class Reorder {
       ++next_;
       deliver_run(sink);
     } else {
-      s = Slot{item, now, seq, true};
+      if constexpr (requires { sink.hold(item); }) {
+        s = Slot{sink.hold(item), now, seq, true};
+      } else {
+        s = Slot{item, now, seq, true};
+      }
       ++held_;
       ++stats_.reordered;
       if (held_ == 1 || serial_diff(seq, first_held_) < 0) first_held_ = seq;

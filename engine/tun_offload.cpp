@@ -1,0 +1,269 @@
+#include "engine/tun_offload.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "engine/checksum.h"
+
+namespace mpt::engine {
+namespace {
+
+std::uint16_t le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
+void put_le16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v);
+  p[1] = static_cast<std::uint8_t>(v >> 8);
+}
+std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
+void put_be16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+std::uint32_t be32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+         p[3];
+}
+void put_be32(std::uint8_t* p, std::uint32_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 24);
+  p[1] = static_cast<std::uint8_t>(v >> 16);
+  p[2] = static_cast<std::uint8_t>(v >> 8);
+  p[3] = static_cast<std::uint8_t>(v);
+}
+
+constexpr std::uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpAck = 0x10, kTcpCwr = 0x80;
+constexpr std::size_t kMaxIpPacket = 65535;
+
+// Sets the IP length fields of an IPv4/IPv6 packet of `total` bytes.
+void set_ip_length(std::uint8_t* ip, bool v6, std::size_t total) {
+  if (v6) {
+    put_be16(ip + 4, static_cast<std::uint16_t>(total - 40));
+  } else {
+    put_be16(ip + 2, static_cast<std::uint16_t>(total));
+    csum::fix_ipv4_header(ip);
+  }
+}
+
+}  // namespace
+
+VnetHdr read_vnet_hdr(const std::uint8_t* p) {
+  VnetHdr h;
+  h.flags = p[0];
+  h.gso_type = p[1];
+  h.hdr_len = le16(p + 2);
+  h.gso_size = le16(p + 4);
+  h.csum_start = le16(p + 6);
+  h.csum_offset = le16(p + 8);
+  return h;
+}
+
+void write_vnet_hdr(std::uint8_t* p, const VnetHdr& h) {
+  p[0] = h.flags;
+  p[1] = h.gso_type;
+  put_le16(p + 2, h.hdr_len);
+  put_le16(p + 4, h.gso_size);
+  put_le16(p + 6, h.csum_start);
+  put_le16(p + 8, h.csum_offset);
+}
+
+const char* to_string(OffloadError e) {
+  switch (e) {
+    case OffloadError::kOk: return "ok";
+    case OffloadError::kNotIp: return "not_ip";
+    case OffloadError::kBadCsumRange: return "bad_csum_range";
+    case OffloadError::kBadGso: return "bad_gso";
+    case OffloadError::kCount: break;
+  }
+  return "unknown";
+}
+
+OffloadError Segmenter::init(std::span<const std::uint8_t> p, const VnetHdr& h) {
+  packet_ = p;
+  hdr_ = h;
+  count_ = 0;
+  if (p.empty()) return OffloadError::kNotIp;
+  const int version = p[0] >> 4;
+  if (version == 4) {
+    if (p.size() < 20 || std::size_t{p[0] & 0x0Fu} * 4 < 20 ||
+        std::size_t{p[0] & 0x0Fu} * 4 > p.size()) {
+      return OffloadError::kNotIp;
+    }
+    v6_ = false;
+  } else if (version == 6) {
+    if (p.size() < 40) return OffloadError::kNotIp;
+    v6_ = true;
+  } else {
+    return OffloadError::kNotIp;
+  }
+  if ((h.flags & kVnetFlagNeedsCsum) &&
+      std::size_t{h.csum_start} + h.csum_offset + 2 > p.size()) {
+    return OffloadError::kBadCsumRange;
+  }
+  const std::uint8_t gso = h.gso_type & static_cast<std::uint8_t>(~kVnetGsoEcn);
+  if (gso == kVnetGsoNone) {
+    l4_proto_ = 0;
+    header_len_ = 0;
+    mss_ = last_payload_ = p.size();
+    count_ = 1;
+    return OffloadError::kOk;
+  }
+  if (h.gso_size == 0 || !(h.flags & kVnetFlagNeedsCsum)) return OffloadError::kBadGso;
+  l4_off_ = h.csum_start;
+  if (gso == kVnetGsoTcpV4 || gso == kVnetGsoTcpV6) {
+    if ((gso == kVnetGsoTcpV6) != v6_ || h.csum_offset != 16 || l4_off_ + 20 > p.size()) {
+      return OffloadError::kBadGso;
+    }
+    const std::size_t thlen = static_cast<std::size_t>(p[l4_off_ + 12] >> 4) * 4;
+    if (thlen < 20 || l4_off_ + thlen > p.size()) return OffloadError::kBadGso;
+    l4_proto_ = 6;
+    header_len_ = l4_off_ + thlen;
+  } else if (gso == kVnetGsoUdpL4) {
+    if (h.csum_offset != 6 || l4_off_ + 8 > p.size()) return OffloadError::kBadGso;
+    l4_proto_ = 17;
+    header_len_ = l4_off_ + 8;
+  } else {
+    return OffloadError::kBadGso;
+  }
+  if (l4_off_ < (v6_ ? 40u : std::size_t{p[0] & 0x0Fu} * 4)) return OffloadError::kBadGso;
+  mss_ = h.gso_size;
+  const std::size_t payload = p.size() - header_len_;
+  count_ = payload == 0 ? 1 : (payload + mss_ - 1) / mss_;
+  last_payload_ = payload - (count_ - 1) * mss_;
+  return OffloadError::kOk;
+}
+
+void Segmenter::write(std::size_t i, std::uint8_t* out) const {
+  assert(i < count_);
+  if (l4_proto_ == 0) {  // a plain packet; complete a partial checksum if the kernel left one
+    std::memcpy(out, packet_.data(), packet_.size());
+    if (hdr_.flags & kVnetFlagNeedsCsum) {
+      std::uint8_t* field = out + hdr_.csum_start + hdr_.csum_offset;
+      const std::uint64_t acc = csum::add(0, out + hdr_.csum_start, packet_.size() - hdr_.csum_start);
+      csum::store_final(field, acc);
+    }
+    return;
+  }
+  const std::size_t payload = i + 1 < count_ ? mss_ : last_payload_;
+  std::memcpy(out, packet_.data(), header_len_);
+  std::memcpy(out + header_len_, packet_.data() + header_len_ + i * mss_, payload);
+  const std::size_t total = header_len_ + payload;
+  if (!v6_) put_be16(out + 4, static_cast<std::uint16_t>(be16(out + 4) + i));  // IPv4 id
+  set_ip_length(out, v6_, total);
+  std::uint8_t* l4 = out + l4_off_;
+  const std::size_t l4_len = total - l4_off_;
+  if (l4_proto_ == 6) {
+    put_be32(l4 + 4, be32(l4 + 4) + static_cast<std::uint32_t>(i * mss_));
+    if (i + 1 < count_) l4[13] &= static_cast<std::uint8_t>(~(kTcpFin | kTcpPsh));
+    if (i > 0) l4[13] &= static_cast<std::uint8_t>(~kTcpCwr);
+    l4[16] = l4[17] = 0;
+    csum::store_final(l4 + 16, csum::add(csum::pseudo_header(out, v6_, 6,
+                                                             static_cast<std::uint32_t>(l4_len)),
+                                         l4, l4_len));
+  } else {
+    put_be16(l4 + 4, static_cast<std::uint16_t>(l4_len));
+    l4[6] = l4[7] = 0;
+    csum::store_final(l4 + 6, csum::add(csum::pseudo_header(out, v6_, 17,
+                                                            static_cast<std::uint32_t>(l4_len)),
+                                        l4, l4_len));
+    if (l4[6] == 0 && l4[7] == 0) l4[6] = l4[7] = 0xFF;  // RFC 768: 0 means "no checksum"
+  }
+}
+
+bool Coalescer::start(std::uint8_t* out, std::size_t capacity, std::span<const std::uint8_t> p) {
+  out_ = out;
+  capacity_ = capacity;
+  segments_ = 1;
+  tcp_ = false;
+  closed_ = false;
+  if (p.empty() || p.size() + kVnetHdrSize > capacity) return false;
+  const int version = p[0] >> 4;
+  if (version != 4 && version != 6) return false;
+  std::memcpy(out + kVnetHdrSize, p.data(), p.size());
+  len_ = p.size();
+  v6_ = version == 6;
+  // Coalescable: TCP straight after a plain IP header, not a fragment, only ACK (+PSH).
+  if (v6_) {
+    if (p.size() < 60 || p[6] != 6) return true;
+    ip_len_ = 40;
+  } else {
+    if (p.size() < 40 || (p[0] & 0x0F) != 5 || p[9] != 6 || (be16(&p[6]) & 0x3FFF) != 0) {
+      return true;
+    }
+    ip_len_ = 20;
+  }
+  const std::uint8_t* th = p.data() + ip_len_;
+  const std::size_t thlen = static_cast<std::size_t>(th[12] >> 4) * 4;
+  if (thlen < 20 || ip_len_ + thlen >= p.size()) return true;  // no payload: nothing to merge
+  const std::uint8_t flags = th[13];
+  if ((flags & static_cast<std::uint8_t>(~kTcpPsh)) != kTcpAck) return true;
+  hdr_len_ = ip_len_ + thlen;
+  mss_ = p.size() - hdr_len_;
+  next_seq_ = be32(th + 4) + static_cast<std::uint32_t>(mss_);
+  tcp_ = true;
+  closed_ = (flags & kTcpPsh) != 0;
+  return true;
+}
+
+bool Coalescer::append(std::span<const std::uint8_t> p) {
+  if (!tcp_ || closed_ || p.size() <= hdr_len_) return false;
+  const std::uint8_t* first = out_ + kVnetHdrSize;
+  const std::size_t payload = p.size() - hdr_len_;
+  if (payload > mss_ || len_ + payload > kMaxIpPacket || kVnetHdrSize + len_ + payload > capacity_) {
+    return false;
+  }
+  if ((p[0] >> 4) != (v6_ ? 6 : 4)) return false;
+  if (v6_) {
+    // version/class/flow label, next header, hop limit, addresses
+    if (std::memcmp(p.data(), first, 4) != 0 || std::memcmp(p.data() + 6, first + 6, 34) != 0) {
+      return false;
+    }
+  } else {
+    if (p[0] != first[0] || p[1] != first[1] || p[8] != first[8] || p[9] != first[9] ||
+        (be16(&p[6]) & 0x3FFF) != 0 || std::memcmp(p.data() + 12, first + 12, 8) != 0) {
+      return false;
+    }
+  }
+  const std::uint8_t* th = p.data() + ip_len_;
+  const std::uint8_t* fth = first + ip_len_;
+  const std::size_t thlen = hdr_len_ - ip_len_;
+  if (static_cast<std::size_t>(th[12] >> 4) * 4 != thlen) return false;
+  if ((th[13] & static_cast<std::uint8_t>(~kTcpPsh)) != kTcpAck) return false;
+  if (std::memcmp(th, fth, 4) != 0 || std::memcmp(th + 8, fth + 8, 4) != 0) return false;  // ports, ack
+  if (std::memcmp(th + 20, fth + 20, thlen - 20) != 0) return false;                       // options
+  if (be32(th + 4) != next_seq_) return false;
+  std::memcpy(out_ + kVnetHdrSize + len_, p.data() + hdr_len_, payload);
+  len_ += payload;
+  next_seq_ += static_cast<std::uint32_t>(payload);
+  ++segments_;
+  std::uint8_t* out_th = out_ + kVnetHdrSize + ip_len_;
+  std::memcpy(out_th + 14, th + 14, 2);  // the newest window
+  if (th[13] & kTcpPsh) {
+    out_th[13] |= kTcpPsh;
+    closed_ = true;
+  }
+  if (payload < mss_) closed_ = true;
+  return true;
+}
+
+std::size_t Coalescer::finish() {
+  VnetHdr h;
+  if (tcp_ && segments_ > 1) {
+    std::uint8_t* ip = out_ + kVnetHdrSize;
+    set_ip_length(ip, v6_, len_);
+    std::uint8_t* th = ip + ip_len_;
+    th[16] = th[17] = 0;
+    // CHECKSUM_PARTIAL: the pseudo-header sum over the whole TCP length, as the kernel's own
+    // TSO packets carry it; GSO fixes the length per segment when it has to segment.
+    csum::store_partial(th + 16, csum::pseudo_header(ip, v6_, 6,
+                                                     static_cast<std::uint32_t>(len_ - ip_len_)));
+    h.flags = kVnetFlagNeedsCsum;
+    h.gso_type = v6_ ? kVnetGsoTcpV6 : kVnetGsoTcpV4;
+    h.gso_size = static_cast<std::uint16_t>(mss_);
+    h.hdr_len = static_cast<std::uint16_t>(hdr_len_);
+    h.csum_start = static_cast<std::uint16_t>(ip_len_);
+    h.csum_offset = 16;
+  }
+  write_vnet_hdr(out_, h);
+  return kVnetHdrSize + len_;
+}
+
+}  // namespace mpt::engine
