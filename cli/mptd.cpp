@@ -31,7 +31,8 @@ std::optional<mpt::LogLevel> parse_level(const std::string& s) {
   return std::nullopt;
 }
 
-int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload) {
+int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload,
+               bool pin_cpus) {
   using namespace mpt;
   const config::TunConfig& tun = cfg.interface.tuns.at(0);
   std::string error;
@@ -59,7 +60,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       if (!ec) MPT_INFO("signal %d: shutting down", sig);
       io.stop();
     });
-    engine.start();
+    engine.start(pin_cpus);
     MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, offloads 0x%x, control "
              "socket %s", tun_dev.name().c_str(), spec->connections.size(), spec->paths.size(),
              tun.mtu, tun_dev.offload_flags(), socket_path.c_str());
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
        "control socket path (root only)")
       ("log-level,l", po::value<std::string>(&level)->default_value("info"),
        "error, warn, info or debug")
-      ("no-offload", "do not use TUN offloads (virtio header, TSO/USO, GSO writes)");
+      ("no-offload", "do not use TUN offloads (virtio header, TSO/USO, GSO writes)")
+      ("pin-cpus", "bind each data-plane thread to one CPU (round robin)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -123,5 +125,6 @@ int main(int argc, char** argv) {
                 loaded.config.connections.size());
     return 0;
   }
-  return run_daemon(loaded.config, socket_path, vm.count("no-offload") == 0);
+  return run_daemon(loaded.config, socket_path, vm.count("no-offload") == 0,
+                    vm.count("pin-cpus") > 0);
 }

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -33,7 +34,7 @@ Engine::~Engine() {
   ::close(stop_fd_);
 }
 
-void Engine::start() {
+void Engine::start(bool pin_cpus) {
   threads_.emplace_back([this] { reader_->run(); });
   pthread_setname_np(threads_.back().native_handle(), "mpt-tun-rd");
   threads_.emplace_back([this] { writer_->run(); });
@@ -43,6 +44,22 @@ void Engine::start() {
     threads_.emplace_back([w] { w->run(); });
     const std::string name = "mpt-path" + std::to_string(i);
     pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
+  }
+  if (!pin_cpus) return;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  }
+  for (std::size_t i = 0; i < threads_.size() && !cpus.empty(); ++i) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[i % cpus.size()], &one);
+    if (pthread_setaffinity_np(threads_[i].native_handle(), sizeof one, &one) != 0) {
+      MPT_WARN("could not pin thread %zu to CPU %d", i, cpus[i % cpus.size()]);
+    }
   }
 }
 

@@ -27,7 +27,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  void start();
+  // Starts the threads. With pin_cpus, each data-plane thread is bound to one CPU, round
+  // robin over the CPUs this process may use (default: the kernel schedules them freely).
+  void start(bool pin_cpus = false);
   void stop();  // idempotent; returns when every thread has exited
 
   [[nodiscard]] const TunnelSpec& spec() const { return spec_; }

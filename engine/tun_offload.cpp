@@ -139,6 +139,9 @@ void Segmenter::write(std::size_t i, std::uint8_t* out) const {
       std::uint8_t* field = out + hdr_.csum_start + hdr_.csum_offset;
       const std::uint64_t acc = csum::add(0, out + hdr_.csum_start, packet_.size() - hdr_.csum_start);
       csum::store_final(field, acc);
+      // As the kernel's skb_checksum_help (CSUM_MANGLED_0): a UDP checksum of 0 means "none"
+      // (and is invalid over IPv6); 0xFFFF is the same one's-complement zero for everyone.
+      if (field[0] == 0 && field[1] == 0) field[0] = field[1] = 0xFF;
     }
     return;
   }
