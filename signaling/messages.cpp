@@ -1,0 +1,220 @@
+#include "signaling/messages.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+
+#include <cstring>
+
+namespace mpt::signaling {
+namespace {
+
+void put16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+void put32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+}
+void put64(std::uint8_t* p, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (56 - 8 * i));
+}
+std::uint16_t get16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
+std::uint32_t get32(const std::uint8_t* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | p[i];
+  return v;
+}
+std::uint64_t get64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+constexpr std::size_t kProbeBodySize = 36;
+constexpr std::size_t kStatusBodySize = 4;
+constexpr std::size_t kWeightBodySize = 4;
+constexpr std::size_t kHelloBodySize = 8;
+
+// The body size each type must have; 0 = unknown type.
+std::size_t body_size(MessageType t) {
+  switch (t) {
+    case MessageType::kHello:
+    case MessageType::kHelloAck: return kHelloBodySize;
+    case MessageType::kProbe:
+    case MessageType::kProbeAck: return kProbeBodySize;
+    case MessageType::kPathStatus:
+    case MessageType::kPathStatusAck: return kStatusBodySize;
+    case MessageType::kWeight:
+    case MessageType::kWeightAck: return kWeightBodySize;
+  }
+  return 0;
+}
+
+}  // namespace
+
+const char* to_string(ParseError e) {
+  switch (e) {
+    case ParseError::kOk: return "ok";
+    case ParseError::kTooShort: return "too_short";
+    case ParseError::kBadVersion: return "bad_version";
+    case ParseError::kBadLength: return "bad_length";
+    case ParseError::kUnknownType: return "unknown_type";
+    case ParseError::kBadMac: return "bad_mac";
+    case ParseError::kReplay: return "replay";
+    case ParseError::kCount: break;
+  }
+  return "unknown";
+}
+
+ControlAuth::ControlAuth(const std::string& psk) : authenticated_(!psk.empty()) {
+  if (!authenticated_) return;
+  // HKDF-SHA256(salt "mpt", ikm psk, info "mpt control v1") -> 32-byte HMAC key.
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
+  char digest[] = "SHA256";
+  char salt[] = "mpt";
+  char info[] = "mpt control v1";
+  std::string ikm = psk;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm.data(), ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt, 3),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info - 1),
+      OSSL_PARAM_construct_end()};
+  const bool ok = ctx && EVP_KDF_derive(ctx, key_.data(), key_.size(), params) == 1;
+  EVP_KDF_CTX_free(ctx);
+  EVP_KDF_free(kdf);
+  if (!ok) {
+    // Never fall back to a weak key: an unusable key fails every MAC check.
+    key_.fill(0);
+    authenticated_ = true;
+  }
+}
+
+void ControlAuth::sign(std::span<const std::uint8_t> data, std::uint8_t* mac_out) const {
+  if (!authenticated_) {
+    std::memset(mac_out, 0, kMacSize);
+    return;
+  }
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), data.data(), data.size(),
+       mac_out, &len);
+}
+
+bool ControlAuth::verify(std::span<const std::uint8_t> data, const std::uint8_t* mac) const {
+  if (!authenticated_) return true;
+  std::uint8_t expect[kMacSize];
+  sign(data, expect);
+  return CRYPTO_memcmp(expect, mac, kMacSize) == 0;
+}
+
+bool ReplayWindow::check_and_update(std::uint64_t counter) {
+  if (counter >= top_) {
+    // Slide forward: clear the bits of the counters we skip.
+    const std::uint64_t shift = counter + 1 - top_;
+    if (shift >= kWindow) {
+      bits_.fill(0);
+    } else {
+      for (std::uint64_t c = top_; c <= counter; ++c) {
+        bits_[(c / 64) % bits_.size()] &= ~(std::uint64_t{1} << (c % 64));
+      }
+    }
+    top_ = counter + 1;
+  } else if (top_ - counter > kWindow) {
+    return false;  // too old
+  }
+  std::uint64_t& word = bits_[(counter / 64) % bits_.size()];
+  const std::uint64_t bit = std::uint64_t{1} << (counter % 64);
+  if (word & bit) return false;  // seen
+  word |= bit;
+  return true;
+}
+
+std::size_t encode(const Message& m, const ControlAuth& auth, std::span<std::uint8_t> out) {
+  const std::size_t body = body_size(m.header.type);
+  const std::size_t total = kHeaderSize + body + kMacSize;
+  if (body == 0 || out.size() < total) return 0;
+  std::uint8_t* p = out.data();
+  std::memset(p, 0, total);
+  p[0] = kProtocolVersion;
+  p[1] = static_cast<std::uint8_t>(m.header.type);
+  put16(p + 2, static_cast<std::uint16_t>(body));
+  put64(p + 4, m.header.session);
+  put64(p + 12, m.header.counter);
+  put16(p + 20, m.header.path);
+  put16(p + 22, m.header.flags);
+  std::uint8_t* b = p + kHeaderSize;
+  switch (m.header.type) {
+    case MessageType::kHello:
+    case MessageType::kHelloAck: {
+      const HelloBody h = m.hello.value_or(HelloBody{});
+      put32(b, h.path_count);
+      put32(b + 4, h.probe_interval_ms);
+      break;
+    }
+    case MessageType::kProbe:
+    case MessageType::kProbeAck: {
+      const ProbeBody pb = m.probe.value_or(ProbeBody{});
+      put64(b, pb.tx_time_us);
+      put64(b + 8, pb.echo_time_us);
+      put32(b + 16, pb.echo_delay_us);
+      put64(b + 20, pb.data_tx_packets);
+      put64(b + 28, pb.data_rx_packets);
+      break;
+    }
+    case MessageType::kPathStatus:
+    case MessageType::kPathStatusAck:
+      b[0] = static_cast<std::uint8_t>(m.path_status.value_or(PathStatusBody{}).status);
+      break;
+    case MessageType::kWeight:
+    case MessageType::kWeightAck:
+      put32(b, m.weight.value_or(WeightBody{}).weight);
+      break;
+  }
+  auth.sign({p, kHeaderSize + body}, p + kHeaderSize + body);
+  return total;
+}
+
+ParseError decode(std::span<const std::uint8_t> in, const ControlAuth& auth, Message& out) {
+  out = Message{};
+  if (in.size() < kHeaderSize + kMacSize) return ParseError::kTooShort;
+  const std::uint8_t* p = in.data();
+  if (p[0] != kProtocolVersion) return ParseError::kBadVersion;
+  const auto type = static_cast<MessageType>(p[1]);
+  const std::size_t expect = body_size(type);
+  if (expect == 0) return ParseError::kUnknownType;
+  const std::size_t body = get16(p + 2);
+  if (body != expect || in.size() != kHeaderSize + body + kMacSize) return ParseError::kBadLength;
+  if (!auth.verify({p, kHeaderSize + body}, p + kHeaderSize + body)) return ParseError::kBadMac;
+  out.header.type = type;
+  out.header.session = get64(p + 4);
+  out.header.counter = get64(p + 12);
+  out.header.path = get16(p + 20);
+  out.header.flags = get16(p + 22);
+  const std::uint8_t* b = p + kHeaderSize;
+  switch (type) {
+    case MessageType::kHello:
+    case MessageType::kHelloAck:
+      out.hello = HelloBody{get32(b), get32(b + 4)};
+      break;
+    case MessageType::kProbe:
+    case MessageType::kProbeAck:
+      out.probe = ProbeBody{get64(b), get64(b + 8), get32(b + 16), get64(b + 20), get64(b + 28)};
+      break;
+    case MessageType::kPathStatus:
+    case MessageType::kPathStatusAck:
+      if (b[0] > static_cast<std::uint8_t>(PathStatus::kAdminDown)) return ParseError::kBadLength;
+      out.path_status = PathStatusBody{static_cast<PathStatus>(b[0])};
+      break;
+    case MessageType::kWeight:
+    case MessageType::kWeightAck:
+      out.weight = WeightBody{get32(b)};
+      break;
+  }
+  return ParseError::kOk;
+}
+
+}  // namespace mpt::signaling

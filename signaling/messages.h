@@ -1,0 +1,134 @@
+// mpt control messages: codec and authentication (docs/protocol.md is the byte-level spec).
+//
+// Control messages travel on each path exactly as its data does (same sockets, addresses and
+// ports), as GRE-in-UDP with protocol type 0x88B5 (engine::kProtoMptControl), so the wire
+// stays RFC 8086 conformant and probes measure the path the data takes. After the GRE
+// header:
+//
+//    0       1       2       3       4 ...                    12 ...                    20
+//   +-------+-------+-------+-------+------------------------+------------------------+
+//   | ver=1 | type  |  body length  |  sender session (u64)  |  message counter (u64) |
+//   +-------+-------+-------+-------+------------------------+------------------------+
+//   20      22      24
+//   | path  | flags | body (length bytes) ... | HMAC-SHA256 (32 bytes, over 0..24+length) |
+//
+// All integers big-endian. The HMAC key is derived from the configured pre-shared key with
+// HKDF-SHA256 (info "mpt control v1"). Replay protection: per peer session, a sliding window
+// of 128 counters (RFC 6479 style); anything older or seen before is rejected. A new peer
+// session id with a valid HMAC means the peer restarted.
+//
+// Threads: the codec is pure; ControlAuth and ReplayWindow are owned by the control thread.
+// Parsing never throws and never reads outside its input: it is fed raw network input.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mpt::signaling {
+
+inline constexpr std::uint8_t kProtocolVersion = 1;
+inline constexpr std::size_t kHeaderSize = 24;
+inline constexpr std::size_t kMacSize = 32;
+inline constexpr std::size_t kMaxBody = 256;
+
+enum class MessageType : std::uint8_t {
+  kHello = 1,        // connection establishment: "this is me" (session, config digest)
+  kHelloAck = 2,
+  kProbe = 3,        // keepalive with timestamp and per-path counters
+  kProbeAck = 4,     // echoes the probe's timestamp (RTT) and carries our counters
+  kPathStatus = 5,   // the sender changed a path's state (up / down / admin down)
+  kPathStatusAck = 6,
+  kWeight = 7,       // the sender's weight_in for a path changed: the receiver's weight_out
+  kWeightAck = 8,
+};
+
+enum class PathStatus : std::uint8_t { kUp = 0, kDown = 1, kAdminDown = 2 };
+
+struct Header {
+  MessageType type = MessageType::kProbe;
+  std::uint64_t session = 0;
+  std::uint64_t counter = 0;
+  std::uint16_t path = 0;
+  std::uint16_t flags = 0;
+};
+
+// Bodies. Timestamps are the sender's monotonic clock in microseconds.
+struct ProbeBody {
+  std::uint64_t tx_time_us = 0;      // when this probe/ack was sent
+  std::uint64_t echo_time_us = 0;    // ack: the probe's tx_time_us; probe: 0
+  std::uint32_t echo_delay_us = 0;   // ack: time between receiving the probe and answering
+  std::uint64_t data_tx_packets = 0; // data packets the sender sent on this path so far
+  std::uint64_t data_rx_packets = 0; // data packets the sender received on this path so far
+};
+struct PathStatusBody {
+  PathStatus status = PathStatus::kUp;
+};
+struct WeightBody {
+  std::uint32_t weight = 0;
+};
+struct HelloBody {
+  std::uint32_t path_count = 0;
+  std::uint32_t probe_interval_ms = 0;
+};
+
+enum class ParseError : std::uint8_t {
+  kOk = 0,
+  kTooShort,
+  kBadVersion,
+  kBadLength,   // body length disagrees with the bytes present or the type
+  kUnknownType,
+  kBadMac,
+  kReplay,      // counter already seen or too old
+  kCount
+};
+[[nodiscard]] const char* to_string(ParseError e);
+
+struct Message {
+  Header header;
+  std::optional<ProbeBody> probe;
+  std::optional<PathStatusBody> path_status;
+  std::optional<WeightBody> weight;
+  std::optional<HelloBody> hello;
+};
+
+// HMAC-SHA256 keyed from the pre-shared key (OpenSSL). An empty key = unauthenticated mode
+// (explicit opt-in in the configuration): MACs are all-zero and not checked.
+class ControlAuth {
+ public:
+  explicit ControlAuth(const std::string& pre_shared_key);
+  [[nodiscard]] bool authenticated() const { return authenticated_; }
+  void sign(std::span<const std::uint8_t> data, std::uint8_t* mac_out) const;
+  [[nodiscard]] bool verify(std::span<const std::uint8_t> data, const std::uint8_t* mac) const;
+
+ private:
+  bool authenticated_ = false;
+  std::array<std::uint8_t, 32> key_{};
+};
+
+// Sliding replay window for one peer session.
+class ReplayWindow {
+ public:
+  static constexpr std::uint64_t kWindow = 128;
+  // True if `counter` is new (and records it); false if seen or older than the window.
+  [[nodiscard]] bool check_and_update(std::uint64_t counter);
+  void reset() { *this = ReplayWindow{}; }
+
+ private:
+  std::uint64_t top_ = 0;  // highest counter seen + 1 (0 = nothing yet)
+  std::array<std::uint64_t, kWindow / 64> bits_{};
+};
+
+// Encodes a message (header + body + MAC) into out; returns the size, 0 if out is too small.
+[[nodiscard]] std::size_t encode(const Message& m, const ControlAuth& auth,
+                                 std::span<std::uint8_t> out);
+
+// Parses and authenticates (but does not replay-check) one control message.
+[[nodiscard]] ParseError decode(std::span<const std::uint8_t> in, const ControlAuth& auth,
+                                Message& out);
+
+}  // namespace mpt::signaling
