@@ -62,7 +62,8 @@ struct NotActedOn {
   std::string_view why;
 };
 
-constexpr std::string_view kNoSignalling = "control-plane signalling is not implemented yet";
+constexpr std::string_view kNoSignalling =
+    "mpt signals on the data paths, not on a separate control port";
 
 constexpr NotActedOn kNotActedOn[] = {
     {SectionKind::kGeneral, "accept_remote", false,
@@ -73,12 +74,10 @@ constexpr NotActedOn kNotActedOn[] = {
     {SectionKind::kConnection, "permission", false,
      "runtime updates from the peer are not implemented (the original never enforced it)"},
     {SectionKind::kConnection, "status", false, "a connection is started when mptd starts"},
-    {SectionKind::kConnection, "auth_type", false, kNoSignalling},
-    {SectionKind::kConnection, "auth_key", false, kNoSignalling},
+    {SectionKind::kConnection, "auth_type", false,
+     "mpt always authenticates control messages with HMAC-SHA256 under auth_key"},
     {SectionKind::kConnection, "remote_cmd_port", false, kNoSignalling},
     {SectionKind::kConnection, "local_cmd_port", false, kNoSignalling},
-    {SectionKind::kPath, "keepalive_time", false, "path keepalives are not implemented yet"},
-    {SectionKind::kPath, "dead_time", false, "path keepalives are not implemented yet"},
     {SectionKind::kPath, "weight_in", false, "it was used only by the original 'mpt create'"},
     {SectionKind::kPath, "cmd_default", false, kNoSignalling},
     {SectionKind::kPath, "window_size", false, "legacy key, unused in the original too"},
@@ -874,6 +873,16 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("source_port_count", 0, kMaxSourcePortCount, c.source_port_count);
   r.get_u32("gre_key", c.gre_key);
   r.get_bool("gre_checksum", c.gre_checksum);
+  if (IniEntry* e = r.get_string("control_auth", c.control_auth)) {
+    c.control_auth = to_lower(c.control_auth);
+    if (c.control_auth != "hmac" && c.control_auth != "none") {
+      r.bad_value(*e, "must be hmac or none");
+      c.control_auth = "hmac";
+    }
+  }
+  r.get_int("probe_interval_ms", 1, 60000, c.probe_interval_ms);
+  r.get_int("dead_misses", 1, 1000, c.dead_misses);
+  r.get_int("hold_down_ms", 0, 600000, c.hold_down_ms);
   if (IniEntry* e = r.get_string("scheduler", c.scheduler)) {
     c.scheduler = to_lower(c.scheduler);
     if (c.scheduler != "bytes" && c.scheduler != "packets" && c.scheduler != "flow") {

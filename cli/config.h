@@ -116,6 +116,12 @@ struct ConnectionConfig {
   // Path choice: "bytes" (weighted round-robin sharing bytes; default), "packets" (the
   // original MPT's per-packet weighted round-robin) or "flow" (each flow pinned to one path).
   std::string scheduler = "bytes";
+  // Signalling and path health (docs/protocol.md). Probes run when auth_key is set (HMAC
+  // key) or when control_auth = none opts into unauthenticated control messages.
+  std::string control_auth = "hmac";     // "hmac" or "none"
+  int probe_interval_ms = 0;             // 0 = from keepalive_time (s), else 1000
+  int dead_misses = 0;                   // 0 = from dead_time / keepalive_time, else 3
+  int hold_down_ms = 1000;               // answered without a miss this long to rejoin
   std::vector<PathConfig> paths;     // [path_0] .. [path_{path_count-1}]
   std::vector<NetConfig> networks;   // [net_0] .. [net_{network_count-1}]
 };

@@ -20,7 +20,10 @@ void usage(FILE* f) {
                "Usage: mpt [--socket PATH] COMMAND\n"
                "Commands:\n"
                "  status [--json]   tunnel, path and counter status of the running mptd\n"
-               "  show status       the original MPT's spelling of 'status'\n");
+               "  show status       the original MPT's spelling of 'status'\n"
+               "  path up|down CONNECTION PATH\n"
+               "                    take path number PATH of CONNECTION (its [connection]\n"
+               "                    name) administratively down, or back up\n");
 }
 
 int request(const std::string& socket_path, const std::string& line) {
@@ -83,6 +86,9 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "show" && args.size() == 2 && args[1] == "status") {
     return request(socket_path, "show status");
+  }
+  if (args[0] == "path" && args.size() == 4 && (args[1] == "up" || args[1] == "down")) {
+    return request(socket_path, "path " + args[1] + " " + args[2] + " " + args[3]);
   }
   std::fprintf(stderr, "mpt: unknown command '%s'\n", args[0].c_str());
   usage(stderr);

@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/tun_device.h"
+#include "signaling/control_loop.h"
 #include "signaling/control_server.h"
 
 namespace po = boost::program_options;
@@ -29,6 +30,53 @@ std::optional<mpt::LogLevel> parse_level(const std::string& s) {
   if (s == "info") return mpt::LogLevel::kInfo;
   if (s == "debug") return mpt::LogLevel::kDebug;
   return std::nullopt;
+}
+
+// Signalling settings per connection from the configuration (docs/configuration.md).
+std::vector<mpt::signaling::ConnectionControl> control_settings(const mpt::config::Config& cfg) {
+  std::vector<mpt::signaling::ConnectionControl> out;
+  for (const auto& c : cfg.connections) {
+    mpt::signaling::ConnectionControl cc;
+    cc.name = c.name;
+    cc.pre_shared_key = c.control_auth == "none" ? "" : c.auth_key;
+    cc.enabled = !c.auth_key.empty() || c.control_auth == "none";
+    int keepalive_s = 0, dead_s = 0;
+    for (const auto& p : c.paths) {
+      if (p.keepalive_time_s > 0 && (keepalive_s == 0 || p.keepalive_time_s < keepalive_s)) {
+        keepalive_s = p.keepalive_time_s;
+        dead_s = p.dead_time_s;
+      }
+    }
+    const int interval_ms = c.probe_interval_ms ? c.probe_interval_ms
+                            : keepalive_s      ? keepalive_s * 1000
+                                               : 1000;
+    int misses = c.dead_misses;
+    if (misses == 0) misses = keepalive_s && dead_s ? std::max(1, dead_s / keepalive_s) : 3;
+    cc.health.probe_interval_us = static_cast<std::uint64_t>(interval_ms) * 1000;
+    cc.health.dead_misses = static_cast<std::uint32_t>(misses);
+    cc.health.hold_down_us = static_cast<std::uint64_t>(c.hold_down_ms) * 1000;
+    if (!cc.enabled) {
+      MPT_WARN("%s: no auth_key: path probes and failover are off (set auth_key, or "
+               "control_auth = none to run them unauthenticated)", c.file.c_str());
+    } else if (cc.pre_shared_key.empty()) {
+      MPT_WARN("%s: control_auth = none: control messages are not authenticated",
+               c.file.c_str());
+    }
+    out.push_back(std::move(cc));
+  }
+  return out;
+}
+
+// "path up|down CONN PATH"
+std::string handle_command(mpt::signaling::ControlLoop& loop, const std::string& req) {
+  char verb[16] = {}, dir[8] = {}, conn[128] = {};
+  int path = -1;
+  if (std::sscanf(req.c_str(), "%15s %7s %127s %d", verb, dir, conn, &path) == 4 &&
+      std::string(verb) == "path" && (std::string(dir) == "up" || std::string(dir) == "down")) {
+    const std::string err = loop.set_admin(conn, path, std::string(dir) == "up");
+    return err.empty() ? std::string("ok\n") : "error: " + err + "\n";
+  }
+  return std::string("error: unknown request '") + req.substr(0, 64) + "'\n";
 }
 
 int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload,
@@ -50,10 +98,17 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       host.add_connection_routes(tun_dev.ifindex(), tun, conn);
     }
     engine::Engine engine(*spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0), tun_dev.vnet_hdr());
+    signaling::ControlLoop control_loop(io, engine, control_settings(cfg));
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
-      if (req == "status --json" || req == "status json") return engine.status_json() + "\n";
-      if (req == "status" || req == "show status") return engine.status_text();
-      return std::string("error: unknown request '") + req.substr(0, 64) + "'\n";
+      if (req == "status --json" || req == "status json") {
+        std::string j = engine.status_json();
+        j.insert(j.size() - 1, control_loop.status_json());
+        return j + "\n";
+      }
+      if (req == "status" || req == "show status") {
+        return engine.status_text() + control_loop.status_text();
+      }
+      return handle_command(control_loop, req);
     });
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -61,6 +116,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       io.stop();
     });
     engine.start(pin_cpus);
+    control_loop.start();
     MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, offloads 0x%x, control "
              "socket %s", tun_dev.name().c_str(), spec->connections.size(), spec->paths.size(),
              tun.mtu, tun_dev.offload_flags(), socket_path.c_str());

@@ -9,6 +9,8 @@
 
 #include <boost/lockfree/spsc_queue.hpp>
 
+#include <array>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,6 +34,23 @@ using DataRing = PacketRing<kRingCapacity>;      // TUN reader -> path worker (s
 using ReturnRing = PacketRing<kReturnRingCapacity>;
 // Path worker -> TUN writer: inner packets inside receive buffers.
 using RefRing = boost::lockfree::spsc_queue<PacketRef, boost::lockfree::capacity<kRingCapacity>>;
+
+// A control message received on a path, copied out of the receive buffer for the control
+// thread (control rate: a copy is fine).
+struct ControlPacket {
+  std::uint64_t rx_time_us = 0;  // CLOCK_MONOTONIC when the worker handled it
+  std::uint16_t length = 0;
+  std::array<std::uint8_t, 120> data{};
+};
+using ControlRing = boost::lockfree::spsc_queue<ControlPacket, boost::lockfree::capacity<1024>>;
+
+// A path-state change for the TUN reader's scheduler (control thread -> TUN reader).
+struct PathCommand {
+  int path = 0;
+  std::uint32_t weight = 1;
+  bool up = true;
+};
+using CommandRing = boost::lockfree::spsc_queue<PathCommand, boost::lockfree::capacity<256>>;
 
 class BufferPool {
  public:

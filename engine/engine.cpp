@@ -63,6 +63,11 @@ void Engine::start(bool pin_cpus) {
   }
 }
 
+void Engine::set_path_usable(std::size_t i, bool usable, std::uint32_t weight) {
+  paths_.at(i)->set_down(!usable);
+  reader_->post_command({static_cast<int>(i), weight, usable});
+}
+
 void Engine::stop() {
   if (threads_.empty()) return;
   const std::uint64_t one = 1;
@@ -144,10 +149,12 @@ std::string Engine::status_json() const {
            read(p.tx_submit_batches), read(p.rx_packets), read(p.rx_bytes));
     append(s, "\"rx_drop_unknown_peer\":%" PRIu64 ",\"rx_drop_truncated\":%" PRIu64
            ",\"rx_drop_key_mismatch\":%" PRIu64 ",\"rx_drop_ring_full\":%" PRIu64
-           ",\"rx_control_unhandled\":%" PRIu64 ",\"rx_recv_errors\":%" PRIu64
+           ",\"rx_control\":%" PRIu64 ",\"rx_control_dropped\":%" PRIu64 ",\"tx_unsent\":%" PRIu64
+           ",\"rx_recv_errors\":%" PRIu64
            ",\"rx_nobufs\":%" PRIu64 ",\"rx_drop_invalid_gre\":%" PRIu64 ",",
            read(p.rx_drop_unknown_peer), read(p.rx_drop_truncated), read(p.rx_drop_key_mismatch),
-           read(p.rx_drop_ring_full), read(p.rx_control_unhandled), read(p.rx_recv_errors),
+           read(p.rx_drop_ring_full), read(p.rx_control), read(p.rx_control_dropped),
+           read(p.tx_unsent), read(p.rx_recv_errors),
            read(p.rx_nobufs), gre_drops);
     s += "\"rx_drop_gre\":" + gre;
     append(s, ",\"rx_pool_buffers\":%zu,\"rx_pool_buffer_bytes\":%u}", w.rx_pool().count(),

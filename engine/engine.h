@@ -33,6 +33,13 @@ class Engine {
   void stop();  // idempotent; returns when every thread has exited
 
   [[nodiscard]] const TunnelSpec& spec() const { return spec_; }
+
+  // Control plane access (control thread). set_path_usable() stops or resumes sending on a
+  // path (its queued batches move to live paths) and tells the scheduler, through the TUN
+  // reader's command ring.
+  [[nodiscard]] std::size_t path_count() const { return paths_.size(); }
+  PathWorker& path(std::size_t i) { return *paths_.at(i); }
+  void set_path_usable(std::size_t i, bool usable, std::uint32_t weight);
   [[nodiscard]] std::string status_json() const;
   [[nodiscard]] std::string status_text() const;
 

@@ -43,6 +43,9 @@ struct PacketBuf {
   // bytes but the last (UDP GSO, one sendmsg for the batch). segments == 1: one datagram.
   std::uint16_t segments = 0;
   std::uint16_t gso_size = 0;
+  // Transmit: the path was down when the worker popped the batch; it comes back unsent and
+  // the TUN reader moves it to a live path (nothing queued for a dead path is lost).
+  bool unsent = false;
 
   // Receive: inner packets of this buffer still held downstream (reorder stage, TUN writer).
   // The worker sets it before publishing them; whoever drops it to 0 sends the buffer home.

@@ -4,6 +4,8 @@
 #include <netinet/udp.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -205,7 +207,23 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
     return;
   }
   if (p.fields.protocol == kProtoMptControl) {
-    bump(stats_.rx_control_unhandled);
+    const std::uint32_t n = len - p.header_size;
+    ControlPacket cp;
+    if (!control_listener_.load(std::memory_order_relaxed) || n > cp.data.size()) {
+      bump(stats_.rx_control_dropped);
+      return;
+    }
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    cp.rx_time_us = static_cast<std::uint64_t>(ts.tv_sec) * 1000000 +
+                    static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+    cp.length = static_cast<std::uint16_t>(n);
+    std::memcpy(cp.data.data(), payload + p.header_size, n);
+    if (control_ring_.push(cp)) {
+      bump(stats_.rx_control);
+    } else {
+      bump(stats_.rx_control_dropped);
+    }
     return;
   }
   bump(stats_.rx_packets);
@@ -269,6 +287,16 @@ void PathWorker::send_tx_batch() {
   std::array<PacketBuf*, kBatchMax> bufs;
   const std::size_t n = tx_ring_.pop(bufs.data(), bufs.size());
   if (n == 0) return;
+  if (down()) [[unlikely]] {
+    // The path is dead: hand the batches back so the reader sends them on a live path.
+    for (std::size_t i = 0; i < n; ++i) {
+      bufs[i]->unsent = true;
+      bump(stats_.tx_unsent);
+      tx_returns_[tx_returns_len_++] = bufs[i];
+      if (tx_returns_len_ == tx_returns_.size()) flush_tx_returns();
+    }
+    return;
+  }
   bump(stats_.tx_submit_batches);
   for (std::size_t i = 0; i < n; ++i) {
     PacketBuf* b = bufs[i];

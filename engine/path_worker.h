@@ -59,6 +59,16 @@ class PathWorker {
   [[nodiscard]] std::uint16_t source_port(std::size_t i) const { return source_ports_.at(i); }
   [[nodiscard]] std::size_t source_port_count() const { return source_ports_.size(); }
 
+  // Control plane (any thread): the receive socket, for sending control messages on this
+  // path's own 5-tuple; the ring of received control messages (consumer: control thread);
+  // and the path's usability as the control thread decided it. While down, popped batches go
+  // back to the TUN reader unsent.
+  [[nodiscard]] int control_socket() const { return recv_fd_; }
+  ControlRing& control_ring() { return control_ring_; }
+  void set_control_listener(bool on) { control_listener_.store(on, std::memory_order_relaxed); }
+  void set_down(bool down) { down_.store(down, std::memory_order_release); }
+  [[nodiscard]] bool down() const { return down_.load(std::memory_order_acquire); }
+
  private:
   void arm_recv();
   void handle_recv(const io_uring_cqe& cqe);
@@ -88,6 +98,9 @@ class PathWorker {
   DataRing tx_ring_;
   ReturnRing tx_return_ring_;
   RefRing rx_ring_;
+  ControlRing control_ring_;
+  std::atomic<bool> control_listener_{false};
+  std::atomic<bool> down_{false};
   ReturnRing rx_return_ring_;
   Doorbell bell_;
   Doorbell* tun_reader_bell_ = nullptr;

@@ -32,6 +32,7 @@ struct TxStats {
   Counter tx_drop_not_ip{0};        // TUN gave us something that is not IPv4/IPv6
   Counter tx_drop_bad_offload{0};   // virtio header that does not describe the packet
   Counter tx_drop_no_buffer{0};     // no free send batch (paths are not keeping up)
+  Counter tx_rerouted{0};           // segments moved from a dead path's queue to a live one
   Counter tx_drop_too_big{0};       // larger than the configured MTU
   Counter tx_drop_no_connection{0}; // inner destination matches no connection
   Counter tx_drop_no_path{0};       // no path of the connection is up
@@ -52,7 +53,9 @@ struct PathStats {
   Counter rx_drop_truncated{0};     // datagram larger than a receive buffer
   Counter rx_drop_key_mismatch{0};  // GRE key absent or different from the configured one
   Counter rx_drop_ring_full{0};     // the TUN writer's ring was full
-  Counter rx_control_unhandled{0};  // mpt control messages (signalling not implemented yet)
+  Counter rx_control{0};            // mpt control messages handed to the control thread
+  Counter rx_control_dropped{0};    // ... dropped: control ring full, too long, or no listener
+  Counter tx_unsent{0};             // batches handed back because the path was down
   Counter rx_recv_errors{0};
   Counter rx_nobufs{0};             // the kernel ran out of provided receive buffers
   std::array<Counter, static_cast<std::size_t>(GreError::kCount)> rx_drop_gre{};  // by reason

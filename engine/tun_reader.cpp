@@ -91,6 +91,7 @@ void TunReader::run() {
     if (!read_armed_ && reads_in_kernel_ > 0) arm_read();
     ring_.submit_and_wait(1);
     const std::size_t n = ring_.copy_cqes(cqes);
+    apply_commands();
     for (std::size_t i = 0; i < n; ++i) {
       const io_uring_cqe& c = cqes[i];
       switch (op_of(c.user_data)) {
@@ -117,6 +118,34 @@ void TunReader::run() {
       }
     }
   }
+}
+
+void TunReader::apply_commands() {
+  PathCommand c;
+  while (commands_.pop(c)) set_path_state(c.path, c.weight, c.up);
+}
+
+void TunReader::reroute(PacketBuf* b) {
+  // A batch its path could not send: the GRE headers do not depend on the path, so it goes
+  // as it is to the first usable path of the same connection (the receiver's reorder stage
+  // puts it back in order). No usable path: it is dropped and counted.
+  b->unsent = false;
+  const int from = b->path_index;
+  const PathSpec& ps = tunnel_.paths[static_cast<std::size_t>(from)];
+  const Connection& conn = connections_[static_cast<std::size_t>(ps.connection)];
+  const auto& ids = tunnel_.connections[static_cast<std::size_t>(ps.connection)].paths;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const int to = ids[i];
+    if (to == from || !conn.states[i].up || paths_[static_cast<std::size_t>(to)]->down()) continue;
+    b->path_index = static_cast<std::uint16_t>(to);
+    if (paths_[static_cast<std::size_t>(to)]->tx_ring().push(b)) {
+      bump(stats_.tx_rerouted, b->segments);
+      ring_doorbell(ring_, paths_[static_cast<std::size_t>(to)]->doorbell());
+      return;
+    }
+  }
+  bump(stats_.tx_drop_no_path, b->segments);
+  send_pool_.put(b);
 }
 
 void TunReader::set_path_state(int path, std::uint32_t weight, bool up) {
@@ -230,6 +259,7 @@ std::uint8_t* TunReader::reserve_datagram(int path, std::uint32_t size,
     b->offset = 0;
     b->length = 0;
     b->segments = 0;
+    b->unsent = false;
     b->gso_size = static_cast<std::uint16_t>(size);
     b->source_port_index = port_index;
     b->path_index = static_cast<std::uint16_t>(path);
@@ -273,7 +303,13 @@ void TunReader::drain_returns() {
   for (PathWorker* w : paths_) {
     std::size_t n;
     while ((n = w->tx_return_ring().pop(bufs.data(), bufs.size())) > 0) {
-      for (std::size_t i = 0; i < n; ++i) send_pool_.put(bufs[i]);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (bufs[i]->unsent) [[unlikely]] {
+          reroute(bufs[i]);
+        } else {
+          send_pool_.put(bufs[i]);
+        }
+      }
     }
   }
 }

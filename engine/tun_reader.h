@@ -51,9 +51,10 @@ class TunReader {
   [[nodiscard]] const BufferPool& read_pool() const { return read_pool_; }
   [[nodiscard]] const BufferPool& send_pool() const { return send_pool_; }
 
-  // Control rate: new weight / state for path `path` (global index). Not thread-safe: called
-  // on this thread (signalling hands changes over through a command ring).
-  void set_path_state(int path, std::uint32_t weight, bool up);
+  // Control thread: a new weight / state for a path, applied at the reader's next loop turn
+  // (a doorbell-free ring: with no traffic there is nothing to schedule). The only producer
+  // is the control thread.
+  void post_command(const PathCommand& c) { (void)commands_.push(c); }
 
  private:
   struct Connection {
@@ -67,6 +68,9 @@ class TunReader {
     bool closed = false;  // a shorter datagram ended it
   };
 
+  void set_path_state(int path, std::uint32_t weight, bool up);
+  void apply_commands();
+  void reroute(PacketBuf* b);
   void arm_read();
   void handle_read(const io_uring_cqe& cqe);
   void process_packet(std::span<const std::uint8_t> packet, const VnetHdr& hdr);
@@ -95,6 +99,7 @@ class TunReader {
   std::vector<std::array<PacketBuf*, kBatchMax>> to_push_;      // per path, closed batches
   std::vector<std::size_t> to_push_len_;
   Segmenter segmenter_;
+  CommandRing commands_;
   TxStats stats_;
 };
 

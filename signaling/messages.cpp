@@ -112,6 +112,9 @@ bool ControlAuth::verify(std::span<const std::uint8_t> data, const std::uint8_t*
 }
 
 bool ReplayWindow::check_and_update(std::uint64_t counter) {
+  // top_ = counter + 1 would wrap to 0 ("nothing seen"): the window would then accept every
+  // old counter again, and a second 2^64-1 would loop over the whole counter space.
+  if (counter == kInvalidCounter) return false;
   if (counter >= top_) {
     // Slide forward: clear the bits of the counters we skip.
     const std::uint64_t shift = counter + 1 - top_;

@@ -114,7 +114,10 @@ class ControlAuth {
 class ReplayWindow {
  public:
   static constexpr std::uint64_t kWindow = 128;
-  // True if `counter` is new (and records it); false if seen or older than the window.
+  // Never accepted (a sender never gets there; counters start low and only grow).
+  static constexpr std::uint64_t kInvalidCounter = ~std::uint64_t{0};
+  // True if `counter` is new (and records it); false if seen, older than the window, or
+  // kInvalidCounter.
   [[nodiscard]] bool check_and_update(std::uint64_t counter);
   void reset() { *this = ReplayWindow{}; }
 

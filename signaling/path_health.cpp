@@ -34,6 +34,7 @@ void PathHealth::on_data_received(std::uint64_t now_us) {
 }
 
 void PathHealth::on_link(bool up, std::uint64_t now_us) {
+  link_up_ = up;  // remembered while admin down, applied at admin up
   if (state_ == HealthState::kAdminDown) return;
   if (!up) {
     set_state(HealthState::kLinkDown, now_us);
@@ -49,7 +50,7 @@ void PathHealth::set_admin(bool up, std::uint64_t now_us) {
     set_state(HealthState::kAdminDown, now_us);
   } else if (state_ == HealthState::kAdminDown) {
     last_heard_us_ = now_us;
-    set_state(HealthState::kUp, now_us);
+    set_state(link_up_ ? HealthState::kUp : HealthState::kLinkDown, now_us);
   }
 }
 
@@ -76,14 +77,16 @@ bool PathHealth::tick(std::uint64_t now_us) {
     case HealthState::kRecovering:
       if (silent(now_us)) {
         set_state(HealthState::kDown, now_us);
-      } else if (now_us - recovering_since_us_ >= params_.hold_down_us) {
+      } else if (now_us >= recovering_since_us_ &&
+                 now_us - recovering_since_us_ >= params_.hold_down_us) {
         set_state(HealthState::kUp, now_us);
       }
       break;
     case HealthState::kDemoted:
       if (silent(now_us)) {
         set_state(HealthState::kDown, now_us);
-      } else if (good_since_us_ && now_us - good_since_us_ >= params_.hold_down_us) {
+      } else if (good_since_us_ && now_us >= good_since_us_ &&
+                 now_us - good_since_us_ >= params_.hold_down_us) {
         bad_samples_ = 0;
         set_state(HealthState::kUp, now_us);
       }

@@ -79,6 +79,7 @@ class PathHealth {
   double loss_ = 0;
   std::uint32_t bad_samples_ = 0;
   std::uint64_t good_since_us_ = 0;
+  bool link_up_ = true;  // last on_link(); kept while admin down
 };
 
 }  // namespace mpt::signaling

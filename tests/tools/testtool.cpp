@@ -196,6 +196,43 @@ int garbage(const char* src, const char* dst, int port, long count) {
   return 0;
 }
 
+// Control messages (GRE protocol 0x88B5) that must all be rejected: random MACs on a
+// well-formed header, truncations, bad versions and types, wrong length fields, and exact
+// replays of one forged message.
+int forge_control(const char* src, const char* dst, int port, long count) {
+  sockaddr_storage from, to;
+  socklen_t flen, tlen;
+  if (!make_addr(src, 0, from, flen) || !make_addr(dst, port, to, tlen)) return 2;
+  int s = socket(to.ss_family, SOCK_DGRAM, 0);
+  if (bind(s, reinterpret_cast<sockaddr*>(&from), flen) < 0) {
+    std::perror("forge-control: bind");
+    return 2;
+  }
+  Stream rnd(7);
+  long sent = 0;
+  for (long i = 0; i < count; ++i) {
+    std::uint8_t d[4 + 24 + 36 + 32];
+    rnd.fill(d, sizeof d);
+    d[0] = 0; d[1] = 0; d[2] = 0x88; d[3] = 0xB5;    // GRE, protocol 0x88B5
+    std::uint8_t* m = d + 4;
+    m[0] = 1;                                         // version
+    m[1] = 3;                                         // PROBE
+    m[2] = 0; m[3] = 36;                              // body length
+    std::size_t len = sizeof d;
+    switch (i % 5) {
+      case 0: break;                                  // random MAC
+      case 1: len = 4 + (static_cast<std::size_t>(i) % 60); break;  // truncated
+      case 2: m[0] = 9; break;                        // bad version
+      case 3: m[1] = 77; break;                       // unknown type
+      default: m[3] = 35; break;                      // wrong body length
+    }
+    if (sendto(s, d, len, 0, reinterpret_cast<sockaddr*>(&to), tlen) >= 0) ++sent;
+    if (i % 64 == 63) usleep(2000);
+  }
+  std::printf("sent %ld forged control messages\n", sent);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,11 +243,15 @@ int main(int argc, char** argv) {
     return cmd == "tcp-recv" ? tcp_recv(argv[2], std::atoi(argv[3]), bytes, seed)
                              : tcp_send(argv[2], std::atoi(argv[3]), bytes, seed);
   }
+  if (cmd == "forge-control" && argc == 6) {
+    return forge_control(argv[2], argv[3], std::atoi(argv[4]), std::atol(argv[5]));
+  }
   if (cmd == "garbage" && argc == 6) {
     return garbage(argv[2], argv[3], std::atoi(argv[4]), std::atol(argv[5]));
   }
   std::fprintf(stderr,
                "usage: mpt-testtool tcp-recv|tcp-send ADDR PORT BYTES SEED\n"
-               "       mpt-testtool garbage SRC DST PORT COUNT\n");
+               "       mpt-testtool garbage SRC DST PORT COUNT\n"
+               "       mpt-testtool forge-control SRC DST PORT COUNT\n");
   return 2;
 }

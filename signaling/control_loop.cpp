@@ -1,0 +1,336 @@
+#include "signaling/control_loop.h"
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <system_error>
+
+#include "engine/gre_udp.h"
+#include "engine/log.h"
+#include "engine/path_worker.h"
+
+namespace mpt::signaling {
+namespace {
+
+std::uint64_t now_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000 +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+}
+
+bool link_running(const std::string& ifname) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  const bool ok = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  ::close(fd);
+  return !ok || ((ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING));
+}
+
+}  // namespace
+
+ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
+                         std::vector<ConnectionControl> connections)
+    : io_(io), engine_(engine), timer_(io) {
+  std::random_device rd;
+  session_ = (std::uint64_t{rd()} << 32) | rd();
+  for (auto& c : connections) {
+    Connection conn;
+    conn.auth = std::make_unique<ControlAuth>(c.pre_shared_key);
+    conn.cfg = std::move(c);
+    connections_.push_back(std::move(conn));
+  }
+  const std::uint64_t now = now_us();
+  for (std::size_t i = 0; i < engine.path_count(); ++i) {
+    const engine::PathSpec& ps = engine.path(i).spec();
+    const auto& ids = engine.spec().connections[static_cast<std::size_t>(ps.connection)].paths;
+    Path p{ps.connection, 0, static_cast<int>(if_nametoindex(ps.interface_name.c_str())),
+           PathHealth(connections_[static_cast<std::size_t>(ps.connection)].cfg.health, now)};
+    while (ids[static_cast<std::size_t>(p.local_index)] != static_cast<int>(i)) ++p.local_index;
+    p.usable = ps.up;
+    if (!ps.up) p.health.set_admin(false, now);
+    if (!link_running(ps.interface_name)) p.health.on_link(false, now);
+    paths_.push_back(std::move(p));
+    tick_us_ = std::min<std::uint64_t>(
+        tick_us_, std::max<std::uint64_t>(1000, connections_[static_cast<std::size_t>(
+                                                    ps.connection)].cfg.health.probe_interval_us / 4));
+  }
+  // Link events: RTM_NEWLINK/DELLINK on RTMGRP_LINK, read on this thread through Asio.
+  nl_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (nl_fd_ < 0) throw std::system_error(errno, std::generic_category(), "netlink socket");
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK;
+  if (::bind(nl_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    const int e = errno;
+    ::close(nl_fd_);
+    throw std::system_error(e, std::generic_category(), "netlink bind RTMGRP_LINK");
+  }
+  nl_ = std::make_unique<boost::asio::posix::stream_descriptor>(io, nl_fd_);
+}
+
+ControlLoop::~ControlLoop() {
+  for (std::size_t i = 0; i < paths_.size(); ++i) engine_.path(i).set_control_listener(false);
+  boost::system::error_code ignored;
+  timer_.cancel();
+  if (nl_) nl_->close(ignored);
+}
+
+void ControlLoop::start() {
+  const std::uint64_t now = now_us();
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    engine_.path(i).set_control_listener(true);
+    apply(i, now);
+  }
+  read_link_events();
+  arm_tick();
+}
+
+void ControlLoop::arm_tick() {
+  timer_.expires_after(std::chrono::microseconds(tick_us_));
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    tick();
+    arm_tick();
+  });
+}
+
+void ControlLoop::tick() {
+  const std::uint64_t now = now_us();
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    Path& p = paths_[i];
+    const Connection& c = connections_[static_cast<std::size_t>(p.connection)];
+    drain(i, now);
+    if (!c.cfg.enabled) continue;
+    // Data arriving on the path is proof of life as good as a probe answer.
+    const std::uint64_t rx = engine::read(engine_.path(i).stats().rx_packets);
+    if (rx != p.rx_seen) {
+      p.rx_seen = rx;
+      p.health.on_data_received(now);
+    }
+    const bool probing = p.health.state() != HealthState::kAdminDown &&
+                         p.health.state() != HealthState::kLinkDown;
+    if (probing && now - p.last_probe_sent_us >= c.cfg.health.probe_interval_us) {
+      ProbeBody body;
+      body.tx_time_us = now;
+      body.data_tx_packets = engine::read(engine_.path(i).stats().tx_packets);
+      body.data_rx_packets = rx;
+      p.tx_at_probe = body.data_tx_packets;
+      p.last_probe_sent_us = now;
+      ++p.probes_sent;
+      send(i, MessageType::kProbe, &body);
+    }
+    p.health.tick(now);
+    apply(i, now);
+  }
+}
+
+void ControlLoop::drain(std::size_t i, std::uint64_t now) {
+  engine::ControlPacket cp;
+  engine::ControlRing& ring = engine_.path(i).control_ring();
+  while (ring.pop(cp)) {
+    Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
+    Message m;
+    ParseError e = decode({cp.data.data(), cp.length}, *c.auth, m);
+    if (e == ParseError::kOk) {
+      if (!c.peer_session || *c.peer_session != m.header.session) {
+        // A new session with a valid MAC: the peer (re)started. Counters start over.
+        if (c.peer_session) {
+          ++c.peer_restarts;
+          MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
+        }
+        c.peer_session = m.header.session;
+        c.replay.reset();
+      }
+      if (!c.replay.check_and_update(m.header.counter)) e = ParseError::kReplay;
+    }
+    if (e != ParseError::kOk) {
+      ++rx_errors_[static_cast<std::size_t>(e)];
+      MPT_LOG_RATELIMITED(LogLevel::kWarn, "path %zu: control message dropped (%s)", i,
+                          to_string(e));
+      continue;
+    }
+    handle(i, m, cp.rx_time_us, now);
+  }
+}
+
+void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, std::uint64_t now) {
+  Path& p = paths_[i];
+  switch (m.header.type) {
+    case MessageType::kProbe: {
+      ProbeBody ack;
+      ack.tx_time_us = now;
+      ack.echo_time_us = m.probe->tx_time_us;
+      ack.echo_delay_us = static_cast<std::uint32_t>(now > rx_us ? now - rx_us : 0);
+      ack.data_tx_packets = engine::read(engine_.path(i).stats().tx_packets);
+      ack.data_rx_packets = engine::read(engine_.path(i).stats().rx_packets);
+      send(i, MessageType::kProbeAck, &ack);
+      break;
+    }
+    case MessageType::kProbeAck: {
+      const ProbeBody& b = *m.probe;
+      if (b.echo_time_us == 0 || b.echo_time_us > rx_us) break;  // not one of ours
+      const std::uint64_t rtt = rx_us - b.echo_time_us;
+      const std::uint64_t net = rtt > b.echo_delay_us ? rtt - b.echo_delay_us : rtt;
+      ++p.acks_received;
+      p.last_ack_us = rx_us;
+      p.health.on_probe_ack(rx_us, net);
+      if (b.echo_time_us == p.last_probe_sent_us) {
+        // Loss sample: what we sent between two answered probes against what the peer got.
+        if (p.acks_received > 1) {
+          p.health.on_loss_sample(p.tx_at_probe - p.tx_at_acked,
+                                  b.data_rx_packets - p.peer_rx_at_ack, now);
+        }
+        p.tx_at_acked = p.tx_at_probe;
+        p.peer_rx_at_ack = b.data_rx_packets;
+      }
+      break;
+    }
+    default:
+      break;  // HELLO, PATH_STATUS, WEIGHT: accepted, not acted on yet
+  }
+  p.health.tick(now);
+  apply(i, now);
+}
+
+void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe) {
+  Path& p = paths_[i];
+  Connection& c = connections_[static_cast<std::size_t>(p.connection)];
+  const engine::ConnectionSpec& cs = engine_.spec().connections[static_cast<std::size_t>(p.connection)];
+  std::array<std::uint8_t, 256> buf{};
+  engine::GreFields f;
+  f.protocol = engine::kProtoMptControl;
+  f.key = cs.gre_key;
+  f.checksum = cs.gre_checksum;
+  const std::size_t hs = engine::gre_header_size(f);
+  Message m;
+  m.header.type = type;
+  m.header.session = session_;
+  m.header.counter = c.next_counter++;
+  m.header.path = static_cast<std::uint16_t>(p.local_index);
+  if (probe) m.probe = *probe;
+  const std::size_t n = encode(m, *c.auth, {buf.data() + hs, buf.size() - hs});
+  if (n == 0) return;
+  engine::encode_gre({buf.data(), hs + n}, f);
+  const engine::PathSpec& ps = engine_.path(i).spec();
+  // The path's own receive socket: same interface, addresses and ports as its data.
+  (void)::sendto(engine_.path(i).control_socket(), buf.data(), hs + n, MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&ps.remote), ps.remote_len);
+}
+
+void ControlLoop::apply(std::size_t i, std::uint64_t now) {
+  Path& p = paths_[i];
+  const bool usable = p.health.usable();
+  if (usable == p.usable) return;
+  p.usable = usable;
+  const engine::PathSpec& ps = engine_.path(i).spec();
+  engine_.set_path_usable(i, usable, ps.weight);
+  MPT_INFO("path %s is %s (%s)", ps.name.c_str(), usable ? "up" : "down",
+           to_string(p.health.state()));
+  (void)now;
+}
+
+std::string ControlLoop::set_admin(const std::string& connection, int path, bool up) {
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    if (connections_[c].cfg.name != connection) continue;
+    for (std::size_t i = 0; i < paths_.size(); ++i) {
+      if (paths_[i].connection == static_cast<int>(c) && paths_[i].local_index == path) {
+        const std::uint64_t now = now_us();
+        paths_[i].health.set_admin(up, now);
+        apply(i, now);
+        return {};
+      }
+    }
+    return "connection " + connection + " has no path " + std::to_string(path);
+  }
+  return "no connection named " + connection;
+}
+
+void ControlLoop::read_link_events() {
+  nl_->async_read_some(boost::asio::buffer(nl_buf_),
+                       [this](const boost::system::error_code& ec, std::size_t n) {
+                         if (ec == boost::asio::error::operation_aborted) return;
+                         if (!ec) on_link_message(nl_buf_.data(), n);
+                         read_link_events();
+                       });
+}
+
+void ControlLoop::on_link_message(const std::uint8_t* data, std::size_t len) {
+  const std::uint64_t now = now_us();
+  // Walk the netlink messages by hand: bounds-checked, no trust in the lengths.
+  std::size_t off = 0;
+  while (off + sizeof(nlmsghdr) <= len) {
+    nlmsghdr h;
+    std::memcpy(&h, data + off, sizeof h);
+    if (h.nlmsg_len < sizeof(nlmsghdr) || off + h.nlmsg_len > len) break;
+    if ((h.nlmsg_type == RTM_NEWLINK || h.nlmsg_type == RTM_DELLINK) &&
+        h.nlmsg_len >= NLMSG_LENGTH(sizeof(ifinfomsg))) {
+      ifinfomsg ifi;
+      std::memcpy(&ifi, data + off + NLMSG_HDRLEN, sizeof ifi);
+      const bool up = h.nlmsg_type == RTM_NEWLINK && (ifi.ifi_flags & IFF_UP) &&
+                      (ifi.ifi_flags & IFF_RUNNING);
+      for (std::size_t i = 0; i < paths_.size(); ++i) {
+        if (paths_[i].ifindex != ifi.ifi_index) continue;
+        const HealthState before = paths_[i].health.state();
+        paths_[i].health.on_link(up, now);
+        if (paths_[i].health.state() != before) apply(i, now);
+      }
+    }
+    off += NLMSG_ALIGN(h.nlmsg_len);
+  }
+}
+
+std::string ControlLoop::status_json() const {
+  std::string s = ",\"health\":[";
+  const std::uint64_t now = now_us();
+  char buf[512];
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    const Path& p = paths_[i];
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"path\":\"%s\",\"state\":\"%s\",\"rtt_us\":%" PRIu64 ",\"loss\":%.4f,"
+                  "\"ms_since_ack\":%" PRIu64 ",\"probes_sent\":%" PRIu64
+                  ",\"acks_received\":%" PRIu64 ",\"last_change_ms_ago\":%" PRIu64 "}",
+                  i ? "," : "", engine_.spec().paths[i].name.c_str(),
+                  to_string(p.health.state()), p.health.rtt_us(), p.health.loss(),
+                  p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0, p.probes_sent,
+                  p.acks_received, (now - p.health.last_change_us()) / 1000);
+    s += buf;
+  }
+  s += "],\"control_rx_errors\":{";
+  for (std::size_t e = 1; e < rx_errors_.size(); ++e) {
+    std::snprintf(buf, sizeof buf, "%s\"%s\":%" PRIu64, e > 1 ? "," : "",
+                  to_string(static_cast<ParseError>(e)), rx_errors_[e]);
+    s += buf;
+  }
+  s += "}";
+  return s;
+}
+
+std::string ControlLoop::status_text() const {
+  std::string s = "\npath health:\n";
+  const std::uint64_t now = now_us();
+  char buf[256];
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    const Path& p = paths_[i];
+    std::snprintf(buf, sizeof buf, "  %-20s %-10s rtt %6.2f ms  loss %5.1f %%  last answer %" PRIu64
+                  " ms ago\n", engine_.spec().paths[i].name.c_str(), to_string(p.health.state()),
+                  static_cast<double>(p.health.rtt_us()) / 1000.0, p.health.loss() * 100,
+                  p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0);
+    s += buf;
+  }
+  return s;
+}
+
+}  // namespace mpt::signaling

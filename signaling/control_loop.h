@@ -1,0 +1,106 @@
+// ControlLoop: signalling and path health on the Asio control thread.
+//
+// Every probe interval it sends a PROBE on each path (through the path's own socket, so the
+// probe takes exactly the data's 5-tuple), answers the peer's probes with PROBE_ACKs,
+// measures RTT and data loss per path, watches local link state through rtnetlink events,
+// and feeds all of it to one signaling::PathHealth per path. When a path's usability changes
+// it tells the engine (Engine::set_path_usable): the scheduler stops or resumes using it and
+// batches queued for a dead path move to live paths.
+//
+// Received control messages arrive from the path workers through their ControlRings and are
+// drained on a short timer; every message is authenticated (HMAC) and replay-checked before it
+// changes anything; bad ones are counted by reason.
+//
+// Threads: everything here runs on the io_context's thread (the control thread).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "signaling/messages.h"
+#include "signaling/path_health.h"
+
+namespace mpt::signaling {
+
+struct ConnectionControl {
+  std::string name;
+  std::string pre_shared_key;   // empty = unauthenticated (explicit opt-in in the config)
+  HealthParams health;
+  bool enabled = true;          // false: no probes; paths stay as configured
+};
+
+class ControlLoop {
+ public:
+  // connections[i] configures engine connection i. Throws std::system_error if the netlink
+  // link-event socket cannot be opened.
+  ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
+              std::vector<ConnectionControl> connections);
+  ~ControlLoop();
+  ControlLoop(const ControlLoop&) = delete;
+  ControlLoop& operator=(const ControlLoop&) = delete;
+
+  void start();
+
+  // Operator commands. Return an error text, or empty on success.
+  std::string set_admin(const std::string& connection, int path, bool up);
+
+  // ,"health":[...] for `mpt status --json`, and text lines for `mpt status`.
+  [[nodiscard]] std::string status_json() const;
+  [[nodiscard]] std::string status_text() const;
+
+ private:
+  struct Path {
+    int connection = 0;
+    int local_index = 0;        // index within the connection
+    int ifindex = 0;
+    PathHealth health;
+    bool usable = true;         // what the engine was last told
+    std::uint64_t last_probe_sent_us = 0;
+    std::uint64_t last_ack_us = 0;
+    std::uint64_t tx_at_probe = 0;       // our data tx count when the last probe left
+    std::uint64_t tx_at_acked = 0;       // ... when the probe answered last time left
+    std::uint64_t peer_rx_at_ack = 0;    // the peer's rx count in the last answer
+    std::uint64_t rx_seen = 0;           // our data rx count at the last tick
+    std::uint64_t probes_sent = 0, acks_received = 0;
+  };
+  struct Connection {
+    ConnectionControl cfg;
+    std::unique_ptr<ControlAuth> auth;
+    std::uint64_t next_counter = 1;
+    std::optional<std::uint64_t> peer_session;
+    ReplayWindow replay;
+    std::uint64_t peer_restarts = 0;
+  };
+
+  void tick();
+  void arm_tick();
+  void drain(std::size_t path, std::uint64_t now_us);
+  void handle(std::size_t path, const Message& m, std::uint64_t rx_us, std::uint64_t now_us);
+  void send(std::size_t path, MessageType type, const ProbeBody* probe);
+  void apply(std::size_t path, std::uint64_t now_us);
+  void read_link_events();
+  void on_link_message(const std::uint8_t* data, std::size_t len);
+
+  boost::asio::io_context& io_;
+  engine::Engine& engine_;
+  std::vector<Connection> connections_;
+  std::vector<Path> paths_;
+  std::uint64_t session_ = 0;
+  boost::asio::steady_timer timer_;
+  std::uint64_t tick_us_ = 5000;
+  int nl_fd_ = -1;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> nl_;
+  std::array<std::uint8_t, 16384> nl_buf_{};
+  std::array<std::uint64_t, static_cast<std::size_t>(ParseError::kCount)> rx_errors_{};
+};
+
+}  // namespace mpt::signaling
