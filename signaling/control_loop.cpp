@@ -44,8 +44,13 @@ bool link_running(const std::string& ifname) {
 ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
                          std::vector<ConnectionControl> connections)
     : io_(io), engine_(engine), timer_(io) {
+  // Session ids grow with wall-clock time (µs, low byte random), so a restarted peer always
+  // has a higher id than before; a lower one is an old session being replayed.
   std::random_device rd;
-  session_ = (std::uint64_t{rd()} << 32) | rd();
+  timespec rt{};
+  clock_gettime(CLOCK_REALTIME, &rt);
+  session_ = ((static_cast<std::uint64_t>(rt.tv_sec) * 1000000 +
+               static_cast<std::uint64_t>(rt.tv_nsec) / 1000) << 8) | (rd() & 0xFF);
   for (auto& c : connections) {
     Connection conn;
     conn.auth = std::make_unique<ControlAuth>(c.pre_shared_key);
@@ -144,7 +149,9 @@ void ControlLoop::drain(std::size_t i, std::uint64_t now) {
     Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
     Message m;
     ParseError e = decode({cp.data.data(), cp.length}, *c.auth, m);
-    if (e == ParseError::kOk) {
+    if (e == ParseError::kOk && c.peer_session && m.header.session < *c.peer_session) {
+      e = ParseError::kReplay;  // a message of an earlier session of the peer
+    } else if (e == ParseError::kOk) {
       if (!c.peer_session || *c.peer_session != m.header.session) {
         // A new session with a valid MAC: the peer (re)started. Counters start over.
         if (c.peer_session) {

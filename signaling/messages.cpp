@@ -88,9 +88,9 @@ ControlAuth::ControlAuth(const std::string& psk) : authenticated_(!psk.empty()) 
   EVP_KDF_CTX_free(ctx);
   EVP_KDF_free(kdf);
   if (!ok) {
-    // Never fall back to a weak key: an unusable key fails every MAC check.
+    // Never fall back to a weak key: without a derived key every MAC check fails.
     key_.fill(0);
-    authenticated_ = true;
+    key_ok_ = false;
   }
 }
 
@@ -106,6 +106,7 @@ void ControlAuth::sign(std::span<const std::uint8_t> data, std::uint8_t* mac_out
 
 bool ControlAuth::verify(std::span<const std::uint8_t> data, const std::uint8_t* mac) const {
   if (!authenticated_) return true;
+  if (!key_ok_) return false;
   std::uint8_t expect[kMacSize];
   sign(data, expect);
   return CRYPTO_memcmp(expect, mac, kMacSize) == 0;

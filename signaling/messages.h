@@ -107,6 +107,7 @@ class ControlAuth {
 
  private:
   bool authenticated_ = false;
+  bool key_ok_ = true;  // false if the key could not be derived: every MAC check fails
   std::array<std::uint8_t, 32> key_{};
 };
 

@@ -75,8 +75,14 @@ bool PathHealth::tick(std::uint64_t now_us) {
       if (silent(now_us)) set_state(HealthState::kDown, now_us);
       break;
     case HealthState::kRecovering:
+      // Rejoin only after answering without a real miss for the whole hold-down: a gap of
+      // more than 2.5 intervals (two answers missing in a row; one lost probe plus jitter is
+      // tolerated) restarts the hold-down; full silence sends the path back to down.
       if (silent(now_us)) {
         set_state(HealthState::kDown, now_us);
+      } else if (now_us > last_heard_us_ &&
+                 2 * (now_us - last_heard_us_) > 5 * params_.probe_interval_us) {
+        recovering_since_us_ = now_us;
       } else if (now_us >= recovering_since_us_ &&
                  now_us - recovering_since_us_ >= params_.hold_down_us) {
         set_state(HealthState::kUp, now_us);
