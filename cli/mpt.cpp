@@ -23,7 +23,10 @@ void usage(FILE* f) {
                "  show status       the original MPT's spelling of 'status'\n"
                "  path up|down CONNECTION PATH\n"
                "                    take path number PATH of CONNECTION (its [connection]\n"
-               "                    name) administratively down, or back up\n");
+               "                    name) administratively down, or back up (tells the peer)\n"
+               "  path weight CONNECTION PATH W\n"
+               "                    set the path's weight (0..10000, 0 = standby) on both sides\n"
+               "  int IF up|down    every path on interface IF administratively up or down\n");
 }
 
 int request(const std::string& socket_path, const std::string& line) {
@@ -89,6 +92,13 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "path" && args.size() == 4 && (args[1] == "up" || args[1] == "down")) {
     return request(socket_path, "path " + args[1] + " " + args[2] + " " + args[3]);
+  }
+  if (args[0] == "path" && args.size() == 5 && args[1] == "weight") {
+    return request(socket_path, "path weight " + args[2] + " " + args[3] + " " + args[4]);
+  }
+  if ((args[0] == "int" || args[0] == "interface") && args.size() == 3 &&
+      (args[2] == "up" || args[2] == "down")) {
+    return request(socket_path, "int " + args[1] + " " + args[2]);
   }
   std::fprintf(stderr, "mpt: unknown command '%s'\n", args[0].c_str());
   usage(stderr);

@@ -67,16 +67,22 @@ std::vector<mpt::signaling::ConnectionControl> control_settings(const mpt::confi
   return out;
 }
 
-// "path up|down CONN PATH"
+// "path up|down CONN PATH", "path weight CONN PATH W", "int IF up|down"
 std::string handle_command(mpt::signaling::ControlLoop& loop, const std::string& req) {
-  char verb[16] = {}, dir[8] = {}, conn[128] = {};
+  char verb[16] = {}, a[128] = {}, b[128] = {};
   int path = -1;
-  if (std::sscanf(req.c_str(), "%15s %7s %127s %d", verb, dir, conn, &path) == 4 &&
-      std::string(verb) == "path" && (std::string(dir) == "up" || std::string(dir) == "down")) {
-    const std::string err = loop.set_admin(conn, path, std::string(dir) == "up");
-    return err.empty() ? std::string("ok\n") : "error: " + err + "\n";
+  unsigned weight = 0;
+  std::string err = "unknown request '" + req.substr(0, 64) + "'";
+  const int n = std::sscanf(req.c_str(), "%15s %127s %127s %d %u", verb, a, b, &path, &weight);
+  const std::string v = verb, x = a, y = b;
+  if (v == "path" && n == 4 && (x == "up" || x == "down")) {
+    err = loop.set_admin(y, path, x == "up");
+  } else if (v == "path" && n == 5 && x == "weight") {
+    err = loop.set_weight(y, path, weight);
+  } else if (v == "int" && n == 3 && (y == "up" || y == "down")) {
+    err = loop.set_interface_admin(x, y == "up");
   }
-  return std::string("error: unknown request '") + req.substr(0, 64) + "'\n";
+  return err.empty() ? std::string("ok\n") : "error: " + err + "\n";
 }
 
 int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload,

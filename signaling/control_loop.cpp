@@ -65,6 +65,7 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
            PathHealth(connections_[static_cast<std::size_t>(ps.connection)].cfg.health, now)};
     while (ids[static_cast<std::size_t>(p.local_index)] != static_cast<int>(i)) ++p.local_index;
     p.usable = ps.up;
+    p.weight = ps.weight;
     if (!ps.up) p.health.set_admin(false, now);
     if (!link_running(ps.interface_name)) p.health.on_link(false, now);
     paths_.push_back(std::move(p));
@@ -205,14 +206,35 @@ void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, s
       }
       break;
     }
+    case MessageType::kPathStatus: {
+      // The peer changed the path administratively: follow it (no echo back to the peer).
+      const PathStatus st = m.path_status->status;
+      if (st == PathStatus::kAdminDown) admin(i, false, false);
+      if (st == PathStatus::kUp && p.health.state() == HealthState::kAdminDown) admin(i, true, false);
+      Message ack;
+      ack.path_status = *m.path_status;
+      send(i, MessageType::kPathStatusAck, nullptr, &ack);
+      break;
+    }
+    case MessageType::kWeight: {
+      p.weight = m.weight->weight;
+      engine_.set_path_usable(i, p.usable, p.weight);
+      MPT_INFO("path %s: weight %u (set by the peer)", engine_.spec().paths[i].name.c_str(),
+               p.weight);
+      Message ack;
+      ack.weight = *m.weight;
+      send(i, MessageType::kWeightAck, nullptr, &ack);
+      break;
+    }
     default:
-      break;  // HELLO, PATH_STATUS, WEIGHT: accepted, not acted on yet
+      break;  // HELLO and the acks: nothing to do
   }
   p.health.tick(now);
   apply(i, now);
 }
 
-void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe) {
+void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe,
+                       const Message* extra) {
   Path& p = paths_[i];
   Connection& c = connections_[static_cast<std::size_t>(p.connection)];
   const engine::ConnectionSpec& cs = engine_.spec().connections[static_cast<std::size_t>(p.connection)];
@@ -228,6 +250,10 @@ void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe) 
   m.header.counter = c.next_counter++;
   m.header.path = static_cast<std::uint16_t>(p.local_index);
   if (probe) m.probe = *probe;
+  if (extra) {
+    m.path_status = extra->path_status;
+    m.weight = extra->weight;
+  }
   const std::size_t n = encode(m, *c.auth, {buf.data() + hs, buf.size() - hs});
   if (n == 0) return;
   engine::encode_gre({buf.data(), hs + n}, f);
@@ -243,26 +269,70 @@ void ControlLoop::apply(std::size_t i, std::uint64_t now) {
   if (usable == p.usable) return;
   p.usable = usable;
   const engine::PathSpec& ps = engine_.path(i).spec();
-  engine_.set_path_usable(i, usable, ps.weight);
+  engine_.set_path_usable(i, usable, p.weight);
   MPT_INFO("path %s is %s (%s)", ps.name.c_str(), usable ? "up" : "down",
            to_string(p.health.state()));
   (void)now;
 }
 
-std::string ControlLoop::set_admin(const std::string& connection, int path, bool up) {
+int ControlLoop::find_path(const std::string& connection, int path, std::string& error) const {
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     if (connections_[c].cfg.name != connection) continue;
     for (std::size_t i = 0; i < paths_.size(); ++i) {
       if (paths_[i].connection == static_cast<int>(c) && paths_[i].local_index == path) {
-        const std::uint64_t now = now_us();
-        paths_[i].health.set_admin(up, now);
-        apply(i, now);
-        return {};
+        return static_cast<int>(i);
       }
     }
-    return "connection " + connection + " has no path " + std::to_string(path);
+    error = "connection " + connection + " has no path " + std::to_string(path);
+    return -1;
   }
-  return "no connection named " + connection;
+  error = "no connection named " + connection;
+  return -1;
+}
+
+void ControlLoop::admin(std::size_t i, bool up, bool tell_peer) {
+  const std::uint64_t now = now_us();
+  paths_[i].health.set_admin(up, now);
+  apply(i, now);
+  if (tell_peer && connections_[static_cast<std::size_t>(paths_[i].connection)].cfg.enabled) {
+    Message m;
+    m.path_status = PathStatusBody{up ? PathStatus::kUp : PathStatus::kAdminDown};
+    send(i, MessageType::kPathStatus, nullptr, &m);
+  }
+}
+
+std::string ControlLoop::set_admin(const std::string& connection, int path, bool up) {
+  std::string error;
+  const int i = find_path(connection, path, error);
+  if (i < 0) return error;
+  admin(static_cast<std::size_t>(i), up, true);
+  return {};
+}
+
+std::string ControlLoop::set_weight(const std::string& connection, int path, std::uint32_t w) {
+  std::string error;
+  const int i = find_path(connection, path, error);
+  if (i < 0) return error;
+  if (w > 10000) return "weight must be 0..10000";
+  Path& p = paths_[static_cast<std::size_t>(i)];
+  p.weight = w;
+  engine_.set_path_usable(static_cast<std::size_t>(i), p.usable, w);
+  if (connections_[static_cast<std::size_t>(p.connection)].cfg.enabled) {
+    Message m;
+    m.weight = WeightBody{w};
+    send(static_cast<std::size_t>(i), MessageType::kWeight, nullptr, &m);
+  }
+  return {};
+}
+
+std::string ControlLoop::set_interface_admin(const std::string& ifname, bool up) {
+  int n = 0;
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    if (engine_.spec().paths[i].interface_name != ifname) continue;
+    admin(i, up, true);
+    ++n;
+  }
+  return n ? std::string{} : "no path uses interface " + ifname;
 }
 
 void ControlLoop::read_link_events() {
@@ -306,11 +376,12 @@ std::string ControlLoop::status_json() const {
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const Path& p = paths_[i];
     std::snprintf(buf, sizeof buf,
-                  "%s{\"path\":\"%s\",\"state\":\"%s\",\"rtt_us\":%" PRIu64 ",\"loss\":%.4f,"
+                  "%s{\"path\":\"%s\",\"state\":\"%s\",\"weight\":%u,\"rtt_us\":%" PRIu64
+                  ",\"loss\":%.4f,"
                   "\"ms_since_ack\":%" PRIu64 ",\"probes_sent\":%" PRIu64
                   ",\"acks_received\":%" PRIu64 ",\"last_change_ms_ago\":%" PRIu64 "}",
                   i ? "," : "", engine_.spec().paths[i].name.c_str(),
-                  to_string(p.health.state()), p.health.rtt_us(), p.health.loss(),
+                  to_string(p.health.state()), p.weight, p.health.rtt_us(), p.health.loss(),
                   p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0, p.probes_sent,
                   p.acks_received, (now - p.health.last_change_us()) / 1000);
     s += buf;
@@ -331,8 +402,9 @@ std::string ControlLoop::status_text() const {
   char buf[256];
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const Path& p = paths_[i];
-    std::snprintf(buf, sizeof buf, "  %-20s %-10s rtt %6.2f ms  loss %5.1f %%  last answer %" PRIu64
-                  " ms ago\n", engine_.spec().paths[i].name.c_str(), to_string(p.health.state()),
+    std::snprintf(buf, sizeof buf, "  %-20s %-10s weight %-5u rtt %6.2f ms  loss %5.1f %%  "
+                  "last answer %" PRIu64 " ms ago\n", engine_.spec().paths[i].name.c_str(),
+                  to_string(p.health.state()), p.weight,
                   static_cast<double>(p.health.rtt_us()) / 1000.0, p.health.loss() * 100,
                   p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0);
     s += buf;

@@ -50,8 +50,12 @@ class ControlLoop {
 
   void start();
 
-  // Operator commands. Return an error text, or empty on success.
+  // Operator commands. Return an error text, or empty on success. Both also tell the peer
+  // (PATH_STATUS / WEIGHT), which applies the same change to its side of the path.
   std::string set_admin(const std::string& connection, int path, bool up);
+  std::string set_weight(const std::string& connection, int path, std::uint32_t weight);
+  // All paths on interface `ifname`, every connection (the original's `mpt int IF up|down`).
+  std::string set_interface_admin(const std::string& ifname, bool up);
 
   // ,"health":[...] for `mpt status --json`, and text lines for `mpt status`.
   [[nodiscard]] std::string status_json() const;
@@ -64,6 +68,7 @@ class ControlLoop {
     int ifindex = 0;
     PathHealth health;
     bool usable = true;         // what the engine was last told
+    std::uint32_t weight = 1;   // current weight_out
     std::uint64_t last_probe_sent_us = 0;
     std::uint64_t last_ack_us = 0;
     std::uint64_t tx_at_probe = 0;       // our data tx count when the last probe left
@@ -85,7 +90,10 @@ class ControlLoop {
   void arm_tick();
   void drain(std::size_t path, std::uint64_t now_us);
   void handle(std::size_t path, const Message& m, std::uint64_t rx_us, std::uint64_t now_us);
-  void send(std::size_t path, MessageType type, const ProbeBody* probe);
+  void send(std::size_t path, MessageType type, const ProbeBody* probe,
+            const Message* extra = nullptr);
+  [[nodiscard]] int find_path(const std::string& connection, int path, std::string& error) const;
+  void admin(std::size_t i, bool up, bool tell_peer);
   void apply(std::size_t path, std::uint64_t now_us);
   void read_link_events();
   void on_link_message(const std::uint8_t* data, std::size_t len);

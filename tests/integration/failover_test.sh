@@ -97,6 +97,22 @@ path1_up() { [ "$(health a 1)" = up ]; }
 wait_for 30 path1_up || fail "path_1 did not come back up on A: $(health a 1)"
 echo "path_1 back up on A"
 
+# Operator commands travel to the peer: a weight change and an administrative down/up.
+"$MPT" --socket "$WORK/a.sock" path weight it 1 3 >/dev/null || fail "mpt path weight failed"
+peer_weight() { "$MPT" --socket "$WORK/b.sock" status --json | grep -o '"path":"it/path_1","state":"[a-z-]*","weight":[0-9]*' | sed 's/.*"weight"://'; }
+weight3() { [ "$(peer_weight)" = 3 ]; }
+wait_for 20 weight3 || fail "peer did not take weight 3 for path_1 (has $(peer_weight))"
+echo "weight 3 on path_1 reached the peer"
+"$MPT" --socket "$WORK/a.sock" path down it 0 >/dev/null || fail "mpt path down failed"
+b0_admin_down() { [ "$(health b 0)" = admin-down ]; }
+wait_for 20 b0_admin_down || fail "peer did not take path_0 down (state $(health b 0))"
+ip netns exec "$A" ping -c 2 -i 0.2 -W 2 10.201.0.2 >/dev/null || fail "no traffic with path_0 down"
+"$MPT" --socket "$WORK/a.sock" path up it 0 >/dev/null || fail "mpt path up failed"
+b0_up() { [ "$(health b 0)" = up ]; }
+wait_for 20 b0_up || fail "peer did not bring path_0 back (state $(health b 0))"
+"$MPT" --socket "$WORK/a.sock" path down nosuch 0 >/dev/null 2>&1 && fail "unknown connection accepted"
+echo "path down/up reached the peer; traffic kept flowing"
+
 # Forged control messages (GRE protocol 0x88B5, random bytes) from the peer's address.
 before=$("$MPT" --socket "$WORK/b.sock" status --json)
 ip netns exec "$A" "$TOOL" forge-control 10.200.1.1 10.200.1.2 4754 1000 >/dev/null
