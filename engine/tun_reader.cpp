@@ -26,6 +26,8 @@ constexpr std::uint32_t kMaxBatchBytes = 65000;
 constexpr std::uint16_t kMaxBatchSegments = 64;
 constexpr std::uint32_t kSendBufBytes = 65536;
 constexpr std::uint16_t kReadBufferGroup = 2;
+// Segments sent to one path per scheduler decision (see process_packet).
+constexpr std::size_t kSegmentsPerChoice = 16;
 constexpr unsigned kUringEntries = 512;
 constexpr std::size_t kCqeBatch = 512;
 
@@ -217,14 +219,25 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
   const auto port_index = static_cast<std::uint16_t>(info.flow_hash >> 16);
   f.checksum = cs.gre_checksum;
   f.key = cs.gre_key;
+  // Segments of one super-packet go to a path in runs of up to kSegmentsPerChoice: the
+  // scheduler is asked once per run, for the run's bytes, so shares stay exact while each
+  // path gets GSO batches worth sending and the receiver sees fewer interleavings.
+  int local_path = -1;
+  std::size_t run_left = 0;
   for (std::size_t i = 0; i < segmenter_.count(); ++i) {
     const std::size_t len = segmenter_.length(i);
     if (len > static_cast<std::size_t>(tunnel_.mtu)) [[unlikely]] {
       bump(stats_.tx_drop_too_big);
       continue;
     }
-    info.bytes = static_cast<std::uint32_t>(len);
-    const int local_path = conn.chooser.choose(info);
+    if (run_left == 0) {
+      run_left = std::min(kSegmentsPerChoice, segmenter_.count() - i);
+      std::size_t run_bytes = 0;
+      for (std::size_t k = i; k < i + run_left; ++k) run_bytes += segmenter_.length(k);
+      info.bytes = static_cast<std::uint32_t>(run_bytes);
+      local_path = conn.chooser.choose(info);
+    }
+    --run_left;
     if (local_path < 0) [[unlikely]] {
       bump(stats_.tx_drop_no_path);
       continue;
