@@ -34,6 +34,8 @@ ip link add veth0 netns $A type veth peer name veth0 netns $B
 ip -n $A addr add 10.200.1.1/24 dev veth0
 ip -n $B addr add 10.200.1.2/24 dev veth0
 for ns in $A $B; do ip -n $ns link set lo up; ip -n $ns link set veth0 up; done
+wait_carrier $A veth0
+wait_carrier $B veth0
 
 write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "veth0|4|10.200.1.1|10.200.1.2"
 write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "veth0|4|10.200.1.2|10.200.1.1"

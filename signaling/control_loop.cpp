@@ -57,6 +57,18 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
     conn.cfg = std::move(c);
     connections_.push_back(std::move(conn));
   }
+  // Link events: RTM_NEWLINK/DELLINK on RTMGRP_LINK, read on this thread through Asio.
+  // Subscribed before the initial link state is read, so that no change is missed.
+  nl_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (nl_fd_ < 0) throw std::system_error(errno, std::generic_category(), "netlink socket");
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK;
+  if (::bind(nl_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    const int e = errno;
+    ::close(nl_fd_);
+    throw std::system_error(e, std::generic_category(), "netlink bind RTMGRP_LINK");
+  }
   const std::uint64_t now = now_us();
   for (std::size_t i = 0; i < engine.path_count(); ++i) {
     const engine::PathSpec& ps = engine.path(i).spec();
@@ -72,17 +84,6 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
     tick_us_ = std::min<std::uint64_t>(
         tick_us_, std::max<std::uint64_t>(1000, connections_[static_cast<std::size_t>(
                                                     ps.connection)].cfg.health.probe_interval_us / 4));
-  }
-  // Link events: RTM_NEWLINK/DELLINK on RTMGRP_LINK, read on this thread through Asio.
-  nl_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (nl_fd_ < 0) throw std::system_error(errno, std::generic_category(), "netlink socket");
-  sockaddr_nl sa{};
-  sa.nl_family = AF_NETLINK;
-  sa.nl_groups = RTMGRP_LINK;
-  if (::bind(nl_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
-    const int e = errno;
-    ::close(nl_fd_);
-    throw std::system_error(e, std::generic_category(), "netlink bind RTMGRP_LINK");
   }
   nl_ = std::make_unique<boost::asio::posix::stream_descriptor>(io, nl_fd_);
 }
@@ -119,7 +120,15 @@ void ControlLoop::tick() {
     Path& p = paths_[i];
     const Connection& c = connections_[static_cast<std::size_t>(p.connection)];
     drain(i, now);
-    if (!c.cfg.enabled) continue;
+    // A link reported down is also re-read now and then: events can be lost (ENOBUFS).
+    if (p.health.state() == HealthState::kLinkDown && now - p.last_link_poll_us >= 100000) {
+      p.last_link_poll_us = now;
+      if (link_running(engine_.path(i).spec().interface_name)) p.health.on_link(true, now);
+    }
+    if (!c.cfg.enabled) {
+      apply(i, now);
+      continue;
+    }
     // Data arriving on the path is proof of life as good as a probe answer.
     const std::uint64_t rx = engine::read(engine_.path(i).stats().rx_packets);
     if (rx != p.rx_seen) {

@@ -70,6 +70,7 @@ class ControlLoop {
     bool usable = true;         // what the engine was last told
     std::uint32_t weight = 1;   // current weight_out
     std::uint64_t last_probe_sent_us = 0;
+    std::uint64_t last_link_poll_us = 0;
     std::uint64_t last_ack_us = 0;
     std::uint64_t tx_at_probe = 0;       // our data tx count when the last probe left
     std::uint64_t tx_at_acked = 0;       // ... when the probe answered last time left

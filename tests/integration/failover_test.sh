@@ -54,6 +54,8 @@ for i in 0 1; do
 done
 ip -n "$A" link set lo up
 ip -n "$B" link set lo up
+wait_carrier "$A" veth0 veth1
+wait_carrier "$B" veth0 veth1
 
 write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${pa[@]}"
 write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${pb[@]}"

@@ -77,3 +77,15 @@ CONF
     done
   } >"$dir/connections/it.conf"
 }
+
+# Waits (up to 5 s) until every named interface in namespace $1 has carrier: a new veth's
+# operstate lags "ip link set up" by up to a second, and mptd rightly treats a path without
+# carrier as down.
+wait_carrier() {  # ns dev...
+  local ns=$1 dev
+  shift
+  for dev in "$@"; do
+    wait_for 50 sh -c "ip -n '$ns' link show dev '$dev' | grep -q LOWER_UP" ||
+      fail "$dev in $ns has no carrier"
+  done
+}

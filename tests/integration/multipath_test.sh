@@ -52,6 +52,8 @@ for i in 0 1 2; do
 done
 ip -n "$A" link set lo up
 ip -n "$B" link set lo up
+wait_carrier "$A" veth0 veth1 veth2
+wait_carrier "$B" veth0 veth1 veth2
 
 write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${paths_a[@]}"
 write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${paths_b[@]}"
@@ -62,7 +64,7 @@ echo $! >"$WORK/b.pid"
 wait_for 50 test -S "$WORK/a.sock" || fail "mptd A did not start"
 wait_for 50 test -S "$WORK/b.sock" || fail "mptd B did not start"
 
-ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.201.0.2 >/dev/null || fail "inner IPv4 ping"
+ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.201.0.2 >/dev/null || { "$MPT" --socket "$WORK/b.sock" status --json | grep -o "\"tx\":{[^}]*}"; fail "inner IPv4 ping"; }
 ip netns exec "$A" ping -c 3 -i 0.2 -W 2 fd00:201::2 >/dev/null || fail "inner IPv6 ping"
 echo "ping v4 and v6 ok"
 

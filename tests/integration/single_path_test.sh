@@ -56,6 +56,8 @@ for ns in "$A" "$B"; do
   ip -n "$ns" link set lo up
   ip -n "$ns" link set veth0 up
 done
+wait_carrier "$A" veth0
+wait_carrier "$B" veth0
 
 start_pair() {  # outer_ver local_a remote_a(local_b)
   local ver=$1 la=$2 lb=$3
