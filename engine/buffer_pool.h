@@ -28,7 +28,9 @@ using PacketRing = boost::lockfree::spsc_queue<PacketBuf*, boost::lockfree::capa
 inline constexpr std::size_t kRingCapacity = 2048;        // every data ring
 inline constexpr std::size_t kReturnRingCapacity = 4096;  // every return ring (>= its pool)
 inline constexpr std::size_t kBatchMax = 256;             // packets per loop turn and stage
-// The reorder stage holds at most this many of a path's receive buffers (half its pool).
+// Receive buffers per path (each up to a 64 KB GRO batch); see path_worker.cpp for sizing.
+inline constexpr unsigned kRxPoolCount = 512;
+// The reorder window, in packets (see TunWriter::hold for how it may pin receive buffers).
 inline constexpr std::uint32_t kMaxReorderWindow = 2048;
 using DataRing = PacketRing<kRingCapacity>;      // TUN reader -> path worker (send batches)
 using ReturnRing = PacketRing<kReturnRingCapacity>;

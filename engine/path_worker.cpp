@@ -23,7 +23,6 @@ namespace {
 //   the writer's in-flight TUN writes    bounded by the writer (kMaxWritesInFlight)
 //   the kernel's provided-buffer ring    the rest
 // A pool no larger than the return ring's capacity means a return push can never fail.
-constexpr unsigned kRxPoolCount = 512;
 static_assert(kRxPoolCount <= kReturnRingCapacity);
 static_assert((kRxPoolCount & (kRxPoolCount - 1)) == 0, "buffer ring size must be a power of 2");
 constexpr std::uint16_t kRxBufferGroup = 1;
@@ -184,6 +183,10 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   // The refs this buffer will hand out are counted up front (one extra held by this loop),
   // so a writer that finishes early cannot send it home while we are still splitting.
   b->refs.store(1, std::memory_order_relaxed);
+  // How many datagrams share this buffer: the TUN writer holds refs to big GRO batches in
+  // its reorder window instead of copying them (bounded pinning, see TunWriter::hold).
+  b->segments = static_cast<std::uint16_t>(
+      gso_size == 0 || gso_size >= len ? 1 : std::min<std::uint32_t>(0xFFFF, (len + gso_size - 1) / gso_size));
   if (gso_size == 0 || gso_size >= len) {
     handle_datagram(b, payload, len);
   } else {

@@ -20,6 +20,10 @@ constexpr std::uint64_t kNever = scheduler::Reorder<PacketRef>::kNever;
 // How long a gap that every path has passed is still given before it is called lost: covers
 // neighbours swapped by a queue served from two CPUs (see scheduler/reorder.h).
 constexpr std::uint64_t kEarlyLossGraceNs = 1000000;
+// Receive buffers with at least this many datagrams are held by reference (see hold()).
+constexpr std::uint16_t kHoldByRefSegments = 16;
+static_assert(kMaxReorderWindow / kHoldByRefSegments <= kRxPoolCount / 4,
+              "held batches may pin at most a quarter of a path's receive pool");
 // Marks hold-pool buffers (they have no path to go home to).
 constexpr std::uint16_t kHoldPath = 0xFFFF;
 
@@ -100,6 +104,11 @@ void TunWriter::run() {
 }
 
 PacketRef TunWriter::hold(const PacketRef& r) {
+  // A packet inside a big GRO batch is held by reference: a window of kMaxReorderWindow
+  // packets then pins at most kMaxReorderWindow / kHoldByRefSegments receive buffers, a
+  // fraction of a path's pool. Anything smaller is copied, so that single datagrams (one per
+  // 64 KB buffer) can never drain a pool while they wait.
+  if (r.buf->segments >= kHoldByRefSegments) return r;
   PacketBuf* h = hold_pool_.take();
   if (!h) [[unlikely]] return r;  // cannot happen (sized for every window); keep the original
   std::memcpy(h->storage, r.bytes().data(), r.length);

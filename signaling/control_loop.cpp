@@ -70,6 +70,7 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
     throw std::system_error(e, std::generic_category(), "netlink bind RTMGRP_LINK");
   }
   const std::uint64_t now = now_us();
+  bool any_enabled = false;
   for (std::size_t i = 0; i < engine.path_count(); ++i) {
     const engine::PathSpec& ps = engine.path(i).spec();
     const auto& ids = engine.spec().connections[static_cast<std::size_t>(ps.connection)].paths;
@@ -81,10 +82,15 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
     if (!ps.up) p.health.set_admin(false, now);
     if (!link_running(ps.interface_name)) p.health.on_link(false, now);
     paths_.push_back(std::move(p));
-    tick_us_ = std::min<std::uint64_t>(
-        tick_us_, std::max<std::uint64_t>(1000, connections_[static_cast<std::size_t>(
-                                                    ps.connection)].cfg.health.probe_interval_us / 4));
+    const ConnectionControl& cc = connections_[static_cast<std::size_t>(ps.connection)].cfg;
+    if (cc.enabled) {
+      any_enabled = true;
+      tick_us_ = std::min<std::uint64_t>(
+          tick_us_, std::max<std::uint64_t>(1000, cc.health.probe_interval_us / 4));
+    }
   }
+  // Without signalling the timer only re-polls links reported down: 10 times a second.
+  if (!any_enabled) tick_us_ = 100000;
   nl_ = std::make_unique<boost::asio::posix::stream_descriptor>(io, nl_fd_);
 }
 
