@@ -10,6 +10,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/udp_socket.h"
 
@@ -216,10 +217,7 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
       bump(stats_.rx_control_dropped);
       return;
     }
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    cp.rx_time_us = static_cast<std::uint64_t>(ts.tv_sec) * 1000000 +
-                    static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+    cp.rx_time_us = monotonic_us();
     cp.length = static_cast<std::uint16_t>(n);
     std::memcpy(cp.data.data(), payload + p.header_size, n);
     if (control_ring_.push(cp)) {

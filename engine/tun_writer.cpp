@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/path_worker.h"
 
@@ -27,12 +28,6 @@ static_assert(kMaxReorderWindow / kHoldByRefSegments <= kRxPoolCount / 4,
 // Marks hold-pool buffers (they have no path to go home to).
 constexpr std::uint16_t kHoldPath = 0xFFFF;
 
-std::uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no syscall
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 }  // namespace
 
 TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,

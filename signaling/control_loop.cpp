@@ -15,6 +15,7 @@
 #include <random>
 #include <system_error>
 
+#include "engine/clock.h"
 #include "engine/gre_udp.h"
 #include "engine/log.h"
 #include "engine/path_worker.h"
@@ -22,12 +23,7 @@
 namespace mpt::signaling {
 namespace {
 
-std::uint64_t now_us() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000 +
-         static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
-}
+std::uint64_t now_us() { return engine::monotonic_us(); }
 
 bool link_running(const std::string& ifname) {
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -14,31 +14,9 @@
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
 
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-MPTD=$BUILD/cli/mptd
-MPT=$BUILD/cli/mpt
-TOOL=$BUILD/tests/mpt-testtool
-A=mpt-$$-a
-B=mpt-$$-b
-WORK=$(mktemp -d /tmp/mpt-it.XXXXXX)
+init_test_env "$@"
 BYTES=${BYTES:-150000000}
 
-cleanup() {
-  local rc=$?
-  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  sleep 0.3
-  if [ $rc -ne 0 ]; then
-    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
-  fi
-  ip netns del "$A" 2>/dev/null || true
-  ip netns del "$B" 2>/dev/null || true
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT
-
-ip netns add "$A"
-ip netns add "$B"
 pa=()
 pb=()
 for i in 0 1; do
@@ -67,12 +45,7 @@ for s in a b; do
   rm "$WORK/$s/connections/it.conf.tmp"
 done
 "$MPTD" --config "$WORK/a" --check >/dev/null || fail "config rejected"
-ip netns exec "$A" "$MPTD" --config "$WORK/a" --socket "$WORK/a.sock" >"$WORK/a.log" 2>&1 &
-echo $! >"$WORK/a.pid"
-ip netns exec "$B" "$MPTD" --config "$WORK/b" --socket "$WORK/b.sock" >"$WORK/b.log" 2>&1 &
-echo $! >"$WORK/b.pid"
-wait_for 50 test -S "$WORK/a.sock" || fail "mptd A did not start"
-wait_for 50 test -S "$WORK/b.sock" || fail "mptd B did not start"
+start_mptd_pair
 sleep 0.5
 health() {  # side path -> state
   "$MPT" --socket "$WORK/$1.sock" status --json | grep -o '"path":"it/path_'"$2"'","state":"[a-z-]*"' | sed 's/.*"state":"//; s/"$//'

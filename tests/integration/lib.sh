@@ -89,3 +89,42 @@ wait_carrier() {  # ns dev...
       fail "$dev in $ns has no carrier"
   done
 }
+
+# Common set-up of a two-namespace test: binaries from BUILD_DIR ($1), namespaces $A and $B,
+# a work directory, and an EXIT trap that stops the daemons (pids in $WORK/*.pid), shows
+# their logs on failure and removes everything.
+init_test_env() {  # BUILD_DIR
+  BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
+  MPTD=$BUILD/cli/mptd
+  MPT=$BUILD/cli/mpt
+  TOOL=$BUILD/tests/mpt-testtool
+  A=mpt-$$-a
+  B=mpt-$$-b
+  WORK=$(mktemp -d /tmp/mpt-it.XXXXXX)
+  trap cleanup_test_env EXIT
+  ip netns add "$A"
+  ip netns add "$B"
+}
+
+cleanup_test_env() {
+  local rc=$? f
+  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  sleep 0.3
+  if [ $rc -ne 0 ]; then
+    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
+  fi
+  ip netns del "$A" 2>/dev/null || true
+  ip netns del "$B" 2>/dev/null || true
+  rm -rf "$WORK"
+  exit $rc
+}
+
+# Starts mptd in $A and $B on $WORK/a and $WORK/b; waits for both control sockets.
+start_mptd_pair() {
+  ip netns exec "$A" "$MPTD" --config "$WORK/a" --socket "$WORK/a.sock" >"$WORK/a.log" 2>&1 &
+  echo $! >"$WORK/a.pid"
+  ip netns exec "$B" "$MPTD" --config "$WORK/b" --socket "$WORK/b.sock" >"$WORK/b.log" 2>&1 &
+  echo $! >"$WORK/b.pid"
+  wait_for 50 test -S "$WORK/a.sock" || fail "mptd A did not start"
+  wait_for 50 test -S "$WORK/b.sock" || fail "mptd B did not start"
+}

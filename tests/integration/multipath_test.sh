@@ -13,32 +13,10 @@
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
 
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-MPTD=$BUILD/cli/mptd
-MPT=$BUILD/cli/mpt
-TOOL=$BUILD/tests/mpt-testtool
-A=mpt-$$-a
-B=mpt-$$-b
-WORK=$(mktemp -d /tmp/mpt-it.XXXXXX)
+init_test_env "$@"
 BYTES=${BYTES:-300000000}
 WEIGHTS=(1 2 3)
 
-cleanup() {
-  local rc=$?
-  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  sleep 0.3
-  if [ $rc -ne 0 ]; then
-    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
-  fi
-  ip netns del "$A" 2>/dev/null || true
-  ip netns del "$B" 2>/dev/null || true
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT
-
-ip netns add "$A"
-ip netns add "$B"
 paths_a=()
 paths_b=()
 for i in 0 1 2; do
@@ -57,12 +35,7 @@ wait_carrier "$B" veth0 veth1 veth2
 
 write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${paths_a[@]}"
 write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${paths_b[@]}"
-ip netns exec "$A" "$MPTD" --config "$WORK/a" --socket "$WORK/a.sock" >"$WORK/a.log" 2>&1 &
-echo $! >"$WORK/a.pid"
-ip netns exec "$B" "$MPTD" --config "$WORK/b" --socket "$WORK/b.sock" >"$WORK/b.log" 2>&1 &
-echo $! >"$WORK/b.pid"
-wait_for 50 test -S "$WORK/a.sock" || fail "mptd A did not start"
-wait_for 50 test -S "$WORK/b.sock" || fail "mptd B did not start"
+start_mptd_pair
 
 ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.201.0.2 >/dev/null || { "$MPT" --socket "$WORK/b.sock" status --json | grep -o "\"tx\":{[^}]*}"; fail "inner IPv4 ping"; }
 ip netns exec "$A" ping -c 3 -i 0.2 -W 2 fd00:201::2 >/dev/null || fail "inner IPv6 ping"

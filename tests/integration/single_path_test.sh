@@ -18,34 +18,12 @@
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
 
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-MPTD=$BUILD/cli/mptd
-MPT=$BUILD/cli/mpt
-TOOL=$BUILD/tests/mpt-testtool
-A=mpt-$$-a
-B=mpt-$$-b
-WORK=$(mktemp -d /tmp/mpt-it.XXXXXX)
+init_test_env "$@"
 BYTES=${BYTES:-200000000}
-
-cleanup() {
-  local rc=$?
-  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  sleep 0.3
-  if [ $rc -ne 0 ]; then
-    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
-  fi
-  ip netns del "$A" 2>/dev/null || true
-  ip netns del "$B" 2>/dev/null || true
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT
 
 na() { ip netns exec "$A" "$@"; }
 nb() { ip netns exec "$B" "$@"; }
 
-ip netns add "$A"
-ip netns add "$B"
 ip link add veth0 netns "$A" type veth peer name veth0 netns "$B"
 na ip addr add 10.200.1.1/24 dev veth0
 na ip addr add 10.200.1.3/24 dev veth0
@@ -64,12 +42,10 @@ start_pair() {  # outer_ver local_a remote_a(local_b)
   write_config "$WORK/$ver/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "veth0|$ver|$la|$lb"
   write_config "$WORK/$ver/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "veth0|$ver|$lb|$la"
   "$MPTD" --config "$WORK/$ver/a" --check >/dev/null || fail "config A (outer v$ver) rejected"
-  ip netns exec "$A" "$MPTD" --config "$WORK/$ver/a" --socket "$WORK/a.sock" >"$WORK/a-v$ver.log" 2>&1 &
-  echo $! >"$WORK/a.pid"
-  ip netns exec "$B" "$MPTD" --config "$WORK/$ver/b" --socket "$WORK/b.sock" >"$WORK/b-v$ver.log" 2>&1 &
-  echo $! >"$WORK/b.pid"
-  wait_for 50 test -S "$WORK/a.sock" || fail "mptd A did not start (outer v$ver)"
-  wait_for 50 test -S "$WORK/b.sock" || fail "mptd B did not start (outer v$ver)"
+  rm -rf "$WORK/a" "$WORK/b"
+  cp -r "$WORK/$ver/a" "$WORK/a"
+  cp -r "$WORK/$ver/b" "$WORK/b"
+  start_mptd_pair
 }
 
 stop_pair() {
