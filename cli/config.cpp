@@ -867,6 +867,7 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("status", 0, 255, c.status);
   r.get_int("reorder_window", 0, kMaxReorderWindow, c.reorder_window);
   r.get_int("max_buffdelay_msec", 0, kMaxBuffDelayMs, c.max_buffdelay_msec);
+  c.max_buffdelay_set = c.max_buffdelay_msec != 0;
   if (c.max_buffdelay_msec == 0) c.max_buffdelay_msec = kDefaultBuffDelayMs;
   r.get_choice("auth_type", {0, 1, 2}, "0 (none), 1 or 2", c.auth_type);
   r.get_string("auth_key", c.auth_key);

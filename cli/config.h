@@ -105,6 +105,9 @@ struct ConnectionConfig {
   int status = 0x80;
   int reorder_window = 0;            // packets; 0 = no sequence numbers
   int max_buffdelay_msec = 100;      // 0 in file -> 100
+  // false when the file leaves max_buffdelay_msec unset (or 0): mptd then derives the wait
+  // from the paths' measured RTTs (starting from 100 ms until they are known).
+  bool max_buffdelay_set = false;
   int auth_type = 0;
   std::string auth_key;
   // --- keys added by mpt (docs/configuration.md) ---

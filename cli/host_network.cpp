@@ -108,6 +108,7 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
     cs.reorder_window = static_cast<std::uint32_t>(conn.reorder_window);
     if (cs.reorder_window == 0 && conn.paths.size() > 1) cs.reorder_window = kDefaultReorderWindow;
     cs.max_delay_ms = static_cast<std::uint32_t>(conn.max_buffdelay_msec);
+    cs.max_delay_derived = !conn.max_buffdelay_set;
     cs.policy = scheduler_policy(conn);
     if (conn.ip_remote.is_set()) {
       cs.destinations.push_back(

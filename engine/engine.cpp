@@ -116,10 +116,11 @@ std::string Engine::status_json() const {
     const ConnectionSpec& cs = spec_.connections[c];
     const ReorderCounters& o = writer_->reorder_counters(c);
     append(s, "%s{\"name\":\"%s\",\"scheduler\":\"%s\",\"sequence_numbers\":%s,"
-           "\"reorder_window\":%u,\"max_delay_ms\":%u,", c ? "," : "", cs.name.c_str(),
-           scheduler::to_string(cs.policy), cs.sequence_numbers ? "true" : "false",
+           "\"reorder_window\":%u,\"max_delay_us\":%" PRIu64 ",\"max_delay_derived\":%s,",
+           c ? "," : "", cs.name.c_str(), scheduler::to_string(cs.policy),
+           cs.sequence_numbers ? "true" : "false",
            writer_->reorders(c) ? std::min(cs.reorder_window, kMaxReorderWindow) : 0u,
-           cs.max_delay_ms);
+           read(o.max_delay_us), cs.max_delay_derived ? "true" : "false");
     append(s, "\"reorder\":{\"in_order\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"late\":%"
            PRIu64 ",\"duplicate\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"timeouts\":%" PRIu64
            ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 "}}", read(o.in_order),
@@ -185,10 +186,11 @@ std::string Engine::status_text() const {
            cs.paths.size(), scheduler::to_string(cs.policy), cs.sequence_numbers ? "on" : "off");
     if (writer_->reorders(c)) {
       const ReorderCounters& o = writer_->reorder_counters(c);
-      append(s, ", reorder window %u, max delay %u ms\n  reorder: %" PRIu64 " in order, %" PRIu64
+      append(s, ", reorder window %u, max delay %.1f ms%s\n  reorder: %" PRIu64 " in order, %" PRIu64
              " reordered, %" PRIu64 " late, %" PRIu64 " duplicate, %" PRIu64 " lost (%" PRIu64
              " by timeout), %" PRIu64 " resyncs\n", std::min(cs.reorder_window, kMaxReorderWindow),
-             cs.max_delay_ms, read(o.in_order), read(o.reordered), read(o.late),
+             static_cast<double>(read(o.max_delay_us)) / 1000.0,
+             cs.max_delay_derived ? " (derived)" : "", read(o.in_order), read(o.reordered), read(o.late),
              read(o.duplicate), read(o.lost), read(o.timeouts), read(o.resyncs));
     } else {
       s += ", no reordering\n";

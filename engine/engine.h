@@ -40,6 +40,9 @@ class Engine {
   [[nodiscard]] std::size_t path_count() const { return paths_.size(); }
   PathWorker& path(std::size_t i) { return *paths_.at(i); }
   void set_path_usable(std::size_t i, bool usable, std::uint32_t weight);
+  void set_reorder_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
+    writer_->post_max_delay(connection, max_delay_ns);
+  }
   [[nodiscard]] std::string status_json() const;
   [[nodiscard]] std::string status_text() const;
 

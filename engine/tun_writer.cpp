@@ -80,6 +80,12 @@ void TunWriter::run() {
       }
     }
     const std::uint64_t now = monotonic_ns();
+    DelayCommand dc;
+    while (delay_commands_.pop(dc)) {
+      if (dc.connection < reorder_.size() && reorder_[dc.connection]) {
+        reorder_[dc.connection]->set_max_delay(dc.max_delay_ns);
+      }
+    }
     if (output_pool_.free_count() > kBatchMax) take_batches(now);
     expire_and_arm_timer(now);
     finish_output();
@@ -242,6 +248,7 @@ void TunWriter::publish_reorder_counters() {
     o.timeouts.store(s.timeouts, std::memory_order_relaxed);
     o.resyncs.store(s.resyncs, std::memory_order_relaxed);
     o.held.store(reorder_[c]->held(), std::memory_order_relaxed);
+    o.max_delay_us.store(reorder_[c]->max_delay() / 1000, std::memory_order_relaxed);
   }
 }
 

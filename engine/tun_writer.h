@@ -40,6 +40,7 @@ class PathWorker;
 struct ReorderCounters {
   Counter in_order{0}, reordered{0}, late{0}, duplicate{0}, lost{0}, timeouts{0}, resyncs{0};
   Counter held{0};
+  Counter max_delay_us{0};  // the wait in force (configured or derived)
 };
 
 class TunWriter {
@@ -59,6 +60,11 @@ class TunWriter {
     return reorder_.at(connection) != nullptr;
   }
   [[nodiscard]] const BufferPool& output_pool() const { return output_pool_; }
+
+  // Control thread: a new reorder wait for a connection, applied at the next loop turn.
+  void post_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
+    (void)delay_commands_.push({connection, max_delay_ns});
+  }
 
   // The reorder stage's sink (see scheduler/reorder.h).
   void deliver(const PacketRef& r);
@@ -92,6 +98,11 @@ class TunWriter {
   std::uint64_t timer_deadline_ns_ = scheduler::Reorder<PacketRef>::kNever;
   int timers_in_flight_ = 0;
   __kernel_timespec timer_ts_{};
+  struct DelayCommand {
+    std::size_t connection = 0;
+    std::uint64_t max_delay_ns = 0;
+  };
+  boost::lockfree::spsc_queue<DelayCommand, boost::lockfree::capacity<64>> delay_commands_;
   RxStats stats_;
 };
 

@@ -143,6 +143,12 @@ class Reorder {
     return arrival + max_delay_ns_;
   }
   [[nodiscard]] std::uint32_t held() const { return held_; }
+  // A new longest wait (e.g. derived from measured path delays); applies to held packets too.
+  void set_max_delay(std::uint64_t max_delay_ns) {
+    max_delay_ns_ = max_delay_ns;
+    early_grace_ns_ = std::min(early_grace_ns_, max_delay_ns);
+  }
+  [[nodiscard]] std::uint64_t max_delay() const { return max_delay_ns_; }
   [[nodiscard]] const ReorderStats& stats() const { return stats_; }
   [[nodiscard]] std::uint32_t window() const { return window_; }
 

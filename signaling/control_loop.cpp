@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -118,6 +119,7 @@ void ControlLoop::arm_tick() {
 
 void ControlLoop::tick() {
   const std::uint64_t now = now_us();
+  derive_reorder_delays();
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     Path& p = paths_[i];
     const Connection& c = connections_[static_cast<std::size_t>(p.connection)];
@@ -151,6 +153,30 @@ void ControlLoop::tick() {
     }
     p.health.tick(now);
     apply(i, now);
+  }
+}
+
+// The reorder stage's longest wait, when the configuration leaves it to mptd: twice the RTT
+// of the slowest usable path plus 10 ms (draft-lencse-tsvwg-mpt §6: "a few RTTs of the
+// slowest path"), within 10 ms .. 1 s. Sent only when it moves by more than 10 %.
+void ControlLoop::derive_reorder_delays() {
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    Connection& conn = connections_[c];
+    if (!conn.cfg.enabled || !engine_.spec().connections[c].max_delay_derived) continue;
+    std::uint64_t max_rtt_us = 0;
+    for (const Path& p : paths_) {
+      if (p.connection == static_cast<int>(c) && p.health.usable()) {
+        max_rtt_us = std::max(max_rtt_us, p.health.rtt_us());
+      }
+    }
+    if (max_rtt_us == 0) continue;
+    const std::uint64_t ns =
+        std::clamp<std::uint64_t>((2 * max_rtt_us + 10000) * 1000, 10000000, 1000000000);
+    const std::uint64_t old = conn.reorder_delay_ns;
+    if (old == 0 || ns * 10 > old * 11 || ns * 11 < old * 10) {
+      conn.reorder_delay_ns = ns;
+      engine_.set_reorder_max_delay(c, ns);
+    }
   }
 }
 

@@ -85,6 +85,7 @@ class ControlLoop {
     std::optional<std::uint64_t> peer_session;
     ReplayWindow replay;
     std::uint64_t peer_restarts = 0;
+    std::uint64_t reorder_delay_ns = 0;  // last derived reorder wait sent to the engine
   };
 
   void tick();
@@ -96,6 +97,7 @@ class ControlLoop {
   [[nodiscard]] int find_path(const std::string& connection, int path, std::string& error) const;
   void admin(std::size_t i, bool up, bool tell_peer);
   void apply(std::size_t path, std::uint64_t now_us);
+  void derive_reorder_delays();
   void read_link_events();
   void on_link_message(const std::uint8_t* data, std::size_t len);
 
