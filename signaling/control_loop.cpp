@@ -124,6 +124,18 @@ void ControlLoop::tick() {
     Path& p = paths_[i];
     const Connection& c = connections_[static_cast<std::size_t>(p.connection)];
     drain(i, now);
+    if (now - p.rate_at_us >= 1000000) {
+      const std::uint64_t tx = engine::read(engine_.path(i).stats().tx_bytes);
+      const std::uint64_t rx = engine::read(engine_.path(i).stats().rx_bytes);
+      if (p.rate_at_us) {
+        const double secs = static_cast<double>(now - p.rate_at_us) / 1e6;
+        p.tx_mbps = static_cast<double>(tx - p.rate_tx_bytes) * 8 / secs / 1e6;
+        p.rx_mbps = static_cast<double>(rx - p.rate_rx_bytes) * 8 / secs / 1e6;
+      }
+      p.rate_at_us = now;
+      p.rate_tx_bytes = tx;
+      p.rate_rx_bytes = rx;
+    }
     // A link reported down is also re-read now and then: events can be lost (ENOBUFS).
     if (p.health.state() == HealthState::kLinkDown && now - p.last_link_poll_us >= 100000) {
       p.last_link_poll_us = now;
@@ -414,11 +426,12 @@ std::string ControlLoop::status_json() const {
     const Path& p = paths_[i];
     std::snprintf(buf, sizeof buf,
                   "%s{\"path\":\"%s\",\"state\":\"%s\",\"weight\":%u,\"rtt_us\":%" PRIu64
-                  ",\"loss\":%.4f,"
+                  ",\"loss\":%.4f,\"tx_mbps\":%.1f,\"rx_mbps\":%.1f,"
                   "\"ms_since_ack\":%" PRIu64 ",\"probes_sent\":%" PRIu64
                   ",\"acks_received\":%" PRIu64 ",\"last_change_ms_ago\":%" PRIu64 "}",
                   i ? "," : "", engine_.spec().paths[i].name.c_str(),
                   to_string(p.health.state()), p.weight, p.health.rtt_us(), p.health.loss(),
+                  p.tx_mbps, p.rx_mbps,
                   p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0, p.probes_sent,
                   p.acks_received, (now - p.health.last_change_us()) / 1000);
     s += buf;
@@ -436,12 +449,13 @@ std::string ControlLoop::status_json() const {
 std::string ControlLoop::status_text() const {
   std::string s = "\npath health:\n";
   const std::uint64_t now = now_us();
-  char buf[256];
+  char buf[512];
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const Path& p = paths_[i];
-    std::snprintf(buf, sizeof buf, "  %-20s %-10s weight %-5u rtt %6.2f ms  loss %5.1f %%  "
-                  "last answer %" PRIu64 " ms ago\n", engine_.spec().paths[i].name.c_str(),
-                  to_string(p.health.state()), p.weight,
+    std::snprintf(buf, sizeof buf, "  %-20s %-10s weight %-5u tx %8.1f rx %8.1f Mbit/s  "
+                  "rtt %6.2f ms  loss %5.1f %%  last answer %" PRIu64 " ms ago\n",
+                  engine_.spec().paths[i].name.c_str(), to_string(p.health.state()), p.weight,
+                  p.tx_mbps, p.rx_mbps,
                   static_cast<double>(p.health.rtt_us()) / 1000.0, p.health.loss() * 100,
                   p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0);
     s += buf;

@@ -77,6 +77,9 @@ class ControlLoop {
     std::uint64_t peer_rx_at_ack = 0;    // the peer's rx count in the last answer
     std::uint64_t rx_seen = 0;           // our data rx count at the last tick
     std::uint64_t probes_sent = 0, acks_received = 0;
+    // Rates over the last second, from the worker's counters.
+    std::uint64_t rate_at_us = 0, rate_tx_bytes = 0, rate_rx_bytes = 0;
+    double tx_mbps = 0, rx_mbps = 0;
   };
   struct Connection {
     ConnectionControl cfg;
