@@ -26,7 +26,9 @@ void usage(FILE* f) {
                "                    name) administratively down, or back up (tells the peer)\n"
                "  path weight CONNECTION PATH W\n"
                "                    set the path's weight (0..10000, 0 = standby) on both sides\n"
-               "  int IF up|down    every path on interface IF administratively up or down\n");
+               "  int IF up|down    every path on interface IF administratively up or down\n"
+               "  reload            re-read the configuration; apply weight and status changes\n"
+               "                    (structural changes need a restart and are refused)\n");
 }
 
 int request(const std::string& socket_path, const std::string& line) {
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
   if (args[0] == "path" && args.size() == 4 && (args[1] == "up" || args[1] == "down")) {
     return request(socket_path, "path " + args[1] + " " + args[2] + " " + args[3]);
   }
+  if (args[0] == "reload" && args.size() == 1) return request(socket_path, "reload");
   if (args[0] == "path" && args.size() == 5 && args[1] == "weight") {
     return request(socket_path, "path weight " + args[2] + " " + args[3] + " " + args[4]);
   }

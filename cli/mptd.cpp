@@ -85,6 +85,64 @@ std::string handle_command(mpt::signaling::ControlLoop& loop, const std::string&
   return err.empty() ? std::string("ok\n") : "error: " + err + "\n";
 }
 
+// `mpt reload`: re-reads the configuration directory and applies what can change while the
+// tunnel runs -- path weights (weight_out) and administrative state (status) -- without
+// touching the other paths. A change to anything that shapes sockets, routes or the TUN
+// (connections, paths, addresses, ports, interface.conf) is refused with the reason: it
+// needs a restart of mptd.
+std::string reload(mpt::config::Config& running, mpt::signaling::ControlLoop& loop) {
+  mpt::config::LoadResult fresh = mpt::config::load_config_dir(running.dir);
+  std::string errors;
+  for (const auto& d : fresh.diagnostics) {
+    if (d.severity == mpt::config::Diagnostic::Severity::kError) errors += d.to_string() + "\n";
+  }
+  if (!errors.empty()) return "error: configuration has errors, nothing applied:\n" + errors;
+  const auto& a = running.connections;
+  const auto& b = fresh.config.connections;
+  auto needs_restart = [](const std::string& what) {
+    return "error: " + what + " changed: restart mptd to apply it (nothing applied)\n";
+  };
+  const auto& ta = running.interface.tuns.at(0);
+  const auto& tb = fresh.config.interface.tuns.at(0);
+  if (ta.name != tb.name || ta.mtu != tb.mtu) return needs_restart("the TUN device");
+  if (a.size() != b.size()) return needs_restart("the set of connections");
+  for (std::size_t c = 0; c < a.size(); ++c) {
+    if (a[c].name != b[c].name || a[c].paths.size() != b[c].paths.size() ||
+        a[c].local_port != b[c].local_port || a[c].remote_port != b[c].remote_port ||
+        !(a[c].ip_remote == b[c].ip_remote) || a[c].networks.size() != b[c].networks.size()) {
+      return needs_restart("connection " + a[c].name);
+    }
+    for (std::size_t i = 0; i < a[c].paths.size(); ++i) {
+      const auto& pa = a[c].paths[i];
+      const auto& pb = b[c].paths[i];
+      if (pa.interface_name != pb.interface_name || !(pa.private_ipaddr == pb.private_ipaddr) ||
+          !(pa.remote_ipaddr == pb.remote_ipaddr) || pa.ip_ver != pb.ip_ver) {
+        return needs_restart("connection " + a[c].name + " path_" + std::to_string(i));
+      }
+    }
+  }
+  int applied = 0;
+  for (std::size_t c = 0; c < a.size(); ++c) {
+    for (std::size_t i = 0; i < a[c].paths.size(); ++i) {
+      const auto& pa = a[c].paths[i];
+      const auto& pb = b[c].paths[i];
+      const int path = static_cast<int>(i);
+      if (pa.weight_out != pb.weight_out) {
+        const std::string e = loop.set_weight(b[c].name, path, static_cast<std::uint32_t>(pb.weight_out));
+        if (!e.empty()) return "error: " + e + "\n";
+        ++applied;
+      }
+      if (pa.status != pb.status) {
+        const std::string e = loop.set_admin(b[c].name, path, pb.status == 0);
+        if (!e.empty()) return "error: " + e + "\n";
+        ++applied;
+      }
+    }
+  }
+  running = std::move(fresh.config);  // what runs now is the new file's weights and states
+  return "ok: " + std::to_string(applied) + " change(s) applied\n";
+}
+
 int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload,
                bool pin_cpus) {
   using namespace mpt;
@@ -105,6 +163,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     }
     engine::Engine engine(*spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0), tun_dev.vnet_hdr());
     signaling::ControlLoop control_loop(io, engine, control_settings(cfg));
+    config::Config running = cfg;  // what `mpt reload` compares the files with
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
       if (req == "status --json" || req == "status json") {
         std::string j = engine.status_json();
@@ -114,6 +173,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       if (req == "status" || req == "show status") {
         return engine.status_text() + control_loop.status_text();
       }
+      if (req == "reload") return reload(running, control_loop);
       return handle_command(control_loop, req);
     });
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
