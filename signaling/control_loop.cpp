@@ -120,6 +120,7 @@ void ControlLoop::arm_tick() {
 void ControlLoop::tick() {
   const std::uint64_t now = now_us();
   derive_reorder_delays();
+  send_hellos(now);
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     Path& p = paths_[i];
     const Connection& c = connections_[static_cast<std::size_t>(p.connection)];
@@ -192,6 +193,46 @@ void ControlLoop::derive_reorder_delays() {
   }
 }
 
+// Connection establishment: until the peer has answered, every connection announces itself
+// (HELLO: its path count and probe interval) on each of its paths once a second.
+void ControlLoop::send_hellos(std::uint64_t now) {
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    Connection& conn = connections_[c];
+    if (!conn.cfg.enabled || conn.established) continue;
+    if (conn.hello_sent_us && now - conn.hello_sent_us < 1000000) continue;
+    conn.hello_sent_us = now;
+    for (std::size_t i = 0; i < paths_.size(); ++i) {
+      if (paths_[i].connection != static_cast<int>(c)) continue;
+      Message m;
+      m.hello = HelloBody{static_cast<std::uint32_t>(
+                              engine_.spec().connections[c].paths.size()),
+                          static_cast<std::uint32_t>(conn.cfg.health.probe_interval_us / 1000)};
+      send(i, MessageType::kHello, nullptr, &m);
+    }
+  }
+}
+
+void ControlLoop::on_hello(std::size_t i, const Message& m, bool is_ack) {
+  Connection& conn = connections_[static_cast<std::size_t>(paths_[i].connection)];
+  const std::size_t ours =
+      engine_.spec().connections[static_cast<std::size_t>(paths_[i].connection)].paths.size();
+  if (!conn.established) {
+    MPT_INFO("connection %s: peer answered (%u paths, probes every %u ms)", conn.cfg.name.c_str(),
+             m.hello->path_count, m.hello->probe_interval_ms);
+    if (m.hello->path_count != ours) {
+      MPT_WARN("connection %s: the peer has %u paths, this side %zu: only paths both sides "
+               "configure can carry traffic", conn.cfg.name.c_str(), m.hello->path_count, ours);
+    }
+  }
+  conn.established = true;
+  if (!is_ack) {
+    Message ack;
+    ack.hello = HelloBody{static_cast<std::uint32_t>(ours),
+                          static_cast<std::uint32_t>(conn.cfg.health.probe_interval_us / 1000)};
+    send(i, MessageType::kHelloAck, nullptr, &ack);
+  }
+}
+
 void ControlLoop::drain(std::size_t i, std::uint64_t now) {
   engine::ControlPacket cp;
   engine::ControlRing& ring = engine_.path(i).control_ring();
@@ -207,6 +248,8 @@ void ControlLoop::drain(std::size_t i, std::uint64_t now) {
         if (c.peer_session) {
           ++c.peer_restarts;
           MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
+          c.established = false;  // announce ourselves to the new instance
+          c.hello_sent_us = 0;
         }
         c.peer_session = m.header.session;
         c.replay.reset();
@@ -275,8 +318,12 @@ void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, s
       send(i, MessageType::kWeightAck, nullptr, &ack);
       break;
     }
+    case MessageType::kHello:
+    case MessageType::kHelloAck:
+      on_hello(i, m, m.header.type == MessageType::kHelloAck);
+      break;
     default:
-      break;  // HELLO and the acks: nothing to do
+      break;  // the other acks: nothing to do
   }
   p.health.tick(now);
   apply(i, now);
@@ -436,6 +483,17 @@ std::string ControlLoop::status_json() const {
                   p.acks_received, (now - p.health.last_change_us()) / 1000);
     s += buf;
   }
+  s += "],\"control\":[";
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    const Connection& conn = connections_[c];
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"connection\":\"%s\",\"signalling\":%s,\"authenticated\":%s,"
+                  "\"established\":%s,\"peer_restarts\":%" PRIu64 "}",
+                  c ? "," : "", conn.cfg.name.c_str(), conn.cfg.enabled ? "true" : "false",
+                  conn.auth->authenticated() ? "true" : "false",
+                  conn.established ? "true" : "false", conn.peer_restarts);
+    s += buf;
+  }
   s += "],\"control_rx_errors\":{";
   for (std::size_t e = 1; e < rx_errors_.size(); ++e) {
     std::snprintf(buf, sizeof buf, "%s\"%s\":%" PRIu64, e > 1 ? "," : "",
@@ -447,7 +505,16 @@ std::string ControlLoop::status_json() const {
 }
 
 std::string ControlLoop::status_text() const {
-  std::string s = "\npath health:\n";
+  std::string s = "\nsignalling:\n";
+  for (const Connection& conn : connections_) {
+    s += "  " + conn.cfg.name + ": " +
+         (!conn.cfg.enabled ? std::string("off (no auth_key)")
+                            : std::string(conn.established ? "peer answered" : "waiting for peer") +
+                                  (conn.auth->authenticated() ? ", HMAC" : ", unauthenticated") +
+                                  ", peer restarts " + std::to_string(conn.peer_restarts)) +
+         "\n";
+  }
+  s += "path health:\n";
   const std::uint64_t now = now_us();
   char buf[512];
   for (std::size_t i = 0; i < paths_.size(); ++i) {

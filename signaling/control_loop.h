@@ -89,6 +89,8 @@ class ControlLoop {
     ReplayWindow replay;
     std::uint64_t peer_restarts = 0;
     std::uint64_t reorder_delay_ns = 0;  // last derived reorder wait sent to the engine
+    bool established = false;            // a HELLO or HELLO_ACK of the peer was accepted
+    std::uint64_t hello_sent_us = 0;
   };
 
   void tick();
@@ -101,6 +103,8 @@ class ControlLoop {
   void admin(std::size_t i, bool up, bool tell_peer);
   void apply(std::size_t path, std::uint64_t now_us);
   void derive_reorder_delays();
+  void send_hellos(std::uint64_t now_us);
+  void on_hello(std::size_t path, const Message& m, bool is_ack);
   void read_link_events();
   void on_link_message(const std::uint8_t* data, std::size_t len);
 

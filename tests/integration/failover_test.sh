@@ -51,6 +51,10 @@ health() {  # side path -> state
   "$MPT" --socket "$WORK/$1.sock" status --json | grep -o '"path":"it/path_'"$2"'","state":"[a-z-]*"' | sed 's/.*"state":"//; s/"$//'
 }
 [ "$(health a 1)" = up ] || fail "path_1 not up at start: $(health a 1)"
+established() { "$MPT" --socket "$WORK/$1.sock" status --json | grep -q '"established":true'; }
+wait_for 30 established a || fail "A: the peer never answered HELLO"
+wait_for 30 established b || fail "B: the peer never answered HELLO"
+echo "connection established both ways (HELLO / HELLO_ACK)"
 
 ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5001 "$BYTES" 9 >"$WORK/recv.out" 2>&1 &
 rpid=$!
