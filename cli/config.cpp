@@ -75,7 +75,8 @@ constexpr NotActedOn kNotActedOn[] = {
      "runtime updates from the peer are not implemented (the original never enforced it)"},
     {SectionKind::kConnection, "status", false, "a connection is started when mptd starts"},
     {SectionKind::kConnection, "auth_type", false,
-     "mpt always authenticates control messages with HMAC-SHA256 under auth_key"},
+     "mpt authenticates control messages with HMAC-SHA256 under auth_key; only auth_type = 0 "
+     "without auth_key means something (unauthenticated control messages)"},
     {SectionKind::kConnection, "remote_cmd_port", false, kNoSignalling},
     {SectionKind::kConnection, "local_cmd_port", false, kNoSignalling},
     {SectionKind::kPath, "weight_in", false, "it was used only by the original 'mpt create'"},
@@ -778,6 +779,7 @@ struct ConnectionParse {
   ConnectionConfig config;
   int name_line = 0;
   int ip_local_line = 0;
+  int connection_line = 0;  // the [connection] header
 };
 
 PathConfig parse_path(SectionReader& r) {
@@ -869,7 +871,8 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("max_buffdelay_msec", 0, kMaxBuffDelayMs, c.max_buffdelay_msec);
   c.max_buffdelay_set = c.max_buffdelay_msec != 0;
   if (c.max_buffdelay_msec == 0) c.max_buffdelay_msec = kDefaultBuffDelayMs;
-  r.get_choice("auth_type", {0, 1, 2}, "0 (none), 1 or 2", c.auth_type);
+  const bool auth_type_set =
+      r.get_choice("auth_type", {0, 1, 2}, "0 (none), 1 or 2", c.auth_type) != nullptr;
   r.get_string("auth_key", c.auth_key);
   r.get_int("source_port_count", 0, kMaxSourcePortCount, c.source_port_count);
   r.get_u32("gre_key", c.gre_key);
@@ -881,6 +884,10 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
       c.control_auth = "hmac";
     }
   }
+  // The original's own "no authentication" (auth_type = 0, written out) is an explicit
+  // opt-in to unauthenticated control messages, like control_auth = none. Without either, a
+  // connection needs auth_key: load_config_dir refuses it otherwise.
+  if (c.auth_key.empty() && auth_type_set && c.auth_type == 0) c.control_auth = "none";
   r.get_int("probe_interval_ms", 1, 60000, c.probe_interval_ms);
   r.get_int("dead_misses", 1, 1000, c.dead_misses);
   r.get_int("hold_down_ms", 0, 600000, c.hold_down_ms);
@@ -905,6 +912,7 @@ ConnectionParse parse_connection_impl(const std::string& text, FileContext& ctx)
   for (auto& s : sections) {
     if (s.name == "connection") {
       conn = &s;
+      out.connection_line = s.line;
     } else if (const auto n = section_index(s.name, "path_")) {
       paths.by_index[*n] = &s;
     } else if (const auto m = section_index(s.name, "net_")) {
@@ -1170,6 +1178,12 @@ LoadResult load_config_dir(const std::string& dir) {
         if (!text) return;
         ConnectionParse cp = parse_connection_impl(*text, ctx);
         check_against_tun(cp, result.config.interface, ctx);
+        if (cp.config.auth_key.empty() && cp.config.control_auth != "none") {
+          ctx.error(cp.connection_line, "connection:auth_key",
+                    "no auth_key: control messages must be authenticated; set auth_key, or opt "
+                    "into unauthenticated signalling with control_auth = none (auth_type = 0 "
+                    "in original MPT files)");
+        }
         const auto [it, inserted] =
             seen_names.emplace(cp.config.name, std::make_pair(path, cp.name_line));
         if (!inserted) {

@@ -35,10 +35,10 @@ ip -n "$B" link set lo up
 wait_carrier "$A" veth0 veth1
 wait_carrier "$B" veth0 veth1
 
-write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${pa[@]}"
-write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${pb[@]}"
+AUTH_KEY=integration-test-key write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${pa[@]}"
+AUTH_KEY=integration-test-key write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${pb[@]}"
 for s in a b; do
-  printf 'auth_key = integration-test-key\nprobe_interval_ms = 20\ndead_misses = 3\nhold_down_ms = 300\n' \
+  printf 'probe_interval_ms = 20\ndead_misses = 3\nhold_down_ms = 300\n' \
     >>"$WORK/$s/connections/it.conf.tmp"
   # the [connection] keys must stay in [connection]: insert them after its header
   sed -i "/^\[connection\]/r $WORK/$s/connections/it.conf.tmp" "$WORK/$s/connections/it.conf"

@@ -63,6 +63,8 @@ CONF
     echo "ip_local = $local_tun"
     echo "ip_remote = $remote_tun"
     echo "path_count = $#"
+    # Signalling: a key if the test gives one, otherwise explicitly unauthenticated.
+    if [ -n "${AUTH_KEY:-}" ]; then echo "auth_key = $AUTH_KEY"; else echo "control_auth = none"; fi
     [ -n "${REORDER_WINDOW:-}" ] && echo "reorder_window = $REORDER_WINDOW"
     local i=0 spec
     for spec in "$@"; do

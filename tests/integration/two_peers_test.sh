@@ -43,6 +43,7 @@ name = to_$name
 ip_ver = 4
 ip_local = 10.201.0.1
 ip_remote = 10.201.0.$last
+control_auth = none
 path_count = 1
 [path_0]
 interface_name = va$name

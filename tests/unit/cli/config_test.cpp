@@ -55,8 +55,10 @@ std::vector<Diagnostic> warnings(const std::vector<Diagnostic>& d) {
 }
 
 // A valid connection file with one extra line in [connection] (line 7) and one in [path_0]
-// (line 10), so that every error case knows its line number.
-std::string conn_text(const std::string& conn_extra = ";", const std::string& path_extra = ";") {
+// (line 10), so that every error case knows its line number. The default extra line opts
+// into unauthenticated signalling, which a directory load otherwise refuses without auth_key.
+std::string conn_text(const std::string& conn_extra = "control_auth = none",
+                      const std::string& path_extra = ";") {
   return "[connection]\n"           // 1
          "name = t\n"               // 2
          "ip_ver = 4\n"             // 3
@@ -1012,21 +1014,48 @@ TEST_CASE("load_config_dir reports missing files and directories", "[config]") {
   SECTION("errors of every file are collected, in file order") {
     TempDir dir;
     dir.write("interface.conf", iface_text(";", "mtu = 1"));
-    dir.write("connections/a.conf", conn_text(";", "weight_out = abc"));
-    std::string b_text = conn_text("bogus = 1");
+    dir.write("connections/a.conf", conn_text("control_auth = none", "weight_out = abc"));
+    std::string b_text = conn_text("bogus = 1");  // and no auth_key: a second error there
     b_text.replace(b_text.find("name = t"), 8, "name = u");
     dir.write("connections/b.conf", b_text);
     const LoadResult r = mpt::config::load_config_dir(dir.str());
     const auto errs = errors(r.diagnostics);
-    REQUIRE(errs.size() == 3);
+    INFO(dump(r.diagnostics));
+    REQUIRE(errs.size() == 4);
     CHECK(errs[0].to_string() == dir.str() + "/interface.conf:6: error: key 'tun_0:mtu': " +
                                      "must be an integer in 576..9000 (got '1')");
     CHECK(errs[1].to_string() == dir.str() + "/connections/a.conf:10: error: key " +
                                      "'path_0:weight_out': must be an integer in 0..10000 " +
                                      "(got 'abc')");
-    CHECK(errs[2].file == dir.str() + "/connections/b.conf");
-    CHECK(errs[2].line == 7);
+    CHECK(errs[2].file == dir.str() + "/connections/b.conf");  // in line order within a file
+    CHECK(errs[2].key == "connection:auth_key");
+    CHECK(errs[2].line == 1);
+    CHECK(errs[3].file == dir.str() + "/connections/b.conf");
+    CHECK(errs[3].line == 7);
   }
+}
+
+TEST_CASE("A connection without auth_key is refused unless it opts into unauthenticated "
+          "control messages", "[config]") {
+  TempDir dir;
+  dir.write("interface.conf", iface_text());
+  dir.write("connections/c.conf", conn_text(";"));
+  LoadResult r = mpt::config::load_config_dir(dir.str());
+  auto errs = errors(r.diagnostics);
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].key == "connection:auth_key");
+  CHECK(errs[0].line == 1);
+  CHECK_THAT(errs[0].message, Contains("control_auth = none"));
+  for (const char* ok : {"auth_key = s3cret", "control_auth = none", "auth_type = 0"}) {
+    INFO(ok);
+    dir.write("connections/c.conf", conn_text(ok));
+    r = mpt::config::load_config_dir(dir.str());
+    CHECK(r.ok());
+  }
+  dir.write("connections/c.conf", conn_text("auth_type = 2"));  // SHA-256 but no key
+  CHECK_FALSE(mpt::config::load_config_dir(dir.str()).ok());
+  dir.write("connections/c.conf", conn_text("auth_type = 0"));
+  CHECK(mpt::config::load_config_dir(dir.str()).config.connections.at(0).control_auth == "none");
 }
 
 TEST_CASE("Two connections with the same name are an error naming both files", "[config]") {
