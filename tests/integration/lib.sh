@@ -104,6 +104,9 @@ init_test_env() {  # BUILD_DIR
   B=mpt-$$-b
   WORK=$(mktemp -d /tmp/mpt-it.XXXXXX)
   trap cleanup_test_env EXIT
+  # A test stopped by a signal (ctest's timeout, ^C) still cleans up: exit runs the EXIT trap.
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   ip netns add "$A"
   ip netns add "$B"
 }
