@@ -130,7 +130,7 @@ std::string Engine::status_json() const {
   s += "],\"paths\":[";
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const PathWorker& w = *paths_[i];
-    const PathStats& p = const_cast<PathWorker&>(w).stats();
+    const PathStats& p = w.stats();
     std::uint64_t gre_drops = 0;
     std::string gre = "{";
     for (std::size_t e = 1; e < p.rx_drop_gre.size(); ++e) {

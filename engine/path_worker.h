@@ -53,6 +53,7 @@ class PathWorker {
   ReturnRing& rx_return_ring() { return rx_return_ring_; }
   Doorbell& doorbell() { return bell_; }
   PathStats& stats() { return stats_; }
+  [[nodiscard]] const PathStats& stats() const { return stats_; }
   [[nodiscard]] const PathSpec& spec() const { return spec_; }
   [[nodiscard]] int path_index() const { return path_index_; }
   [[nodiscard]] const BufferPool& rx_pool() const { return rx_pool_; }

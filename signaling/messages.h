@@ -55,6 +55,7 @@ struct Header {
   std::uint64_t counter = 0;
   std::uint16_t path = 0;
   std::uint16_t flags = 0;
+  friend bool operator==(const Header&, const Header&) = default;
 };
 
 // Bodies. Timestamps are the sender's monotonic clock in microseconds.
@@ -64,16 +65,20 @@ struct ProbeBody {
   std::uint32_t echo_delay_us = 0;   // ack: time between receiving the probe and answering
   std::uint64_t data_tx_packets = 0; // data packets the sender sent on this path so far
   std::uint64_t data_rx_packets = 0; // data packets the sender received on this path so far
+  friend bool operator==(const ProbeBody&, const ProbeBody&) = default;
 };
 struct PathStatusBody {
   PathStatus status = PathStatus::kUp;
+  friend bool operator==(const PathStatusBody&, const PathStatusBody&) = default;
 };
 struct WeightBody {
   std::uint32_t weight = 0;
+  friend bool operator==(const WeightBody&, const WeightBody&) = default;
 };
 struct HelloBody {
   std::uint32_t path_count = 0;
   std::uint32_t probe_interval_ms = 0;
+  friend bool operator==(const HelloBody&, const HelloBody&) = default;
 };
 
 enum class ParseError : std::uint8_t {
@@ -94,6 +99,7 @@ struct Message {
   std::optional<PathStatusBody> path_status;
   std::optional<WeightBody> weight;
   std::optional<HelloBody> hello;
+  friend bool operator==(const Message&, const Message&) = default;
 };
 
 // HMAC-SHA256 keyed from the pre-shared key (OpenSSL). An empty key = unauthenticated mode

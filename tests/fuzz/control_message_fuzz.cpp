@@ -54,28 +54,8 @@ struct Windows {
   void feed(std::uint64_t c) { check(real.check_and_update(c) == model.check_and_update(c)); }
 };
 
-bool same(const Message& a, const Message& b) {
-  if (a.header.type != b.header.type || a.header.session != b.header.session ||
-      a.header.counter != b.header.counter || a.header.path != b.header.path ||
-      a.header.flags != b.header.flags)
-    return false;
-  if (a.hello.has_value() != b.hello.has_value() || a.probe.has_value() != b.probe.has_value() ||
-      a.path_status.has_value() != b.path_status.has_value() ||
-      a.weight.has_value() != b.weight.has_value())
-    return false;
-  if (a.hello && (a.hello->path_count != b.hello->path_count ||
-                  a.hello->probe_interval_ms != b.hello->probe_interval_ms))
-    return false;
-  if (a.probe && (a.probe->tx_time_us != b.probe->tx_time_us ||
-                  a.probe->echo_time_us != b.probe->echo_time_us ||
-                  a.probe->echo_delay_us != b.probe->echo_delay_us ||
-                  a.probe->data_tx_packets != b.probe->data_tx_packets ||
-                  a.probe->data_rx_packets != b.probe->data_rx_packets))
-    return false;
-  if (a.path_status && a.path_status->status != b.path_status->status) return false;
-  if (a.weight && a.weight->weight != b.weight->weight) return false;
-  return true;
-}
+// Field-by-field equality is Message::operator== (defaulted).
+bool same(const Message& a, const Message& b) { return a == b; }
 
 // Re-encodes an accepted message and compares it with the input.
 void check_accepted(std::span<const std::uint8_t> in, const ControlAuth& auth, const Message& m) {

@@ -122,7 +122,7 @@ rejected() {  # sum of every reason a control message is refused for, in one sta
   echo "$n"
 }
 bad=$(( $(rejected "$after") - $(rejected "$before") ))
-echo "B rejected $bad forged control messages"; [ -n "${DEBUG:-}" ] && echo "$after" | grep -o "\"rx_control[a-z_]*\":[0-9]*\|\"control_rx_errors\":{[^}]*}\|\"rx_drop_gre\":{[^}]*}\|\"rx_drop_unknown_peer\":[0-9]*"
+echo "B rejected $bad forged control messages"
 [ "$bad" -ge 990 ] || fail "expected ~1000 rejected control messages, got $bad"
 [ "$(health b 0)" = up ] && [ "$(health b 1)" = up ] || fail "forged messages changed path state"
 echo "PASS: failover over link down, payload intact, path back up, forged control rejected"

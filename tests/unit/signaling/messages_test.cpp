@@ -151,29 +151,8 @@ Bytes encode_vec(const Message& m, const ControlAuth& auth) {
   return out;
 }
 
-bool same(const Message& a, const Message& b) {
-  const auto& x = a.header;
-  const auto& y = b.header;
-  if (x.type != y.type || x.session != y.session || x.counter != y.counter || x.path != y.path ||
-      x.flags != y.flags)
-    return false;
-  if (a.hello.has_value() != b.hello.has_value() || a.probe.has_value() != b.probe.has_value() ||
-      a.path_status.has_value() != b.path_status.has_value() ||
-      a.weight.has_value() != b.weight.has_value())
-    return false;
-  if (a.hello && (a.hello->path_count != b.hello->path_count ||
-                  a.hello->probe_interval_ms != b.hello->probe_interval_ms))
-    return false;
-  if (a.probe && (a.probe->tx_time_us != b.probe->tx_time_us ||
-                  a.probe->echo_time_us != b.probe->echo_time_us ||
-                  a.probe->echo_delay_us != b.probe->echo_delay_us ||
-                  a.probe->data_tx_packets != b.probe->data_tx_packets ||
-                  a.probe->data_rx_packets != b.probe->data_rx_packets))
-    return false;
-  if (a.path_status && a.path_status->status != b.path_status->status) return false;
-  if (a.weight && a.weight->weight != b.weight->weight) return false;
-  return true;
-}
+// Field-by-field equality is Message::operator== (defaulted).
+bool same(const Message& a, const Message& b) { return a == b; }
 
 ParseError decode_error(const Bytes& in, const ControlAuth& auth) {
   Message m;
