@@ -164,16 +164,34 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
 
 HostNetwork::~HostNetwork() { remove_routes(); }
 
-void HostNetwork::add_route(const Route& r, const std::string& what) {
+void HostNetwork::add_route(const Route& r) {
   std::error_code ec = nl_.add_route(r.dst, r.oif, r.gateway);
   if (ec == std::errc::file_exists) {
     MPT_INFO("route %s already exists; left as it is (%s)", r.dst.to_string().c_str(),
-             what.c_str());
+             r.what.c_str());
     return;
   }
-  if (ec) throw std::system_error(ec, "adding route " + r.dst.to_string() + " (" + what + ")");
-  MPT_INFO("added route %s (%s)", r.dst.to_string().c_str(), what.c_str());
+  if (ec) throw std::system_error(ec, "adding route " + r.dst.to_string() + " (" + r.what + ")");
+  MPT_INFO("added route %s (%s)", r.dst.to_string().c_str(), r.what.c_str());
   added_.push_back(r);
+}
+
+void HostNetwork::del_route(const Route& r) {
+  if (auto ec = nl_.del_route(r.dst, r.oif, r.gateway)) {
+    MPT_WARN("removing route %s: %s", r.dst.to_string().c_str(), ec.message().c_str());
+  } else {
+    MPT_INFO("removed route %s", r.dst.to_string().c_str());
+  }
+}
+
+bool HostNetwork::same_route(const Route& a, const Route& b) {
+  auto same = [](const engine::IpNet& x, const engine::IpNet& y) {
+    return x.family == y.family && x.prefix_len == y.prefix_len && x.addr == y.addr;
+  };
+  if (!same(a.dst, b.dst) || a.oif != b.oif || a.gateway.has_value() != b.gateway.has_value()) {
+    return false;
+  }
+  return !a.gateway || same(*a.gateway, *b.gateway);
 }
 
 void HostNetwork::configure_tun(int tun_ifindex, const config::TunConfig& tun) {
@@ -189,20 +207,21 @@ void HostNetwork::configure_tun(int tun_ifindex, const config::TunConfig& tun) {
   }
 }
 
-void HostNetwork::add_connection_routes(int tun_ifindex, const config::TunConfig& tun,
-                                        const config::ConnectionConfig& conn) {
+std::vector<HostNetwork::Route> HostNetwork::connection_routes(
+    int tun_ifindex, const config::TunConfig& tun, const config::ConnectionConfig& conn) {
+  std::vector<Route> out;
   // The peer's tunnel address, unless the TUN prefix already covers it.
   if (conn.ip_remote.is_set()) {
     const auto& own = conn.ip_remote.family == AF_INET ? tun.ipv4_addr : tun.ipv6_addr;
     if (!own || !in_prefix(conn.ip_remote, *own)) {
-      add_route({to_ipnet(conn.ip_remote, conn.ip_remote.family == AF_INET ? 32 : 128),
-                 tun_ifindex, std::nullopt}, "peer tunnel address");
+      out.push_back({to_ipnet(conn.ip_remote, conn.ip_remote.family == AF_INET ? 32 : 128),
+                     tun_ifindex, std::nullopt, conn.name, "peer tunnel address"});
     }
   }
   for (std::size_t i = 0; i < conn.networks.size(); ++i) {
     const config::NetConfig& n = conn.networks[i];
-    add_route({to_ipnet(n.dst_addr.addr, n.dst_addr.prefix_len), tun_ifindex, std::nullopt},
-              "net_" + std::to_string(i));
+    out.push_back({to_ipnet(n.dst_addr.addr, n.dst_addr.prefix_len), tun_ifindex, std::nullopt,
+                   conn.name, "net_" + std::to_string(i)});
   }
   // Host route to each path's peer through its gateway, so the path's packets leave by the
   // right interface. Skipped when the gateway is unset, is the peer itself, or is one of our
@@ -215,19 +234,55 @@ void HostNetwork::add_connection_routes(int tun_ifindex, const config::TunConfig
       continue;
     }
     const int len = pc.remote_ipaddr.family == AF_INET ? 32 : 128;
-    add_route({to_ipnet(pc.remote_ipaddr, len), oif, to_ipnet(pc.gw_ipaddr, len)},
-              "path_" + std::to_string(i) + " peer via gateway");
+    out.push_back({to_ipnet(pc.remote_ipaddr, len), oif, to_ipnet(pc.gw_ipaddr, len), conn.name,
+                   "path_" + std::to_string(i) + " peer via gateway"});
+  }
+  return out;
+}
+
+void HostNetwork::add_connection_routes(int tun_ifindex, const config::TunConfig& tun,
+                                        const config::ConnectionConfig& conn) {
+  for (const Route& r : connection_routes(tun_ifindex, tun, conn)) add_route(r);
+}
+
+void HostNetwork::sync_connection_routes(int tun_ifindex, const config::TunConfig& tun,
+                                         const config::ConnectionConfig& conn) {
+  const std::vector<Route> want = connection_routes(tun_ifindex, tun, conn);
+  // Add first, then remove: a route that moves (new gateway) is never missing.
+  std::vector<Route> had;
+  for (const Route& r : added_) {
+    if (r.owner == conn.name) had.push_back(r);
+  }
+  for (const Route& r : want) {
+    bool present = false;
+    for (const Route& h : had) present = present || same_route(h, r);
+    if (!present) add_route(r);
+  }
+  for (auto it = added_.begin(); it != added_.end();) {
+    bool wanted = false;
+    for (const Route& r : want) wanted = wanted || same_route(*it, r);
+    if (it->owner == conn.name && !wanted) {
+      del_route(*it);
+      it = added_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void HostNetwork::remove_connection_routes(const std::string& name) {
+  for (auto it = added_.begin(); it != added_.end();) {
+    if (it->owner == name) {
+      del_route(*it);
+      it = added_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
 void HostNetwork::remove_routes() {
-  for (auto it = added_.rbegin(); it != added_.rend(); ++it) {
-    if (auto ec = nl_.del_route(it->dst, it->oif, it->gateway)) {
-      MPT_WARN("removing route %s: %s", it->dst.to_string().c_str(), ec.message().c_str());
-    } else {
-      MPT_INFO("removed route %s", it->dst.to_string().c_str());
-    }
-  }
+  for (auto it = added_.rbegin(); it != added_.rend(); ++it) del_route(*it);
   added_.clear();
 }
 

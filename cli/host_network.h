@@ -36,6 +36,13 @@ class HostNetwork {
   // to each path's peer via its gateway. Throws like configure_tun.
   void add_connection_routes(int tun_ifindex, const config::TunConfig& tun,
                              const config::ConnectionConfig& conn);
+  // `mpt reload`: makes the routes of `conn` what its configuration asks for now -- adds the
+  // missing ones, removes those it added before that are no longer asked for, leaves the
+  // rest alone (no moment without a route). Throws like configure_tun.
+  void sync_connection_routes(int tun_ifindex, const config::TunConfig& tun,
+                              const config::ConnectionConfig& conn);
+  // Removes the routes added for connection `name` (a reload removed it).
+  void remove_connection_routes(const std::string& name);
   void remove_routes();
 
  private:
@@ -43,8 +50,15 @@ class HostNetwork {
     engine::IpNet dst;
     int oif;
     std::optional<engine::IpNet> gateway;
+    std::string owner;  // connection name
+    std::string what;   // for the log
   };
-  void add_route(const Route& r, const std::string& what);
+  [[nodiscard]] static std::vector<Route> connection_routes(int tun_ifindex,
+                                                            const config::TunConfig& tun,
+                                                            const config::ConnectionConfig& conn);
+  [[nodiscard]] static bool same_route(const Route& a, const Route& b);
+  void add_route(const Route& r);
+  void del_route(const Route& r);
 
   engine::Netlink nl_;
   std::vector<Route> added_;

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "cli/config.h"
 #include "cli/host_network.h"
+#include "cli/reload_plan.h"
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/tun_device.h"
@@ -85,62 +87,107 @@ std::string handle_command(mpt::signaling::ControlLoop& loop, const std::string&
   return err.empty() ? std::string("ok\n") : "error: " + err + "\n";
 }
 
-// `mpt reload`: re-reads the configuration directory and applies what can change while the
-// tunnel runs -- path weights (weight_out) and administrative state (status) -- without
-// touching the other paths. A change to anything that shapes sockets, routes or the TUN
-// (connections, paths, addresses, ports, interface.conf) is refused with the reason: it
-// needs a restart of mptd.
-std::string reload(mpt::config::Config& running, mpt::signaling::ControlLoop& loop) {
-  mpt::config::LoadResult fresh = mpt::config::load_config_dir(running.dir);
+// What `mpt reload` works on: the running configuration and everything it shaped.
+struct Running {
+  mpt::config::Config config;
+  mpt::engine::Engine& engine;
+  mpt::signaling::ControlLoop& loop;
+  mpt::cli::HostNetwork& host;
+  int tun_ifindex;
+};
+
+// `mpt reload`: re-reads the configuration directory and applies it while the tunnel runs
+// (docs/configuration.md, "Reloading"). Paths and connections that stay keep running
+// untouched -- same sockets, health, counters, sequence numbers; added ones start, removed
+// ones stop after handing their queued packets to the paths that remain; weights and states
+// are applied and told to the peer. Nothing is applied if the files have errors or a new
+// path names an interface that does not exist. A TUN change (name, MTU, addresses) is
+// refused: it needs a restart.
+std::string reload(Running& r) {
+  using namespace mpt;
+  config::LoadResult fresh = config::load_config_dir(r.config.dir);
   std::string errors;
   for (const auto& d : fresh.diagnostics) {
-    if (d.severity == mpt::config::Diagnostic::Severity::kError) errors += d.to_string() + "\n";
+    if (d.severity == config::Diagnostic::Severity::kError) errors += d.to_string() + "\n";
   }
   if (!errors.empty()) return "error: configuration has errors, nothing applied:\n" + errors;
-  const auto& a = running.connections;
-  const auto& b = fresh.config.connections;
-  auto needs_restart = [](const std::string& what) {
-    return "error: " + what + " changed: restart mptd to apply it (nothing applied)\n";
+  const config::TunConfig& ta = r.config.interface.tuns.at(0);
+  const config::TunConfig& tb = fresh.config.interface.tuns.at(0);
+  auto same_prefix = [](const std::optional<config::IpPrefix>& a,
+                        const std::optional<config::IpPrefix>& b) {
+    return a.has_value() == b.has_value() &&
+           (!a || (a->addr == b->addr && a->prefix_len == b->prefix_len));
   };
-  const auto& ta = running.interface.tuns.at(0);
-  const auto& tb = fresh.config.interface.tuns.at(0);
-  if (ta.name != tb.name || ta.mtu != tb.mtu) return needs_restart("the TUN device");
-  if (a.size() != b.size()) return needs_restart("the set of connections");
-  for (std::size_t c = 0; c < a.size(); ++c) {
-    if (a[c].name != b[c].name || a[c].paths.size() != b[c].paths.size() ||
-        a[c].local_port != b[c].local_port || a[c].remote_port != b[c].remote_port ||
-        !(a[c].ip_remote == b[c].ip_remote) || a[c].networks.size() != b[c].networks.size()) {
-      return needs_restart("connection " + a[c].name);
-    }
-    for (std::size_t i = 0; i < a[c].paths.size(); ++i) {
-      const auto& pa = a[c].paths[i];
-      const auto& pb = b[c].paths[i];
-      if (pa.interface_name != pb.interface_name || !(pa.private_ipaddr == pb.private_ipaddr) ||
-          !(pa.remote_ipaddr == pb.remote_ipaddr) || pa.ip_ver != pb.ip_ver) {
-        return needs_restart("connection " + a[c].name + " path_" + std::to_string(i));
-      }
+  if (ta.name != tb.name || ta.mtu != tb.mtu || !same_prefix(ta.ipv4_addr, tb.ipv4_addr) ||
+      !same_prefix(ta.ipv6_addr, tb.ipv6_addr)) {
+    return "error: the TUN device (name, mtu or addresses in interface.conf) changed: restart "
+           "mptd to apply it (nothing applied)\n";
+  }
+  std::string error;
+  auto fresh_spec = cli::build_tunnel_spec(tb, fresh.config.connections, error);
+  if (!fresh_spec) return "error: " + error + " (nothing applied)\n";
+
+  const engine::TunnelSpec before = r.engine.spec();
+  cli::ReloadPlan plan = cli::plan_reload(before, *fresh_spec);
+  std::vector<std::string> failed;
+  if (plan.structural()) failed = r.engine.reconfigure(plan.next);
+  // The control plane follows the engine's slots.
+  const auto fresh_controls = control_settings(fresh.config);
+  std::vector<signaling::ConnectionControl> controls(r.engine.spec().connections.size());
+  for (std::size_t c = 0; c < plan.connection_slot.size(); ++c) {
+    controls[static_cast<std::size_t>(plan.connection_slot[c])] = fresh_controls[c];
+  }
+  if (plan.structural()) r.loop.reconfigure(controls);
+  // Routes: added and changed connections get theirs, removed ones lose theirs.
+  std::string route_errors;
+  for (const config::ConnectionConfig& conn : fresh.config.connections) {
+    try {
+      r.host.sync_connection_routes(r.tun_ifindex, tb, conn);
+    } catch (const std::system_error& e) {
+      route_errors += std::string("error: ") + e.what() + "\n";
     }
   }
-  int applied = 0;
-  for (std::size_t c = 0; c < a.size(); ++c) {
-    for (std::size_t i = 0; i < a[c].paths.size(); ++i) {
-      const auto& pa = a[c].paths[i];
-      const auto& pb = b[c].paths[i];
-      const int path = static_cast<int>(i);
-      if (pa.weight_out != pb.weight_out) {
-        const std::string e = loop.set_weight(b[c].name, path, static_cast<std::uint32_t>(pb.weight_out));
-        if (!e.empty()) return "error: " + e + "\n";
-        ++applied;
-      }
-      if (pa.status != pb.status) {
-        const std::string e = loop.set_admin(b[c].name, path, pb.status == 0);
-        if (!e.empty()) return "error: " + e + "\n";
-        ++applied;
-      }
+  for (const engine::ConnectionSpec& c : before.connections) {
+    if (!c.active) continue;
+    bool kept = false;
+    for (const auto& fc : fresh.config.connections) kept = kept || fc.name == c.name;
+    if (!kept) r.host.remove_connection_routes(c.name);
+  }
+  // Weights and administrative states of paths that stayed: applied, and told to the peer.
+  int applied = static_cast<int>(plan.changes.size());
+  std::string out;
+  for (std::size_t i = 0; i < plan.path_slot.size(); ++i) {
+    const auto slot = static_cast<std::size_t>(plan.path_slot[i]);
+    if (slot >= before.paths.size() || !before.paths[slot].active) continue;  // new path
+    const engine::PathSpec& a = before.paths[slot];
+    const engine::PathSpec& b = plan.next.paths[slot];
+    if (!r.engine.has_path(slot)) continue;
+    const std::string& conn = r.engine.spec().connections[static_cast<std::size_t>(b.connection)].name;
+    const int local = static_cast<int>(
+        std::find(plan.next.connections[static_cast<std::size_t>(b.connection)].paths.begin(),
+                  plan.next.connections[static_cast<std::size_t>(b.connection)].paths.end(),
+                  static_cast<int>(slot)) -
+        plan.next.connections[static_cast<std::size_t>(b.connection)].paths.begin());
+    if (a.weight != b.weight) {
+      const std::string e = r.loop.set_weight(conn, local, b.weight);
+      if (!e.empty()) out += "error: " + e + "\n";
+      ++applied;
+      out += "  weight of " + b.name + ": " + std::to_string(a.weight) + " -> " +
+             std::to_string(b.weight) + "\n";
+    }
+    if (a.up != b.up) {
+      const std::string e = r.loop.set_admin(conn, local, b.up);
+      if (!e.empty()) out += "error: " + e + "\n";
+      ++applied;
+      out += "  " + b.name + (b.up ? " administratively up\n" : " administratively down\n");
     }
   }
-  running = std::move(fresh.config);  // what runs now is the new file's weights and states
-  return "ok: " + std::to_string(applied) + " change(s) applied\n";
+  for (const std::string& c : plan.changes) out = "  " + c + "\n" + out;
+  for (const std::string& f : failed) out += "error: path " + f + " (left out)\n";
+  out += route_errors;
+  r.config = std::move(fresh.config);
+  const bool ok = failed.empty() && route_errors.empty();
+  return (ok ? "ok: " : "partly applied: ") + std::to_string(applied) + " change(s) applied\n" + out;
 }
 
 int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload,
@@ -163,7 +210,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     }
     engine::Engine engine(*spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0), tun_dev.vnet_hdr());
     signaling::ControlLoop control_loop(io, engine, control_settings(cfg));
-    config::Config running = cfg;  // what `mpt reload` compares the files with
+    Running running{cfg, engine, control_loop, host, tun_dev.ifindex()};
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
       if (req == "status --json" || req == "status json") {
         std::string j = engine.status_json();
@@ -173,7 +220,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       if (req == "status" || req == "show status") {
         return engine.status_text() + control_loop.status_text();
       }
-      if (req == "reload") return reload(running, control_loop);
+      if (req == "reload") return reload(running);
       return handle_command(control_loop, req);
     });
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);

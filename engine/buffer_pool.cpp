@@ -29,4 +29,21 @@ BufferPool::BufferPool(std::size_t count, std::uint32_t buf_size)
   for (std::size_t i = count; i-- > 0;) free_.push_back(&bufs_[i]);
 }
 
+void BufferPool::grow(std::size_t extra) {
+  if (extra == 0) return;
+  Storage storage(alloc_storage(extra * buf_size_), free_storage);
+  auto bufs = std::make_unique<PacketBuf[]>(extra);
+  free_.reserve(count_ + extra);
+  for (std::size_t i = 0; i < extra; ++i) {
+    PacketBuf& b = bufs[i];
+    b.storage = storage.get() + i * buf_size_;
+    b.capacity = buf_size_;
+    b.index = static_cast<std::uint32_t>(count_ + i);
+    free_.push_back(&b);
+  }
+  free_low_water_ += extra;
+  count_ += extra;
+  grown_.emplace_back(std::move(storage), std::move(bufs));
+}
+
 }  // namespace mpt::engine

@@ -75,12 +75,20 @@ class BufferPool {
     return b;
   }
   void put(PacketBuf* b) { free_.push_back(b); }  // capacity reserved: never reallocates
+  // The first count() buffers at construction, by index (provided-buffer ids).
   [[nodiscard]] PacketBuf* at(std::size_t index) { return &bufs_[index]; }
 
+  // Adds `extra` buffers (a reload that adds connections needs more hold buffers). Owner
+  // thread, outside the data path (it allocates); never for a pool registered with the
+  // kernel as a provided-buffer ring.
+  void grow(std::size_t extra);
+
  private:
+  using Storage = std::unique_ptr<std::uint8_t[], void (*)(std::uint8_t*)>;
   std::uint32_t buf_size_;
-  std::unique_ptr<std::uint8_t[], void (*)(std::uint8_t*)> storage_;
+  Storage storage_;
   std::unique_ptr<PacketBuf[]> bufs_;
+  std::vector<std::pair<Storage, std::unique_ptr<PacketBuf[]>>> grown_;
   std::size_t count_;
   std::vector<PacketBuf*> free_;
   std::size_t free_low_water_;

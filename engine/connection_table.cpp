@@ -46,7 +46,7 @@ int ConnectionTable::lookup_family(const std::vector<Level>& levels, const std::
 }
 
 int ConnectionTable::lookup(std::span<const std::uint8_t> p) const {
-  if (single_) return 0;
+  if (only_ >= 0) return only_;
   if (p.size() >= 20 && (p[0] >> 4) == 4) return lookup_family(v4_, &p[16], 4);
   if (p.size() >= 40 && (p[0] >> 4) == 6) return lookup_family(v6_, &p[24], 16);
   return -1;

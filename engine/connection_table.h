@@ -2,9 +2,9 @@
 // prefix match on its destination address (the peer's tunnel address and the [net_N]
 // dst_addr networks of each connection, as MPT routes them).
 //
-// Built once at start-up (main thread); lookup() runs on the TUN reader for every packet: one
+// Built at start-up and rebuilt by a reload (TUN reader, paused); lookup() runs on the TUN reader for every packet: one
 // hash probe per distinct prefix length in use (typically 1-3), no allocation, no scan over
-// connections. With a single connection lookup() returns 0 without looking.
+// connections. With a single active connection lookup() returns it without looking.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +19,9 @@ namespace mpt::engine {
 class ConnectionTable {
  public:
   void add(const IpNet& prefix, int connection);
-  void set_connection_count(int n) { single_ = n == 1; }
+  // When only one connection is active (`connection`, or -1 for several) every packet is its:
+  // lookup() returns it without looking.
+  void set_only_connection(int connection) { only_ = connection; }
   // The connection for an IP packet, or -1 if no prefix matches.
   [[nodiscard]] int lookup(std::span<const std::uint8_t> ip_packet) const;
 
@@ -41,7 +43,7 @@ class ConnectionTable {
   [[nodiscard]] int lookup_family(const std::vector<Level>& levels, const std::uint8_t* addr,
                                   int addr_bytes) const;
 
-  bool single_ = false;
+  int only_ = -1;
   std::vector<Level> v4_, v6_;  // longest prefix first
 };
 

@@ -5,7 +5,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
 #include <cinttypes>
 #include <cstdio>
 #include <system_error>
@@ -20,12 +24,21 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
-    paths_.push_back(std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_));
-    path_ptrs_.push_back(paths_.back().get());
+    paths_.push_back(spec_.paths[i].active
+                         ? std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_)
+                         : nullptr);
   }
+  wire_paths();
   reader_ = std::make_unique<TunReader>(spec_, tun_read_fd, vnet_hdr, path_ptrs_, stop_fd_);
   writer_ = std::make_unique<TunWriter>(spec_, tun_write_fd, vnet_hdr, path_ptrs_, stop_fd_);
-  for (PathWorker* w : path_ptrs_) w->connect(&reader_->doorbell(), &writer_->doorbell());
+  for (PathWorker* w : path_ptrs_) {
+    if (w) w->connect(&reader_->doorbell(), &writer_->doorbell());
+  }
+}
+
+void Engine::wire_paths() {
+  path_ptrs_.clear();
+  for (const auto& w : paths_) path_ptrs_.push_back(w.get());
 }
 
 Engine::~Engine() {
@@ -35,12 +48,14 @@ Engine::~Engine() {
 }
 
 void Engine::start(bool pin_cpus) {
+  pin_cpus_ = pin_cpus;
   threads_.emplace_back([this] { reader_->run(); });
   pthread_setname_np(threads_.back().native_handle(), "mpt-tun-rd");
   threads_.emplace_back([this] { writer_->run(); });
   pthread_setname_np(threads_.back().native_handle(), "mpt-tun-wr");
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     PathWorker* w = paths_[i].get();
+    if (!w) continue;
     threads_.emplace_back([w] { w->run(); });
     const std::string name = "mpt-path" + std::to_string(i);
     pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
@@ -66,6 +81,80 @@ void Engine::start(bool pin_cpus) {
 void Engine::set_path_usable(std::size_t i, bool usable, std::uint32_t weight) {
   paths_.at(i)->set_down(!usable);
   reader_->post_command({static_cast<int>(i), weight, usable});
+}
+
+void Engine::pause() {
+  stop();
+  std::uint64_t v = 0;
+  [[maybe_unused]] ssize_t r = ::read(stop_fd_, &v, sizeof v);  // reset: the next run waits
+}
+
+void Engine::resume() {
+  // A wake-up reaped by a thread's shutdown drain left its doorbell marked pending; every
+  // consumer looks at all its rings when it starts, so clearing them loses nothing.
+  reader_->doorbell().pending.store(false);
+  writer_->doorbell().pending.store(false);
+  for (PathWorker* w : path_ptrs_) {
+    if (w) w->doorbell().pending.store(false);
+  }
+  start(pin_cpus_);
+}
+
+namespace {
+bool same_sockets(const PathSpec& a, const PathSpec& b) {
+  return a.connection == b.connection && a.interface_name == b.interface_name &&
+         a.local_len == b.local_len && std::memcmp(&a.local, &b.local, a.local_len) == 0 &&
+         a.remote_len == b.remote_len && std::memcmp(&a.remote, &b.remote, a.remote_len) == 0 &&
+         a.source_port_count == b.source_port_count;
+}
+}  // namespace
+
+std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
+  if (next.paths.size() < spec_.paths.size() ||
+      next.connections.size() < spec_.connections.size()) {
+    throw std::invalid_argument("reconfigure: slots may be added or freed, never erased");
+  }
+  const bool running = !threads_.empty();
+  if (running) pause();
+  // 1. Paths that go (or change their sockets) hand back what they hold, then close.
+  for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
+    if (!paths_[i]) continue;
+    if (next.paths[i].active && same_sockets(spec_.paths[i], next.paths[i])) continue;
+    reader_->detach_path(static_cast<int>(i));
+    writer_->detach_path(static_cast<int>(i));
+    MPT_INFO("path %s removed", spec_.paths[i].name.c_str());
+    paths_[i].reset();
+  }
+  TunnelSpec old = std::exchange(spec_, std::move(next));
+  // 2. New paths open their sockets (after the old ones closed: a path may move to a new
+  //    peer on the same local address and port).
+  std::vector<std::string> errors;
+  paths_.resize(spec_.paths.size());
+  for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
+    PathSpec& ps = spec_.paths[i];
+    if (!ps.active) continue;
+    if (paths_[i]) {
+      paths_[i]->update_spec(ps, spec_.connections[static_cast<std::size_t>(ps.connection)]);
+      continue;
+    }
+    try {
+      paths_[i] = std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_);
+      paths_[i]->connect(&reader_->doorbell(), &writer_->doorbell());
+      MPT_INFO("path %s added", ps.name.c_str());
+    } catch (const std::system_error& e) {
+      errors.push_back(ps.name + ": " + e.what());
+      MPT_ERROR("path %s: %s (left out)", ps.name.c_str(), e.what());
+      ps.active = false;
+      auto& ids = spec_.connections[static_cast<std::size_t>(ps.connection)].paths;
+      ids.erase(std::remove(ids.begin(), ids.end(), static_cast<int>(i)), ids.end());
+    }
+  }
+  wire_paths();
+  // 3. The reader and writer follow (schedulers, sequence counters, reorder stages).
+  reader_->reconfigure(old, path_ptrs_);
+  writer_->reconfigure(old, path_ptrs_);
+  if (running) resume();
+  return errors;
 }
 
 void Engine::stop() {
@@ -112,12 +201,14 @@ std::string Engine::status_json() const {
          ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 "},\"connections\":[",
          read(r.tun_write_packets), read(r.tun_write_bytes), read(r.tun_write_errors),
          read(r.tun_write_batches));
+  bool first = true;
   for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
     const ConnectionSpec& cs = spec_.connections[c];
+    if (!cs.active) continue;
     const ReorderCounters& o = writer_->reorder_counters(c);
     append(s, "%s{\"name\":\"%s\",\"scheduler\":\"%s\",\"sequence_numbers\":%s,"
            "\"reorder_window\":%u,\"max_delay_us\":%" PRIu64 ",\"max_delay_derived\":%s,",
-           c ? "," : "", cs.name.c_str(), scheduler::to_string(cs.policy),
+           first ? "" : ",", cs.name.c_str(), scheduler::to_string(cs.policy),
            cs.sequence_numbers ? "true" : "false",
            writer_->reorders(c) ? std::min(cs.reorder_window, kMaxReorderWindow) : 0u,
            read(o.max_delay_us), cs.max_delay_derived ? "true" : "false");
@@ -126,9 +217,12 @@ std::string Engine::status_json() const {
            ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 "}}", read(o.in_order),
            read(o.reordered), read(o.late), read(o.duplicate), read(o.lost), read(o.timeouts),
            read(o.resyncs), read(o.held));
+    first = false;
   }
+  first = true;
   s += "],\"paths\":[";
   for (std::size_t i = 0; i < paths_.size(); ++i) {
+    if (!paths_[i]) continue;
     const PathWorker& w = *paths_[i];
     const PathStats& p = w.stats();
     std::uint64_t gre_drops = 0;
@@ -140,7 +234,7 @@ std::string Engine::status_json() const {
     }
     gre += "}";
     append(s, "%s{\"name\":\"%s\",\"interface\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\","
-           "\"up\":%s,\"weight\":%u,\"source_ports\":%zu,", i ? "," : "",
+           "\"up\":%s,\"weight\":%u,\"source_ports\":%zu,", first ? "" : ",",
            w.spec().name.c_str(), w.spec().interface_name.c_str(),
            sockaddr_to_string(w.spec().local).c_str(), sockaddr_to_string(w.spec().remote).c_str(),
            w.spec().up ? "true" : "false", w.spec().weight, w.source_port_count());
@@ -160,6 +254,7 @@ std::string Engine::status_json() const {
     s += "\"rx_drop_gre\":" + gre;
     append(s, ",\"rx_pool_buffers\":%zu,\"rx_pool_buffer_bytes\":%u}", w.rx_pool().count(),
            w.rx_pool().buf_size());
+    first = false;
   }
   s += "]}";
   return s;
@@ -182,6 +277,7 @@ std::string Engine::status_text() const {
          writer_->output_pool().buf_size(), writer_->output_pool().free_low_water());
   for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
     const ConnectionSpec& cs = spec_.connections[c];
+    if (!cs.active) continue;
     append(s, "\nconnection %s: %zu path(s), scheduler %s, sequence numbers %s", cs.name.c_str(),
            cs.paths.size(), scheduler::to_string(cs.policy), cs.sequence_numbers ? "on" : "off");
     if (writer_->reorders(c)) {
@@ -197,6 +293,7 @@ std::string Engine::status_text() const {
     }
   }
   for (const auto& wp : paths_) {
+    if (!wp) continue;
     PathWorker& w = *wp;
     const PathStats& p = w.stats();
     std::uint64_t gre_drops = 0;

@@ -1,9 +1,14 @@
 // Engine: the data plane of one tunnel -- a TUN reader, one PathWorker per path and a TUN
 // writer, each on its own thread, wired together with SPSC rings and doorbells.
 //
-// Threads: constructed, started, stopped and destroyed by one controlling thread (mptd's
-// main thread). status_json() may be called from the control thread while running: it only
-// reads relaxed counters and immutable sizes.
+// Threads: constructed, started, stopped, reconfigured and destroyed by one controlling
+// thread (mptd's main thread, which is also the control thread). status_json() may be called
+// from it while running: it only reads relaxed counters and sizes that change only while the
+// data plane is paused.
+//
+// Path and connection indices are slots: stable for the daemon's lifetime. A reload that
+// removes a path leaves its slot inactive (TunnelSpec::active); one that adds a path takes a
+// free slot or a new one.
 #pragma once
 
 #include <memory>
@@ -32,12 +37,25 @@ class Engine {
   void start(bool pin_cpus = false);
   void stop();  // idempotent; returns when every thread has exited
 
+  // `mpt reload`: runs `next` from now on. `next` keeps every slot of the running spec (a
+  // path or connection that goes is marked inactive, never erased) and may add slots. Paths
+  // active in both with the same sockets (interface, addresses, ports, entropy ports) keep
+  // their worker, sockets, queued packets and counters; connections active in both under the
+  // same name keep their sequence counter and reorder stage. Removed paths' queued batches
+  // move to live paths of their connection; what they received is delivered first.
+  // The data-plane threads are paused meanwhile (a few ms: the kernel queues packets in the
+  // TUN and socket buffers). Returns one error per path whose sockets could not be opened
+  // (that path stays inactive; everything else is applied). Controlling thread only.
+  std::vector<std::string> reconfigure(TunnelSpec next);
+
   [[nodiscard]] const TunnelSpec& spec() const { return spec_; }
 
   // Control plane access (control thread). set_path_usable() stops or resumes sending on a
   // path (its queued batches move to live paths) and tells the scheduler, through the TUN
   // reader's command ring.
+  // Slots, active or not; path(i) only for an active slot (has_path).
   [[nodiscard]] std::size_t path_count() const { return paths_.size(); }
+  [[nodiscard]] bool has_path(std::size_t i) const { return i < paths_.size() && paths_[i]; }
   PathWorker& path(std::size_t i) { return *paths_.at(i); }
   void set_path_usable(std::size_t i, bool usable, std::uint32_t weight);
   void set_reorder_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
@@ -47,8 +65,13 @@ class Engine {
   [[nodiscard]] std::string status_text() const;
 
  private:
+  void pause();   // stops the threads and re-arms the stop eventfd
+  void resume();  // starts them again
+  void wire_paths();
+
   TunnelSpec spec_;
   int stop_fd_ = -1;
+  bool pin_cpus_ = false;
   std::vector<std::unique_ptr<PathWorker>> paths_;
   std::vector<PathWorker*> path_ptrs_;
   std::unique_ptr<TunReader> reader_;

@@ -40,8 +40,9 @@ constexpr std::uint32_t kRxBufBytes = static_cast<std::uint32_t>(
 
 PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
     : spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
-      connection_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection))),
+      gre_key_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).gre_key),
       path_index_(path_index),
+      stop_fd_(stop_fd),
       ring_(kUringEntries),
       rx_pool_(kRxPoolCount, kRxBufBytes),
       provided_(ring_, kRxBufferGroup, kRxPoolCount) {
@@ -80,7 +81,6 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
              std::strerror(errno));
   }
   bell_.ring_fd = ring_.fd();
-  ring_.watch_stop(stop_fd);
 }
 
 PathWorker::~PathWorker() {
@@ -102,6 +102,7 @@ void PathWorker::arm_recv() {
 void PathWorker::run() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   bool stop = false;
+  ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
   arm_recv();
   while (!stop) {
     // Sleep in the kernel only when no ring holds work for us.
@@ -206,7 +207,7 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
                         spec_.name.c_str(), to_string(p.error));
     return;
   }
-  if (p.fields.key != connection_.gre_key) {
+  if (p.fields.key != gre_key_) {
     bump(stats_.rx_drop_key_mismatch);
     return;
   }

@@ -23,6 +23,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "engine/buffer_pool.h"
@@ -55,6 +56,12 @@ class PathWorker {
   PathStats& stats() { return stats_; }
   [[nodiscard]] const PathStats& stats() const { return stats_; }
   [[nodiscard]] const PathSpec& spec() const { return spec_; }
+  // Engine::reconfigure, while this worker's thread is paused: the path's new name, weight,
+  // state, port rules and connection settings. What shapes its sockets does not change.
+  void update_spec(const PathSpec& spec, const ConnectionSpec& connection) {
+    spec_ = spec;
+    gre_key_ = connection.gre_key;
+  }
   [[nodiscard]] int path_index() const { return path_index_; }
   [[nodiscard]] const BufferPool& rx_pool() const { return rx_pool_; }
   [[nodiscard]] std::uint16_t source_port(std::size_t i) const { return source_ports_.at(i); }
@@ -84,9 +91,10 @@ class PathWorker {
   }
   void handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint32_t len);
 
-  const PathSpec spec_;
-  const ConnectionSpec& connection_;
+  PathSpec spec_;
+  std::optional<std::uint32_t> gre_key_;  // the connection's GRE key (checked on receive)
   const int path_index_;
+  const int stop_fd_;
   int recv_fd_ = -1;
   std::vector<int> send_fds_;            // [0] = recv_fd_ when no entropy sockets
   std::vector<std::uint16_t> source_ports_;

@@ -38,6 +38,7 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
     : tunnel_(tunnel),
       tun_fd_(tun_fd),
       vnet_hdr_(vnet_hdr),
+      stop_fd_(stop_fd),
       paths_(paths.begin(), paths.end()),
       ring_(kUringEntries),
       read_pool_(kReadPoolCount, vnet_hdr ? static_cast<std::uint32_t>(kVnetHdrSize + 65535 + 64)
@@ -47,26 +48,86 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       open_(paths.size()),
       to_push_(paths.size()),
       to_push_len_(paths.size(), 0) {
-  connections_.reserve(tunnel.connections.size());
-  for (std::size_t c = 0; c < tunnel.connections.size(); ++c) {
-    const ConnectionSpec& cs = tunnel.connections[c];
+  build_connections(nullptr);
+  for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
+  provided_.publish();
+  bell_.ring_fd = ring_.fd();
+}
+
+// Schedulers and the destination table from tunnel_; a connection that was active in `old`
+// under the same name keeps its sequence counter (the peer's reorder stage continues).
+void TunReader::build_connections(const TunnelSpec* old) {
+  std::vector<Connection> next;
+  next.reserve(tunnel_.connections.size());
+  table_ = ConnectionTable();
+  for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
+    const ConnectionSpec& cs = tunnel_.connections[c];
     Connection conn{scheduler::PathChooser(cs.policy), {}, 0};
+    if (old && c < old->connections.size() && c < connections_.size() &&
+        old->connections[c].active && old->connections[c].name == cs.name) {
+      conn.next_seq = connections_[c].next_seq;
+    }
     std::vector<scheduler::PathPortRules> rules;
     for (int p : cs.paths) {
-      const PathSpec& ps = tunnel.paths[static_cast<std::size_t>(p)];
+      const PathSpec& ps = tunnel_.paths[static_cast<std::size_t>(p)];
       conn.states.push_back({ps.weight, ps.up});
       rules.push_back(ps.ports);
     }
     conn.chooser.set_port_rules(rules);
     conn.chooser.set_paths(conn.states);
-    connections_.push_back(std::move(conn));
+    next.push_back(std::move(conn));
+    if (!cs.active) continue;
     for (const IpNet& d : cs.destinations) table_.add(d, static_cast<int>(c));
   }
-  table_.set_connection_count(static_cast<int>(tunnel.connections.size()));
-  for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
-  provided_.publish();
-  bell_.ring_fd = ring_.fd();
-  ring_.watch_stop(stop_fd);
+  connections_ = std::move(next);
+  int only = -1, active = 0;
+  for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
+    if (tunnel_.connections[c].active && ++active == 1) only = static_cast<int>(c);
+  }
+  table_.set_only_connection(active == 1 ? only : -1);
+}
+
+void TunReader::detach_path(int slot) {
+  const auto p = static_cast<std::size_t>(slot);
+  PathWorker* w = paths_.at(p);
+  if (!w) return;
+  const int conn = tunnel_.paths[p].connection;
+  close_batch(slot);
+  for (std::size_t i = 0; i < to_push_len_[p]; ++i) orphans_.emplace_back(to_push_[p][i], conn);
+  to_push_len_[p] = 0;
+  PacketBuf* b = nullptr;
+  while (w->tx_ring().pop(b)) orphans_.emplace_back(b, conn);
+  while (w->tx_return_ring().pop(b)) {
+    if (b->unsent) {
+      orphans_.emplace_back(b, conn);
+    } else {
+      send_pool_.put(b);
+    }
+  }
+  paths_[p] = nullptr;
+}
+
+void TunReader::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots) {
+  paths_.assign(slots.begin(), slots.end());
+  open_.resize(paths_.size());
+  to_push_.resize(paths_.size());
+  to_push_len_.resize(paths_.size(), 0);
+  build_connections(&old);
+  // Queued batches of removed paths go to a live path of their connection (their sequence
+  // numbers and key are the connection's), or are dropped and counted if it has none.
+  for (auto [b, conn] : orphans_) {
+    const bool stays = static_cast<std::size_t>(conn) < tunnel_.connections.size() &&
+                       tunnel_.connections[static_cast<std::size_t>(conn)].active &&
+                       old.connections[static_cast<std::size_t>(conn)].name ==
+                           tunnel_.connections[static_cast<std::size_t>(conn)].name;
+    if (stays) {
+      reroute(b, conn, -1);
+    } else {
+      bump(stats_.tx_drop_no_path, b->segments);
+      send_pool_.put(b);
+    }
+  }
+  orphans_.clear();
 }
 
 void TunReader::recycle_read(PacketBuf* b) {
@@ -89,6 +150,7 @@ void TunReader::arm_read() {
 void TunReader::run() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   bool stop = false;
+  ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
   while (!stop) {
     if (!read_armed_ && reads_in_kernel_ > 0) arm_read();
     ring_.submit_and_wait(1);
@@ -104,7 +166,9 @@ void TunReader::run() {
         default: break;
       }
     }
-    for (std::size_t p = 0; p < paths_.size(); ++p) close_batch(static_cast<int>(p));
+    for (std::size_t p = 0; p < paths_.size(); ++p) {
+      if (paths_[p]) close_batch(static_cast<int>(p));
+    }
     flush_tx_rings();
     drain_returns();
     provided_.publish();
@@ -131,14 +195,18 @@ void TunReader::reroute(PacketBuf* b) {
   // A batch its path could not send: the GRE headers do not depend on the path, so it goes
   // as it is to the first usable path of the same connection (the receiver's reorder stage
   // puts it back in order). No usable path: it is dropped and counted.
-  b->unsent = false;
   const int from = b->path_index;
-  const PathSpec& ps = tunnel_.paths[static_cast<std::size_t>(from)];
-  const Connection& conn = connections_[static_cast<std::size_t>(ps.connection)];
-  const auto& ids = tunnel_.connections[static_cast<std::size_t>(ps.connection)].paths;
+  reroute(b, tunnel_.paths[static_cast<std::size_t>(from)].connection, from);
+}
+
+void TunReader::reroute(PacketBuf* b, int connection, int from) {
+  b->unsent = false;
+  const Connection& conn = connections_[static_cast<std::size_t>(connection)];
+  const auto& ids = tunnel_.connections[static_cast<std::size_t>(connection)].paths;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const int to = ids[i];
-    if (to == from || !conn.states[i].up || paths_[static_cast<std::size_t>(to)]->down()) continue;
+    PathWorker* w = paths_[static_cast<std::size_t>(to)];
+    if (to == from || !w || !conn.states[i].up || w->down()) continue;
     b->path_index = static_cast<std::uint16_t>(to);
     if (paths_[static_cast<std::size_t>(to)]->tx_ring().push(b)) {
       bump(stats_.tx_rerouted, b->segments);
@@ -299,7 +367,7 @@ void TunReader::close_batch(int path) {
 void TunReader::flush_tx_rings() {
   for (std::size_t p = 0; p < paths_.size(); ++p) {
     std::size_t& len = to_push_len_[p];
-    if (len == 0) continue;
+    if (len == 0 || !paths_[p]) continue;
     bump(stats_.tx_batches);
     const std::size_t pushed = paths_[p]->tx_ring().push(to_push_[p].data(), len);
     for (std::size_t i = pushed; i < len; ++i) {
@@ -314,6 +382,7 @@ void TunReader::flush_tx_rings() {
 void TunReader::drain_returns() {
   std::array<PacketBuf*, kBatchMax> bufs;
   for (PathWorker* w : paths_) {
+    if (!w) continue;
     std::size_t n;
     while ((n = w->tx_return_ring().pop(bufs.data(), bufs.size())) > 0) {
       for (std::size_t i = 0; i < n; ++i) {

@@ -56,6 +56,15 @@ class TunReader {
   // is the control thread.
   void post_command(const PathCommand& c) { (void)commands_.push(c); }
 
+  // Engine::reconfigure, with every data-plane thread paused (so plain calls are safe):
+  //  detach_path(): path `slot` is being removed -- takes back every batch queued for it
+  //    (its tx ring and return ring) to send on another path of its connection afterwards;
+  //  reconfigure(): the spec changed (`old` is the previous one; slots[i] is path i's worker
+  //    or null): per-path state follows the slots, schedulers are rebuilt from the new
+  //    weights and states, connections that stay keep their sequence counters.
+  void detach_path(int slot);
+  void reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots);
+
  private:
   struct Connection {
     scheduler::PathChooser chooser;
@@ -68,9 +77,11 @@ class TunReader {
     bool closed = false;  // a shorter datagram ended it
   };
 
+  void build_connections(const TunnelSpec* old);
   void set_path_state(int path, std::uint32_t weight, bool up);
   void apply_commands();
   void reroute(PacketBuf* b);
+  void reroute(PacketBuf* b, int connection, int from);
   void arm_read();
   void handle_read(const io_uring_cqe& cqe);
   void process_packet(std::span<const std::uint8_t> packet, const VnetHdr& hdr);
@@ -85,7 +96,8 @@ class TunReader {
   const TunnelSpec& tunnel_;
   const int tun_fd_;
   const bool vnet_hdr_;
-  std::vector<PathWorker*> paths_;
+  const int stop_fd_;
+  std::vector<PathWorker*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   BufferPool read_pool_;
   ProvidedBuffers provided_;
@@ -98,6 +110,8 @@ class TunReader {
   std::vector<OpenBatch> open_;                                 // per path
   std::vector<std::array<PacketBuf*, kBatchMax>> to_push_;      // per path, closed batches
   std::vector<std::size_t> to_push_len_;
+  // Batches taken back from removed paths (detach_path), with their connection.
+  std::vector<std::pair<PacketBuf*, int>> orphans_;
   Segmenter segmenter_;
   CommandRing commands_;
   TxStats stats_;

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -35,6 +36,7 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
     : tunnel_(tunnel),
       tun_fd_(tun_fd),
       vnet_hdr_(vnet_hdr),
+      stop_fd_(stop_fd),
       paths_(paths.begin(), paths.end()),
       ring_(kUringEntries),
       output_pool_(kOutputPoolCount, kOutputBufBytes),
@@ -55,15 +57,15 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
     }
   }
   bell_.ring_fd = ring_.fd();
-  ring_.watch_stop(stop_fd);
 }
 
 void TunWriter::run() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   bool stop = false;
+  ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
   while (!stop) {
     bool more = false;
-    for (PathWorker* w : paths_) more = more || w->rx_ring().read_available() > 0;
+    for (PathWorker* w : paths_) more = more || (w && w->rx_ring().read_available() > 0);
     // Only take more input while an output buffer per popped packet is certain.
     const bool room = output_pool_.free_count() > kBatchMax;
     ring_.submit_and_wait(more && room ? 0 : 1);
@@ -110,6 +112,13 @@ PacketRef TunWriter::hold(const PacketRef& r) {
   // fraction of a path's pool. Anything smaller is copied, so that single datagrams (one per
   // 64 KB buffer) can never drain a pool while they wait.
   if (r.buf->segments >= kHoldByRefSegments) return r;
+  return copy_out(r);
+}
+
+PacketRef TunWriter::copy_out(const PacketRef& r) {
+  // A packet longer than a hold buffer (a peer may send inner packets above our MTU) stays
+  // where it is: held by reference, never copied past the buffer's end.
+  if (r.length > hold_pool_.buf_size()) [[unlikely]] return r;
   PacketBuf* h = hold_pool_.take();
   if (!h) [[unlikely]] return r;  // cannot happen (sized for every window); keep the original
   std::memcpy(h->storage, r.bytes().data(), r.length);
@@ -183,7 +192,7 @@ void TunWriter::handle_write(const io_uring_cqe& c) {
 
 void TunWriter::flush_returns() {
   for (std::size_t p = 0; p < paths_.size(); ++p) {
-    if (returns_len_[p] == 0) continue;
+    if (returns_len_[p] == 0 || !paths_[p]) continue;
     // Cannot fail: a path's receive pool is no larger than its return ring.
     (void)paths_[p]->rx_return_ring().push(returns_[p].data(), returns_len_[p]);
     ring_doorbell(ring_, paths_[p]->doorbell());
@@ -192,28 +201,110 @@ void TunWriter::flush_returns() {
 }
 
 void TunWriter::take_batches(std::uint64_t now) {
-  std::array<PacketRef, kBatchMax> refs;
   std::size_t batches = 0;
   for (PathWorker* w : paths_) {
     if (output_pool_.free_count() <= kBatchMax) break;
-    const std::size_t n = w->rx_ring().pop(refs.data(), refs.size());
-    if (n == 0) continue;
+    if (!w || w->rx_ring().read_available() == 0) continue;
     ++batches;
-    const int conn = w->spec().connection;
-    auto* reorder = reorder_[static_cast<std::size_t>(conn)].get();
-    const auto& conn_paths = tunnel_.connections[static_cast<std::size_t>(conn)].paths;
-    // Index of this path within its connection (the reorder stage tracks paths by it).
-    int local = 0;
-    while (conn_paths[static_cast<std::size_t>(local)] != w->path_index()) ++local;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (reorder && refs[i].has_seq) {
-        reorder->push(refs[i].seq, local, now, refs[i], *this);
-      } else {
-        deliver(refs[i]);
-      }
-    }
+    take_from(*w, now);
   }
   if (batches) bump(stats_.tun_write_batches, batches);
+}
+
+// One batch of w's rx ring through its connection's reorder stage.
+void TunWriter::take_from(PathWorker& w, std::uint64_t now) {
+  std::array<PacketRef, kBatchMax> refs;
+  const std::size_t n = w.rx_ring().pop(refs.data(), refs.size());
+  if (n == 0) return;
+  const int conn = w.spec().connection;
+  auto* reorder = reorder_[static_cast<std::size_t>(conn)].get();
+  const auto& conn_paths = tunnel_.connections[static_cast<std::size_t>(conn)].paths;
+  // Index of this path within its connection (the reorder stage tracks paths by it).
+  int local = 0;
+  while (conn_paths[static_cast<std::size_t>(local)] != w.path_index()) ++local;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (reorder && refs[i].has_seq) {
+      reorder->push(refs[i].seq, local, now, refs[i], *this);
+    } else {
+      deliver(refs[i]);
+    }
+  }
+}
+
+void TunWriter::detach_path(int slot) {
+  PathWorker* w = paths_.at(static_cast<std::size_t>(slot));
+  if (!w) return;
+  // What the path received before it stopped is delivered (or held) as usual ...
+  const std::uint64_t now = monotonic_ns();
+  while (w->rx_ring().read_available() > 0) take_from(*w, now);
+  // ... and nothing held may point into its receive buffers once it is gone.
+  for (auto& r : reorder_) {
+    if (!r) continue;
+    r->for_each_held([&](PacketRef& ref) {
+      if (ref.buf->path_index != static_cast<std::uint16_t>(slot)) return;
+      if (hold_pool_.free_count() == 0) hold_pool_.grow(kBatchMax);
+      PacketRef copy = copy_out(ref);
+      if (copy.buf == ref.buf) {
+        // Longer than a hold buffer: an empty stand-in keeps its place (and is dropped when
+        // its turn comes) rather than a reference into a pool that goes away.
+        PacketBuf* h = hold_pool_.take();
+        h->path_index = kHoldPath;
+        release(ref);
+        copy.buf = h;
+        copy.offset = 0;
+        copy.length = 0;
+      }
+      ref = copy;
+    });
+  }
+  finish_output();
+  flush_returns();
+  paths_[static_cast<std::size_t>(slot)] = nullptr;
+}
+
+void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots) {
+  paths_.assign(slots.begin(), slots.end());
+  returns_.resize(paths_.size());
+  returns_len_.resize(paths_.size(), 0);
+  const std::size_t conns = tunnel_.connections.size();
+  reorder_.resize(std::max(conns, reorder_.size()));
+  reorder_counters_.resize(std::max(conns, reorder_counters_.size()));
+  std::size_t windows = 0;
+  for (std::size_t c = 0; c < reorder_.size(); ++c) {
+    const ConnectionSpec* cs = c < conns ? &tunnel_.connections[c] : nullptr;
+    const bool existed = cs && c < old.connections.size() && old.connections[c].active &&
+                         cs->active && old.connections[c].name == cs->name;
+    const bool wants = cs && cs->active && cs->sequence_numbers && cs->reorder_window > 0;
+    const std::uint32_t window = cs ? std::min(cs->reorder_window, kMaxReorderWindow) : 0;
+    auto& r = reorder_[c];
+    if (r && (!existed || !wants || r->window() != window)) {
+      r->flush(*this);  // a connection that goes (or changes its window) delivers what it held
+      r.reset();
+    }
+    if (r) {
+      // The same connection: map its paths' new local indices to the old ones.
+      std::vector<int> old_local;
+      const auto& before = old.connections[c].paths;
+      for (int slot : cs->paths) {
+        const auto it = std::find(before.begin(), before.end(), slot);
+        old_local.push_back(it == before.end() ? -1 : static_cast<int>(it - before.begin()));
+      }
+      r->remap_paths(old_local);
+      if (!cs->max_delay_derived || !old.connections[c].max_delay_derived) {
+        r->set_max_delay(std::uint64_t{cs->max_delay_ms} * 1000000);
+      }
+    } else if (wants) {
+      r = std::make_unique<scheduler::Reorder<PacketRef>>(
+          window, std::uint64_t{cs->max_delay_ms} * 1000000, static_cast<int>(cs->paths.size()),
+          kEarlyLossGraceNs);
+    }
+    if (!existed || !reorder_counters_[c]) reorder_counters_[c] = std::make_unique<ReorderCounters>();
+    if (r) windows += r->window();
+  }
+  // Every window can be full at once.
+  if (hold_pool_.count() < windows) hold_pool_.grow(windows - hold_pool_.count());
+  finish_output();
+  flush_returns();
 }
 
 void TunWriter::expire_and_arm_timer(std::uint64_t now) {

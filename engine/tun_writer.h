@@ -66,6 +66,14 @@ class TunWriter {
     (void)delay_commands_.push({connection, max_delay_ns});
   }
 
+  // Engine::reconfigure, with every data-plane thread paused (see TunReader for the order):
+  //  detach_path(): path `slot` is being removed -- what it received is processed as usual,
+  //    and held packets that point into its receive buffers are copied out;
+  //  reconfigure(): per-path state follows the slots; connections that stay keep their
+  //    reorder stage (its per-path knowledge remapped), removed ones deliver what they hold.
+  void detach_path(int slot);
+  void reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots);
+
   // The reorder stage's sink (see scheduler/reorder.h).
   void deliver(const PacketRef& r);
   void discard(const PacketRef& r) { release(r); }
@@ -77,13 +85,16 @@ class TunWriter {
   void finish_output();
   void flush_returns();
   void take_batches(std::uint64_t now_ns);
+  void take_from(PathWorker& w, std::uint64_t now_ns);
+  [[nodiscard]] PacketRef copy_out(const PacketRef& r);
   void expire_and_arm_timer(std::uint64_t now_ns);
   void publish_reorder_counters();
 
   const TunnelSpec& tunnel_;
   const int tun_fd_;
   const bool vnet_hdr_;
-  std::vector<PathWorker*> paths_;
+  const int stop_fd_;
+  std::vector<PathWorker*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   Doorbell bell_;
   BufferPool output_pool_;  // one TUN write each (up to a 64 KB super-packet)

@@ -1,6 +1,7 @@
 // TunnelSpec: what the engine needs to run one TUN device with its connections and paths,
 // independent of the config file format (cli/ translates the MPT configuration into this).
-// Plain data, immutable once the engine runs.
+// Plain data. The engine changes it only in Engine::reconfigure (`mpt reload`), while its
+// data-plane threads are paused.
 #pragma once
 
 #include <sys/socket.h>
@@ -29,6 +30,10 @@ struct PathSpec {
   std::uint32_t weight = 1;      // weight_out; 0 = standby
   bool up = true;                // administrative state at start (status = 0)
   scheduler::PathPortRules ports;  // layer-4 port mapping to this path
+  // false: a slot a reload freed. Path and connection indices stay stable while mptd runs
+  // (receive buffers, health state and counters refer to them), so a removed path leaves a
+  // hole that a later added path may take.
+  bool active = true;
 };
 
 struct ConnectionSpec {
@@ -42,6 +47,7 @@ struct ConnectionSpec {
   scheduler::Policy policy = scheduler::Policy::kBytes;
   std::vector<int> paths;          // global path indices, in [path_N] order
   std::vector<IpNet> destinations; // inner destinations routed to this connection (TX lookup)
+  bool active = true;              // false: a slot a reload freed (see PathSpec::active)
 };
 
 struct TunnelSpec {

@@ -152,6 +152,30 @@ class Reorder {
   [[nodiscard]] const ReorderStats& stats() const { return stats_; }
   [[nodiscard]] std::uint32_t window() const { return window_; }
 
+  // The paths feeding this stage changed (a reload added or removed some): new local path j
+  // was old local path old_index[j], or is new (-1). What each kept path delivered so far
+  // still counts for early loss detection; a new path counts once it delivers. Control path
+  // only (allocates).
+  void remap_paths(const std::vector<int>& old_index) {
+    std::vector<PathState> next(std::max<std::size_t>(old_index.size(), 1));
+    for (std::size_t j = 0; j < old_index.size(); ++j) {
+      const int o = old_index[j];
+      if (o >= 0 && static_cast<std::size_t>(o) < paths_.size()) next[j] = paths_[static_cast<std::size_t>(o)];
+    }
+    paths_ = std::move(next);
+  }
+  [[nodiscard]] std::size_t path_count() const { return paths_.size(); }
+
+  // Calls f(Item&) for every held item, which it may replace (the engine swaps a held packet
+  // for a copy before the receive buffer it points into goes away).
+  template <typename F>
+  void for_each_held(F&& f) {
+    if (held_ == 0) return;
+    for (Slot& s : slots_) {
+      if (s.full) f(s.item);
+    }
+  }
+
   // Delivers everything held, in order (shutdown, peer restart).
   template <typename Sink>
   void flush(Sink& sink) {

@@ -67,19 +67,18 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
     throw std::system_error(e, std::generic_category(), "netlink bind RTMGRP_LINK");
   }
   const std::uint64_t now = now_us();
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    connections_[c].active = engine.spec().connections.at(c).active;
+  }
   bool any_enabled = false;
   for (std::size_t i = 0; i < engine.path_count(); ++i) {
-    const engine::PathSpec& ps = engine.path(i).spec();
-    const auto& ids = engine.spec().connections[static_cast<std::size_t>(ps.connection)].paths;
-    Path p{ps.connection, 0, static_cast<int>(if_nametoindex(ps.interface_name.c_str())),
-           PathHealth(connections_[static_cast<std::size_t>(ps.connection)].cfg.health, now)};
-    while (ids[static_cast<std::size_t>(p.local_index)] != static_cast<int>(i)) ++p.local_index;
-    p.usable = ps.up;
-    p.weight = ps.weight;
-    if (!ps.up) p.health.set_admin(false, now);
-    if (!link_running(ps.interface_name)) p.health.on_link(false, now);
-    paths_.push_back(std::move(p));
-    const ConnectionControl& cc = connections_[static_cast<std::size_t>(ps.connection)].cfg;
+    if (!engine.has_path(i)) {
+      paths_.push_back(Path{});
+      paths_.back().active = false;
+      continue;
+    }
+    paths_.push_back(make_path(i, now));
+    const ConnectionControl& cc = connections_[static_cast<std::size_t>(paths_.back().connection)].cfg;
     if (cc.enabled) {
       any_enabled = true;
       tick_us_ = std::min<std::uint64_t>(
@@ -91,8 +90,103 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
   nl_ = std::make_unique<boost::asio::posix::stream_descriptor>(io, nl_fd_);
 }
 
+int ControlLoop::local_index(std::size_t i) const {
+  const engine::PathSpec& ps = engine_.spec().paths[i];
+  const auto& ids = engine_.spec().connections[static_cast<std::size_t>(ps.connection)].paths;
+  const auto it = std::find(ids.begin(), ids.end(), static_cast<int>(i));
+  return static_cast<int>(it - ids.begin());
+}
+
+ControlLoop::Path ControlLoop::make_path(std::size_t i, std::uint64_t now) {
+  const engine::PathSpec& ps = engine_.path(i).spec();
+  Path p{true, &engine_.path(i), ps.connection, local_index(i),
+         static_cast<int>(if_nametoindex(ps.interface_name.c_str())),
+         PathHealth(connections_[static_cast<std::size_t>(ps.connection)].cfg.health, now)};
+  p.usable = ps.up;
+  p.weight = ps.weight;
+  if (!ps.up) p.health.set_admin(false, now);
+  if (!link_running(ps.interface_name)) p.health.on_link(false, now);
+  return p;
+}
+
+void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
+  const std::uint64_t now = now_us();
+  const auto& spec = engine_.spec();
+  connections_.resize(std::max(connections_.size(), spec.connections.size()));
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    Connection& conn = connections_[c];
+    const bool active = c < spec.connections.size() && spec.connections[c].active &&
+                        c < controls.size();
+    if (!active) {
+      conn.active = false;
+      continue;
+    }
+    ConnectionControl& cc = controls[c];
+    if (!conn.active || conn.cfg.name != cc.name) {
+      conn = Connection{};  // a new connection (possibly in a freed slot)
+      conn.auth = std::make_unique<ControlAuth>(cc.pre_shared_key);
+      conn.cfg = std::move(cc);
+      MPT_INFO("connection %s added", conn.cfg.name.c_str());
+      continue;
+    }
+    if (conn.cfg.pre_shared_key != cc.pre_shared_key || conn.cfg.enabled != cc.enabled) {
+      // A new key: messages under the old one stop verifying; start a fresh exchange.
+      conn.auth = std::make_unique<ControlAuth>(cc.pre_shared_key);
+      conn.peer_session.reset();
+      conn.replay.reset();
+      conn.established = false;
+      conn.hello_sent_us = 0;
+    }
+    conn.cfg = std::move(cc);
+  }
+  // Paths: kept ones keep their health (new intervals apply), new ones start unverified.
+  paths_.resize(std::max(paths_.size(), engine_.path_count()));
+  std::vector<std::size_t> path_counts(connections_.size(), 0);
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    Path& p = paths_[i];
+    if (!engine_.has_path(i)) {
+      p.active = false;
+      p.worker = nullptr;
+      continue;
+    }
+    const bool kept = p.active && p.worker == &engine_.path(i);
+    if (kept) {
+      p.local_index = local_index(i);
+      p.health.set_params(connections_[static_cast<std::size_t>(p.connection)].cfg.health);
+      // The engine's scheduler was rebuilt from the configured weight and state: tell it
+      // what the control plane knows (health, weights set at run time).
+      engine_.set_path_usable(i, p.usable, p.weight);
+    } else {
+      p = make_path(i, now);
+      Connection& conn = connections_[static_cast<std::size_t>(p.connection)];
+      if (conn.cfg.enabled && p.health.state() == HealthState::kUp) p.health.start_unverified(now);
+      p.usable = true;  // so that apply() below tells the engine the actual state
+      engine_.path(i).set_control_listener(true);
+      conn.established = false;  // announce the new path count
+      conn.hello_sent_us = 0;
+    }
+    ++path_counts[static_cast<std::size_t>(p.connection)];
+    apply(i, now);
+  }
+  // Removed paths: a connection with fewer paths announces itself again too.
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    if (connections_[c].active && path_counts[c] != spec.connections[c].paths.size()) {
+      connections_[c].established = false;
+    }
+  }
+  tick_us_ = 100000;
+  for (const Connection& conn : connections_) {
+    if (conn.active && conn.cfg.enabled) {
+      tick_us_ = std::min<std::uint64_t>(
+          tick_us_, std::max<std::uint64_t>(1000, conn.cfg.health.probe_interval_us / 4));
+    }
+  }
+}
+
 ControlLoop::~ControlLoop() {
-  for (std::size_t i = 0; i < paths_.size(); ++i) engine_.path(i).set_control_listener(false);
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    if (engine_.has_path(i)) engine_.path(i).set_control_listener(false);
+  }
   boost::system::error_code ignored;
   timer_.cancel();
   if (nl_) nl_->close(ignored);
@@ -101,6 +195,7 @@ ControlLoop::~ControlLoop() {
 void ControlLoop::start() {
   const std::uint64_t now = now_us();
   for (std::size_t i = 0; i < paths_.size(); ++i) {
+    if (!paths_[i].active) continue;
     engine_.path(i).set_control_listener(true);
     apply(i, now);
   }
@@ -123,6 +218,7 @@ void ControlLoop::tick() {
   send_hellos(now);
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     Path& p = paths_[i];
+    if (!p.active) continue;
     const Connection& c = connections_[static_cast<std::size_t>(p.connection)];
     drain(i, now);
     if (now - p.rate_at_us >= 1000000) {
@@ -175,10 +271,10 @@ void ControlLoop::tick() {
 void ControlLoop::derive_reorder_delays() {
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     Connection& conn = connections_[c];
-    if (!conn.cfg.enabled || !engine_.spec().connections[c].max_delay_derived) continue;
+    if (!conn.active || !conn.cfg.enabled || !engine_.spec().connections[c].max_delay_derived) continue;
     std::uint64_t max_rtt_us = 0;
     for (const Path& p : paths_) {
-      if (p.connection == static_cast<int>(c) && p.health.usable()) {
+      if (p.active && p.connection == static_cast<int>(c) && p.health.usable()) {
         max_rtt_us = std::max(max_rtt_us, p.health.rtt_us());
       }
     }
@@ -198,11 +294,11 @@ void ControlLoop::derive_reorder_delays() {
 void ControlLoop::send_hellos(std::uint64_t now) {
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     Connection& conn = connections_[c];
-    if (!conn.cfg.enabled || conn.established) continue;
+    if (!conn.active || !conn.cfg.enabled || conn.established) continue;
     if (conn.hello_sent_us && now - conn.hello_sent_us < 1000000) continue;
     conn.hello_sent_us = now;
     for (std::size_t i = 0; i < paths_.size(); ++i) {
-      if (paths_[i].connection != static_cast<int>(c)) continue;
+      if (!paths_[i].active || paths_[i].connection != static_cast<int>(c)) continue;
       Message m;
       m.hello = HelloBody{static_cast<std::uint32_t>(
                               engine_.spec().connections[c].paths.size()),
@@ -373,9 +469,10 @@ void ControlLoop::apply(std::size_t i, std::uint64_t now) {
 
 int ControlLoop::find_path(const std::string& connection, int path, std::string& error) const {
   for (std::size_t c = 0; c < connections_.size(); ++c) {
-    if (connections_[c].cfg.name != connection) continue;
+    if (!connections_[c].active || connections_[c].cfg.name != connection) continue;
     for (std::size_t i = 0; i < paths_.size(); ++i) {
-      if (paths_[i].connection == static_cast<int>(c) && paths_[i].local_index == path) {
+      if (paths_[i].active && paths_[i].connection == static_cast<int>(c) &&
+          paths_[i].local_index == path) {
         return static_cast<int>(i);
       }
     }
@@ -424,7 +521,7 @@ std::string ControlLoop::set_weight(const std::string& connection, int path, std
 std::string ControlLoop::set_interface_admin(const std::string& ifname, bool up) {
   int n = 0;
   for (std::size_t i = 0; i < paths_.size(); ++i) {
-    if (engine_.spec().paths[i].interface_name != ifname) continue;
+    if (!paths_[i].active || engine_.spec().paths[i].interface_name != ifname) continue;
     admin(i, up, true);
     ++n;
   }
@@ -455,7 +552,7 @@ void ControlLoop::on_link_message(const std::uint8_t* data, std::size_t len) {
       const bool up = h.nlmsg_type == RTM_NEWLINK && (ifi.ifi_flags & IFF_UP) &&
                       (ifi.ifi_flags & IFF_RUNNING);
       for (std::size_t i = 0; i < paths_.size(); ++i) {
-        if (paths_[i].ifindex != ifi.ifi_index) continue;
+        if (!paths_[i].active || paths_[i].ifindex != ifi.ifi_index) continue;
         const HealthState before = paths_[i].health.state();
         paths_[i].health.on_link(up, now);
         if (paths_[i].health.state() != before) apply(i, now);
@@ -469,30 +566,36 @@ std::string ControlLoop::status_json() const {
   std::string s = ",\"health\":[";
   const std::uint64_t now = now_us();
   char buf[512];
+  bool first = true;
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const Path& p = paths_[i];
+    if (!p.active) continue;
     std::snprintf(buf, sizeof buf,
                   "%s{\"path\":\"%s\",\"state\":\"%s\",\"weight\":%u,\"rtt_us\":%" PRIu64
                   ",\"loss\":%.4f,\"tx_mbps\":%.1f,\"rx_mbps\":%.1f,"
                   "\"ms_since_ack\":%" PRIu64 ",\"probes_sent\":%" PRIu64
                   ",\"acks_received\":%" PRIu64 ",\"last_change_ms_ago\":%" PRIu64 "}",
-                  i ? "," : "", engine_.spec().paths[i].name.c_str(),
+                  first ? "" : ",", engine_.spec().paths[i].name.c_str(),
                   to_string(p.health.state()), p.weight, p.health.rtt_us(), p.health.loss(),
                   p.tx_mbps, p.rx_mbps,
                   p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0, p.probes_sent,
                   p.acks_received, (now - p.health.last_change_us()) / 1000);
     s += buf;
+    first = false;
   }
   s += "],\"control\":[";
+  first = true;
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     const Connection& conn = connections_[c];
+    if (!conn.active) continue;
     std::snprintf(buf, sizeof buf,
                   "%s{\"connection\":\"%s\",\"signalling\":%s,\"authenticated\":%s,"
                   "\"established\":%s,\"peer_restarts\":%" PRIu64 "}",
-                  c ? "," : "", conn.cfg.name.c_str(), conn.cfg.enabled ? "true" : "false",
+                  first ? "" : ",", conn.cfg.name.c_str(), conn.cfg.enabled ? "true" : "false",
                   conn.auth->authenticated() ? "true" : "false",
                   conn.established ? "true" : "false", conn.peer_restarts);
     s += buf;
+    first = false;
   }
   s += "],\"control_rx_errors\":{";
   for (std::size_t e = 1; e < rx_errors_.size(); ++e) {
@@ -507,6 +610,7 @@ std::string ControlLoop::status_json() const {
 std::string ControlLoop::status_text() const {
   std::string s = "\nsignalling:\n";
   for (const Connection& conn : connections_) {
+    if (!conn.active) continue;
     s += "  " + conn.cfg.name + ": " +
          (!conn.cfg.enabled ? std::string("off (no auth_key)")
                             : std::string(conn.established ? "peer answered" : "waiting for peer") +
@@ -519,6 +623,7 @@ std::string ControlLoop::status_text() const {
   char buf[512];
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const Path& p = paths_[i];
+    if (!p.active) continue;
     std::snprintf(buf, sizeof buf, "  %-20s %-10s weight %-5u tx %8.1f rx %8.1f Mbit/s  "
                   "rtt %6.2f ms  loss %5.1f %%  last answer %" PRIu64 " ms ago\n",
                   engine_.spec().paths[i].name.c_str(), to_string(p.health.state()), p.weight,

@@ -50,6 +50,13 @@ class ControlLoop {
 
   void start();
 
+  // `mpt reload`, after Engine::reconfigure: connections[c] configures engine connection slot
+  // c (see Engine). Paths and connections that stay keep their health state, sessions and
+  // counters; a path added now starts unverified (PathHealth::start_unverified) when
+  // signalling runs on its connection; a changed key or path count makes the connection
+  // announce itself to the peer again (HELLO).
+  void reconfigure(std::vector<ConnectionControl> connections);
+
   // Operator commands. Return an error text, or empty on success. Both also tell the peer
   // (PATH_STATUS / WEIGHT), which applies the same change to its side of the path.
   std::string set_admin(const std::string& connection, int path, bool up);
@@ -63,10 +70,12 @@ class ControlLoop {
 
  private:
   struct Path {
+    bool active = true;         // false: the engine slot is free (removed by a reload)
+    const engine::PathWorker* worker = nullptr;  // to tell a kept path from a new one
     int connection = 0;
     int local_index = 0;        // index within the connection
     int ifindex = 0;
-    PathHealth health;
+    PathHealth health{HealthParams{}};
     bool usable = true;         // what the engine was last told
     std::uint32_t weight = 1;   // current weight_out
     std::uint64_t last_probe_sent_us = 0;
@@ -82,6 +91,7 @@ class ControlLoop {
     double tx_mbps = 0, rx_mbps = 0;
   };
   struct Connection {
+    bool active = true;
     ConnectionControl cfg;
     std::unique_ptr<ControlAuth> auth;
     std::uint64_t next_counter = 1;
@@ -93,6 +103,8 @@ class ControlLoop {
     std::uint64_t hello_sent_us = 0;
   };
 
+  [[nodiscard]] Path make_path(std::size_t i, std::uint64_t now);
+  [[nodiscard]] int local_index(std::size_t i) const;
   void tick();
   void arm_tick();
   void drain(std::size_t path, std::uint64_t now_us);

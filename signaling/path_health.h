@@ -53,6 +53,12 @@ class PathHealth {
   // them the peer reports having received.
   void on_loss_sample(std::uint64_t sent, std::uint64_t received, std::uint64_t now_us);
 
+  // A path added while mptd runs (`mpt reload`) starts down, unverified: it joins like a path
+  // back from an outage, once it has answered for hold_down -- never before the peer knows it.
+  void start_unverified(std::uint64_t now_us) { set_state(HealthState::kDown, now_us); }
+  // New intervals from a reload; the state is kept.
+  void set_params(const HealthParams& p) { params_ = p; }
+
   // Applies the timers. Returns true if usable() changed.
   bool tick(std::uint64_t now_us);
 

@@ -53,7 +53,7 @@ TEST_CASE("The connection table picks the longest matching prefix of the destina
   t.add(net("0.0.0.0", 0), 2);           // default route through connection 2
   t.add(net("fd00:201::2", 128), 0);
   t.add(net("2001:db8::", 32), 1);
-  t.set_connection_count(3);
+  t.set_only_connection(-1);
   CHECK(t.lookup(packet_to("10.201.0.2")) == 0);
   CHECK(t.lookup(packet_to("10.201.0.3")) == 1);
   CHECK(t.lookup(packet_to("21.1.7.9")) == 0);
@@ -68,13 +68,15 @@ TEST_CASE("The connection table answers 0 for a single connection and -1 for jun
           "[connection_table]") {
   ConnectionTable single;
   single.add(net("10.201.0.2", 32), 0);
-  single.set_connection_count(1);
+  single.set_only_connection(0);
   CHECK(single.lookup(packet_to("192.0.2.1")) == 0);  // one connection: no lookup at all
+  single.set_only_connection(2);  // a reload left connection slot 2 as the only one
+  CHECK(single.lookup(packet_to("192.0.2.1")) == 2);
 
   ConnectionTable two;
   two.add(net("10.201.0.2", 32), 0);
   two.add(net("10.201.0.3", 32), 1);
-  two.set_connection_count(2);
+  two.set_only_connection(-1);
   const std::vector<std::uint8_t> empty;
   CHECK(two.lookup(empty) == -1);
   std::vector<std::uint8_t> short_v4(10, 0x45);

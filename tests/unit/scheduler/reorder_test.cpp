@@ -621,3 +621,44 @@ TEST_CASE("flush delivers everything held, in order") {
   CHECK(d.r.held() == 0);
   CHECK(d.r.stats().lost == 3);  // 12, 15, 16
 }
+
+TEST_CASE("remap_paths keeps what kept paths delivered and ignores a new path until it delivers") {
+  Reorder<int> r(64, 100 * kMs, 2);
+  Sink sink;
+  r.push(0, 1, 0, 0, sink);  // path 1 has delivered 0
+  r.push(2, 0, 0, 2, sink);  // path 0 is past 1; path 1 may still bring it
+  REQUIRE(r.held() == 1);
+  r.push(1, 1, 0, 1, sink);  // path 1 delivers 1: everything in order now
+  REQUIRE(sink.delivered == std::vector<int>{0, 1, 2});
+  // Old path 1 becomes local 0, a new path takes local 1, old path 0 is gone.
+  r.remap_paths({1, -1});
+  REQUIRE(r.path_count() == 2);
+  // Gap at 3: old path 1 (now 0) delivers 5 -- it is the only path that has delivered
+  // anything, so the gap is known lost at once; the new path does not hold it back.
+  r.push(5, 0, 1, 5, sink);
+  CHECK(sink.delivered == std::vector<int>{0, 1, 2, 5});
+  CHECK(r.stats().lost == 2);
+  // The new path delivers 7 while kept path 0 is at 5: gap 6 waits (path 0 may still carry it).
+  r.push(7, 1, 2, 7, sink);
+  CHECK(r.held() == 1);
+  r.push(6, 0, 3, 6, sink);
+  CHECK(sink.delivered == std::vector<int>{0, 1, 2, 5, 6, 7});
+}
+
+TEST_CASE("for_each_held visits every held item and may replace it") {
+  Reorder<int> r(64, 100 * kMs, 2);
+  Sink sink;
+  r.push(0, 0, 0, 0, sink);
+  r.push(1, 1, 0, 1, sink);
+  r.push(4, 0, 0, 4, sink);  // path 1 (at 1) may still bring 2 and 3: held
+  r.push(3, 0, 0, 3, sink);
+  REQUIRE(r.held() == 2);
+  int visited = 0;
+  r.for_each_held([&](int& item) {
+    ++visited;
+    item += 100;
+  });
+  CHECK(visited == 2);
+  r.flush(sink);
+  CHECK(sink.delivered == std::vector<int>{0, 1, 103, 104});
+}
