@@ -62,7 +62,7 @@ int request(const std::string& socket_path, const std::string& line) {
   while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
   std::fputs(reply.c_str(), stdout);
-  return reply.rfind("error:", 0) == 0 ? 1 : 0;
+  return reply.rfind("error:", 0) == 0 || reply.rfind("partly applied:", 0) == 0 ? 1 : 0;
 }
 
 }  // namespace

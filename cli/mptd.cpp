@@ -129,6 +129,17 @@ std::string reload(Running& r) {
 
   const engine::TunnelSpec before = r.engine.spec();
   cli::ReloadPlan plan = cli::plan_reload(before, *fresh_spec);
+  // Paths about to go are first taken administratively down and the peer is told
+  // (PATH_STATUS): it stops sending on them one RTT later instead of when its own reload
+  // comes, and what was queued for them here moves to the remaining paths.
+  for (std::size_t slot = 0; slot < before.paths.size(); ++slot) {
+    const engine::PathSpec& p = before.paths[slot];
+    if (!p.active || plan.next.paths[slot].active) continue;
+    const auto& ids = before.connections[static_cast<std::size_t>(p.connection)].paths;
+    const auto local = std::find(ids.begin(), ids.end(), static_cast<int>(slot)) - ids.begin();
+    (void)r.loop.set_admin(before.connections[static_cast<std::size_t>(p.connection)].name,
+                           static_cast<int>(local), false);
+  }
   std::vector<std::string> failed;
   if (plan.structural()) failed = r.engine.reconfigure(plan.next);
   // The control plane follows the engine's slots.

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <system_error>
 
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/udp_socket.h"
 
@@ -44,6 +45,7 @@ void Engine::wire_paths() {
 Engine::~Engine() {
   stop();
   paths_.clear();
+  retired_.clear();
   ::close(stop_fd_);
 }
 
@@ -115,7 +117,9 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
     throw std::invalid_argument("reconfigure: slots may be added or freed, never erased");
   }
   const bool running = !threads_.empty();
+  const std::uint64_t t0 = monotonic_ns();
   if (running) pause();
+  retired_.clear();  // every thread has reaped all it had since they were removed
   // 1. Paths that go (or change their sockets) hand back what they hold, then close.
   for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
     if (!paths_[i]) continue;
@@ -123,7 +127,8 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
     reader_->detach_path(static_cast<int>(i));
     writer_->detach_path(static_cast<int>(i));
     MPT_INFO("path %s removed", spec_.paths[i].name.c_str());
-    paths_[i].reset();
+    paths_[i]->close_sockets();
+    retired_.push_back(std::move(paths_[i]));
   }
   TunnelSpec old = std::exchange(spec_, std::move(next));
   // 2. New paths open their sockets (after the old ones closed: a path may move to a new
@@ -154,6 +159,8 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
   reader_->reconfigure(old, path_ptrs_);
   writer_->reconfigure(old, path_ptrs_);
   if (running) resume();
+  MPT_INFO("reconfigured: data plane paused for %.2f ms",
+           static_cast<double>(monotonic_ns() - t0) / 1e6);
   return errors;
 }
 

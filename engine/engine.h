@@ -73,6 +73,10 @@ class Engine {
   int stop_fd_ = -1;
   bool pin_cpus_ = false;
   std::vector<std::unique_ptr<PathWorker>> paths_;
+  // Workers a reload removed: sockets closed, but kept until the next reload so that a
+  // wake-up still addressed to them (a MSG_RING to their ring, a failure completion that
+  // names their doorbell) never touches freed memory.
+  std::vector<std::unique_ptr<PathWorker>> retired_;
   std::vector<PathWorker*> path_ptrs_;
   std::unique_ptr<TunReader> reader_;
   std::unique_ptr<TunWriter> writer_;

@@ -83,11 +83,15 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
   bell_.ring_fd = ring_.fd();
 }
 
-PathWorker::~PathWorker() {
+PathWorker::~PathWorker() { close_sockets(); }
+
+void PathWorker::close_sockets() {
   for (int fd : send_fds_) {
-    if (fd != recv_fd_) ::close(fd);
+    if (fd != recv_fd_ && fd >= 0) ::close(fd);
   }
-  ::close(recv_fd_);
+  send_fds_.clear();
+  if (recv_fd_ >= 0) ::close(recv_fd_);
+  recv_fd_ = -1;
 }
 
 void PathWorker::arm_recv() {
@@ -138,6 +142,7 @@ void PathWorker::run() {
   }
   flush_rx_batch();
   flush_tx_returns();
+  ring_.submit_and_wait(0);  // wake-ups queued above go out now, not after a pause
 }
 
 void PathWorker::handle_recv(const io_uring_cqe& c) {

@@ -47,6 +47,9 @@ class PathWorker {
     tun_writer_bell_ = tun_writer;
   }
   void run();  // thread body; returns after the stop eventfd fires
+  // A reload removed the path (thread stopped): its sockets close now, so that a new path may
+  // bind the same address; the object itself (ring, doorbell) stays until the next reload.
+  void close_sockets();
 
   DataRing& tx_ring() { return tx_ring_; }
   ReturnRing& tx_return_ring() { return tx_return_ring_; }

@@ -184,6 +184,7 @@ void TunReader::run() {
       }
     }
   }
+  ring_.submit_and_wait(0);  // wake-ups still queued go out now, not after a pause
 }
 
 void TunReader::apply_commands() {

@@ -104,6 +104,7 @@ void TunWriter::run() {
     }
   }
   flush_returns();
+  ring_.submit_and_wait(0);  // wake-ups queued above go out now, not after a pause
 }
 
 PacketRef TunWriter::hold(const PacketRef& r) {

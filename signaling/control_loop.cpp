@@ -445,6 +445,7 @@ void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe,
   if (extra) {
     m.path_status = extra->path_status;
     m.weight = extra->weight;
+    m.hello = extra->hello;
   }
   const std::size_t n = encode(m, *c.auth, {buf.data() + hs, buf.size() - hs});
   if (n == 0) return;

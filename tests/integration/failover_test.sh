@@ -92,18 +92,19 @@ wait_for 20 b0_up || fail "peer did not bring path_0 back (state $(health b 0))"
 "$MPT" --socket "$WORK/a.sock" path down nosuch 0 >/dev/null 2>&1 && fail "unknown connection accepted"
 echo "path down/up reached the peer; traffic kept flowing"
 
-# mpt reload: a weight edited in the file is applied (and reaches the peer); a structural
-# change is refused and changes nothing.
+# mpt reload: a weight edited in the file is applied (and reaches the peer); a file with an
+# error is refused and changes nothing.
 awk '/^\[path_1\]/{p=1} {print} p && /^remote_ipaddr/{print "weight_out = 5"; p=0}' \
   "$WORK/a/connections/it.conf" >"$WORK/a/connections/it.conf.new"
 mv "$WORK/a/connections/it.conf.new" "$WORK/a/connections/it.conf"
 "$MPT" --socket "$WORK/a.sock" reload | grep -q "^ok: 1 change" || fail "reload did not apply the weight"
 weight5() { [ "$(peer_weight)" = 5 ]; }
 wait_for 20 weight5 || fail "reloaded weight 5 did not reach the peer (has $(peer_weight))"
-sed -i '/^\[connection\]/a local_port = 4755' "$WORK/a/connections/it.conf"
-"$MPT" --socket "$WORK/a.sock" reload >"$WORK/reload.out" && fail "a structural change was accepted"
-grep -q "restart mptd" "$WORK/reload.out" || fail "reload refusal did not say why: $(cat "$WORK/reload.out")"
-echo "reload applied a weight and refused a structural change ($(head -n 1 "$WORK/reload.out"))"
+sed -i '/^\[connection\]/a reorder_window = banana' "$WORK/a/connections/it.conf"
+"$MPT" --socket "$WORK/a.sock" reload >"$WORK/reload.out" && fail "a broken configuration was accepted"
+grep -q "nothing applied" "$WORK/reload.out" || fail "reload refusal did not say why: $(cat "$WORK/reload.out")"
+grep -q "it.conf:[0-9]*.*reorder_window" "$WORK/reload.out" || fail "reload refusal does not name file, line and key: $(cat "$WORK/reload.out")"
+echo "reload applied a weight and refused a broken file ($(sed -n 2p "$WORK/reload.out"))"
 
 # Forged control messages (GRE protocol 0x88B5, random bytes) from the peer's address.
 before=$("$MPT" --socket "$WORK/b.sock" status --json)

@@ -114,7 +114,7 @@ init_test_env() {  # BUILD_DIR
 cleanup_test_env() {
   local rc=$? f
   for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  sleep 0.3
+  sleep 0.3; for ns in "$A" "$B"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
   if [ $rc -ne 0 ]; then
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
   fi
