@@ -10,7 +10,8 @@
 # Checks: reload 1 adds the veth2 path on both sides and it carries traffic; reload 2
 # removes the veth0 path (veth1 and veth2 become path_0 and path_1); the transfer running
 # across both reloads arrives intact; the veth1 path is never disturbed (its counters keep
-# growing, it never leaves "up"); a TUN change is refused and changes nothing.
+# growing, it never leaves "up"); reloads 3 and 4 add and remove a second connection (with
+# its route); a TUN change is refused and changes nothing.
 # Usage: reload_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
@@ -119,6 +120,55 @@ ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.201.0.2 >/dev/null || fail "no traff
 echo "data plane pauses: A $(grep -o 'paused for [0-9.]* ms' "$WORK/a.log" | cut -d' ' -f3 | paste -sd' '), B $(grep -o 'paused for [0-9.]* ms' "$WORK/b.log" | cut -d' ' -f3 | paste -sd' ') (ms)"
 status=$("$MPT" --socket "$WORK/b.sock" status --json)
 echo "B reorder over the whole run: lost $(json_counter "$status" lost), late $(json_counter "$status" late); A tx dropped for want of a path: $(json_counter "$("$MPT" --socket "$WORK/a.sock" status --json)" drop_no_path)"
+
+# Reload 3: a second connection "two" (port 4755, one path on veth2) to an address of the
+# peer's loopback; its route appears on A and it carries the ping's requests.
+ip -n "$B" addr add 10.210.0.2/32 dev lo
+ip -n "$A" addr add 10.211.0.1/32 dev lo
+second() {  # side own_outer peer_outer peer_inner
+  cat >"$WORK/$1/connections/two.conf" <<CONF
+[connection]
+name = two
+ip_ver = 4
+ip_local = 10.201.0.$2
+ip_remote = $4
+local_port = 4755
+remote_port = 4755
+path_count = 1
+auth_key = second-key
+probe_interval_ms = 20
+hold_down_ms = 200
+[path_0]
+interface_name = veth2
+ip_ver = 4
+private_ipaddr = 10.200.3.$2
+remote_ipaddr = 10.200.3.$3
+CONF
+}
+second a 1 2 10.210.0.2
+second b 2 1 10.211.0.1
+"$MPT" --socket "$WORK/a.sock" reload >"$WORK/reload3.out" || fail "reload 3 on A: $(cat "$WORK/reload3.out")"
+"$MPT" --socket "$WORK/b.sock" reload >"$WORK/reload3b.out" || fail "reload 3 on B: $(cat "$WORK/reload3b.out")"
+grep -q "added connection two" "$WORK/reload3.out" || fail "reload 3 did not add connection two: $(cat "$WORK/reload3.out")"
+ip -n "$A" route show 10.210.0.2 | grep -q mpt0 || fail "no route to connection two's peer on A"
+two_up() { "$MPT" --socket "$WORK/a.sock" status --json | grep -q '"path":"two/path_0","state":"up"'; }
+wait_for 50 two_up || fail "connection two's path did not come up"
+ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.210.0.2 >/dev/null || fail "no ping through connection two"
+two_rx=$("$MPT" --socket "$WORK/b.sock" status --json | python3 -c '
+import json, sys
+print(next(p["rx_packets"] for p in json.load(sys.stdin)["paths"] if p["name"] == "two/path_0"))')
+[ "$two_rx" -ge 3 ] || fail "connection two received $two_rx packets on B"
+echo "connection two added: route on A, path up, ping through it ($two_rx packets received on B)"
+
+# Reload 4: connection two removed again; its route goes with it; "it" keeps working.
+rm "$WORK/a/connections/two.conf" "$WORK/b/connections/two.conf"
+"$MPT" --socket "$WORK/a.sock" reload >"$WORK/reload4.out" || fail "reload 4 on A: $(cat "$WORK/reload4.out")"
+"$MPT" --socket "$WORK/b.sock" reload >/dev/null || fail "reload 4 on B"
+grep -q "removed connection two" "$WORK/reload4.out" || fail "reload 4 did not remove connection two"
+[ -z "$(ip -n "$A" route show 10.210.0.2)" ] || fail "connection two's route is still there"
+"$MPT" --socket "$WORK/a.sock" status --json | grep -q '"two/path_0"' && fail "connection two still in status"
+ip netns exec "$A" ping -c 2 -i 0.2 -W 2 10.201.0.2 >/dev/null || fail "connection it broke with reload 4"
+echo "connection two removed with its route; connection it unaffected"
 
 # A TUN change needs a restart: refused, nothing applied.
 sed -i 's/^mtu = .*/mtu = 1400/' "$WORK/a/interface.conf"
