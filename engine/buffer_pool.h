@@ -34,8 +34,12 @@ inline constexpr unsigned kRxPoolCount = 512;
 inline constexpr std::uint32_t kMaxReorderWindow = 2048;
 using DataRing = PacketRing<kRingCapacity>;      // TUN reader -> path worker (send batches)
 using ReturnRing = PacketRing<kReturnRingCapacity>;
-// Path worker -> TUN writer: inner packets inside receive buffers.
-using RefRing = boost::lockfree::spsc_queue<PacketRef, boost::lockfree::capacity<kRingCapacity>>;
+// Path worker -> TUN writer: inner packets inside receive buffers. Room for every packet
+// the receive pool can hold (each buffer a GRO batch of up to 64 datagrams), so the ring is
+// never what drops a packet: when the writer lags, the pool runs dry first and the kernel
+// keeps the datagrams in the socket buffer (backpressure, not loss).
+inline constexpr std::size_t kRefRingCapacity = 32768;
+using RefRing = boost::lockfree::spsc_queue<PacketRef, boost::lockfree::capacity<kRefRingCapacity>>;
 
 // A control message received on a path, copied out of the receive buffer for the control
 // thread (control rate: a copy is fine).

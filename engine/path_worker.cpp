@@ -19,7 +19,7 @@ namespace {
 
 // Receive pool sizing (one line per holder). Every buffer starts in the kernel's provided
 // ring; the ring can name all of them, so the pool size is also the ring size.
-//   rx_ring to the TUN writer            kRingCapacity   (at most, while the writer lags)
+//   rx_ring to the TUN writer            any number (the ring holds every packet of the pool)
 //   the writer's reorder window          <= kMaxReorderWindow (held for a missing number)
 //   the writer's in-flight TUN writes    bounded by the writer (kMaxWritesInFlight)
 //   the kernel's provided-buffer ring    the rest
@@ -126,8 +126,14 @@ void PathWorker::run() {
     }
     flush_rx_batch();
     flush_tx_returns();
-    drain_rx_returns();
-    if (!recv_armed_ && !stop) arm_recv();
+    const std::size_t returned = drain_rx_returns();
+    // Re-arm a receive that ended -- unless it ended for want of buffers and none came back:
+    // then the writer wakes us when it returns some (take_starving), instead of a spin of
+    // ENOBUFS completions.
+    if (!recv_armed_ && !stop && (!starving_.load(std::memory_order_relaxed) || returned > 0)) {
+      starving_.store(false, std::memory_order_relaxed);
+      arm_recv();
+    }
     if (!stop) send_tx_batch();
   }
   // Release the sockets synchronously: cancel what is in flight and reap it.
@@ -150,6 +156,12 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   if (c.res < 0) {
     if (c.res == -ENOBUFS) {
       bump(stats_.rx_nobufs);
+      // Set before the next drain of rx_return_ring: a return the writer pushes after that
+      // drain sees the flag and wakes us (seq_cst pairs with take_starving's exchange).
+      if (!recv_armed_) {
+        starving_.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+      }
     } else if (c.res != -ECANCELED) {
       bump(stats_.rx_recv_errors);
       MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: recvmsg: %s", spec_.name.c_str(),
@@ -272,22 +284,29 @@ void PathWorker::handle_send(const io_uring_cqe& c) {
   if (tx_returns_len_ == tx_returns_.size()) flush_tx_returns();
 }
 
-void PathWorker::flush_tx_returns() {
+void PathWorker::flush_tx_returns() { push_tx_returns(false); }
+
+// Sent batches go home without a wake-up: the TUN reader takes its returns at the start of
+// every loop turn, and it only needs buffers when a TUN read woke it anyway. Unsent batches
+// (path down) are different: they must move to a live path now, so they wake it.
+void PathWorker::push_tx_returns(bool wake) {
   if (tx_returns_len_ == 0) return;
   // Cannot fail: the TX pool has no more buffers than the return ring has slots.
   const std::size_t pushed = tx_return_ring_.push(tx_returns_.data(), tx_returns_len_);
   (void)pushed;
-  ring_doorbell(ring_, *tun_reader_bell_);
+  if (wake) ring_doorbell(ring_, *tun_reader_bell_);
   tx_returns_len_ = 0;
 }
 
-void PathWorker::drain_rx_returns() {
+std::size_t PathWorker::drain_rx_returns() {
   std::array<PacketBuf*, kBatchMax> bufs;
-  std::size_t n;
+  std::size_t n, total = 0;
   while ((n = rx_return_ring_.pop(bufs.data(), bufs.size())) > 0) {
     for (std::size_t i = 0; i < n; ++i) recycle_rx(bufs[i]);
+    total += n;
   }
   provided_.publish();
+  return total;
 }
 
 void PathWorker::send_tx_batch() {
@@ -300,8 +319,9 @@ void PathWorker::send_tx_batch() {
       bufs[i]->unsent = true;
       bump(stats_.tx_unsent);
       tx_returns_[tx_returns_len_++] = bufs[i];
-      if (tx_returns_len_ == tx_returns_.size()) flush_tx_returns();
+      if (tx_returns_len_ == tx_returns_.size()) push_tx_returns(true);
     }
+    push_tx_returns(true);
     return;
   }
   bump(stats_.tx_submit_batches);

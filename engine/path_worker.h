@@ -78,6 +78,17 @@ class PathWorker {
   ControlRing& control_ring() { return control_ring_; }
   void set_control_listener(bool on) { control_listener_.store(on, std::memory_order_relaxed); }
   void set_down(bool down) { down_.store(down, std::memory_order_release); }
+
+  // TUN writer: the worker ran out of receive buffers (its multishot receive ended with
+  // ENOBUFS) and sleeps until some come back -- the one case where returning buffers must
+  // wake it; otherwise it takes them back on its next loop turn, without a wake-up.
+  // Call after pushing the returns: the fences here and in the worker (flag store, fence,
+  // drain) make sure that either the worker's drain sees the push or this sees the flag.
+  [[nodiscard]] bool take_starving() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return starving_.load(std::memory_order_relaxed) &&
+           starving_.exchange(false, std::memory_order_acq_rel);
+  }
   [[nodiscard]] bool down() const { return down_.load(std::memory_order_acquire); }
 
  private:
@@ -86,7 +97,8 @@ class PathWorker {
   void handle_send(const io_uring_cqe& cqe);
   void flush_rx_batch();
   void flush_tx_returns();
-  void drain_rx_returns();
+  void push_tx_returns(bool wake);
+  std::size_t drain_rx_returns();
   void send_tx_batch();
   void recycle_rx(PacketBuf* b) { provided_.add(b, 0); }
   void release_ref(PacketBuf* b) {
@@ -113,6 +125,7 @@ class PathWorker {
   ControlRing control_ring_;
   std::atomic<bool> control_listener_{false};
   std::atomic<bool> down_{false};
+  std::atomic<bool> starving_{false};
   ReturnRing rx_return_ring_;
   Doorbell bell_;
   Doorbell* tun_reader_bell_ = nullptr;

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/path_worker.h"
 #include "scheduler/flow_key.h"
@@ -26,8 +27,10 @@ constexpr std::uint32_t kMaxBatchBytes = 65000;
 constexpr std::uint16_t kMaxBatchSegments = 64;
 constexpr std::uint32_t kSendBufBytes = 65536;
 constexpr std::uint16_t kReadBufferGroup = 2;
-// Segments sent to one path per scheduler decision (see process_packet).
-constexpr std::size_t kSegmentsPerChoice = 16;
+// A run: segments of one flow sent to one path per scheduler decision, across super-packets,
+// up to this many segments and this long (see process_packet).
+constexpr std::uint32_t kRunSegments = 256;
+constexpr std::uint64_t kRunNs = 200000;
 constexpr unsigned kUringEntries = 512;
 constexpr std::size_t kCqeBatch = 512;
 
@@ -155,6 +158,7 @@ void TunReader::run() {
     if (!read_armed_ && reads_in_kernel_ > 0) arm_read();
     ring_.submit_and_wait(1);
     const std::size_t n = ring_.copy_cqes(cqes);
+    drain_returns();  // sent batches come back without a wake-up: take them before reading
     apply_commands();
     for (std::size_t i = 0; i < n; ++i) {
       const io_uring_cqe& c = cqes[i];
@@ -227,6 +231,7 @@ void TunReader::set_path_state(int path, std::uint32_t weight, bool up) {
     if (ids[i] == path) c.states[i] = {weight, up};
   }
   c.chooser.set_paths(c.states);
+  c.run_left = 0;  // the next segment is a fresh decision among the paths as they are now
 }
 
 void TunReader::handle_read(const io_uring_cqe& c) {
@@ -288,25 +293,45 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
   const auto port_index = static_cast<std::uint16_t>(info.flow_hash >> 16);
   f.checksum = cs.gre_checksum;
   f.key = cs.gre_key;
-  // Segments of one super-packet go to a path in runs of up to kSegmentsPerChoice: the
-  // scheduler is asked once per run, for the run's bytes, so shares stay exact while each
-  // path gets GSO batches worth sending and the receiver sees fewer interleavings.
-  int local_path = -1;
-  std::size_t run_left = 0;
-  for (std::size_t i = 0; i < segmenter_.count(); ++i) {
+  // Segments go to a path in runs: one scheduler decision, then up to kRunSegments segments
+  // of the same flow on that path, across super-packets, for at most kRunNs. Shares stay
+  // exact (every segment is charged to its path), while each path gets whole GSO batches,
+  // its worker wakes once per run rather than per packet, and the receiver sees few
+  // interleavings. The time bound keeps a run short in time on slow links (at 100 Mbit/s a
+  // few segments), so the reorder stage never waits long for a slower path's run.
+  const std::size_t count = segmenter_.count();
+  const std::uint64_t now = monotonic_ns();
+  if (conn.run_left > 0 &&
+      (conn.run_flow != info.flow_hash || now > conn.run_until_ns)) {
+    conn.run_left = 0;
+  }
+  std::size_t charged = 0;  // segments of this packet already charged to a path
+  int local_path = conn.run_path;
+  for (std::size_t i = 0; i < count; ++i) {
     const std::size_t len = segmenter_.length(i);
     if (len > static_cast<std::size_t>(tunnel_.mtu)) [[unlikely]] {
       bump(stats_.tx_drop_too_big);
       continue;
     }
-    if (run_left == 0) {
-      run_left = std::min(kSegmentsPerChoice, segmenter_.count() - i);
+    if (conn.run_left == 0 || i >= charged) {
+      const std::size_t n = conn.run_left == 0
+                                ? std::min<std::size_t>(kRunSegments, count - i)
+                                : std::min<std::size_t>(conn.run_left, count - i);
       std::size_t run_bytes = 0;
-      for (std::size_t k = i; k < i + run_left; ++k) run_bytes += segmenter_.length(k);
-      info.bytes = static_cast<std::uint32_t>(run_bytes);
-      local_path = conn.chooser.choose(info);
+      for (std::size_t k = i; k < i + n; ++k) run_bytes += segmenter_.length(k);
+      if (conn.run_left == 0) {
+        info.bytes = static_cast<std::uint32_t>(run_bytes);
+        local_path = conn.chooser.choose(info);
+        conn.run_path = local_path;
+        conn.run_left = kRunSegments;
+        conn.run_flow = info.flow_hash;
+        conn.run_until_ns = now + kRunNs;
+      } else {
+        conn.chooser.charge(local_path, static_cast<std::uint32_t>(run_bytes));
+      }
+      charged = i + n;
     }
-    --run_left;
+    --conn.run_left;
     if (local_path < 0) [[unlikely]] {
       bump(stats_.tx_drop_no_path);
       continue;

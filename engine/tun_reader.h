@@ -70,6 +70,11 @@ class TunReader {
     scheduler::PathChooser chooser;
     std::vector<scheduler::PathState> states;  // this connection's paths, in [path_N] order
     std::uint32_t next_seq = 0;
+    // The current run (see process_packet): segments of one flow kept on one path.
+    int run_path = -1;
+    std::uint32_t run_left = 0;
+    std::uint32_t run_flow = 0;
+    std::uint64_t run_until_ns = 0;
   };
   // The send batch being filled for one path.
   struct OpenBatch {

@@ -21,7 +21,7 @@ constexpr std::uint32_t kOutputBufBytes = static_cast<std::uint32_t>(kVnetHdrSiz
 constexpr std::uint64_t kNever = scheduler::Reorder<PacketRef>::kNever;
 // How long a gap that every path has passed is still given before it is called lost: covers
 // neighbours swapped by a queue served from two CPUs (see scheduler/reorder.h).
-constexpr std::uint64_t kEarlyLossGraceNs = 1000000;
+constexpr std::uint64_t kEarlyLossGraceNs = 3000000;
 // Receive buffers with at least this many datagrams are held by reference (see hold()).
 constexpr std::uint16_t kHoldByRefSegments = 16;
 static_assert(kMaxReorderWindow / kHoldByRefSegments <= kRxPoolCount / 4,
@@ -196,7 +196,8 @@ void TunWriter::flush_returns() {
     if (returns_len_[p] == 0 || !paths_[p]) continue;
     // Cannot fail: a path's receive pool is no larger than its return ring.
     (void)paths_[p]->rx_return_ring().push(returns_[p].data(), returns_len_[p]);
-    ring_doorbell(ring_, paths_[p]->doorbell());
+    // The worker takes returns on its next loop turn; only one that ran dry sleeps for them.
+    if (paths_[p]->take_starving()) ring_doorbell(ring_, paths_[p]->doorbell());
     returns_len_[p] = 0;
   }
 }

@@ -63,6 +63,11 @@ class PathChooser {
     return wrr_.pick(p.bytes);
   }
 
+  // More of the same flow on the path choose() gave it (see WeightedRoundRobin::charge).
+  void charge(int path, std::uint32_t bytes) {
+    if (policy_ != Policy::kFlow) wrr_.charge(path, bytes);
+  }
+
   [[nodiscard]] Policy policy() const { return policy_; }
 
  private:

@@ -57,6 +57,12 @@ int WeightedRoundRobin::pick(std::uint32_t bytes) {
   return best;
 }
 
+void WeightedRoundRobin::charge(int path, std::uint32_t bytes) {
+  if (path < 0 || path >= count_ || !(eligible_ & (PathMask{1} << path))) return;
+  served_[static_cast<std::size_t>(path)] += unit_ == Unit::kPackets ? 1 : (bytes ? bytes : 1);
+  if (served_[static_cast<std::size_t>(path)] > kNormalizeAbove) [[unlikely]] normalize();
+}
+
 void WeightedRoundRobin::normalize() {
   // Subtract the same virtual time from every eligible path: served_i -= V * w_i with
   // V = min(served_i / w_i). Ratios, and so the order, are unchanged.

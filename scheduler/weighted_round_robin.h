@@ -35,6 +35,9 @@ class WeightedRoundRobin {
 
   // The path for the next packet of `bytes` bytes, or -1 if no path is eligible.
   [[nodiscard]] int pick(std::uint32_t bytes);
+  // Counts a packet of `bytes` sent on `path` without a decision (the caller keeps sending a
+  // run on the path pick() gave it): shares stay exact, only the granularity changes.
+  void charge(int path, std::uint32_t bytes);
 
   [[nodiscard]] Unit unit() const { return unit_; }
 

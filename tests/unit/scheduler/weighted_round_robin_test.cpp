@@ -365,3 +365,31 @@ TEST_CASE("byte mode matches a naive 128-bit virtual finish time model, renormal
   // The scheduler renormalizes once a counter passes 2^44: make sure that happened.
   CHECK(*std::max_element(served.begin(), served.end()) > (Int128{1} << 45));
 }
+
+TEST_CASE("bytes charged without a decision count like picked ones: runs keep shares exact") {
+  WeightedRoundRobin wrr(WeightedRoundRobin::Unit::kBytes);
+  wrr.set_paths({{1, true}, {3, true}});
+  std::vector<std::uint64_t> sent(2, 0);
+  std::mt19937 rng(7);
+  // Runs: one pick for the first packet, then the run's other packets are charged.
+  for (int run = 0; run < 4000; ++run) {
+    const int p = wrr.pick(1400);
+    REQUIRE(p >= 0);
+    sent[static_cast<std::size_t>(p)] += 1400;
+    const int more = static_cast<int>(rng() % 100);
+    for (int k = 0; k < more; ++k) {
+      const std::uint32_t len = 100 + rng() % 1300;
+      wrr.charge(p, len);
+      sent[static_cast<std::size_t>(p)] += len;
+    }
+  }
+  const double share1 = static_cast<double>(sent[1]) / static_cast<double>(sent[0] + sent[1]);
+  CHECK(share1 == Approx(0.75).epsilon(0.01));
+  // Charging a path that is not eligible changes nothing.
+  wrr.set_paths({{1, true}, {3, false}});
+  wrr.charge(1, 1000000);
+  wrr.set_paths({{1, true}, {3, true}});
+  int to1 = 0;
+  for (int i = 0; i < 400; ++i) to1 += wrr.pick(1000) == 1;
+  CHECK(to1 == Approx(300).margin(3));
+}
