@@ -10,7 +10,12 @@
 //  - sequence numbers compare in serial arithmetic (RFC 1982), so wrap-around is seamless;
 //  - a gap is declared lost as soon as every *active* path (one that delivered something in
 //    the last max_delay) has delivered a number beyond it: each path is FIFO, so waiting longer
-//    gains nothing; otherwise after max_delay at the latest (expire()). An optional grace
+//    gains nothing; otherwise after max_delay at the latest (expire()). Two refinements keep
+//    a slow path's first packets from being called lost and then delivered late: during the
+//    stage's first max_delay a path that has not delivered yet counts as active and behind
+//    (cold start), and after the whole connection was silent for more than max_delay every
+//    path that delivered before counts as active again from the first new packet on (idle
+//    resume) -- a path is idle only if the others kept delivering while it did not; An optional grace
 //    (early_grace_ns, default 0) makes the early rule wait until the packet after the gap has
 //    been held that long: real paths are FIFO only nearly (a veth or NIC queue served by two
 //    CPUs can swap neighbours by microseconds), and a short grace avoids calling such a packet
@@ -65,6 +70,14 @@ class Reorder {
 
   template <typename Sink>
   void push(std::uint32_t seq, int path, std::uint64_t now, Item item, Sink& sink) {
+    if (!started_) {
+      start_ns_ = now;
+    } else if (now > last_push_ns_ + max_delay_ns_) {
+      for (PathState& q : paths_) {  // idle resume: nobody was idle *while others delivered*
+        if (q.seen) q.last_arrival = now;
+      }
+    }
+    last_push_ns_ = now;
     PathState& ps = paths_[static_cast<std::size_t>(path) % paths_.size()];
     if (!ps.seen || serial_diff(seq, ps.last_seq) > 0) ps.last_seq = seq;
     ps.seen = true;
@@ -242,11 +255,17 @@ class Reorder {
     }
   }
 
+  // A path that may still bring a missing number (see the rules at the top).
+  [[nodiscard]] bool active(const PathState& p, std::uint64_t now) const {
+    if (!p.seen) return now < start_ns_ + max_delay_ns_;  // cold start
+    return p.last_arrival + max_delay_ns_ >= now;
+  }
+
   // Every path active at `now` has delivered a number beyond the head.
   [[nodiscard]] bool gap_known_lost(std::uint64_t now) const {
     for (const PathState& p : paths_) {
-      if (!p.seen || p.last_arrival + max_delay_ns_ < now) continue;  // idle path
-      if (serial_diff(p.last_seq, next_) <= 0) return false;
+      if (!active(p, now)) continue;  // idle path
+      if (!p.seen || serial_diff(p.last_seq, next_) <= 0) return false;
     }
     return true;
   }
@@ -262,7 +281,8 @@ class Reorder {
       // is lost -- but only up to the lowest number any active path has reached.
       std::uint32_t limit = first_held_;
       for (const PathState& p : paths_) {
-        if (!p.seen || p.last_arrival + max_delay_ns_ < now) continue;
+        if (!active(p, now)) continue;
+        if (!p.seen) return;  // cannot happen: gap_known_lost said no
         if (serial_diff(p.last_seq + 1, limit) < 0) limit = p.last_seq + 1;
       }
       if (serial_diff(limit, next_) <= 0) return;
@@ -289,6 +309,8 @@ class Reorder {
   std::uint32_t mask_;
   std::vector<PathState> paths_;
   bool started_ = false;
+  std::uint64_t start_ns_ = 0;     // first push (cold start rule)
+  std::uint64_t last_push_ns_ = 0; // latest push (idle resume rule)
   std::uint32_t next_ = 0;        // the number expected at the head
   std::uint32_t held_ = 0;
   std::uint32_t first_held_ = 0;  // lowest held number (valid when held_ > 0)

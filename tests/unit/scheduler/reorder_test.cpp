@@ -58,6 +58,15 @@ class NaiveReorder {
 
   void push(std::uint32_t seq, int path, std::uint64_t now, int item, Sink& sink) {
     if (!started_) {
+      start_ = now;
+    } else if (now > last_push_ + max_delay_) {
+      // The whole connection was idle: every path that delivered before is active again.
+      for (PathInfo& q : paths_) {
+        if (q.seen) q.last_arrival = now;
+      }
+    }
+    last_push_ = now;
+    if (!started_) {
       started_ = true;
       head_ = seq;
     }
@@ -131,13 +140,15 @@ class NaiveReorder {
     std::uint64_t last_arrival = 0;
   };
 
+  // Cold start: a path that never delivered may still do so during the first max_delay.
   bool active(const PathInfo& q, std::uint64_t now) const {
-    return q.seen && q.last_arrival + max_delay_ >= now;
+    if (!q.seen) return now < start_ + max_delay_;
+    return q.last_arrival + max_delay_ >= now;
   }
 
   bool all_active_beyond_head(std::uint64_t now) const {
     for (const PathInfo& q : paths_) {
-      if (active(q, now) && q.last <= head_) return false;
+      if (active(q, now) && (!q.seen || q.last <= head_)) return false;
     }
     return true;
   }
@@ -183,6 +194,8 @@ class NaiveReorder {
   std::uint64_t grace_;
   std::vector<PathInfo> paths_;
   bool started_ = false;
+  std::uint64_t start_ = 0;
+  std::uint64_t last_push_ = 0;
   std::int64_t head_ = 0;
   std::map<std::int64_t, Held> held_;
   ReorderStats stats_;
@@ -479,8 +492,11 @@ TEST_CASE("a path that has been idle for max_delay no longer holds gaps back") {
   Driver d(64, max_delay, 2);
   d.push(0, 1, 0);
   d.push(1, 0, 1 * kMs);
-  d.push(3, 0, 60 * kMs);  // path 1 silent since t=0: idle, so 2 is lost at once
-  CHECK(d.take() == std::vector<int>{0, 1, 3});
+  d.push(3, 0, 30 * kMs);  // path 1 (at 0) is still active: 2 may come on it
+  CHECK(d.take() == std::vector<int>{0, 1});
+  // Path 1 silent since t=0 while path 0 kept delivering: idle, so 2 is lost at once.
+  d.push(4, 0, 60 * kMs);
+  CHECK(d.take() == std::vector<int>{3, 4});
   CHECK(d.r.stats().lost == 1);
   CHECK(d.r.stats().timeouts == 0);
 }
@@ -634,14 +650,15 @@ TEST_CASE("remap_paths keeps what kept paths delivered and ignores a new path un
   r.remap_paths({1, -1});
   REQUIRE(r.path_count() == 2);
   // Gap at 3: old path 1 (now 0) delivers 5 -- it is the only path that has delivered
-  // anything, so the gap is known lost at once; the new path does not hold it back.
-  r.push(5, 0, 1, 5, sink);
+  // anything (and the stage's cold start is long over), so the gap is known lost at once;
+  // the new path does not hold it back.
+  r.push(5, 0, 200 * kMs, 5, sink);
   CHECK(sink.delivered == std::vector<int>{0, 1, 2, 5});
   CHECK(r.stats().lost == 2);
   // The new path delivers 7 while kept path 0 is at 5: gap 6 waits (path 0 may still carry it).
-  r.push(7, 1, 2, 7, sink);
+  r.push(7, 1, 201 * kMs, 7, sink);
   CHECK(r.held() == 1);
-  r.push(6, 0, 3, 6, sink);
+  r.push(6, 0, 202 * kMs, 6, sink);
   CHECK(sink.delivered == std::vector<int>{0, 1, 2, 5, 6, 7});
 }
 
@@ -661,4 +678,49 @@ TEST_CASE("for_each_held visits every held item and may replace it") {
   CHECK(visited == 2);
   r.flush(sink);
   CHECK(sink.delivered == std::vector<int>{0, 1, 103, 104});
+}
+
+TEST_CASE("cold start: a path that has not delivered yet holds gaps back for max_delay") {
+  Reorder<int> r(64, 100 * kMs, 2);
+  Sink sink;
+  r.push(0, 0, 0, 0, sink);
+  r.push(2, 0, 1 * kMs, 2, sink);  // path 1 has said nothing yet: it may bring 1
+  CHECK(r.held() == 1);
+  r.push(1, 1, 2 * kMs, 1, sink);
+  CHECK(sink.delivered == std::vector<int>{0, 1, 2});
+  CHECK(r.stats().lost == 0);
+  CHECK(r.stats().late == 0);
+
+  // A path that stays silent past the first max_delay stops counting.
+  Reorder<int> q(64, 100 * kMs, 2);
+  Sink s2;
+  q.push(0, 0, 0, 0, s2);
+  q.push(2, 0, 50 * kMs, 2, s2);
+  CHECK(q.held() == 1);
+  q.push(3, 0, 120 * kMs, 3, s2);  // cold start over: path 1 is idle, 1 is lost
+  CHECK(s2.delivered == std::vector<int>{0, 2, 3});
+  CHECK(q.stats().lost == 1);
+}
+
+TEST_CASE("idle resume: after the whole connection was silent, every path counts again") {
+  Reorder<int> r(64, 100 * kMs, 2);
+  Sink sink;
+  r.push(0, 0, 0, 0, sink);
+  r.push(1, 1, 0, 1, sink);
+  // 500 ms of silence on both paths, then path 0's packet overtakes path 1's.
+  r.push(3, 0, 500 * kMs, 3, sink);
+  CHECK(r.held() == 1);  // path 1 was idle only because everything was: it may bring 2
+  r.push(2, 1, 501 * kMs, 2, sink);
+  CHECK(sink.delivered == std::vector<int>{0, 1, 2, 3});
+  CHECK(r.stats().lost == 0);
+
+  // Whereas a path silent while the other kept delivering is idle: gaps do not wait for it.
+  Reorder<int> q(64, 100 * kMs, 2);
+  Sink s2;
+  q.push(0, 0, 0, 0, s2);
+  q.push(1, 1, 0, 1, s2);
+  for (std::uint32_t k = 2; k < 50; ++k) q.push(k, 0, k * 5 * kMs, static_cast<int>(k), s2);
+  q.push(51, 0, 250 * kMs, 51, s2);  // 50 missing; path 1 silent for 250 ms: known lost
+  CHECK(q.held() == 0);
+  CHECK(q.stats().lost == 1);
 }
