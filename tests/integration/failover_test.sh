@@ -17,26 +17,10 @@ require_root_and_netns
 init_test_env "$@"
 BYTES=${BYTES:-150000000}
 
-pa=()
-pb=()
-for i in 0 1; do
-  ip link add "veth$i" netns "$A" type veth peer name "veth$i" netns "$B"
-  ip -n "$A" addr add "10.200.$((i + 1)).1/24" dev "veth$i"
-  ip -n "$B" addr add "10.200.$((i + 1)).2/24" dev "veth$i"
-  for ns in "$A" "$B"; do
-    ip -n "$ns" link set "veth$i" up
-    tc -n "$ns" qdisc add dev "veth$i" root tbf rate 200mbit burst 262144 latency 20ms
-  done
-  pa+=("veth$i|4|10.200.$((i + 1)).1|10.200.$((i + 1)).2")
-  pb+=("veth$i|4|10.200.$((i + 1)).2|10.200.$((i + 1)).1")
-done
-ip -n "$A" link set lo up
-ip -n "$B" link set lo up
-wait_carrier "$A" veth0 veth1
-wait_carrier "$B" veth0 veth1
+add_veth_paths 2 200mbit
 
-AUTH_KEY=integration-test-key write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${pa[@]}"
-AUTH_KEY=integration-test-key write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${pb[@]}"
+AUTH_KEY=integration-test-key write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${PATHS_A[@]}"
+AUTH_KEY=integration-test-key write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${PATHS_B[@]}"
 for s in a b; do
   printf 'probe_interval_ms = 20\ndead_misses = 3\nhold_down_ms = 300\n' \
     >>"$WORK/$s/connections/it.conf.tmp"

@@ -92,6 +92,31 @@ wait_carrier() {  # ns dev...
   done
 }
 
+# Veth pairs veth0..veth{COUNT-1} between $A and $B (10.200.I+1.1 in A, .2 in B, /24), up,
+# with a tbf rate on both ends if RATE is given; waits for carrier. Leaves the write_config
+# path specs in PATHS_A and PATHS_B.
+add_veth_paths() {  # COUNT [RATE, e.g. 200mbit]
+  local count=$1 rate=${2:-} i ns devs=()
+  PATHS_A=()
+  PATHS_B=()
+  for ((i = 0; i < count; i++)); do
+    ip link add "veth$i" netns "$A" type veth peer name "veth$i" netns "$B"
+    ip -n "$A" addr add "10.200.$((i + 1)).1/24" dev "veth$i"
+    ip -n "$B" addr add "10.200.$((i + 1)).2/24" dev "veth$i"
+    for ns in "$A" "$B"; do
+      ip -n "$ns" link set "veth$i" up
+      [ -n "$rate" ] && tc -n "$ns" qdisc add dev "veth$i" root tbf rate "$rate" burst 262144 latency 20ms
+    done
+    PATHS_A+=("veth$i|4|10.200.$((i + 1)).1|10.200.$((i + 1)).2")
+    PATHS_B+=("veth$i|4|10.200.$((i + 1)).2|10.200.$((i + 1)).1")
+    devs+=("veth$i")
+  done
+  ip -n "$A" link set lo up
+  ip -n "$B" link set lo up
+  wait_carrier "$A" "${devs[@]}"
+  wait_carrier "$B" "${devs[@]}"
+}
+
 # Common set-up of a two-namespace test: binaries from BUILD_DIR ($1), namespaces $A and $B,
 # a work directory, and an EXIT trap that stops the daemons (pids in $WORK/*.pid), shows
 # their logs on failure and removes everything.

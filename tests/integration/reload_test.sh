@@ -19,19 +19,7 @@ require_root_and_netns
 init_test_env "$@"
 BYTES=${BYTES:-400000000}
 
-for i in 0 1 2; do
-  ip link add "veth$i" netns "$A" type veth peer name "veth$i" netns "$B"
-  ip -n "$A" addr add "10.200.$((i + 1)).1/24" dev "veth$i"
-  ip -n "$B" addr add "10.200.$((i + 1)).2/24" dev "veth$i"
-  for ns in "$A" "$B"; do
-    ip -n "$ns" link set "veth$i" up
-    tc -n "$ns" qdisc add dev "veth$i" root tbf rate 300mbit burst 262144 latency 20ms
-  done
-done
-ip -n "$A" link set lo up
-ip -n "$B" link set lo up
-wait_carrier "$A" veth0 veth1 veth2
-wait_carrier "$B" veth0 veth1 veth2
+add_veth_paths 3 300mbit
 
 # configure SIDE VETH_INDEX...: the side's config with a path on each listed veth.
 configure() {

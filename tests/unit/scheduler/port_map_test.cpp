@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -160,6 +161,43 @@ TEST_CASE("the lowest path index wins where lists overlap") {
   CHECK(map.lookup(kUdp, kUnmapped, 240) == 1);
   CHECK(map.lookup(kUdp, kUnmapped, 251) == -1);
   CHECK(map.lookup(kTcp, 7, kUnmapped) == 1);
+}
+
+TEST_CASE("a port mapped to several paths moves to the next one up when the lowest is down") {
+  std::vector<PathPortRules> rules(4);
+  rules[1].tcp_dst = {{443, 443}};
+  rules[3].tcp_dst = {{443, 443}};
+  rules[2].tcp_dst = {{400, 500}};
+  PortMap map;
+  map.set_rules(rules);
+  std::vector<PathState> paths = {{1, true}, {1, true}, {1, true}, {1, true}};
+  map.set_paths(paths);
+  CHECK(map.lookup(kTcp, kUnmapped, 443) == 1);
+  paths[1].up = false;
+  map.set_paths(paths);
+  CHECK(map.lookup(kTcp, kUnmapped, 443) == 2);  // 443 is in path 2's range as well
+  paths[2].up = false;
+  map.set_paths(paths);
+  CHECK(map.lookup(kTcp, kUnmapped, 443) == 3);
+  CHECK(map.lookup(kTcp, kUnmapped, 444) == -1);  // only path 2 had it: normal scheduling
+  paths[3].up = false;
+  map.set_paths(paths);
+  CHECK(map.lookup(kTcp, kUnmapped, 443) == -1);
+}
+
+TEST_CASE("more distinct path sets than a table entry can name degrade to the lowest path") {
+  // 64 paths, port p mapped to paths {p % 64, (p / 64) % 64}: far more than 256 sets.
+  std::vector<PathPortRules> rules(64);
+  for (std::uint16_t port = 1000; port < 5000; ++port) {
+    rules[port % 64].udp_src.push_back({port, port});
+    rules[(port / 64) % 64].udp_src.push_back({port, port});
+  }
+  PortMap map;
+  map.set_rules(rules);
+  for (std::uint16_t port = 1000; port < 5000; port += 37) {
+    const int a = port % 64, b = (port / 64) % 64;
+    CHECK(map.lookup(kUdp, port, kUnmapped) == std::min(a, b));
+  }
 }
 
 TEST_CASE("empty() is true only while no port is mapped") {
