@@ -68,7 +68,7 @@ void fill_sockaddr(const config::IpAddress& a, std::uint16_t port, sockaddr_stor
 }
 
 // Reorder window used when a multipath connection does not set reorder_window.
-constexpr std::uint32_t kDefaultReorderWindow = 2048;
+constexpr std::uint32_t kDefaultReorderWindow = 8192;
 
 scheduler::Policy scheduler_policy(const config::ConnectionConfig& c) {
   if (c.scheduler == "packets") return scheduler::Policy::kPackets;

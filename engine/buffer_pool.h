@@ -31,7 +31,7 @@ inline constexpr std::size_t kBatchMax = 256;             // packets per loop tu
 // Receive buffers per path (each up to a 64 KB GRO batch); see path_worker.cpp for sizing.
 inline constexpr unsigned kRxPoolCount = 512;
 // The reorder window, in packets (see TunWriter::hold for how it may pin receive buffers).
-inline constexpr std::uint32_t kMaxReorderWindow = 2048;
+inline constexpr std::uint32_t kMaxReorderWindow = 8192;
 using DataRing = PacketRing<kRingCapacity>;      // TUN reader -> path worker (send batches)
 using ReturnRing = PacketRing<kReturnRingCapacity>;
 // Path worker -> TUN writer: inner packets inside receive buffers. Room for every packet

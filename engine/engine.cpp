@@ -221,9 +221,9 @@ std::string Engine::status_json() const {
            read(o.max_delay_us), cs.max_delay_derived ? "true" : "false");
     append(s, "\"reorder\":{\"in_order\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"late\":%"
            PRIu64 ",\"duplicate\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"timeouts\":%" PRIu64
-           ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 "}}", read(o.in_order),
+           ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 ",\"overflows\":%" PRIu64 "}}", read(o.in_order),
            read(o.reordered), read(o.late), read(o.duplicate), read(o.lost), read(o.timeouts),
-           read(o.resyncs), read(o.held));
+           read(o.resyncs), read(o.held), read(o.overflows));
     first = false;
   }
   first = true;

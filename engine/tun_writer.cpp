@@ -24,8 +24,13 @@ constexpr std::uint64_t kNever = scheduler::Reorder<PacketRef>::kNever;
 constexpr std::uint64_t kEarlyLossGraceNs = 3000000;
 // Receive buffers with at least this many datagrams are held by reference (see hold()).
 constexpr std::uint16_t kHoldByRefSegments = 16;
-static_assert(kMaxReorderWindow / kHoldByRefSegments <= kRxPoolCount / 4,
-              "held batches may pin at most a quarter of a path's receive pool");
+// A full window pins at most kMaxReorderWindow / kHoldByRefSegments buffers, all of them of
+// paths that are *ahead* (their packets wait for a missing number that another path
+// carries: each path is FIFO), and only until the gap fills or max_delay passes. A path whose
+// pool is pinned stops receiving meanwhile -- backpressure on the path that is ahead, which
+// is what a reorder stage should do -- so the bound is one pool, not a fraction of it.
+static_assert(kMaxReorderWindow / kHoldByRefSegments <= kRxPoolCount,
+              "held batches may pin at most one path's receive pool");
 // Marks hold-pool buffers (they have no path to go home to).
 constexpr std::uint16_t kHoldPath = 0xFFFF;
 
@@ -109,8 +114,8 @@ void TunWriter::run() {
 
 PacketRef TunWriter::hold(const PacketRef& r) {
   // A packet inside a big GRO batch is held by reference: a window of kMaxReorderWindow
-  // packets then pins at most kMaxReorderWindow / kHoldByRefSegments receive buffers, a
-  // fraction of a path's pool. Anything smaller is copied, so that single datagrams (one per
+  // packets then pins at most kMaxReorderWindow / kHoldByRefSegments receive buffers (see
+  // the static_assert above). Anything smaller is copied, so that single datagrams (one per
   // 64 KB buffer) can never drain a pool while they wait.
   if (r.buf->segments >= kHoldByRefSegments) return r;
   return copy_out(r);
@@ -340,6 +345,7 @@ void TunWriter::publish_reorder_counters() {
     o.lost.store(s.lost, std::memory_order_relaxed);
     o.timeouts.store(s.timeouts, std::memory_order_relaxed);
     o.resyncs.store(s.resyncs, std::memory_order_relaxed);
+    o.overflows.store(s.overflows, std::memory_order_relaxed);
     o.held.store(reorder_[c]->held(), std::memory_order_relaxed);
     o.max_delay_us.store(reorder_[c]->max_delay() / 1000, std::memory_order_relaxed);
   }

@@ -39,7 +39,7 @@ class PathWorker;
 // Reorder counters of one connection, published by the TUN writer once per loop turn.
 struct ReorderCounters {
   Counter in_order{0}, reordered{0}, late{0}, duplicate{0}, lost{0}, timeouts{0}, resyncs{0};
-  Counter held{0};
+  Counter held{0}, overflows{0};
   Counter max_delay_us{0};  // the wait in force (configured or derived)
 };
 

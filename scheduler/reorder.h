@@ -47,6 +47,7 @@ struct ReorderStats {
   std::uint64_t lost = 0;        // numbers skipped as lost (never arrived in time)
   std::uint64_t timeouts = 0;    // gaps given up by max_delay rather than early detection
   std::uint64_t resyncs = 0;     // jumps: sequence restarted
+  std::uint64_t overflows = 0;   // a packet beyond the window pushed the head (part of lost)
 };
 
 [[nodiscard]] constexpr std::int32_t serial_diff(std::uint32_t a, std::uint32_t b) {
@@ -101,6 +102,7 @@ class Reorder {
       ps.last_seq = seq;
       d = 0;
     } else if (static_cast<std::uint32_t>(d) >= window_) {
+      ++stats_.overflows;
       advance_head(next_ + static_cast<std::uint32_t>(d) - window_ + 1, sink);
       deliver_run(sink);  // a held packet may now be at the head (and first_held_ is stale)
       d = serial_diff(seq, next_);
