@@ -38,6 +38,20 @@ bool same_connection_settings(const engine::ConnectionSpec& a, const engine::Con
   return true;
 }
 
+bool same_ranges(const std::vector<scheduler::PortRange>& a,
+                 const std::vector<scheduler::PortRange>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].first != b[i].first || a[i].last != b[i].last) return false;
+  }
+  return true;
+}
+
+bool same_port_rules(const scheduler::PathPortRules& a, const scheduler::PathPortRules& b) {
+  return same_ranges(a.tcp_src, b.tcp_src) && same_ranges(a.tcp_dst, b.tcp_dst) &&
+         same_ranges(a.udp_src, b.udp_src) && same_ranges(a.udp_dst, b.udp_dst);
+}
+
 }  // namespace
 
 bool same_path_sockets(const engine::PathSpec& a, const engine::PathSpec& b) {
@@ -106,6 +120,9 @@ ReloadPlan plan_reload(const engine::TunnelSpec& running, const engine::TunnelSp
         path_taken[i] = true;
         if (running.paths[i].name != fp.name) {
           plan.changes.push_back("renumbered path " + running.paths[i].name + " as " + fp.name);
+        }
+        if (!same_port_rules(running.paths[i].ports, fp.ports)) {
+          plan.changes.push_back("changed port mapping of " + fp.name);
         }
         break;
       }

@@ -76,6 +76,16 @@ TEST_CASE("reload: a weight change is not structural, an added path takes a new 
   CHECK(plan.next.connections.at(0).paths == std::vector<int>{0, 1, 2});
 }
 
+TEST_CASE("reload: changed port mapping rules are a change the engine must apply", "[reload]") {
+  const TunnelSpec run = spec({{"a", {{"e0", "10.0.0.1", "10.0.0.2"}}}});
+  TunnelSpec fresh = run;
+  fresh.paths[0].ports.tcp_dst = {{22, 22}};
+  const auto plan = plan_reload(run, fresh);
+  CHECK(plan.changes == std::vector<std::string>{"changed port mapping of a/path_0"});
+  CHECK(plan.structural());
+  CHECK(plan.next.paths.at(0).ports.tcp_dst.size() == 1);
+}
+
 TEST_CASE("reload: removing path_0 renumbers the others but keeps their slots", "[reload]") {
   const TunnelSpec run = spec({{"a", {{"e0", "10.0.0.1", "10.0.0.2"},
                                       {"e1", "10.0.1.1", "10.0.1.2"},
