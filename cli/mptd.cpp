@@ -148,7 +148,7 @@ std::string reload(Running& r) {
   for (std::size_t c = 0; c < plan.connection_slot.size(); ++c) {
     controls[static_cast<std::size_t>(plan.connection_slot[c])] = fresh_controls[c];
   }
-  if (plan.structural()) r.loop.reconfigure(controls);
+  r.loop.reconfigure(controls);  // also keys, probe intervals, hold-down of unchanged paths
   // Routes: added and changed connections get theirs, removed ones lose theirs.
   std::string route_errors;
   for (const config::ConnectionConfig& conn : fresh.config.connections) {
