@@ -192,6 +192,7 @@ std::string reload(Running& r) {
       ++applied;
       out += "  " + b.name + (b.up ? " administratively up\n" : " administratively down\n");
     }
+    r.engine.note_configured(slot, b.weight, b.up);
   }
   for (const std::string& c : plan.changes) out = "  " + c + "\n" + out;
   for (const std::string& f : failed) out += "error: path " + f + " (left out)\n";

@@ -145,8 +145,9 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
     try {
       paths_[i] = std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_);
       paths_[i]->connect(&reader_->doorbell(), &writer_->doorbell());
+      paths_[i]->set_down(true);  // until the control plane enables it (ControlLoop::reconfigure)
       MPT_INFO("path %s added", ps.name.c_str());
-    } catch (const std::system_error& e) {
+    } catch (const std::exception& e) {  // sockets, ring, or the pool's memory
       errors.push_back(ps.name + ": " + e.what());
       MPT_ERROR("path %s: %s (left out)", ps.name.c_str(), e.what());
       ps.active = false;

@@ -61,6 +61,13 @@ class Engine {
   void set_reorder_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
     writer_->post_max_delay(connection, max_delay_ns);
   }
+  // `mpt reload` applied a path's configured weight and state through the control plane: the
+  // spec records them, so that the next reload compares the files with what they said last
+  // (not with the start-up values). Controlling thread; no data-plane thread reads them.
+  void note_configured(std::size_t i, std::uint32_t weight, bool up) {
+    spec_.paths.at(i).weight = weight;
+    spec_.paths.at(i).up = up;
+  }
   [[nodiscard]] std::string status_json() const;
   [[nodiscard]] std::string status_text() const;
 

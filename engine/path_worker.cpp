@@ -47,27 +47,11 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
       rx_pool_(kRxPoolCount, kRxBufBytes),
       provided_(ring_, kRxBufferGroup, kRxPoolCount) {
   recv_fd_ = open_udp_socket(spec_.local, spec_.local_len, spec_.interface_name);
-  source_ports_.push_back(sockaddr_port(spec_.local));
-  if (spec_.source_port_count == 0) {
-    send_fds_.push_back(recv_fd_);
-  } else {
-    source_ports_.clear();
-    // Entropy ports: walk the range from a per-path starting point, skipping ports in use.
-    std::uint32_t candidate = tunnel.flow_hash_seed * 2654435761u + static_cast<std::uint32_t>(path_index) * 7919u;
-    for (int tries = 0; static_cast<int>(send_fds_.size()) < spec_.source_port_count; ++tries) {
-      if (tries > 4096) throw std::system_error(EADDRINUSE, std::generic_category(),
-                                                "no free UDP source ports for " + spec_.name);
-      sockaddr_storage a = spec_.local;
-      const std::uint16_t port = entropy_source_port(candidate);
-      candidate += 104729;  // a prime stride spreads the ports over the range
-      set_sockaddr_port(a, port);
-      try {
-        send_fds_.push_back(open_udp_socket(a, spec_.local_len, spec_.interface_name));
-        source_ports_.push_back(port);
-      } catch (const std::system_error& e) {
-        if (e.code().value() != EADDRINUSE) throw;
-      }
-    }
+  try {
+    open_send_sockets(tunnel.flow_hash_seed);
+  } catch (...) {
+    close_sockets();  // a failed path must not keep its ports bound (a reload retries it)
+    throw;
   }
   for (unsigned i = 0; i < kRxPoolCount; ++i) recycle_rx(rx_pool_.at(i));
   provided_.publish();
@@ -83,6 +67,31 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
   bell_.ring_fd = ring_.fd();
 }
 
+void PathWorker::open_send_sockets(std::uint32_t flow_hash_seed) {
+  source_ports_.push_back(sockaddr_port(spec_.local));
+  if (spec_.source_port_count == 0) {
+    send_fds_.push_back(recv_fd_);
+  } else {
+    source_ports_.clear();
+    // Entropy ports: walk the range from a per-path starting point, skipping ports in use.
+    std::uint32_t candidate = flow_hash_seed * 2654435761u + static_cast<std::uint32_t>(path_index_) * 7919u;
+    for (int tries = 0; static_cast<int>(send_fds_.size()) < spec_.source_port_count; ++tries) {
+      if (tries > 4096) throw std::system_error(EADDRINUSE, std::generic_category(),
+                                                "no free UDP source ports for " + spec_.name);
+      sockaddr_storage a = spec_.local;
+      const std::uint16_t port = entropy_source_port(candidate);
+      candidate += 104729;  // a prime stride spreads the ports over the range
+      set_sockaddr_port(a, port);
+      try {
+        send_fds_.push_back(open_udp_socket(a, spec_.local_len, spec_.interface_name));
+        source_ports_.push_back(port);
+      } catch (const std::system_error& e) {
+        if (e.code().value() != EADDRINUSE) throw;
+      }
+    }
+  }
+}
+
 PathWorker::~PathWorker() { close_sockets(); }
 
 void PathWorker::close_sockets() {
@@ -95,6 +104,7 @@ void PathWorker::close_sockets() {
 }
 
 void PathWorker::arm_recv() {
+  starving_.store(false, std::memory_order_relaxed);
   io_uring_sqe* sqe = ring_.get_sqe();
   io_uring_prep_recvmsg_multishot(sqe, recv_fd_, &recv_msg_template_, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -126,13 +136,21 @@ void PathWorker::run() {
     }
     flush_rx_batch();
     flush_tx_returns();
-    const std::size_t returned = drain_rx_returns();
-    // Re-arm a receive that ended -- unless it ended for want of buffers and none came back:
-    // then the writer wakes us when it returns some (take_starving), instead of a spin of
-    // ENOBUFS completions.
-    if (!recv_armed_ && !stop && (!starving_.load(std::memory_order_relaxed) || returned > 0)) {
-      starving_.store(false, std::memory_order_relaxed);
-      arm_recv();
+    drain_rx_returns();
+    // Re-arm a receive that ended -- if the kernel has buffers to receive into. With none
+    // (all held downstream), announce it and look once more: the writer either sees the flag
+    // and wakes us when it returns some (take_starving), or its push is seen here (fences on
+    // both sides). No spin of ENOBUFS completions, no sleep with buffers available.
+    if (!recv_armed_ && !stop) {
+      if (rx_in_kernel_ == 0) {
+        starving_.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        drain_rx_returns();
+      }
+      if (rx_in_kernel_ > 0) {
+        starving_.store(false, std::memory_order_relaxed);
+        arm_recv();
+      }
     }
     if (!stop) send_tx_batch();
   }
@@ -156,12 +174,6 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   if (c.res < 0) {
     if (c.res == -ENOBUFS) {
       bump(stats_.rx_nobufs);
-      // Set before the next drain of rx_return_ring: a return the writer pushes after that
-      // drain sees the flag and wakes us (seq_cst pairs with take_starving's exchange).
-      if (!recv_armed_) {
-        starving_.store(true, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-      }
     } else if (c.res != -ECANCELED) {
       bump(stats_.rx_recv_errors);
       MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: recvmsg: %s", spec_.name.c_str(),
@@ -171,6 +183,7 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   }
   if (!(c.flags & IORING_CQE_F_BUFFER)) [[unlikely]] return;
   PacketBuf* b = rx_pool_.at(c.flags >> IORING_CQE_BUFFER_SHIFT);
+  --rx_in_kernel_;
   io_uring_recvmsg_out* out =
       io_uring_recvmsg_validate(b->storage, c.res, &recv_msg_template_);
   if (!out || (out->flags & MSG_TRUNC) || out->namelen > sizeof(sockaddr_in6)) {

@@ -92,6 +92,7 @@ class PathWorker {
   [[nodiscard]] bool down() const { return down_.load(std::memory_order_acquire); }
 
  private:
+  void open_send_sockets(std::uint32_t flow_hash_seed);
   void arm_recv();
   void handle_recv(const io_uring_cqe& cqe);
   void handle_send(const io_uring_cqe& cqe);
@@ -100,7 +101,10 @@ class PathWorker {
   void push_tx_returns(bool wake);
   std::size_t drain_rx_returns();
   void send_tx_batch();
-  void recycle_rx(PacketBuf* b) { provided_.add(b, 0); }
+  void recycle_rx(PacketBuf* b) {
+    provided_.add(b, 0);
+    ++rx_in_kernel_;
+  }
   void release_ref(PacketBuf* b) {
     if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle_rx(b);
   }
@@ -126,6 +130,7 @@ class PathWorker {
   std::atomic<bool> control_listener_{false};
   std::atomic<bool> down_{false};
   std::atomic<bool> starving_{false};
+  std::size_t rx_in_kernel_ = 0;  // receive buffers in the kernel's provided ring
   ReturnRing rx_return_ring_;
   Doorbell bell_;
   Doorbell* tun_reader_bell_ = nullptr;

@@ -60,6 +60,19 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
 // Schedulers and the destination table from tunnel_; a connection that was active in `old`
 // under the same name keeps its sequence counter (the peer's reorder stage continues).
 void TunReader::build_connections(const TunnelSpec* old) {
+  // What the scheduler knew of paths that stay (health, weights set at run time) carries
+  // over; a path new in this spec starts unusable until the control plane says otherwise
+  // (it joins after answering probes, never before the peer knows it).
+  std::vector<std::pair<bool, scheduler::PathState>> known(tunnel_.paths.size());
+  if (old) {
+    for (std::size_t c = 0; c < connections_.size() && c < old->connections.size(); ++c) {
+      const auto& ids = old->connections[c].paths;
+      for (std::size_t i = 0; i < ids.size() && i < connections_[c].states.size(); ++i) {
+        const auto slot = static_cast<std::size_t>(ids[i]);
+        if (slot < known.size()) known[slot] = {true, connections_[c].states[i]};
+      }
+    }
+  }
   std::vector<Connection> next;
   next.reserve(tunnel_.connections.size());
   table_ = ConnectionTable();
@@ -73,7 +86,15 @@ void TunReader::build_connections(const TunnelSpec* old) {
     std::vector<scheduler::PathPortRules> rules;
     for (int p : cs.paths) {
       const PathSpec& ps = tunnel_.paths[static_cast<std::size_t>(p)];
-      conn.states.push_back({ps.weight, ps.up});
+      const auto slot = static_cast<std::size_t>(p);
+      const bool fresh = old && (slot >= old->paths.size() || !old->paths[slot].active);
+      if (fresh) {
+        conn.states.push_back({ps.weight, false});
+      } else if (old && known[slot].first) {
+        conn.states.push_back(known[slot].second);
+      } else {
+        conn.states.push_back({ps.weight, ps.up});
+      }
       rules.push_back(ps.ports);
     }
     conn.chooser.set_port_rules(rules);
@@ -321,13 +342,15 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
       for (std::size_t k = i; k < i + n; ++k) run_bytes += segmenter_.length(k);
       if (conn.run_left == 0) {
         info.bytes = static_cast<std::uint32_t>(run_bytes);
+        info.packets = static_cast<std::uint32_t>(n);
         local_path = conn.chooser.choose(info);
         conn.run_path = local_path;
         conn.run_left = kRunSegments;
         conn.run_flow = info.flow_hash;
         conn.run_until_ns = now + kRunNs;
       } else {
-        conn.chooser.charge(local_path, static_cast<std::uint32_t>(run_bytes));
+        conn.chooser.charge(local_path, static_cast<std::uint32_t>(run_bytes),
+                            static_cast<std::uint32_t>(n));
       }
       charged = i + n;
     }

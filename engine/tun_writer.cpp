@@ -154,6 +154,7 @@ void TunWriter::deliver(const PacketRef& r) {
     return;
   }
   finish_output();
+  if (paused_ && output_pool_.free_count() == 0) wait_for_output_buffer();
   output_ = output_pool_.take();
   if (!output_) [[unlikely]] {  // bounded by take_batches; count if it ever happens
     bump(stats_.tun_write_drop_no_buffer);
@@ -180,6 +181,25 @@ void TunWriter::finish_output() {
   io_uring_sqe_set_data64(sqe, make_user_data(Op::kTunWrite, output_));
   ++writes_in_flight_;
   output_ = nullptr;
+}
+
+// Paused (a reload delivers what a removed path received, or what a removed connection
+// held): no loop turn reaps TUN writes, so wait for one here instead of dropping.
+void TunWriter::wait_for_output_buffer() {
+  std::array<io_uring_cqe, kCqeBatch> cqes;
+  while (output_pool_.free_count() == 0 && writes_in_flight_ > 0) {
+    ring_.submit_and_wait(1);
+    const std::size_t n = ring_.copy_cqes(cqes);
+    for (std::size_t i = 0; i < n; ++i) {
+      switch (op_of(cqes[i].user_data)) {
+        case Op::kTunWrite: handle_write(cqes[i]); break;
+        case Op::kWake: doorbell_answered(bell_); break;
+        case Op::kTimer: --timers_in_flight_; break;
+        case Op::kMsgRing: wake_failed(cqes[i].user_data); break;
+        default: break;
+      }
+    }
+  }
 }
 
 void TunWriter::handle_write(const io_uring_cqe& c) {
@@ -241,6 +261,7 @@ void TunWriter::take_from(PathWorker& w, std::uint64_t now) {
 void TunWriter::detach_path(int slot) {
   PathWorker* w = paths_.at(static_cast<std::size_t>(slot));
   if (!w) return;
+  paused_ = true;
   // What the path received before it stopped is delivered (or held) as usual ...
   const std::uint64_t now = monotonic_ns();
   while (w->rx_ring().read_available() > 0) take_from(*w, now);
@@ -267,9 +288,11 @@ void TunWriter::detach_path(int slot) {
   finish_output();
   flush_returns();
   paths_[static_cast<std::size_t>(slot)] = nullptr;
+  paused_ = false;
 }
 
 void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots) {
+  paused_ = true;
   paths_.assign(slots.begin(), slots.end());
   returns_.resize(paths_.size());
   returns_len_.resize(paths_.size(), 0);
@@ -296,7 +319,7 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
         const auto it = std::find(before.begin(), before.end(), slot);
         old_local.push_back(it == before.end() ? -1 : static_cast<int>(it - before.begin()));
       }
-      r->remap_paths(old_local);
+      r->remap_paths(old_local, monotonic_ns());
       if (!cs->max_delay_derived || !old.connections[c].max_delay_derived) {
         r->set_max_delay(std::uint64_t{cs->max_delay_ms} * 1000000);
       }
@@ -312,6 +335,7 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
   if (hold_pool_.count() < windows) hold_pool_.grow(windows - hold_pool_.count());
   finish_output();
   flush_returns();
+  paused_ = false;
 }
 
 void TunWriter::expire_and_arm_timer(std::uint64_t now) {

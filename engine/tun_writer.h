@@ -81,6 +81,7 @@ class TunWriter {
 
  private:
   void handle_write(const io_uring_cqe& cqe);
+  void wait_for_output_buffer();
   void release(const PacketRef& r);
   void finish_output();
   void flush_returns();
@@ -104,6 +105,7 @@ class TunWriter {
   std::vector<std::array<PacketBuf*, kBatchMax>> returns_;  // per path
   std::vector<std::size_t> returns_len_;
   std::size_t writes_in_flight_ = 0;
+  bool paused_ = false;  // Engine::reconfigure is running us from the control thread
   std::vector<std::unique_ptr<scheduler::Reorder<PacketRef>>> reorder_;  // per connection
   std::vector<std::unique_ptr<ReorderCounters>> reorder_counters_;
   std::uint64_t timer_deadline_ns_ = scheduler::Reorder<PacketRef>::kNever;

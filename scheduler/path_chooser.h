@@ -32,6 +32,7 @@ enum class Policy { kPackets, kBytes, kFlow };
 // What the chooser needs to know about a packet.
 struct PacketInfo {
   std::uint32_t bytes = 0;
+  std::uint32_t packets = 1;  // packets the decision covers (a run of segments)
   std::uint32_t flow_hash = 0;
   std::uint8_t protocol = 0;  // IP protocol (6 TCP, 17 UDP), 0 if unknown
   bool has_ports = false;
@@ -60,12 +61,12 @@ class PathChooser {
       if (mapped >= 0) return mapped;
     }
     if (policy_ == Policy::kFlow) return pinning_.pick(p.flow_hash);
-    return wrr_.pick(p.bytes);
+    return wrr_.pick(p.bytes, p.packets);
   }
 
   // More of the same flow on the path choose() gave it (see WeightedRoundRobin::charge).
-  void charge(int path, std::uint32_t bytes) {
-    if (policy_ != Policy::kFlow) wrr_.charge(path, bytes);
+  void charge(int path, std::uint32_t bytes, std::uint32_t packets) {
+    if (policy_ != Policy::kFlow) wrr_.charge(path, bytes, packets);
   }
 
   [[nodiscard]] Policy policy() const { return policy_; }

@@ -72,7 +72,7 @@ class Reorder {
   template <typename Sink>
   void push(std::uint32_t seq, int path, std::uint64_t now, Item item, Sink& sink) {
     if (!started_) {
-      start_ns_ = now;
+      for (PathState& q : paths_) q.cold_until = now + max_delay_ns_;
     } else if (now > last_push_ns_ + max_delay_ns_) {
       for (PathState& q : paths_) {  // idle resume: nobody was idle *while others delivered*
         if (q.seen) q.last_arrival = now;
@@ -171,11 +171,16 @@ class Reorder {
   // was old local path old_index[j], or is new (-1). What each kept path delivered so far
   // still counts for early loss detection; a new path counts once it delivers. Control path
   // only (allocates).
-  void remap_paths(const std::vector<int>& old_index) {
+  // A new path gets the cold start rule from `now` on: its first packets may lag.
+  void remap_paths(const std::vector<int>& old_index, std::uint64_t now) {
     std::vector<PathState> next(std::max<std::size_t>(old_index.size(), 1));
     for (std::size_t j = 0; j < old_index.size(); ++j) {
       const int o = old_index[j];
-      if (o >= 0 && static_cast<std::size_t>(o) < paths_.size()) next[j] = paths_[static_cast<std::size_t>(o)];
+      if (o >= 0 && static_cast<std::size_t>(o) < paths_.size()) {
+        next[j] = paths_[static_cast<std::size_t>(o)];
+      } else if (started_) {
+        next[j].cold_until = now + max_delay_ns_;
+      }
     }
     paths_ = std::move(next);
   }
@@ -210,6 +215,7 @@ class Reorder {
   struct PathState {
     std::uint32_t last_seq = 0;
     std::uint64_t last_arrival = 0;
+    std::uint64_t cold_until = 0;  // not seen yet: counts as active until then
     bool seen = false;
   };
 
@@ -259,7 +265,7 @@ class Reorder {
 
   // A path that may still bring a missing number (see the rules at the top).
   [[nodiscard]] bool active(const PathState& p, std::uint64_t now) const {
-    if (!p.seen) return now < start_ns_ + max_delay_ns_;  // cold start
+    if (!p.seen) return now < p.cold_until;  // cold start
     return p.last_arrival + max_delay_ns_ >= now;
   }
 
@@ -311,7 +317,6 @@ class Reorder {
   std::uint32_t mask_;
   std::vector<PathState> paths_;
   bool started_ = false;
-  std::uint64_t start_ns_ = 0;     // first push (cold start rule)
   std::uint64_t last_push_ns_ = 0; // latest push (idle resume rule)
   std::uint32_t next_ = 0;        // the number expected at the head
   std::uint32_t held_ = 0;

@@ -38,9 +38,9 @@ void WeightedRoundRobin::set_paths(const std::vector<PathState>& paths) {
   }
 }
 
-int WeightedRoundRobin::pick(std::uint32_t bytes) {
+int WeightedRoundRobin::pick(std::uint32_t bytes, std::uint32_t packets) {
   if (!eligible_) return -1;
-  const std::uint64_t cost = unit_ == Unit::kPackets ? 1 : (bytes ? bytes : 1);
+  const std::uint64_t cost = unit_ == Unit::kPackets ? (packets ? packets : 1) : (bytes ? bytes : 1);
   int best = -1;
   std::uint64_t best_num = 0;
   for (PathMask m = eligible_; m; m &= m - 1) {
@@ -57,9 +57,10 @@ int WeightedRoundRobin::pick(std::uint32_t bytes) {
   return best;
 }
 
-void WeightedRoundRobin::charge(int path, std::uint32_t bytes) {
+void WeightedRoundRobin::charge(int path, std::uint32_t bytes, std::uint32_t packets) {
   if (path < 0 || path >= count_ || !(eligible_ & (PathMask{1} << path))) return;
-  served_[static_cast<std::size_t>(path)] += unit_ == Unit::kPackets ? 1 : (bytes ? bytes : 1);
+  served_[static_cast<std::size_t>(path)] +=
+      unit_ == Unit::kPackets ? (packets ? packets : 1) : (bytes ? bytes : 1);
   if (served_[static_cast<std::size_t>(path)] > kNormalizeAbove) [[unlikely]] normalize();
 }
 

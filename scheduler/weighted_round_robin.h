@@ -34,10 +34,11 @@ class WeightedRoundRobin {
   void set_paths(const std::vector<PathState>& paths);
 
   // The path for the next packet of `bytes` bytes, or -1 if no path is eligible.
-  [[nodiscard]] int pick(std::uint32_t bytes);
+  // `packets`: how many packets the decision covers (a run), for Unit::kPackets.
+  [[nodiscard]] int pick(std::uint32_t bytes, std::uint32_t packets = 1);
   // Counts a packet of `bytes` sent on `path` without a decision (the caller keeps sending a
   // run on the path pick() gave it): shares stay exact, only the granularity changes.
-  void charge(int path, std::uint32_t bytes);
+  void charge(int path, std::uint32_t bytes, std::uint32_t packets = 1);
 
   [[nodiscard]] Unit unit() const { return unit_; }
 

@@ -140,6 +140,12 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
     conn.cfg = std::move(cc);
   }
   // Paths: kept ones keep their health (new intervals apply), new ones start unverified.
+  std::vector<std::size_t> old_counts(connections_.size(), 0);
+  for (const Path& p : paths_) {
+    if (p.active && static_cast<std::size_t>(p.connection) < old_counts.size()) {
+      ++old_counts[static_cast<std::size_t>(p.connection)];
+    }
+  }
   paths_.resize(std::max(paths_.size(), engine_.path_count()));
   std::vector<std::size_t> path_counts(connections_.size(), 0);
   for (std::size_t i = 0; i < paths_.size(); ++i) {
@@ -160,7 +166,7 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
       p = make_path(i, now);
       Connection& conn = connections_[static_cast<std::size_t>(p.connection)];
       if (conn.cfg.enabled && p.health.state() == HealthState::kUp) p.health.start_unverified(now);
-      p.usable = true;  // so that apply() below tells the engine the actual state
+      p.usable = false;  // the engine starts it disabled: apply() below enables it if usable
       engine_.path(i).set_control_listener(true);
       conn.established = false;  // announce the new path count
       conn.hello_sent_us = 0;
@@ -170,8 +176,9 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
   }
   // Removed paths: a connection with fewer paths announces itself again too.
   for (std::size_t c = 0; c < connections_.size(); ++c) {
-    if (connections_[c].active && path_counts[c] != spec.connections[c].paths.size()) {
+    if (connections_[c].active && path_counts[c] != old_counts[c]) {
       connections_[c].established = false;
+      connections_[c].hello_sent_us = 0;
     }
   }
   tick_us_ = 100000;

@@ -647,7 +647,7 @@ TEST_CASE("remap_paths keeps what kept paths delivered and ignores a new path un
   r.push(1, 1, 0, 1, sink);  // path 1 delivers 1: everything in order now
   REQUIRE(sink.delivered == std::vector<int>{0, 1, 2});
   // Old path 1 becomes local 0, a new path takes local 1, old path 0 is gone.
-  r.remap_paths({1, -1});
+  r.remap_paths({1, -1}, 0);
   REQUIRE(r.path_count() == 2);
   // Gap at 3: old path 1 (now 0) delivers 5 -- it is the only path that has delivered
   // anything (and the stage's cold start is long over), so the gap is known lost at once;
@@ -723,4 +723,23 @@ TEST_CASE("idle resume: after the whole connection was silent, every path counts
   q.push(51, 0, 250 * kMs, 51, s2);  // 50 missing; path 1 silent for 250 ms: known lost
   CHECK(q.held() == 0);
   CHECK(q.stats().lost == 1);
+}
+
+TEST_CASE("a path added by remap_paths gets the cold start rule from then on") {
+  Reorder<int> r(64, 100 * kMs, 1);
+  Sink sink;
+  for (std::uint32_t k = 0; k < 3; ++k) r.push(k, 0, 0, static_cast<int>(k), sink);
+  r.remap_paths({0, -1}, 1000 * kMs);  // a second path joins at t = 1 s
+  r.push(4, 0, 1000 * kMs, 4, sink);   // 3 may come on the new path: held
+  CHECK(r.held() == 1);
+  r.push(3, 1, 1001 * kMs, 3, sink);
+  CHECK(sink.delivered == std::vector<int>{0, 1, 2, 3, 4});
+  CHECK(r.stats().lost == 0);
+  // After its cold start, a new path that never delivered no longer holds gaps back.
+  r.remap_paths({0, 1, -1}, 1001 * kMs);
+  r.push(6, 0, 1200 * kMs, 6, sink);  // path 1 is at 3 (active), path 2 cold start over
+  CHECK(r.held() == 1);               // held for path 1
+  r.push(7, 1, 1201 * kMs, 7, sink);  // path 1 passes 5: lost, path 2 does not count
+  CHECK(r.held() == 0);
+  CHECK(r.stats().lost == 1);
 }
