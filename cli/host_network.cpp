@@ -185,13 +185,7 @@ void HostNetwork::del_route(const Route& r) {
 }
 
 bool HostNetwork::same_route(const Route& a, const Route& b) {
-  auto same = [](const engine::IpNet& x, const engine::IpNet& y) {
-    return x.family == y.family && x.prefix_len == y.prefix_len && x.addr == y.addr;
-  };
-  if (!same(a.dst, b.dst) || a.oif != b.oif || a.gateway.has_value() != b.gateway.has_value()) {
-    return false;
-  }
-  return !a.gateway || same(*a.gateway, *b.gateway);
+  return a.dst == b.dst && a.oif == b.oif && a.gateway == b.gateway;
 }
 
 void HostNetwork::configure_tun(int tun_ifindex, const config::TunConfig& tun) {

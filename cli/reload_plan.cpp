@@ -1,14 +1,7 @@
 #include "cli/reload_plan.h"
 
-#include <cstring>
-
 namespace mpt::cli {
 namespace {
-
-bool same_addr(const sockaddr_storage& a, socklen_t alen, const sockaddr_storage& b,
-               socklen_t blen) {
-  return alen == blen && std::memcmp(&a, &b, alen) == 0;
-}
 
 // A free slot: inactive in `running` and not taken yet in this plan; else a new one.
 template <typename Spec>
@@ -27,39 +20,13 @@ bool same_connection_settings(const engine::ConnectionSpec& a, const engine::Con
   if (a.gre_key != b.gre_key || a.gre_checksum != b.gre_checksum ||
       a.sequence_numbers != b.sequence_numbers || a.reorder_window != b.reorder_window ||
       a.max_delay_ms != b.max_delay_ms || a.max_delay_derived != b.max_delay_derived ||
-      a.policy != b.policy || a.destinations.size() != b.destinations.size()) {
+      a.policy != b.policy) {
     return false;
   }
-  for (std::size_t i = 0; i < a.destinations.size(); ++i) {
-    const engine::IpNet& x = a.destinations[i];
-    const engine::IpNet& y = b.destinations[i];
-    if (x.family != y.family || x.prefix_len != y.prefix_len || x.addr != y.addr) return false;
-  }
-  return true;
-}
-
-bool same_ranges(const std::vector<scheduler::PortRange>& a,
-                 const std::vector<scheduler::PortRange>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i].first != b[i].first || a[i].last != b[i].last) return false;
-  }
-  return true;
-}
-
-bool same_port_rules(const scheduler::PathPortRules& a, const scheduler::PathPortRules& b) {
-  return same_ranges(a.tcp_src, b.tcp_src) && same_ranges(a.tcp_dst, b.tcp_dst) &&
-         same_ranges(a.udp_src, b.udp_src) && same_ranges(a.udp_dst, b.udp_dst);
+  return a.destinations == b.destinations;
 }
 
 }  // namespace
-
-bool same_path_sockets(const engine::PathSpec& a, const engine::PathSpec& b) {
-  return a.connection == b.connection && a.interface_name == b.interface_name &&
-         same_addr(a.local, a.local_len, b.local, b.local_len) &&
-         same_addr(a.remote, a.remote_len, b.remote, b.remote_len) &&
-         a.source_port_count == b.source_port_count;
-}
 
 ReloadPlan plan_reload(const engine::TunnelSpec& running, const engine::TunnelSpec& fresh) {
   ReloadPlan plan;
@@ -115,13 +82,13 @@ ReloadPlan plan_reload(const engine::TunnelSpec& running, const engine::TunnelSp
     fp.active = true;
     int slot = -1;
     for (std::size_t i = 0; i < running.paths.size(); ++i) {
-      if (running.paths[i].active && !path_taken[i] && same_path_sockets(running.paths[i], fp)) {
+      if (running.paths[i].active && !path_taken[i] && engine::same_path_sockets(running.paths[i], fp)) {
         slot = static_cast<int>(i);
         path_taken[i] = true;
         if (running.paths[i].name != fp.name) {
           plan.changes.push_back("renumbered path " + running.paths[i].name + " as " + fp.name);
         }
-        if (!same_port_rules(running.paths[i].ports, fp.ports)) {
+        if (!(running.paths[i].ports == fp.ports)) {
           plan.changes.push_back("changed port mapping of " + fp.name);
         }
         break;

@@ -30,7 +30,4 @@ struct ReloadPlan {
 [[nodiscard]] ReloadPlan plan_reload(const engine::TunnelSpec& running,
                                      const engine::TunnelSpec& fresh);
 
-// Same sockets (see above); the connection index is compared as given.
-[[nodiscard]] bool same_path_sockets(const engine::PathSpec& a, const engine::PathSpec& b);
-
 }  // namespace mpt::cli

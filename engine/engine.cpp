@@ -102,15 +102,6 @@ void Engine::resume() {
   start(pin_cpus_);
 }
 
-namespace {
-bool same_sockets(const PathSpec& a, const PathSpec& b) {
-  return a.connection == b.connection && a.interface_name == b.interface_name &&
-         a.local_len == b.local_len && std::memcmp(&a.local, &b.local, a.local_len) == 0 &&
-         a.remote_len == b.remote_len && std::memcmp(&a.remote, &b.remote, a.remote_len) == 0 &&
-         a.source_port_count == b.source_port_count;
-}
-}  // namespace
-
 std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
   if (next.paths.size() < spec_.paths.size() ||
       next.connections.size() < spec_.connections.size()) {
@@ -123,7 +114,7 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
   // 1. Paths that go (or change their sockets) hand back what they hold, then close.
   for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
     if (!paths_[i]) continue;
-    if (next.paths[i].active && same_sockets(spec_.paths[i], next.paths[i])) continue;
+    if (next.paths[i].active && same_path_sockets(spec_.paths[i], next.paths[i])) continue;
     reader_->detach_path(static_cast<int>(i));
     writer_->detach_path(static_cast<int>(i));
     MPT_INFO("path %s removed", spec_.paths[i].name.c_str());

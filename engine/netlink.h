@@ -23,6 +23,7 @@ struct IpNet {
   std::array<std::uint8_t, 16> addr{};
   int prefix_len = 0;
   [[nodiscard]] std::string to_string() const;
+  friend bool operator==(const IpNet&, const IpNet&) = default;
 };
 
 class Netlink {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,15 @@ struct ConnectionSpec {
   std::vector<IpNet> destinations; // inner destinations routed to this connection (TX lookup)
   bool active = true;              // false: a slot a reload freed (see PathSpec::active)
 };
+
+// The same path as far as its sockets go (`mpt reload`): same connection, interface, local and
+// remote address and port, entropy port count. Such a path keeps its worker across a reload.
+[[nodiscard]] inline bool same_path_sockets(const PathSpec& a, const PathSpec& b) {
+  return a.connection == b.connection && a.interface_name == b.interface_name &&
+         a.local_len == b.local_len && std::memcmp(&a.local, &b.local, a.local_len) == 0 &&
+         a.remote_len == b.remote_len && std::memcmp(&a.remote, &b.remote, a.remote_len) == 0 &&
+         a.source_port_count == b.source_port_count;
+}
 
 struct TunnelSpec {
   int mtu = 1440;                  // TUN MTU: the largest inner packet

@@ -23,10 +23,12 @@ namespace mpt::scheduler {
 struct PortRange {
   std::uint16_t first = 0;
   std::uint16_t last = 0;
+  friend bool operator==(const PortRange&, const PortRange&) = default;
 };
 
 struct PathPortRules {
   std::vector<PortRange> tcp_src, tcp_dst, udp_src, udp_dst;
+  friend bool operator==(const PathPortRules&, const PathPortRules&) = default;
 };
 
 class PortMap {
