@@ -893,9 +893,10 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("hold_down_ms", 0, 600000, c.hold_down_ms);
   if (IniEntry* e = r.get_string("scheduler", c.scheduler)) {
     c.scheduler = to_lower(c.scheduler);
-    if (c.scheduler != "bytes" && c.scheduler != "packets" && c.scheduler != "flow") {
-      r.bad_value(*e, "must be bytes, packets or flow");
-      c.scheduler = "bytes";
+    if (c.scheduler != "auto" && c.scheduler != "bytes" && c.scheduler != "packets" &&
+        c.scheduler != "flow") {
+      r.bad_value(*e, "must be auto, bytes, packets or flow");
+      c.scheduler = "auto";
     }
   }
   r.finish();

@@ -116,9 +116,11 @@ struct ConnectionConfig {
   int source_port_count = 4;
   std::optional<std::uint32_t> gre_key;  // GRE key sent and required on receive (RFC 2890)
   bool gre_checksum = false;             // send the GRE checksum (RFC 2784)
-  // Path choice: "bytes" (weighted round-robin sharing bytes; default), "packets" (the
-  // original MPT's per-packet weighted round-robin) or "flow" (each flow pinned to one path).
-  std::string scheduler = "bytes";
+  // Path choice: "auto" (earliest expected arrival from estimated path rates and delays;
+  // default; needs signalling, else it acts as "bytes"), "bytes" (weighted round-robin
+  // sharing bytes), "packets" (the original MPT's per-packet weighted round-robin) or "flow"
+  // (each flow pinned to one path).
+  std::string scheduler = "auto";
   // Signalling and path health (docs/protocol.md). Probes run when auth_key is set (HMAC
   // key) or when control_auth = none opts into unauthenticated control messages.
   std::string control_auth = "hmac";     // "hmac" or "none"

@@ -73,7 +73,10 @@ constexpr std::uint32_t kDefaultReorderWindow = 8192;
 scheduler::Policy scheduler_policy(const config::ConnectionConfig& c) {
   if (c.scheduler == "packets") return scheduler::Policy::kPackets;
   if (c.scheduler == "flow") return scheduler::Policy::kFlow;
-  return scheduler::Policy::kBytes;
+  if (c.scheduler == "bytes") return scheduler::Policy::kBytes;
+  // auto learns from the probes: without signalling it has nothing to learn from.
+  const bool signalling = !c.auth_key.empty() || c.control_auth == "none";
+  return signalling ? scheduler::Policy::kAuto : scheduler::Policy::kBytes;
 }
 
 }  // namespace

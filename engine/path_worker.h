@@ -91,6 +91,30 @@ class PathWorker {
   }
   [[nodiscard]] bool down() const { return down_.load(std::memory_order_acquire); }
 
+  // The adaptive scheduler's view of this path (signaling's PathEstimator), control thread ->
+  // TUN reader. Latest value wins: no ring, nothing to lose when the reader sleeps. The
+  // fields are independent relaxed stores; the version is stored last with release, so a
+  // reader that sees a new version (acquire) sees at least the fields written with it.
+  struct Estimate {
+    double rate_bps = 0;               // 0 = no estimate yet
+    std::uint64_t one_way_delay_ns = 0;
+    std::uint64_t penalty_ns = 0;      // extra expected delay (loss)
+  };
+  void publish_estimate(const Estimate& e) {
+    est_rate_bps_.store(e.rate_bps, std::memory_order_relaxed);
+    est_delay_ns_.store(e.one_way_delay_ns, std::memory_order_relaxed);
+    est_penalty_ns_.store(e.penalty_ns, std::memory_order_relaxed);
+    est_version_.fetch_add(1, std::memory_order_release);
+  }
+  [[nodiscard]] std::uint64_t estimate_version() const {
+    return est_version_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] Estimate estimate() const {
+    return {est_rate_bps_.load(std::memory_order_relaxed),
+            est_delay_ns_.load(std::memory_order_relaxed),
+            est_penalty_ns_.load(std::memory_order_relaxed)};
+  }
+
  private:
   void open_send_sockets(std::uint32_t flow_hash_seed);
   void arm_recv();
@@ -130,6 +154,10 @@ class PathWorker {
   std::atomic<bool> control_listener_{false};
   std::atomic<bool> down_{false};
   std::atomic<bool> starving_{false};
+  std::atomic<double> est_rate_bps_{0};
+  std::atomic<std::uint64_t> est_delay_ns_{0};
+  std::atomic<std::uint64_t> est_penalty_ns_{0};
+  std::atomic<std::uint64_t> est_version_{0};
   std::size_t rx_in_kernel_ = 0;  // receive buffers in the kernel's provided ring
   ReturnRing rx_return_ring_;
   Doorbell bell_;

@@ -1,5 +1,6 @@
 #include "engine/tun_reader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -50,7 +51,8 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       send_pool_(kSendPoolCount, kSendBufBytes),
       open_(paths.size()),
       to_push_(paths.size()),
-      to_push_len_(paths.size(), 0) {
+      to_push_len_(paths.size(), 0),
+      estimate_seen_(paths.size(), 0) {
   build_connections(nullptr);
   for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
   provided_.publish();
@@ -136,6 +138,7 @@ void TunReader::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
   open_.resize(paths_.size());
   to_push_.resize(paths_.size());
   to_push_len_.resize(paths_.size(), 0);
+  estimate_seen_.assign(paths_.size(), 0);  // rebuilt schedulers take every estimate again
   build_connections(&old);
   // Queued batches of removed paths go to a live path of their connection (their sequence
   // numbers and key are the connection's), or are dropped and counted if it has none.
@@ -215,6 +218,31 @@ void TunReader::run() {
 void TunReader::apply_commands() {
   PathCommand c;
   while (commands_.pop(c)) set_path_state(c.path, c.weight, c.up);
+  refresh_estimates();
+}
+
+// The adaptive scheduler's inputs: each path's latest estimate (published by the control
+// thread at probe rate), taken when it changed. A few relaxed loads per path and turn.
+void TunReader::refresh_estimates() {
+  for (std::size_t p = 0; p < paths_.size(); ++p) {
+    const PathWorker* w = paths_[p];
+    if (!w) continue;
+    const std::uint64_t v = w->estimate_version();
+    if (v == estimate_seen_[p]) continue;
+    estimate_seen_[p] = v;
+    const PathWorker::Estimate e = w->estimate();
+    if (e.rate_bps <= 0) continue;
+    const PathSpec& ps = tunnel_.paths[p];
+    Connection& conn = connections_.at(static_cast<std::size_t>(ps.connection));
+    if (conn.chooser.policy() != scheduler::Policy::kAuto) continue;
+    const auto& ids = tunnel_.connections[static_cast<std::size_t>(ps.connection)].paths;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] == static_cast<int>(p)) {
+        conn.chooser.set_estimate(static_cast<int>(i), e.rate_bps, e.one_way_delay_ns,
+                                  e.penalty_ns);
+      }
+    }
+  }
 }
 
 void TunReader::reroute(PacketBuf* b) {
@@ -251,7 +279,7 @@ void TunReader::set_path_state(int path, std::uint32_t weight, bool up) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] == path) c.states[i] = {weight, up};
   }
-  c.chooser.set_paths(c.states);
+  c.chooser.set_paths(c.states, monotonic_ns());
   c.run_left = 0;  // the next segment is a fresh decision among the paths as they are now
 }
 
@@ -328,13 +356,34 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
   }
   std::size_t charged = 0;  // segments of this packet already charged to a path
   int local_path = conn.run_path;
+  const bool auto_policy = conn.chooser.policy() == scheduler::Policy::kAuto;
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t len = segmenter_.length(i);
     if (len > static_cast<std::size_t>(tunnel_.mtu)) [[unlikely]] {
       bump(stats_.tx_drop_too_big);
       continue;
     }
-    if (conn.run_left == 0 || i >= charged) {
+    if (auto_policy) {
+      // Adaptive: one decision per segment, or per run of about kQuantumNs at the chosen
+      // path's rate (EarliestArrival::quantum_bytes); every segment is charged as it goes.
+      const auto bytes = static_cast<std::uint32_t>(len);
+      if (conn.run_left == 0) {
+        info.bytes = bytes;
+        info.packets = 1;
+        info.now_ns = now;
+        local_path = conn.chooser.choose(info);
+        conn.run_path = local_path;
+        conn.run_flow = info.flow_hash;
+        conn.run_until_ns = now + kRunNs;
+        conn.run_left = local_path < 0
+                            ? 1
+                            : std::clamp<std::uint32_t>(
+                                  conn.chooser.run_bytes(local_path) / std::max(bytes, 1u), 1,
+                                  kRunSegments);
+      } else {
+        conn.chooser.charge(local_path, bytes, 1, now);
+      }
+    } else if (conn.run_left == 0 || i >= charged) {
       const std::size_t n = conn.run_left == 0
                                 ? std::min<std::size_t>(kRunSegments, count - i)
                                 : std::min<std::size_t>(conn.run_left, count - i);

@@ -85,6 +85,7 @@ class TunReader {
   void build_connections(const TunnelSpec* old);
   void set_path_state(int path, std::uint32_t weight, bool up);
   void apply_commands();
+  void refresh_estimates();
   void reroute(PacketBuf* b);
   void reroute(PacketBuf* b, int connection, int from);
   void arm_read();
@@ -115,6 +116,7 @@ class TunReader {
   std::vector<OpenBatch> open_;                                 // per path
   std::vector<std::array<PacketBuf*, kBatchMax>> to_push_;      // per path, closed batches
   std::vector<std::size_t> to_push_len_;
+  std::vector<std::uint64_t> estimate_seen_;  // per path: PathWorker::estimate_version applied
   // Batches taken back from removed paths (detach_path), with their connection.
   std::vector<std::pair<PacketBuf*, int>> orphans_;
   Segmenter segmenter_;

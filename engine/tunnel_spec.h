@@ -45,7 +45,7 @@ struct ConnectionSpec {
   std::uint32_t reorder_window = 0;  // packets; 0 = deliver as received
   std::uint32_t max_delay_ms = 100;  // longest wait for a gap in the reorder stage
   bool max_delay_derived = false;    // signalling may set it from the measured path RTTs
-  scheduler::Policy policy = scheduler::Policy::kBytes;
+  scheduler::Policy policy = scheduler::Policy::kAuto;
   std::vector<int> paths;          // global path indices, in [path_N] order
   std::vector<IpNet> destinations; // inner destinations routed to this connection (TX lookup)
   bool active = true;              // false: a slot a reload freed (see PathSpec::active)

@@ -1,16 +1,18 @@
 // PathChooser: the transmit-side decision for one connection -- which path carries a packet.
 //
 // Order: MPT's layer-4 port mapping first (if a rule matches and its path is eligible), then
-// the connection's policy: smooth weighted round-robin by packets (the original MPT), by bytes
-// (paths share bytes in proportion to weight; mpt's default), or flow pinning (a flow stays on
-// one path; for traffic that must not be reordered). Pure; one thread (the TUN reader);
-// choose() does no allocation and no I/O.
+// the connection's policy: earliest expected arrival from estimated path rates and delays
+// (`auto`, mpt's default; scheduler/earliest_arrival.h), smooth weighted round-robin by
+// packets (the original MPT) or by bytes (paths share bytes in proportion to weight), or
+// flow pinning (a flow stays on one path; for traffic that must not be reordered). Pure; one
+// thread (the TUN reader); choose() does no allocation and no I/O.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 #include <vector>
 
+#include "scheduler/earliest_arrival.h"
 #include "scheduler/flow_pinning.h"
 #include "scheduler/path_set.h"
 #include "scheduler/port_map.h"
@@ -18,13 +20,14 @@
 
 namespace mpt::scheduler {
 
-enum class Policy { kPackets, kBytes, kFlow };
+enum class Policy { kPackets, kBytes, kFlow, kAuto };
 
 [[nodiscard]] inline const char* to_string(Policy p) {
   switch (p) {
     case Policy::kPackets: return "packets";
     case Policy::kBytes: return "bytes";
     case Policy::kFlow: return "flow";
+    case Policy::kAuto: return "auto";
   }
   return "?";
 }
@@ -38,18 +41,20 @@ struct PacketInfo {
   bool has_ports = false;
   std::uint16_t src_port = 0;
   std::uint16_t dst_port = 0;
+  std::uint64_t now_ns = 0;   // monotonic time of the decision (Policy::kAuto)
 };
 
 class PathChooser {
  public:
-  explicit PathChooser(Policy policy = Policy::kBytes)
+  explicit PathChooser(Policy policy = Policy::kAuto)
       : policy_(policy),
         wrr_(policy == Policy::kPackets ? WeightedRoundRobin::Unit::kPackets
                                         : WeightedRoundRobin::Unit::kBytes) {}
 
   void set_port_rules(const std::vector<PathPortRules>& rules) { ports_.set_rules(rules); }
-  void set_paths(const std::vector<PathState>& paths) {
+  void set_paths(const std::vector<PathState>& paths, std::uint64_t now_ns = 0) {
     wrr_.set_paths(paths);
+    if (policy_ == Policy::kAuto) arrival_.set_paths(paths, now_ns);
     if (policy_ == Policy::kFlow) pinning_.set_paths(paths);
     ports_.set_paths(paths);
   }
@@ -61,19 +66,37 @@ class PathChooser {
       if (mapped >= 0) return mapped;
     }
     if (policy_ == Policy::kFlow) return pinning_.pick(p.flow_hash);
+    if (policy_ == Policy::kAuto) return arrival_.pick(p.now_ns, p.bytes);
     return wrr_.pick(p.bytes, p.packets);
   }
 
   // More of the same flow on the path choose() gave it (see WeightedRoundRobin::charge).
-  void charge(int path, std::uint32_t bytes, std::uint32_t packets) {
-    if (policy_ != Policy::kFlow) wrr_.charge(path, bytes, packets);
+  void charge(int path, std::uint32_t bytes, std::uint32_t packets, std::uint64_t now_ns = 0) {
+    if (policy_ == Policy::kAuto) {
+      arrival_.charge(path, now_ns, bytes);
+    } else if (policy_ != Policy::kFlow) {
+      wrr_.charge(path, bytes, packets);
+    }
   }
+
+  // Policy::kAuto: the estimator's latest view of a path (see EarliestArrival::set_estimate).
+  void set_estimate(int path, double rate_bps, std::uint64_t one_way_delay_ns,
+                    std::uint64_t penalty_ns = 0) {
+    arrival_.set_estimate(path, rate_bps, one_way_delay_ns, penalty_ns);
+  }
+  // How many bytes one decision should cover on `path`: unbounded for the static policies,
+  // about kQuantumNs of the path's rate for kAuto.
+  [[nodiscard]] std::uint32_t run_bytes(int path) const {
+    return policy_ == Policy::kAuto && path >= 0 ? arrival_.quantum_bytes(path) : ~0u;
+  }
+  [[nodiscard]] const EarliestArrival& arrival() const { return arrival_; }
 
   [[nodiscard]] Policy policy() const { return policy_; }
 
  private:
   Policy policy_;
   WeightedRoundRobin wrr_;
+  EarliestArrival arrival_;
   FlowPinning pinning_;
   PortMap ports_;
 };

@@ -22,6 +22,9 @@
 #include "engine/path_worker.h"
 
 namespace mpt::signaling {
+
+// Probe interval of a busy path under scheduler = auto (see probe_interval_us).
+constexpr std::uint64_t kEstimateIntervalUs = 20000;
 namespace {
 
 std::uint64_t now_us() { return engine::monotonic_us(); }
@@ -83,6 +86,10 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
       any_enabled = true;
       tick_us_ = std::min<std::uint64_t>(
           tick_us_, std::max<std::uint64_t>(1000, cc.health.probe_interval_us / 4));
+      if (engine.spec().connections[static_cast<std::size_t>(paths_.back().connection)].policy ==
+          scheduler::Policy::kAuto) {
+        tick_us_ = std::min(tick_us_, kEstimateIntervalUs / 4);
+      }
     }
   }
   // Without signalling the timer only re-polls links reported down: 10 times a second.
@@ -99,9 +106,12 @@ int ControlLoop::local_index(std::size_t i) const {
 
 ControlLoop::Path ControlLoop::make_path(std::size_t i, std::uint64_t now) {
   const engine::PathSpec& ps = engine_.path(i).spec();
-  Path p{true, &engine_.path(i), ps.connection, local_index(i),
-         static_cast<int>(if_nametoindex(ps.interface_name.c_str())),
-         PathHealth(connections_[static_cast<std::size_t>(ps.connection)].cfg.health, now)};
+  Path p;
+  p.worker = &engine_.path(i);
+  p.connection = ps.connection;
+  p.local_index = local_index(i);
+  p.ifindex = static_cast<int>(if_nametoindex(ps.interface_name.c_str()));
+  p.health = PathHealth(connections_[static_cast<std::size_t>(ps.connection)].cfg.health, now);
   p.usable = ps.up;
   p.weight = ps.weight;
   if (!ps.up) p.health.set_admin(false, now);
@@ -182,10 +192,14 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
     }
   }
   tick_us_ = 100000;
-  for (const Connection& conn : connections_) {
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    const Connection& conn = connections_[c];
     if (conn.active && conn.cfg.enabled) {
       tick_us_ = std::min<std::uint64_t>(
           tick_us_, std::max<std::uint64_t>(1000, conn.cfg.health.probe_interval_us / 4));
+      if (spec.connections[c].policy == scheduler::Policy::kAuto) {
+        tick_us_ = std::min(tick_us_, kEstimateIntervalUs / 4);
+      }
     }
   }
 }
@@ -257,12 +271,15 @@ void ControlLoop::tick() {
     }
     const bool probing = p.health.state() != HealthState::kAdminDown &&
                          p.health.state() != HealthState::kLinkDown;
-    if (probing && now - p.last_probe_sent_us >= c.cfg.health.probe_interval_us) {
+    if (probing && now - p.last_probe_sent_us >= probe_interval_us(i)) {
       ProbeBody body;
       body.tx_time_us = now;
       body.data_tx_packets = engine::read(engine_.path(i).stats().tx_packets);
       body.data_rx_packets = rx;
-      p.tx_at_probe = body.data_tx_packets;
+      body.data_tx_bytes = engine::read(engine_.path(i).stats().tx_bytes);
+      body.data_rx_bytes = engine::read(engine_.path(i).stats().rx_bytes);
+      p.sent[p.sent_next++ % p.sent.size()] = {now, body.data_tx_packets};
+      p.tx_seen = body.data_tx_packets;
       p.last_probe_sent_us = now;
       ++p.probes_sent;
       send(i, MessageType::kProbe, &body);
@@ -379,6 +396,8 @@ void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, s
       ack.echo_delay_us = static_cast<std::uint32_t>(now > rx_us ? now - rx_us : 0);
       ack.data_tx_packets = engine::read(engine_.path(i).stats().tx_packets);
       ack.data_rx_packets = engine::read(engine_.path(i).stats().rx_packets);
+      ack.data_tx_bytes = engine::read(engine_.path(i).stats().tx_bytes);
+      ack.data_rx_bytes = engine::read(engine_.path(i).stats().rx_bytes);
       send(i, MessageType::kProbeAck, &ack);
       break;
     }
@@ -390,15 +409,27 @@ void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, s
       ++p.acks_received;
       p.last_ack_us = rx_us;
       p.health.on_probe_ack(rx_us, net);
-      if (b.echo_time_us == p.last_probe_sent_us) {
-        // Loss sample: what we sent between two answered probes against what the peer got.
-        if (p.acks_received > 1) {
-          p.health.on_loss_sample(p.tx_at_probe - p.tx_at_acked,
-                                  b.data_rx_packets - p.peer_rx_at_ack, now);
+      p.estimator.on_rtt(rx_us, net);
+      p.estimator.on_delivery(rx_us, b.data_rx_bytes, b.tx_time_us);
+      // Loss sample: what we sent between two answered probes against what the peer got
+      // (the peer's count is read when it answers, so packets still in flight then count as
+      // lost in this sample and as received in the next one: the sum is right).
+      const auto sent = std::find_if(p.sent.begin(), p.sent.end(), [&](const Path::SentProbe& e) {
+        return e.time_us == b.echo_time_us;
+      });
+      if (sent != p.sent.end()) {
+        if (p.acks_received > 1 && sent->tx_packets >= p.tx_at_acked &&
+            b.data_rx_packets >= p.peer_rx_at_ack) {
+          const std::uint64_t n_sent = sent->tx_packets - p.tx_at_acked;
+          const std::uint64_t n_received = b.data_rx_packets - p.peer_rx_at_ack;
+          p.health.on_loss_sample(n_sent, n_received, now);
+          p.estimator.on_loss_sample(n_sent, n_received);
         }
-        p.tx_at_acked = p.tx_at_probe;
+        p.tx_at_acked = sent->tx_packets;
         p.peer_rx_at_ack = b.data_rx_packets;
+        *sent = {};
       }
+      publish_estimate(i);
       break;
     }
     case MessageType::kPathStatus: {
@@ -463,11 +494,38 @@ void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe,
                  reinterpret_cast<const sockaddr*>(&ps.remote), ps.remote_len);
 }
 
+// The adaptive scheduler's probe cadence: while a path carries data its estimate must follow
+// the traffic (every kEstimateIntervalUs); an idle path is probed at the health interval.
+std::uint64_t ControlLoop::probe_interval_us(std::size_t i) const {
+  const Path& p = paths_[i];
+  const std::uint64_t health = connections_[static_cast<std::size_t>(p.connection)].cfg.health.probe_interval_us;
+  if (engine_.spec().connections[static_cast<std::size_t>(p.connection)].policy !=
+      scheduler::Policy::kAuto) {
+    return health;
+  }
+  const std::uint64_t tx = engine::read(engine_.path(i).stats().tx_packets);
+  return tx != p.tx_seen ? std::min(health, kEstimateIntervalUs) : health;
+}
+
+void ControlLoop::publish_estimate(std::size_t i) {
+  const Path& p = paths_[i];
+  if (!p.estimator.has_rtt()) return;
+  engine::PathWorker::Estimate e;
+  e.rate_bps = p.estimator.rate_bps();
+  e.one_way_delay_ns = p.estimator.one_way_delay_us() * 1000;
+  engine_.path(i).publish_estimate(e);
+}
+
 void ControlLoop::apply(std::size_t i, std::uint64_t now) {
   Path& p = paths_[i];
   const bool usable = p.health.usable();
   if (usable == p.usable) return;
   p.usable = usable;
+  if (usable) {
+    // Back from an outage or an admin change: capacity and delay may differ now.
+    p.estimator.reset();
+    publish_estimate(i);
+  }
   const engine::PathSpec& ps = engine_.path(i).spec();
   engine_.set_path_usable(i, usable, p.weight);
   MPT_INFO("path %s is %s (%s)", ps.name.c_str(), usable ? "up" : "down",
@@ -573,7 +631,7 @@ void ControlLoop::on_link_message(const std::uint8_t* data, std::size_t len) {
 std::string ControlLoop::status_json() const {
   std::string s = ",\"health\":[";
   const std::uint64_t now = now_us();
-  char buf[512];
+  char buf[1024];
   bool first = true;
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const Path& p = paths_[i];
@@ -582,12 +640,19 @@ std::string ControlLoop::status_json() const {
                   "%s{\"path\":\"%s\",\"state\":\"%s\",\"weight\":%u,\"rtt_us\":%" PRIu64
                   ",\"loss\":%.4f,\"tx_mbps\":%.1f,\"rx_mbps\":%.1f,"
                   "\"ms_since_ack\":%" PRIu64 ",\"probes_sent\":%" PRIu64
-                  ",\"acks_received\":%" PRIu64 ",\"last_change_ms_ago\":%" PRIu64 "}",
+                  ",\"acks_received\":%" PRIu64 ",\"last_change_ms_ago\":%" PRIu64
+                  ",\"estimate\":{\"rate_mbps\":%.2f,\"delivery_mbps\":%.2f,\"min_rtt_us\":%" PRIu64
+                  ",\"srtt_us\":%" PRIu64 ",\"rttvar_us\":%" PRIu64 ",\"queue_delay_us\":%" PRIu64
+                  ",\"loss\":%.4f,\"saturated\":%s,\"samples\":%" PRIu64 "}}",
                   first ? "" : ",", engine_.spec().paths[i].name.c_str(),
                   to_string(p.health.state()), p.weight, p.health.rtt_us(), p.health.loss(),
                   p.tx_mbps, p.rx_mbps,
                   p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0, p.probes_sent,
-                  p.acks_received, (now - p.health.last_change_us()) / 1000);
+                  p.acks_received, (now - p.health.last_change_us()) / 1000,
+                  p.estimator.rate_bps() / 1e6, p.estimator.last_delivery_bps() / 1e6,
+                  p.estimator.min_rtt_us(), p.estimator.srtt_us(), p.estimator.rttvar_us(),
+                  p.estimator.queue_delay_us(), p.estimator.loss(),
+                  p.estimator.saturated() ? "true" : "false", p.estimator.samples());
     s += buf;
     first = false;
   }
@@ -639,6 +704,16 @@ std::string ControlLoop::status_text() const {
                   static_cast<double>(p.health.rtt_us()) / 1000.0, p.health.loss() * 100,
                   p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0);
     s += buf;
+    if (p.estimator.samples() > 0) {
+      std::snprintf(buf, sizeof buf,
+                    "  %-20s estimate: rate %8.1f Mbit/s (delivered %8.1f)  min rtt %6.2f ms  "
+                    "queue %6.2f ms  loss %5.2f %%%s\n",
+                    "", p.estimator.rate_bps() / 1e6, p.estimator.last_delivery_bps() / 1e6,
+                    static_cast<double>(p.estimator.min_rtt_us()) / 1000.0,
+                    static_cast<double>(p.estimator.queue_delay_us()) / 1000.0,
+                    p.estimator.loss() * 100, p.estimator.saturated() ? "  saturated" : "");
+      s += buf;
+    }
   }
   return s;
 }

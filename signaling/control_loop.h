@@ -27,6 +27,7 @@
 
 #include "engine/engine.h"
 #include "signaling/messages.h"
+#include "scheduler/path_estimator.h"
 #include "signaling/path_health.h"
 
 namespace mpt::signaling {
@@ -81,10 +82,22 @@ class ControlLoop {
     std::uint64_t last_probe_sent_us = 0;
     std::uint64_t last_link_poll_us = 0;
     std::uint64_t last_ack_us = 0;
-    std::uint64_t tx_at_probe = 0;       // our data tx count when the last probe left
-    std::uint64_t tx_at_acked = 0;       // ... when the probe answered last time left
+    // Probes in flight (send time, our data tx count then), so that an answer that arrives
+    // after later probes left still pairs with its own counts (probes every 20 ms on a path
+    // with a longer RTT).
+    struct SentProbe {
+      std::uint64_t time_us = 0;
+      std::uint64_t tx_packets = 0;
+    };
+    std::array<SentProbe, 32> sent{};
+    std::size_t sent_next = 0;
+    std::uint64_t tx_at_acked = 0;       // our data tx count when the last answered probe left
     std::uint64_t peer_rx_at_ack = 0;    // the peer's rx count in the last answer
     std::uint64_t rx_seen = 0;           // our data rx count at the last tick
+    std::uint64_t tx_seen = 0;           // our data tx count at the last probe
+    // The adaptive scheduler's estimate of the path (rate, delays, loss), published to the
+    // engine after every answer (Engine path's publish_estimate).
+    scheduler::PathEstimator estimator;
     std::uint64_t probes_sent = 0, acks_received = 0;
     // Rates over the last second, from the worker's counters.
     std::uint64_t rate_at_us = 0, rate_tx_bytes = 0, rate_rx_bytes = 0;
@@ -115,6 +128,8 @@ class ControlLoop {
   void admin(std::size_t i, bool up, bool tell_peer);
   void apply(std::size_t path, std::uint64_t now_us);
   void derive_reorder_delays();
+  void publish_estimate(std::size_t path);
+  [[nodiscard]] std::uint64_t probe_interval_us(std::size_t path) const;
   void send_hellos(std::uint64_t now_us);
   void on_hello(std::size_t path, const Message& m, bool is_ack);
   void read_link_events();

@@ -33,7 +33,7 @@ std::uint64_t get64(const std::uint8_t* p) {
   return v;
 }
 
-constexpr std::size_t kProbeBodySize = 36;
+constexpr std::size_t kProbeBodySize = 52;
 constexpr std::size_t kStatusBodySize = 4;
 constexpr std::size_t kWeightBodySize = 4;
 constexpr std::size_t kHelloBodySize = 8;
@@ -167,6 +167,8 @@ std::size_t encode(const Message& m, const ControlAuth& auth, std::span<std::uin
       put32(b + 16, pb.echo_delay_us);
       put64(b + 20, pb.data_tx_packets);
       put64(b + 28, pb.data_rx_packets);
+      put64(b + 36, pb.data_tx_bytes);
+      put64(b + 44, pb.data_rx_bytes);
       break;
     }
     case MessageType::kPathStatus:
@@ -206,7 +208,8 @@ ParseError decode(std::span<const std::uint8_t> in, const ControlAuth& auth, Mes
       break;
     case MessageType::kProbe:
     case MessageType::kProbeAck:
-      out.probe = ProbeBody{get64(b), get64(b + 8), get32(b + 16), get64(b + 20), get64(b + 28)};
+      out.probe = ProbeBody{get64(b),      get64(b + 8),  get32(b + 16), get64(b + 20),
+                            get64(b + 28), get64(b + 36), get64(b + 44)};
       break;
     case MessageType::kPathStatus:
     case MessageType::kPathStatusAck:

@@ -65,6 +65,9 @@ struct ProbeBody {
   std::uint32_t echo_delay_us = 0;   // ack: time between receiving the probe and answering
   std::uint64_t data_tx_packets = 0; // data packets the sender sent on this path so far
   std::uint64_t data_rx_packets = 0; // data packets the sender received on this path so far
+  std::uint64_t data_tx_bytes = 0;   // data bytes (GRE-in-UDP payloads) sent on this path so far
+  std::uint64_t data_rx_bytes = 0;   // ... received on this path so far (delivery rate, at
+                                     // the sender's tx_time_us)
   friend bool operator==(const ProbeBody&, const ProbeBody&) = default;
 };
 struct PathStatusBody {

@@ -688,15 +688,17 @@ TEST_CASE("The signalling keys are parsed and range checked", "[config]") {
   }
 }
 
-TEST_CASE("scheduler accepts bytes, packets and flow and rejects anything else", "[config]") {
+TEST_CASE("scheduler accepts auto, bytes, packets and flow, defaults to auto and rejects anything else", "[config]") {
   CHECK(parse_conn(conn_text("scheduler = packets")).config.scheduler == "packets");
   CHECK(parse_conn(conn_text("scheduler = FLOW")).config.scheduler == "flow");
-  CHECK(parse_conn(conn_text(";")).config.scheduler == "bytes");
+  CHECK(parse_conn(conn_text("scheduler = bytes")).config.scheduler == "bytes");
+  CHECK(parse_conn(conn_text("scheduler = Auto")).config.scheduler == "auto");
+  CHECK(parse_conn(conn_text(";")).config.scheduler == "auto");
   const auto bad = parse_conn(conn_text("scheduler = random"));
   const auto errs = errors(bad.diags);
   REQUIRE(errs.size() == 1);
   CHECK(errs[0].key == "connection:scheduler");
-  CHECK(errs[0].message.find("bytes, packets or flow") != std::string::npos);
+  CHECK(errs[0].message.find("auto, bytes, packets or flow") != std::string::npos);
 }
 
 TEST_CASE("public_ipaddr = private_ipaddr means the same address as the private one",

@@ -113,12 +113,15 @@ Case example(MessageType type) {
     case MessageType::kProbeAck:
       c.message.probe = mpt::signaling::ProbeBody{0xA0A1A2A3A4A5A6A7ull, 0xB0B1B2B3B4B5B6B7ull,
                                                   0xC0C1C2C3u, 0xD0D1D2D3D4D5D6D7ull,
-                                                  0xE0E1E2E3E4E5E6E7ull};
+                                                  0xE0E1E2E3E4E5E6E7ull, 0x1011121314151617ull,
+                                                  0x2021222324252627ull};
       c.body = {0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7,   // tx_time_us
                 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7,   // echo_time_us
                 0xC0, 0xC1, 0xC2, 0xC3,                           // echo_delay_us
                 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7,   // data_tx_packets
-                0xE0, 0xE1, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7};  // data_rx_packets
+                0xE0, 0xE1, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7,   // data_rx_packets
+                0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,   // data_tx_bytes
+                0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27};  // data_rx_bytes
       break;
     case MessageType::kPathStatus:
     case MessageType::kPathStatusAck:
@@ -172,7 +175,7 @@ TEST_CASE("Each message type encodes to the hand-written layout with an HMAC und
   }
   // The body sizes of the header comment, so a wrong table above cannot hide a wrong size.
   CHECK(expected_wire(MessageType::kHello, "").size() == 24 + 8 + 32);
-  CHECK(expected_wire(MessageType::kProbe, "").size() == 24 + 36 + 32);
+  CHECK(expected_wire(MessageType::kProbe, "").size() == 24 + 52 + 32);
   CHECK(expected_wire(MessageType::kPathStatus, "").size() == 24 + 4 + 32);
   CHECK(expected_wire(MessageType::kWeight, "").size() == 24 + 4 + 32);
 }

@@ -1,0 +1,81 @@
+// EarliestArrival: the adaptive scheduler (`scheduler = auto`) -- each packet goes on the path
+// where it is expected to *arrive* first (EDPF, Chebrolu & Rao 2006; the idea behind ECF and
+// BLEST for MPTCP and minRTT in multipath QUIC; shared/reference/schedulers.md §7.2).
+//
+// Model, per path p (from PathEstimator, refreshed at probe rate):
+//   rate_p  -- what the path delivers (bit/s);
+//   delay_p -- its one-way propagation delay (min RTT / 2; paths differ by their skew);
+//   free_p  -- the virtual time at which everything already assigned to p has left its
+//              bottleneck: max(now, free_p) + bytes / rate_p per packet assigned.
+// A packet of `bytes` would arrive on p at  T_p = max(now, free_p) + bytes / rate_p + delay_p
+// (+ penalty_p, a per-path extra cost, e.g. for loss). pick() takes the smallest T_p. So a
+// slower-but-longer path stays idle until the fast path's backlog exceeds the skew between
+// them, and then takes exactly what arrives no later than the fast path would deliver it:
+// the receiver's reorder stage rarely waits. Rules:
+//  - hysteresis: the path of the previous decision is kept while its T is within
+//    kHysteresisNs of the best (fewer interleavings, whole GSO batches);
+//  - weight 0 = standby, as in the original: used only when no weighted path is up. Other
+//    weights do not matter here (they are preferences for the static schedulers);
+//  - bounded model: when every eligible path's backlog exceeds max_backlog_ns (the inner
+//    traffic outruns the sum of the paths, and the real bottleneck queues are dropping), all
+//    free times move back by the same amount: the model never drifts into a phantom queue,
+//    and the relative arrival order -- hence the split -- is kept;
+//  - a path that becomes eligible starts with no backlog.
+//
+// Pure: no clock (now is a parameter, ns), no I/O, no allocation in pick(). One thread (the
+// TUN reader).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "scheduler/path_set.h"
+
+namespace mpt::scheduler {
+
+class EarliestArrival {
+ public:
+  static constexpr std::uint64_t kHysteresisNs = 50'000;
+  static constexpr std::uint64_t kDefaultMaxBacklogNs = 100'000'000;
+  static constexpr double kDefaultRate = 10e6;  // bit/s until an estimate arrives
+  // A decision covers the bytes a path carries in this long at its rate (a "run"): one
+  // decision per GSO batch on a fast path, per packet or two on a slow one.
+  static constexpr std::uint64_t kQuantumNs = 250'000;
+
+  EarliestArrival();
+
+  // Applies path states (control rate); a path that becomes eligible starts with no backlog.
+  void set_paths(const std::vector<PathState>& paths, std::uint64_t now_ns = 0);
+  // The estimator's view of path i: delivery rate (bit/s, > 0) and one-way delay.
+  void set_estimate(int path, double rate_bps, std::uint64_t one_way_delay_ns,
+                    std::uint64_t penalty_ns = 0);
+  void set_max_backlog(std::uint64_t ns) { max_backlog_ns_ = ns; }
+
+  // The path for a packet (or run) of `bytes`, or -1 if no path is eligible. Charges it.
+  [[nodiscard]] int pick(std::uint64_t now_ns, std::uint32_t bytes);
+  // Counts `bytes` more on `path` (the rest of a run) without a decision.
+  void charge(int path, std::uint64_t now_ns, std::uint32_t bytes);
+
+  // Expected arrival of `bytes` on `path` if sent now (for tests and status).
+  [[nodiscard]] std::uint64_t arrival_ns(int path, std::uint64_t now_ns, std::uint32_t bytes) const;
+  [[nodiscard]] std::uint64_t backlog_ns(int path, std::uint64_t now_ns) const;
+  // Bytes path `path` carries in kQuantumNs at its estimated rate (at least 1).
+  [[nodiscard]] std::uint32_t quantum_bytes(int path) const;
+  [[nodiscard]] double rate_bps(int path) const { return rate_bps_[static_cast<std::size_t>(path)]; }
+
+ private:
+  void bound_backlog(std::uint64_t now_ns);
+
+  int count_ = 0;
+  int last_ = -1;
+  PathMask eligible_ = 0;
+  std::uint64_t max_backlog_ns_ = kDefaultMaxBacklogNs;
+  std::array<double, kMaxPaths> rate_bps_{};
+  std::array<double, kMaxPaths> ns_per_byte_{};
+  std::array<std::uint64_t, kMaxPaths> delay_ns_{};
+  std::array<std::uint64_t, kMaxPaths> penalty_ns_{};
+  std::array<std::uint64_t, kMaxPaths> free_ns_{};
+};
+
+}  // namespace mpt::scheduler

@@ -1,0 +1,89 @@
+#include "scheduler/path_estimator.h"
+
+#include <algorithm>
+
+namespace mpt::scheduler {
+
+void PathEstimator::on_rtt(std::uint64_t now_us, std::uint64_t rtt_us) {
+  if (rtt_us == 0) rtt_us = 1;
+  if (srtt_us_ == 0) {  // RFC 6298 initialisation
+    srtt_us_ = rtt_us;
+    rttvar_us_ = rtt_us / 2;
+    qrtt_us_ = rtt_us;
+  } else {
+    const std::uint64_t dev = rtt_us > srtt_us_ ? rtt_us - srtt_us_ : srtt_us_ - rtt_us;
+    rttvar_us_ = (3 * rttvar_us_ + dev) / 4;
+    srtt_us_ = (7 * srtt_us_ + rtt_us) / 8;
+    qrtt_us_ = (3 * qrtt_us_ + rtt_us) / 4;
+  }
+  // Windowed minimum over two epochs: a route change or drift ages out within 2 epochs.
+  if (epoch_start_us_ == 0 || now_us - epoch_start_us_ >= kMinRttEpochUs) {
+    min_prev_us_ = min_cur_us_;
+    min_cur_us_ = 0;
+    epoch_start_us_ = now_us;
+  }
+  if (min_cur_us_ == 0 || rtt_us < min_cur_us_) min_cur_us_ = rtt_us;
+}
+
+std::uint64_t PathEstimator::min_rtt_us() const {
+  if (min_prev_us_ == 0) return min_cur_us_;
+  if (min_cur_us_ == 0) return min_prev_us_;
+  return std::min(min_cur_us_, min_prev_us_);
+}
+
+std::uint64_t PathEstimator::queue_delay_us() const {
+  const std::uint64_t m = min_rtt_us();
+  return qrtt_us_ > m ? qrtt_us_ - m : 0;
+}
+
+bool PathEstimator::saturated() const {
+  return has_rtt() && queue_delay_us() > std::max(kQueueFloorUs, min_rtt_us() / 8);
+}
+
+void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_bytes,
+                                std::uint64_t peer_time_us) {
+  if (!have_report_ || peer_time_us < report_time_us_ || peer_rx_bytes < report_bytes_) {
+    // First report, or the peer restarted (its clock and counters start again).
+    have_report_ = true;
+    report_bytes_ = peer_rx_bytes;
+    report_time_us_ = peer_time_us;
+    return;
+  }
+  const std::uint64_t dt = peer_time_us - report_time_us_;
+  if (dt < kMinSampleUs) return;  // too short to say anything: merge with the next one
+  const double r = static_cast<double>(peer_rx_bytes - report_bytes_) * 8e6 /
+                   static_cast<double>(dt);
+  report_bytes_ = peer_rx_bytes;
+  report_time_us_ = peer_time_us;
+  last_sample_bps_ = r;
+  ++samples_;
+  if (saturated()) {
+    const std::uint64_t threshold = std::max(kQueueFloorUs, min_rtt_us() / 8);
+    if (r >= rate_bps_) {
+      rate_bps_ = r;
+    } else if (queue_delay_us() > 2 * threshold) {
+      rate_bps_ = r;  // a deep queue: the estimate was far too high
+    } else {
+      rate_bps_ = (rate_bps_ + r) / 2;
+    }
+  } else if (r >= 0.9 * rate_bps_) {
+    rate_bps_ = std::max(rate_bps_, r) * kGrowth;
+  }
+  rate_bps_ = std::clamp(rate_bps_, kMinRate, kMaxRate);
+}
+
+void PathEstimator::on_loss_sample(std::uint64_t sent, std::uint64_t received) {
+  if (sent == 0) return;
+  const double s = received >= sent ? 0.0
+                                    : static_cast<double>(sent - received) /
+                                          static_cast<double>(sent);
+  loss_ = loss_ == 0 && s == 0 ? 0 : 0.875 * loss_ + 0.125 * s;
+}
+
+void PathEstimator::reset() {
+  const double rate = std::min(rate_bps_, kInitialRate);
+  *this = PathEstimator{};
+  rate_bps_ = rate;
+}
+
+}  // namespace mpt::scheduler

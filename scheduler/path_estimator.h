@@ -1,0 +1,82 @@
+// PathEstimator: what one path can carry and how long it takes -- estimated from what the
+// probes already see, for the adaptive scheduler (scheduler/earliest_arrival.h).
+//
+// Inputs (facts, hooks named after the events):
+//  - on_rtt(now, rtt): one probe round trip (the probe shares the data's 5-tuple and queues,
+//    so it measures the path *as loaded*);
+//  - on_delivery(now, peer_rx_bytes, peer_time): the peer's count of data bytes received on
+//    this path and the peer's clock when it read it (carried in every probe answer). Two of
+//    them give one delivery-rate sample; no clock synchronisation is needed (deltas only);
+//  - on_loss_sample(sent, received): data packets sent between two answered probes and how
+//    many of them the peer got.
+//
+// Outputs:
+//  - min_rtt: the lowest round trip in the last ~10 s (two 5 s epochs, as BBR and LEDBAT keep
+//    a base delay): the path's propagation delay, so one_way_delay = min_rtt / 2;
+//  - queue_delay: smoothed rtt - min_rtt, the standing queue the path holds now;
+//  - rate_bps: the delivery rate the scheduler may plan with. Rules, per delivery sample r:
+//      * the path is *saturated* when its queue delay exceeds max(kQueueFloor, min_rtt / 8):
+//        it delivers at exactly its capacity, so the estimate follows r (halfway per sample,
+//        at once when the queue is twice the threshold): this is how a capacity drop is
+//        learnt within a few samples;
+//      * the path is *not* saturated and delivered at least 90 % of the estimate: everything
+//        planned for it got through without a queue, so there is more: the estimate grows by
+//        kGrowth per sample (10 Mbit/s to 1 Gbit/s in about 30 samples);
+//      * otherwise (app-limited: the tunnel had less to send) the estimate stays: a quiet
+//        period must not lower it (draft-cheng-iccrg-delivery-rate-estimation's app-limited
+//        rule).
+//    The estimate never drops below kMinRate.
+//  - loss: smoothed data loss ratio from the probe counters.
+//
+// Pure: time is a parameter (microseconds, any monotonic origin); no I/O. Owned by the control
+// thread.
+#pragma once
+
+#include <cstdint>
+
+namespace mpt::scheduler {
+
+class PathEstimator {
+ public:
+  static constexpr double kInitialRate = 10e6;   // bit/s: a modest start, grown from samples
+  static constexpr double kMinRate = 1e6;
+  static constexpr double kMaxRate = 400e9;
+  static constexpr double kGrowth = 1.15;
+  static constexpr std::uint64_t kQueueFloorUs = 4000;   // jitter below this is not a queue
+  static constexpr std::uint64_t kMinRttEpochUs = 5000000;
+  static constexpr std::uint64_t kMinSampleUs = 5000;    // shorter delivery intervals are merged
+
+  void on_rtt(std::uint64_t now_us, std::uint64_t rtt_us);
+  void on_delivery(std::uint64_t now_us, std::uint64_t peer_rx_bytes, std::uint64_t peer_time_us);
+  void on_loss_sample(std::uint64_t sent, std::uint64_t received);
+  // The path came back from an outage: delays and capacity may differ now. The rate restarts
+  // from kInitialRate (never above the last estimate) and the round trips are learnt anew.
+  void reset();
+
+  [[nodiscard]] bool has_rtt() const { return srtt_us_ > 0; }
+  [[nodiscard]] std::uint64_t srtt_us() const { return srtt_us_; }
+  [[nodiscard]] std::uint64_t rttvar_us() const { return rttvar_us_; }
+  [[nodiscard]] std::uint64_t min_rtt_us() const;
+  [[nodiscard]] std::uint64_t queue_delay_us() const;
+  [[nodiscard]] std::uint64_t one_way_delay_us() const { return min_rtt_us() / 2; }
+  [[nodiscard]] double rate_bps() const { return rate_bps_; }
+  [[nodiscard]] double last_delivery_bps() const { return last_sample_bps_; }
+  [[nodiscard]] double loss() const { return loss_; }
+  [[nodiscard]] bool saturated() const;
+  [[nodiscard]] std::uint64_t samples() const { return samples_; }
+
+ private:
+  double rate_bps_ = kInitialRate;
+  double last_sample_bps_ = 0;
+  std::uint64_t samples_ = 0;
+  // Round trips.
+  std::uint64_t srtt_us_ = 0, rttvar_us_ = 0;
+  std::uint64_t qrtt_us_ = 0;  // faster-moving average (gain 1/4) for the queue signal
+  std::uint64_t min_cur_us_ = 0, min_prev_us_ = 0, epoch_start_us_ = 0;
+  // Delivery: the last report that started a sample.
+  bool have_report_ = false;
+  std::uint64_t report_bytes_ = 0, report_time_us_ = 0;
+  double loss_ = 0;
+};
+
+}  // namespace mpt::scheduler
