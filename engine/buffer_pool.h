@@ -45,6 +45,11 @@ using RefRing = boost::lockfree::spsc_queue<PacketRef, boost::lockfree::capacity
 // thread (control rate: a copy is fine).
 struct ControlPacket {
   std::uint64_t rx_time_us = 0;  // CLOCK_MONOTONIC when the worker handled it
+  // The path's data counters at that moment: everything sent ahead of a probe on this path
+  // (FIFO) is counted here unless lost, so the peer's loss and delivery-rate samples are
+  // exact rather than blurred by the control thread's answer delay.
+  std::uint64_t rx_packets_before = 0;
+  std::uint64_t rx_bytes_before = 0;
   std::uint16_t length = 0;
   std::array<std::uint8_t, 120> data{};
 };

@@ -249,6 +249,8 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
       return;
     }
     cp.rx_time_us = monotonic_us();
+    cp.rx_packets_before = read(stats_.rx_packets);
+    cp.rx_bytes_before = read(stats_.rx_bytes);
     cp.length = static_cast<std::uint16_t>(n);
     std::memcpy(cp.data.data(), payload + p.header_size, n);
     if (control_ring_.push(cp)) {

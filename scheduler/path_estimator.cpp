@@ -72,12 +72,22 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
   rate_bps_ = std::clamp(rate_bps_, kMinRate, kMaxRate);
 }
 
-void PathEstimator::on_loss_sample(std::uint64_t sent, std::uint64_t received) {
-  if (sent == 0) return;
+void PathEstimator::on_loss_sample(std::uint64_t now_us, std::uint64_t sent,
+                                   std::uint64_t received) {
+  if (sent == 0) {
+    if (loss_idle_since_us_ == 0) loss_idle_since_us_ = now_us;
+    if (now_us - loss_idle_since_us_ >= kLossDecayUs) {
+      loss_ /= 2;
+      loss_idle_since_us_ = now_us;
+    }
+    return;
+  }
+  loss_idle_since_us_ = 0;
   const double s = received >= sent ? 0.0
                                     : static_cast<double>(sent - received) /
                                           static_cast<double>(sent);
-  loss_ = loss_ == 0 && s == 0 ? 0 : 0.875 * loss_ + 0.125 * s;
+  const double alpha = std::min(1.0, static_cast<double>(sent) / kLossHorizon);
+  loss_ = (1 - alpha) * loss_ + alpha * s;
 }
 
 void PathEstimator::reset() {

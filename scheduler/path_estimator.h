@@ -26,7 +26,10 @@
 //        period must not lower it (draft-cheng-iccrg-delivery-rate-estimation's app-limited
 //        rule).
 //    The estimate never drops below kMinRate.
-//  - loss: smoothed data loss ratio from the probe counters.
+//  - loss: data loss ratio from the probe counters, averaged over about kLossHorizon packets
+//    (each sample weighs by the packets it covers, so a quiet path's few packets do not swing
+//    it); while the path carries nothing it decays (halves every kLossDecayUs), so a path
+//    left idle for its loss is tried again now and then.
 //
 // Pure: time is a parameter (microseconds, any monotonic origin); no I/O. Owned by the control
 // thread.
@@ -45,10 +48,13 @@ class PathEstimator {
   static constexpr std::uint64_t kQueueFloorUs = 4000;   // jitter below this is not a queue
   static constexpr std::uint64_t kMinRttEpochUs = 5000000;
   static constexpr std::uint64_t kMinSampleUs = 5000;    // shorter delivery intervals are merged
+  static constexpr double kLossHorizon = 2000;           // packets
+  static constexpr std::uint64_t kLossDecayUs = 5000000;
+  static constexpr double kLossDemote = 0.005;           // the scheduler leaves such a path idle
 
   void on_rtt(std::uint64_t now_us, std::uint64_t rtt_us);
   void on_delivery(std::uint64_t now_us, std::uint64_t peer_rx_bytes, std::uint64_t peer_time_us);
-  void on_loss_sample(std::uint64_t sent, std::uint64_t received);
+  void on_loss_sample(std::uint64_t now_us, std::uint64_t sent, std::uint64_t received);
   // The path came back from an outage: delays and capacity may differ now. The rate restarts
   // from kInitialRate (never above the last estimate) and the round trips are learnt anew.
   void reset();
@@ -77,6 +83,7 @@ class PathEstimator {
   bool have_report_ = false;
   std::uint64_t report_bytes_ = 0, report_time_us_ = 0;
   double loss_ = 0;
+  std::uint64_t loss_idle_since_us_ = 0;
 };
 
 }  // namespace mpt::scheduler

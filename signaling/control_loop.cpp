@@ -382,12 +382,14 @@ void ControlLoop::drain(std::size_t i, std::uint64_t now) {
                           to_string(e));
       continue;
     }
-    handle(i, m, cp.rx_time_us, now);
+    handle(i, m, cp, now);
   }
 }
 
-void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, std::uint64_t now) {
+void ControlLoop::handle(std::size_t i, const Message& m, const engine::ControlPacket& cp,
+                         std::uint64_t now) {
   Path& p = paths_[i];
+  const std::uint64_t rx_us = cp.rx_time_us;
   switch (m.header.type) {
     case MessageType::kProbe: {
       ProbeBody ack;
@@ -395,9 +397,10 @@ void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, s
       ack.echo_time_us = m.probe->tx_time_us;
       ack.echo_delay_us = static_cast<std::uint32_t>(now > rx_us ? now - rx_us : 0);
       ack.data_tx_packets = engine::read(engine_.path(i).stats().tx_packets);
-      ack.data_rx_packets = engine::read(engine_.path(i).stats().rx_packets);
+      // Received counts as of the probe's arrival (what was sent ahead of it), not as of now.
+      ack.data_rx_packets = cp.rx_packets_before;
       ack.data_tx_bytes = engine::read(engine_.path(i).stats().tx_bytes);
-      ack.data_rx_bytes = engine::read(engine_.path(i).stats().rx_bytes);
+      ack.data_rx_bytes = cp.rx_bytes_before;
       send(i, MessageType::kProbeAck, &ack);
       break;
     }
@@ -410,10 +413,13 @@ void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, s
       p.last_ack_us = rx_us;
       p.health.on_probe_ack(rx_us, net);
       p.estimator.on_rtt(rx_us, net);
-      p.estimator.on_delivery(rx_us, b.data_rx_bytes, b.tx_time_us);
+      // The peer's counts are as of the probe's arrival there: its answer time minus the
+      // time it took to answer.
+      p.estimator.on_delivery(rx_us, b.data_rx_bytes,
+                              b.tx_time_us > b.echo_delay_us ? b.tx_time_us - b.echo_delay_us : 0);
       // Loss sample: what we sent between two answered probes against what the peer got
-      // (the peer's count is read when it answers, so packets still in flight then count as
-      // lost in this sample and as received in the next one: the sum is right).
+      // ahead of each of them (its counts are taken when the probe arrives; the path is FIFO,
+      // so the difference is what was lost, not what is still in flight).
       const auto sent = std::find_if(p.sent.begin(), p.sent.end(), [&](const Path::SentProbe& e) {
         return e.time_us == b.echo_time_us;
       });
@@ -423,7 +429,7 @@ void ControlLoop::handle(std::size_t i, const Message& m, std::uint64_t rx_us, s
           const std::uint64_t n_sent = sent->tx_packets - p.tx_at_acked;
           const std::uint64_t n_received = b.data_rx_packets - p.peer_rx_at_ack;
           p.health.on_loss_sample(n_sent, n_received, now);
-          p.estimator.on_loss_sample(n_sent, n_received);
+          p.estimator.on_loss_sample(now, n_sent, n_received);
         }
         p.tx_at_acked = sent->tx_packets;
         p.peer_rx_at_ack = b.data_rx_packets;
@@ -513,6 +519,10 @@ void ControlLoop::publish_estimate(std::size_t i) {
   engine::PathWorker::Estimate e;
   e.rate_bps = p.estimator.rate_bps();
   e.one_way_delay_ns = p.estimator.one_way_delay_us() * 1000;
+  // A path that loses data costs every inner flow that uses it (in a tunnel, path loss is
+  // inner loss; shared/reference/schedulers.md §3): above kLossDemote it is left idle while
+  // the other paths can carry the traffic (its packets would arrive a second late).
+  if (p.estimator.loss() >= scheduler::PathEstimator::kLossDemote) e.penalty_ns = 1000000000;
   engine_.path(i).publish_estimate(e);
 }
 

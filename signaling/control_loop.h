@@ -121,7 +121,8 @@ class ControlLoop {
   void tick();
   void arm_tick();
   void drain(std::size_t path, std::uint64_t now_us);
-  void handle(std::size_t path, const Message& m, std::uint64_t rx_us, std::uint64_t now_us);
+  void handle(std::size_t path, const Message& m, const engine::ControlPacket& cp,
+              std::uint64_t now_us);
   void send(std::size_t path, MessageType type, const ProbeBody* probe,
             const Message* extra = nullptr);
   [[nodiscard]] int find_path(const std::string& connection, int path, std::string& error) const;
