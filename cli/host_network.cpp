@@ -109,7 +109,19 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
     // Sequence numbers whenever there is more than one path or a reorder window is asked for.
     cs.sequence_numbers = conn.reorder_window > 0 || conn.paths.size() > 1;
     cs.reorder_window = static_cast<std::uint32_t>(conn.reorder_window);
-    if (cs.reorder_window == 0 && conn.paths.size() > 1) cs.reorder_window = kDefaultReorderWindow;
+    // The window's memory (kMaxReorderWindow slots and the hold pool) is reserved at start
+    // whatever the configuration says, so a smaller configured window (the original's files
+    // say e.g. 900) would only overflow sooner on a fast path -- each overflow a loss for
+    // TCP -- and save nothing. With several paths the window is what the memory holds; the
+    // configured value is a floor.
+    if (conn.paths.size() > 1 && cs.reorder_window < kDefaultReorderWindow) {
+      if (cs.reorder_window > 0) {
+        MPT_INFO("connection %s: reorder_window %u raised to %u (the memory reserved for the "
+                 "window; a smaller one would only overflow on fast paths)",
+                 conn.name.c_str(), cs.reorder_window, kDefaultReorderWindow);
+      }
+      cs.reorder_window = kDefaultReorderWindow;
+    }
     cs.max_delay_ms = static_cast<std::uint32_t>(conn.max_buffdelay_msec);
     cs.max_delay_derived = !conn.max_buffdelay_set;
     cs.policy = scheduler_policy(conn);
