@@ -22,7 +22,10 @@
 //    lost and then delivering it late;
 //  - a late packet (behind the head, within the window) is delivered at once and counted:
 //    TCP copes with one reordered segment far better than with a loss;
-//  - a duplicate of a held packet is discarded and counted.
+//  - a duplicate -- of a held packet, or of one already delivered within the last window
+//    (a bitmap over the numbers behind the head, RFC 6479 style) -- is discarded and
+//    counted: the sender may send a packet twice on purpose (reinjection after a path died,
+//    redundant mode), and the copy that comes second must never reach the TUN.
 //
 // Pure: no clock of its own (time is a parameter, in ns), no I/O, no allocation after
 // construction. Item is what is held (PacketRef in the engine, an int in tests); Sink has
@@ -67,6 +70,7 @@ class Reorder {
         early_grace_ns_(std::min(early_grace_ns, max_delay_ns)),
         slots_(std::bit_ceil(window_)),
         mask_(static_cast<std::uint32_t>(slots_.size() - 1)),
+        delivered_((slots_.size() + 63) / 64, 0),
         paths_(static_cast<std::size_t>(std::max(paths, 1))) {}
 
   template <typename Sink>
@@ -90,7 +94,13 @@ class Reorder {
     std::int32_t d = serial_diff(seq, next_);
     if (d < 0) {
       if (-static_cast<std::int64_t>(d) <= window_) {
+        if (delivered(seq)) {
+          ++stats_.duplicate;
+          sink.discard(item);
+          return;
+        }
         ++stats_.late;
+        mark_delivered(seq, true);
         sink.deliver(item);
         return;
       }
@@ -115,6 +125,7 @@ class Reorder {
     }
     if (d == 0) {
       ++stats_.in_order;
+      mark_delivered(seq, true);
       sink.deliver(item);
       ++next_;
       deliver_run(sink);
@@ -228,6 +239,7 @@ class Reorder {
         take(s, sink);
       } else {
         ++stats_.lost;
+        mark_delivered(next_, false);
       }
       ++next_;
     }
@@ -249,7 +261,25 @@ class Reorder {
   void take(Slot& s, Sink& sink) {
     s.full = false;
     --held_;
+    mark_delivered(s.seq, true);
     sink.deliver(s.item);
+  }
+
+  // The head passed `seq`: was it delivered? Bit seq & mask_ always describes the latest number
+  // with that index that the head passed, i.e. one in [next_ - slots, next_): for a late
+  // packet (at most window_ <= slots behind) it is that packet's own number.
+  void mark_delivered(std::uint32_t seq, bool yes) {
+    const std::uint32_t i = seq & mask_;
+    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+    if (yes) {
+      delivered_[i / 64] |= bit;
+    } else {
+      delivered_[i / 64] &= ~bit;
+    }
+  }
+  [[nodiscard]] bool delivered(std::uint32_t seq) const {
+    const std::uint32_t i = seq & mask_;
+    return (delivered_[i / 64] >> (i % 64)) & 1;
   }
 
   void find_first_held() {
@@ -304,6 +334,7 @@ class Reorder {
     ++stats_.resyncs;
     flush(sink);
     next_ = seq;
+    std::fill(delivered_.begin(), delivered_.end(), 0);  // old numbering: says nothing now
     // What the paths delivered before the jump says nothing about the new numbers (after a
     // peer restart their old, higher numbers would count as "beyond" every new gap): each
     // path stays as active as it was, but has not delivered anything past the new head yet.
@@ -315,6 +346,7 @@ class Reorder {
   std::uint64_t early_grace_ns_;
   std::vector<Slot> slots_;
   std::uint32_t mask_;
+  std::vector<std::uint64_t> delivered_;  // bit per slot index: delivered (see mark_delivered)
   std::vector<PathState> paths_;
   bool started_ = false;
   std::uint64_t last_push_ns_ = 0; // latest push (idle resume rule)

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <random>
 #include <sstream>
 #include <string>
@@ -78,7 +79,13 @@ class NaiveReorder {
 
     std::int64_t d = pos - head_;
     if (d < 0 && -d <= window_) {  // late: behind the head but within the window
+      if (delivered_.count(pos)) {  // a second copy of a delivered number
+        ++stats_.duplicate;
+        sink.discard(item);
+        return;
+      }
       ++stats_.late;
+      delivered_.insert(pos);
       sink.deliver(item);
       return;
     }
@@ -86,6 +93,7 @@ class NaiveReorder {
       ++stats_.resyncs;
       move_head_to(held_.empty() ? head_ : held_.rbegin()->first + 1, sink);
       head_ = pos;
+      delivered_.clear();
       for (PathInfo& q : paths_) q.last = pos - 1;  // what the paths did before is void
       p.last = pos;
     } else if (d >= window_) {  // too far ahead: the head moves up so that it fits
@@ -98,6 +106,7 @@ class NaiveReorder {
     }
     if (pos == head_) {
       ++stats_.in_order;
+      delivered_.insert(pos);
       sink.deliver(item);
       ++head_;
       move_head_to(head_, sink);
@@ -180,10 +189,12 @@ class NaiveReorder {
         ++stats_.lost;
         continue;
       }
+      delivered_.insert(head_);
       sink.deliver(it->second.item);
       held_.erase(it);
     }
     for (auto it = held_.find(head_); it != held_.end(); it = held_.find(++head_)) {
+      delivered_.insert(head_);
       sink.deliver(it->second.item);
       held_.erase(it);
     }
@@ -198,6 +209,7 @@ class NaiveReorder {
   std::uint64_t last_push_ = 0;
   std::int64_t head_ = 0;
   std::map<std::int64_t, Held> held_;
+  std::set<std::int64_t> delivered_;  // positions delivered since the last jump
   ReorderStats stats_;
 };
 
@@ -532,7 +544,7 @@ TEST_CASE("sequence numbers wrap from 0xFFFFFFFF to 0 seamlessly, with reorderin
     order.push_back(start + i);
   }
   d.push(start - 1, 0, 0);  // establish the head and both paths
-  d.push(start - 1, 1, 0);  // (a duplicate of a delivered number is "late")
+  d.push(start - 1, 1, 0);  // (a duplicate of a delivered number is discarded)
   d.take();
   for (std::uint32_t s : order) d.push(s, s % 2 ? 1 : 0, kMs);
   std::vector<int> expected;
@@ -598,10 +610,27 @@ TEST_CASE("a duplicate of a held packet is discarded and counted") {
   CHECK(d.r.stats().duplicate == 1);
   d.push(2, 1, 3);
   CHECK(d.take() == std::vector<int>{0, 1, 2, 3});
-  // A copy of something already delivered is behind the head: delivered again, as "late".
+  // A copy of something already delivered is behind the head: discarded too.
   d.push(2, 1, 4);
-  CHECK(d.take() == std::vector<int>{2});
+  CHECK(d.take().empty());
+  CHECK(d.r.stats().duplicate == 2);
+  CHECK(d.r.stats().late == 0);
+}
+
+TEST_CASE("a second copy of a delivered packet is discarded, a first late arrival is delivered once") {
+  Driver d(64, 50 * kMs, 2);
+  d.push(0, 0, 0);
+  d.push(0, 1, 0);   // path 1 seen; second copy of 0
+  d.push(2, 0, 1);   // 1 missing
+  d.push(3, 1, 1);   // both paths past 1: lost early, 2 and 3 delivered
+  CHECK(d.take() == std::vector<int>{0, 2, 3});
+  d.push(1, 1, 2);   // the lost one arrives after all: late, delivered
+  d.push(1, 0, 3);   // its reinjected copy: discarded
+  d.push(3, 0, 4);   // a copy of an in-order one: discarded
+  CHECK(d.take() == std::vector<int>{1});
   CHECK(d.r.stats().late == 1);
+  CHECK(d.r.stats().duplicate == 3);
+  CHECK(d.sink.discarded == std::vector<int>{0, 1, 3});
 }
 
 TEST_CASE("a packet too far ahead pushes the head up and delivers what became deliverable") {
