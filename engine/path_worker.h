@@ -109,6 +109,14 @@ class PathWorker {
   [[nodiscard]] std::uint64_t estimate_version() const {
     return est_version_.load(std::memory_order_acquire);
   }
+  // Control thread -> TUN reader: everything this path sent before `ns` (CLOCK_MONOTONIC)
+  // has reached the peer or was lost on the way -- a probe sent then has been answered, and
+  // the path is FIFO. The reader keeps what was sent later for reinjection (relaxed: a stale
+  // value only keeps a few batches longer).
+  void publish_confirmed(std::uint64_t ns) { confirmed_ns_.store(ns, std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t confirmed_ns() const {
+    return confirmed_ns_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] Estimate estimate() const {
     return {est_rate_bps_.load(std::memory_order_relaxed),
             est_delay_ns_.load(std::memory_order_relaxed),
@@ -158,6 +166,7 @@ class PathWorker {
   std::atomic<std::uint64_t> est_delay_ns_{0};
   std::atomic<std::uint64_t> est_penalty_ns_{0};
   std::atomic<std::uint64_t> est_version_{0};
+  std::atomic<std::uint64_t> confirmed_ns_{0};
   std::size_t rx_in_kernel_ = 0;  // receive buffers in the kernel's provided ring
   ReturnRing rx_return_ring_;
   Doorbell bell_;

@@ -20,7 +20,8 @@ static_assert((kReadPoolCount & (kReadPoolCount - 1)) == 0, "buffer ring size: p
 // Send pool (one line per holder): open batches (1 per path) + closed batches waiting for a
 // push (kBatchMax per path, flushed every turn) + tx rings + batches in flight in the path
 // workers. It is no larger than a return ring, so a return push can never fail.
-constexpr unsigned kSendPoolCount = 1024;
+// + sent batches kept for reinjection (history; trimmed when a quarter of the pool is left).
+constexpr unsigned kSendPoolCount = 2048;
 static_assert(kSendPoolCount <= kReturnRingCapacity);
 // One UDP GSO send: at most 64 datagrams (UDP_MAX_SEGMENTS on older kernels) and under the
 // 64 KB IP limit with room for the outer headers.
@@ -33,6 +34,10 @@ constexpr std::uint16_t kReadBufferGroup = 2;
 constexpr std::uint32_t kRunSegments = 256;
 constexpr std::uint64_t kRunNs = 200000;
 constexpr unsigned kUringEntries = 512;
+// Reinjection history: a sent batch is kept at most this long (signalling confirms it sooner:
+// a probe interval plus a round trip), and never when the pool would drop below a quarter.
+constexpr std::uint64_t kHistoryNs = 300'000'000;
+constexpr std::size_t kHistoryPoolReserve = kSendPoolCount / 4;
 constexpr std::size_t kCqeBatch = 512;
 
 }  // namespace
@@ -52,7 +57,9 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       open_(paths.size()),
       to_push_(paths.size()),
       to_push_len_(paths.size(), 0),
-      estimate_seen_(paths.size(), 0) {
+      estimate_seen_(paths.size(), 0),
+      history_(paths.size()),
+      keeps_history_(paths.size(), false) {
   build_connections(nullptr);
   for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
   provided_.publish();
@@ -99,6 +106,11 @@ void TunReader::build_connections(const TunnelSpec* old) {
       }
       rules.push_back(ps.ports);
     }
+    for (int p : cs.paths) {
+      if (static_cast<std::size_t>(p) < keeps_history_.size()) {
+        keeps_history_[static_cast<std::size_t>(p)] = cs.active && cs.sequence_numbers && cs.paths.size() > 1;
+      }
+    }
     conn.chooser.set_port_rules(rules);
     conn.chooser.set_paths(conn.states);
     next.push_back(std::move(conn));
@@ -123,6 +135,7 @@ void TunReader::detach_path(int slot) {
   to_push_len_[p] = 0;
   PacketBuf* b = nullptr;
   while (w->tx_ring().pop(b)) orphans_.emplace_back(b, conn);
+  while (history_[p].len > 0) send_pool_.put(history_[p].pop().buf);  // the peer is told first
   while (w->tx_return_ring().pop(b)) {
     if (b->unsent) {
       orphans_.emplace_back(b, conn);
@@ -139,6 +152,8 @@ void TunReader::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
   to_push_.resize(paths_.size());
   to_push_len_.resize(paths_.size(), 0);
   estimate_seen_.assign(paths_.size(), 0);  // rebuilt schedulers take every estimate again
+  history_.resize(paths_.size());
+  keeps_history_.assign(paths_.size(), false);
   build_connections(&old);
   // Queued batches of removed paths go to a live path of their connection (their sequence
   // numbers and key are the connection's), or are dropped and counted if it has none.
@@ -253,9 +268,9 @@ void TunReader::reroute(PacketBuf* b) {
   reroute(b, tunnel_.paths[static_cast<std::size_t>(from)].connection, from);
 }
 
-void TunReader::reroute(PacketBuf* b, int connection, int from) {
+bool TunReader::reroute(PacketBuf* b, int connection, int from) {
   b->unsent = false;
-  const Connection& conn = connections_[static_cast<std::size_t>(connection)];
+  Connection& conn = connections_[static_cast<std::size_t>(connection)];
   const auto& ids = tunnel_.connections[static_cast<std::size_t>(connection)].paths;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const int to = ids[i];
@@ -264,22 +279,29 @@ void TunReader::reroute(PacketBuf* b, int connection, int from) {
     b->path_index = static_cast<std::uint16_t>(to);
     if (paths_[static_cast<std::size_t>(to)]->tx_ring().push(b)) {
       bump(stats_.tx_rerouted, b->segments);
+      // The adaptive scheduler's model of that path carries these bytes too.
+      conn.chooser.charge(static_cast<int>(i), b->length, b->segments, monotonic_ns());
       ring_doorbell(ring_, paths_[static_cast<std::size_t>(to)]->doorbell());
-      return;
+      return true;
     }
   }
   bump(stats_.tx_drop_no_path, b->segments);
   send_pool_.put(b);
+  return false;
 }
 
 void TunReader::set_path_state(int path, std::uint32_t weight, bool up) {
   const PathSpec& ps = tunnel_.paths.at(static_cast<std::size_t>(path));
   Connection& c = connections_.at(static_cast<std::size_t>(ps.connection));
   const auto& ids = tunnel_.connections[static_cast<std::size_t>(ps.connection)].paths;
+  bool went_down = false;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] == path) c.states[i] = {weight, up};
+    if (ids[i] != path) continue;
+    went_down = c.states[i].up && !up;
+    c.states[i] = {weight, up};
   }
   c.chooser.set_paths(c.states, monotonic_ns());
+  if (went_down) reinject(path);
   c.run_left = 0;  // the next segment is a fresh decision among the paths as they are now
 }
 
@@ -479,6 +501,7 @@ void TunReader::flush_tx_rings() {
 
 void TunReader::drain_returns() {
   std::array<PacketBuf*, kBatchMax> bufs;
+  const std::uint64_t now = monotonic_ns();
   for (PathWorker* w : paths_) {
     if (!w) continue;
     std::size_t n;
@@ -487,10 +510,55 @@ void TunReader::drain_returns() {
         if (bufs[i]->unsent) [[unlikely]] {
           reroute(bufs[i]);
         } else {
-          send_pool_.put(bufs[i]);
+          keep_sent(bufs[i], now);
         }
       }
     }
+  }
+  trim_histories(now);
+}
+
+// A sent batch: into its path's history when the path's connection can reinject, else home.
+void TunReader::keep_sent(PacketBuf* b, std::uint64_t now_ns) {
+  const auto p = static_cast<std::size_t>(b->path_index);
+  if (p >= history_.size() || !keeps_history_[p]) {
+    send_pool_.put(b);
+    return;
+  }
+  History& h = history_[p];
+  if (h.full()) send_pool_.put(h.pop().buf);
+  h.push({b, now_ns});
+}
+
+// Frees what the peer has confirmed, what is older than kHistoryNs, and the oldest batches
+// while the pool is short.
+void TunReader::trim_histories(std::uint64_t now_ns) {
+  for (std::size_t p = 0; p < history_.size(); ++p) {
+    History& h = history_[p];
+    if (h.len == 0) continue;
+    const std::uint64_t confirmed = paths_[p] ? paths_[p]->confirmed_ns() : now_ns;
+    while (h.len > 0 && (h.front().sent_ns < confirmed || h.front().sent_ns + kHistoryNs < now_ns)) {
+      send_pool_.put(h.pop().buf);
+    }
+  }
+  for (std::size_t p = 0; send_pool_.free_count() < kHistoryPoolReserve && p < history_.size(); ++p) {
+    History& h = history_[p];
+    while (h.len > 0 && send_pool_.free_count() < kHistoryPoolReserve) send_pool_.put(h.pop().buf);
+  }
+}
+
+// Path `path` was declared down: everything it sent that the peer has not confirmed is sent
+// again, oldest first, on live paths of its connection (GRE headers do not depend on the path;
+// the receiver keeps the first copy of each number and discards the other).
+void TunReader::reinject(int path) {
+  const auto p = static_cast<std::size_t>(path);
+  if (p >= history_.size()) return;
+  History& h = history_[p];
+  const int conn = tunnel_.paths[p].connection;
+  while (h.len > 0) {
+    PacketBuf* b = h.pop().buf;
+    const std::uint16_t segments = b->segments;
+    bump(reroute(b, conn, path) ? stats_.tx_reinjected : stats_.tx_reinject_dropped, segments);
   }
 }
 

@@ -18,6 +18,13 @@
 // Ownership: the reader owns two pools: read buffers (always in the kernel's provided ring
 // except while one is being segmented) and send batches (free, open here, in a tx ring, or
 // in flight in a path worker until it returns them).
+// A sent batch of a connection with several paths is not freed at once: it waits in its
+// path's *history* until the peer has confirmed the path up to its send time (a probe sent
+// after it was answered; PathWorker::confirmed_ns), for at most kHistoryNs, and while the send
+// pool keeps a quarter free. When the control plane declares the path down, what is still in
+// the history -- sent, unconfirmed, probably lost with the path -- goes out again on a live
+// path (reinjection; the receiver's reorder stage discards the copies it already has), so a
+// silent path death costs the inner flows a delay, not a loss.
 // Overflow policy: a full tx ring or an empty send pool drops the newest packets
 // (tx_drop_ring_full / tx_drop_no_buffer).
 #pragma once
@@ -82,12 +89,36 @@ class TunReader {
     bool closed = false;  // a shorter datagram ended it
   };
 
+  // Sent batches of one path kept for reinjection, oldest first (fixed capacity).
+  struct SentBatch {
+    PacketBuf* buf = nullptr;
+    std::uint64_t sent_ns = 0;
+  };
+  struct History {
+    static constexpr std::size_t kCapacity = 512;
+    std::array<SentBatch, kCapacity> entries{};
+    std::size_t head = 0, len = 0;
+    [[nodiscard]] bool full() const { return len == kCapacity; }
+    [[nodiscard]] const SentBatch& front() const { return entries[head]; }
+    void push(SentBatch e) { entries[(head + len++) % kCapacity] = e; }
+    SentBatch pop() {
+      const SentBatch e = entries[head];
+      head = (head + 1) % kCapacity;
+      --len;
+      return e;
+    }
+  };
+
   void build_connections(const TunnelSpec* old);
+  void keep_sent(PacketBuf* b, std::uint64_t now_ns);
+  void trim_histories(std::uint64_t now_ns);
+  void reinject(int path);
   void set_path_state(int path, std::uint32_t weight, bool up);
   void apply_commands();
   void refresh_estimates();
   void reroute(PacketBuf* b);
-  void reroute(PacketBuf* b, int connection, int from);
+  // Returns false if no path could take it (dropped and counted).
+  bool reroute(PacketBuf* b, int connection, int from);
   void arm_read();
   void handle_read(const io_uring_cqe& cqe);
   void process_packet(std::span<const std::uint8_t> packet, const VnetHdr& hdr);
@@ -117,6 +148,8 @@ class TunReader {
   std::vector<std::array<PacketBuf*, kBatchMax>> to_push_;      // per path, closed batches
   std::vector<std::size_t> to_push_len_;
   std::vector<std::uint64_t> estimate_seen_;  // per path: PathWorker::estimate_version applied
+  std::vector<History> history_;              // per path (reinjection)
+  std::vector<bool> keeps_history_;           // per path: its connection has several paths
   // Batches taken back from removed paths (detach_path), with their connection.
   std::vector<std::pair<PacketBuf*, int>> orphans_;
   Segmenter segmenter_;

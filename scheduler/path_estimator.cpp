@@ -6,6 +6,7 @@ namespace mpt::scheduler {
 
 void PathEstimator::on_rtt(std::uint64_t now_us, std::uint64_t rtt_us) {
   if (rtt_us == 0) rtt_us = 1;
+  last_rtt_us_ = rtt_us;
   if (srtt_us_ == 0) {  // RFC 6298 initialisation
     srtt_us_ = rtt_us;
     rttvar_us_ = rtt_us / 2;
@@ -57,9 +58,14 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
   report_time_us_ = peer_time_us;
   last_sample_bps_ = r;
   ++samples_;
+  const std::uint64_t threshold = std::max(kQueueFloorUs, min_rtt_us() / 8);
+  // The smoothed queue signal lags: when the last round trip found no queue, the queue has
+  // just drained (the sender went quiet) and this sample says nothing either way.
+  const bool drained = last_rtt_us_ <= min_rtt_us() + threshold;
   if (saturated()) {
-    const std::uint64_t threshold = std::max(kQueueFloorUs, min_rtt_us() / 8);
-    if (r >= rate_bps_) {
+    if (drained) {
+      // the estimate stays
+    } else if (r >= rate_bps_) {
       rate_bps_ = r;
     } else if (queue_delay_us() > 2 * threshold) {
       rate_bps_ = r;  // a deep queue: the estimate was far too high
@@ -83,6 +89,10 @@ void PathEstimator::on_loss_sample(std::uint64_t now_us, std::uint64_t sent,
     return;
   }
   loss_idle_since_us_ = 0;
+  // Losses while the path holds a standing queue are its bottleneck's tail drops: congestion,
+  // which the inner flows' own control answers. They say nothing about the path's quality
+  // (random loss on a radio link does): such samples are left out.
+  if (saturated()) return;
   const double s = received >= sent ? 0.0
                                     : static_cast<double>(sent - received) /
                                           static_cast<double>(sent);

@@ -18,7 +18,9 @@
 //      * the path is *saturated* when its queue delay exceeds max(kQueueFloor, min_rtt / 8):
 //        it delivers at exactly its capacity, so the estimate follows r (halfway per sample,
 //        at once when the queue is twice the threshold): this is how a capacity drop is
-//        learnt within a few samples;
+//        learnt within a few samples. Unless the last round trip found no such queue: the
+//        queue has just drained (the sender went quiet; the smoothed signal lags), the
+//        sample measured nothing, and the estimate stays;
 //      * the path is *not* saturated and delivered at least 90 % of the estimate: everything
 //        planned for it got through without a queue, so there is more: the estimate grows by
 //        kGrowth per sample (10 Mbit/s to 1 Gbit/s in about 30 samples);
@@ -29,7 +31,9 @@
 //  - loss: data loss ratio from the probe counters, averaged over about kLossHorizon packets
 //    (each sample weighs by the packets it covers, so a quiet path's few packets do not swing
 //    it); while the path carries nothing it decays (halves every kLossDecayUs), so a path
-//    left idle for its loss is tried again now and then.
+//    left idle for its loss is tried again now and then. Samples taken while the path is
+//    saturated are left out: those losses are its bottleneck's tail drops (congestion, which
+//    the inner flows answer themselves), not a lossy link.
 //
 // Pure: time is a parameter (microseconds, any monotonic origin); no I/O. Owned by the control
 // thread.
@@ -78,6 +82,7 @@ class PathEstimator {
   // Round trips.
   std::uint64_t srtt_us_ = 0, rttvar_us_ = 0;
   std::uint64_t qrtt_us_ = 0;  // faster-moving average (gain 1/4) for the queue signal
+  std::uint64_t last_rtt_us_ = 0;
   std::uint64_t min_cur_us_ = 0, min_prev_us_ = 0, epoch_start_us_ = 0;
   // Delivery: the last report that started a sample.
   bool have_report_ = false;

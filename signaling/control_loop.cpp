@@ -433,6 +433,9 @@ void ControlLoop::handle(std::size_t i, const Message& m, const engine::ControlP
         }
         p.tx_at_acked = sent->tx_packets;
         p.peer_rx_at_ack = b.data_rx_packets;
+        // What the path sent before this probe has arrived (FIFO): the reader need not keep
+        // it for reinjection.
+        engine_.path(i).publish_confirmed(sent->time_us * 1000);
         *sent = {};
       }
       publish_estimate(i);
