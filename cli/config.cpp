@@ -620,6 +620,36 @@ class SectionReader {
     return e;
   }
 
+  // DSCP list: values 0..63 separated by spaces, ',' or ';'.
+  IniEntry* get_dscp_list(std::string_view key, std::vector<int>& out) {
+    IniEntry* e = take(key);
+    if (e == nullptr) return nullptr;
+    std::vector<int> list;
+    const std::string_view v = e->value;
+    std::size_t i = 0;
+    while (i < v.size()) {
+      const auto is_sep = [](char c) { return is_blank(c) || c == ',' || c == ';'; };
+      if (is_sep(v[i])) {
+        ++i;
+        continue;
+      }
+      std::size_t j = i;
+      while (j < v.size() && !is_sep(v[j])) ++j;
+      const std::string_view item = v.substr(i, j - i);
+      i = j;
+      const auto d = parse_decimal(item);
+      if (!d || *d > 63) {
+        bad_value(*e, "item '" + shown(item) +
+                          "' is not a DSCP value 0..63 (e.g. 46 for EF); a list is separated by "
+                          "spaces, ',' or ';'");
+        return nullptr;
+      }
+      list.push_back(static_cast<int>(*d));
+    }
+    out = std::move(list);
+    return e;
+  }
+
   void finish() {
     for (const auto& e : section_.entries) {
       if (!e.used) {
@@ -891,6 +921,8 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("probe_interval_ms", 1, 60000, c.probe_interval_ms);
   r.get_int("dead_misses", 1, 1000, c.dead_misses);
   r.get_int("hold_down_ms", 0, 600000, c.hold_down_ms);
+  r.get_port_list("redundant_ports", c.redundant_ports);
+  r.get_dscp_list("redundant_dscp", c.redundant_dscp);
   if (IniEntry* e = r.get_string("scheduler", c.scheduler)) {
     c.scheduler = to_lower(c.scheduler);
     if (c.scheduler != "auto" && c.scheduler != "bytes" && c.scheduler != "packets" &&

@@ -121,6 +121,12 @@ struct ConnectionConfig {
   // sharing bytes), "packets" (the original MPT's per-packet weighted round-robin) or "flow"
   // (each flow pinned to one path).
   std::string scheduler = "auto";
+  // Redundant mode (off when both are empty): inner packets whose TCP/UDP source or
+  // destination port is in redundant_ports, or whose DSCP is in redundant_dscp, are sent on
+  // the two best paths; the peer keeps the first copy (voice, video: one path's loss or death
+  // is invisible to them).
+  std::vector<PortRange> redundant_ports;
+  std::vector<int> redundant_dscp;
   // Signalling and path health (docs/protocol.md). Probes run when auth_key is set (HMAC
   // key) or when control_auth = none opts into unauthenticated control messages.
   std::string control_auth = "hmac";     // "hmac" or "none"

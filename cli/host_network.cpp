@@ -125,6 +125,10 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
     cs.max_delay_ms = static_cast<std::uint32_t>(conn.max_buffdelay_msec);
     cs.max_delay_derived = !conn.max_buffdelay_set;
     cs.policy = scheduler_policy(conn);
+    for (const config::PortRange& r : conn.redundant_ports) {
+      cs.redundant_ports.push_back(scheduler::PortRange{r.first, r.last});
+    }
+    for (int d : conn.redundant_dscp) cs.redundant_dscp_mask |= std::uint64_t{1} << d;
     if (conn.ip_remote.is_set()) {
       cs.destinations.push_back(
           to_ipnet(conn.ip_remote, conn.ip_remote.family == AF_INET ? 32 : 128));

@@ -20,7 +20,8 @@ bool same_connection_settings(const engine::ConnectionSpec& a, const engine::Con
   if (a.gre_key != b.gre_key || a.gre_checksum != b.gre_checksum ||
       a.sequence_numbers != b.sequence_numbers || a.reorder_window != b.reorder_window ||
       a.max_delay_ms != b.max_delay_ms || a.max_delay_derived != b.max_delay_derived ||
-      a.policy != b.policy) {
+      a.policy != b.policy || a.redundant_ports != b.redundant_ports ||
+      a.redundant_dscp_mask != b.redundant_dscp_mask) {
     return false;
   }
   return a.destinations == b.destinations;

@@ -193,9 +193,10 @@ std::string Engine::status_json() const {
          reader_->send_pool().buf_size(), reader_->send_pool().free_low_water());
   append(s, "\"segments\":%" PRIu64 ",\"drop_bad_offload\":%" PRIu64 ",\"drop_no_buffer\":%"
          PRIu64 ",\"rerouted\":%" PRIu64 ",\"reinjected\":%" PRIu64
-         ",\"reinject_dropped\":%" PRIu64 "},", read(t.tx_segments), read(t.tx_drop_bad_offload),
-         read(t.tx_drop_no_buffer), read(t.tx_rerouted), read(t.tx_reinjected),
-         read(t.tx_reinject_dropped));
+         ",\"reinject_dropped\":%" PRIu64 ",\"redundant\":%" PRIu64 "},",
+         read(t.tx_segments), read(t.tx_drop_bad_offload), read(t.tx_drop_no_buffer),
+         read(t.tx_rerouted), read(t.tx_reinjected), read(t.tx_reinject_dropped),
+         read(t.tx_redundant));
   append(s, "\"rx\":{\"tun_writes\":%" PRIu64 ",\"output_pool_buffers\":%zu,"
          "\"output_pool_free_low_water\":%zu,", read(r.tun_writes),
          writer_->output_pool().count(), writer_->output_pool().free_low_water());
@@ -273,8 +274,9 @@ std::string Engine::status_text() const {
   append(s, "  tun reads %" PRIu64 " -> %" PRIu64 " segments; tun writes %" PRIu64 "\n",
          read(t.tun_read_packets), read(t.tx_segments), read(r.tun_writes));
   append(s, "  failover: %" PRIu64 " segments moved from dead paths' queues, %" PRIu64
-         " sent again (reinjected), %" PRIu64 " with no live path\n", read(t.tx_rerouted),
-         read(t.tx_reinjected), read(t.tx_reinject_dropped));
+         " sent again (reinjected), %" PRIu64 " with no live path; %" PRIu64
+         " redundant copies\n", read(t.tx_rerouted), read(t.tx_reinjected),
+         read(t.tx_reinject_dropped), read(t.tx_redundant));
   append(s, "  pools: read %zu x %u B, send %zu x %u B (fewest free %zu), output %zu x %u B "
          "(fewest free %zu)\n", reader_->read_pool().count(), reader_->read_pool().buf_size(),
          reader_->send_pool().count(), reader_->send_pool().buf_size(),

@@ -36,6 +36,7 @@ struct TxStats {
   Counter tx_reinjected{0};         // segments a path had sent unconfirmed when it was declared
                                     // down, sent again on a live path (the peer drops copies)
   Counter tx_reinject_dropped{0};   // ... that found no live path
+  Counter tx_redundant{0};          // second copies sent (redundant mode)
   Counter tx_drop_too_big{0};       // larger than the configured MTU
   Counter tx_drop_no_connection{0}; // inner destination matches no connection
   Counter tx_drop_no_path{0};       // no path of the connection is up

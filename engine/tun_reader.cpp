@@ -40,6 +40,28 @@ constexpr std::uint64_t kHistoryNs = 300'000'000;
 constexpr std::size_t kHistoryPoolReserve = kSendPoolCount / 4;
 constexpr std::size_t kCqeBatch = 512;
 
+// Redundant mode's classifier: the inner packet's DSCP, or its TCP/UDP ports.
+bool is_redundant(const ConnectionSpec& cs, const scheduler::FlowKey& key,
+                  std::span<const std::uint8_t> packet) {
+  if (cs.redundant_dscp_mask != 0 && packet.size() >= 2) {
+    const unsigned version = packet[0] >> 4;
+    const unsigned tclass = version == 4   ? packet[1]
+                            : version == 6 ? static_cast<unsigned>(((packet[0] & 0x0F) << 4) | (packet[1] >> 4))
+                                           : 0;
+    if ((version == 4 || version == 6) && ((cs.redundant_dscp_mask >> (tclass >> 2)) & 1)) return true;
+  }
+  if (cs.redundant_ports.empty() || !key.has_ports || (key.protocol != 6 && key.protocol != 17)) {
+    return false;
+  }
+  for (const scheduler::PortRange& r : cs.redundant_ports) {
+    if ((key.src_port >= r.first && key.src_port <= r.last) ||
+        (key.dst_port >= r.first && key.dst_port <= r.last)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
@@ -379,13 +401,23 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
   std::size_t charged = 0;  // segments of this packet already charged to a path
   int local_path = conn.run_path;
   const bool auto_policy = conn.chooser.policy() == scheduler::Policy::kAuto;
+  const bool redundant = is_redundant(cs, key, packet);
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t len = segmenter_.length(i);
     if (len > static_cast<std::size_t>(tunnel_.mtu)) [[unlikely]] {
       bump(stats_.tx_drop_too_big);
       continue;
     }
-    if (auto_policy) {
+    int second = -1;  // redundant mode: the path of the second copy
+    if (redundant) {
+      // Redundant mode: a decision per segment, and a copy on the next best path.
+      info.bytes = static_cast<std::uint32_t>(len);
+      info.packets = 1;
+      info.now_ns = now;
+      local_path = conn.chooser.choose(info);
+      if (local_path >= 0) second = conn.chooser.choose_other(info, local_path, conn.states);
+      conn.run_left = 1;  // consumed below: the next packet is a fresh decision
+    } else if (auto_policy) {
       // Adaptive: one decision per segment, or per run of about kQuantumNs at the chosen
       // path's rate (EarliestArrival::quantum_bytes); every segment is charged as it goes.
       const auto bytes = static_cast<std::uint32_t>(len);
@@ -442,6 +474,16 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
     segmenter_.write(i, out + hs);
     encode_gre({out, hs + len}, f);
     bump(stats_.tx_segments);
+    if (second >= 0) {
+      const int path2 = cs.paths[static_cast<std::size_t>(second)];
+      std::uint8_t* copy = reserve_datagram(path2, static_cast<std::uint32_t>(hs + len), port_index);
+      if (copy) {
+        std::memcpy(copy, out, hs + len);  // same GRE sequence number: the peer keeps one
+        bump(stats_.tx_redundant);
+      } else {
+        bump(stats_.tx_drop_no_buffer);
+      }
+    }
   }
 }
 

@@ -46,6 +46,10 @@ struct ConnectionSpec {
   std::uint32_t max_delay_ms = 100;  // longest wait for a gap in the reorder stage
   bool max_delay_derived = false;    // signalling may set it from the measured path RTTs
   scheduler::Policy policy = scheduler::Policy::kAuto;
+  // Redundant mode: packets of these inner ports (TCP or UDP, source or destination) or DSCP
+  // values (bit d of the mask) go on the two best paths; the peer drops the second copy.
+  std::vector<scheduler::PortRange> redundant_ports;
+  std::uint64_t redundant_dscp_mask = 0;
   std::vector<int> paths;          // global path indices, in [path_N] order
   std::vector<IpNet> destinations; // inner destinations routed to this connection (TX lookup)
   bool active = true;              // false: a slot a reload freed (see PathSpec::active)

@@ -41,8 +41,10 @@ std::uint64_t EarliestArrival::arrival_ns(int path, std::uint64_t now_ns,
                                           std::uint32_t bytes) const {
   const auto i = static_cast<std::size_t>(path);
   const std::uint64_t start = std::max(now_ns, free_ns_[i]);
+  // A penalty counts at most the backlog bound: a larger one would keep the path idle until
+  // the others hold a phantom queue that long (see bounded model in the header).
   return start + static_cast<std::uint64_t>(static_cast<double>(bytes) * ns_per_byte_[i]) +
-         delay_ns_[i] + penalty_ns_[i];
+         delay_ns_[i] + std::min(penalty_ns_[i], max_backlog_ns_);
 }
 
 std::uint32_t EarliestArrival::quantum_bytes(int path) const {
@@ -80,6 +82,21 @@ int EarliestArrival::pick(std::uint64_t now_ns, std::uint32_t bytes) {
   }
   last_ = best;
   charge(best, now_ns, bytes);
+  return best;
+}
+
+int EarliestArrival::pick_other(std::uint64_t now_ns, std::uint32_t bytes, int exclude) {
+  int best = -1;
+  std::uint64_t best_t = std::numeric_limits<std::uint64_t>::max();
+  for (int i = 0; i < count_; ++i) {
+    if (i == exclude || !(eligible_ & (PathMask{1} << i))) continue;
+    const std::uint64_t t = arrival_ns(i, now_ns, bytes);
+    if (t < best_t) {
+      best_t = t;
+      best = i;
+    }
+  }
+  if (best >= 0) charge(best, now_ns, bytes);
   return best;
 }
 

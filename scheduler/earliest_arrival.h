@@ -8,10 +8,11 @@
 //   free_p  -- the virtual time at which everything already assigned to p has left its
 //              bottleneck: max(now, free_p) + bytes / rate_p per packet assigned.
 // A packet of `bytes` would arrive on p at  T_p = max(now, free_p) + bytes / rate_p + delay_p
-// (+ penalty_p, a per-path extra cost, e.g. for loss). pick() takes the smallest T_p. So a
-// slower-but-longer path stays idle until the fast path's backlog exceeds the skew between
-// them, and then takes exactly what arrives no later than the fast path would deliver it:
-// the receiver's reorder stage rarely waits. Rules:
+// (+ penalty_p, a per-path extra cost, e.g. for loss, counted up to max_backlog_ns: a penalized
+// path is used once the others are that far behind, i.e. when they cannot carry the traffic).
+// pick() takes the smallest T_p. So a slower-but-longer path stays idle until the fast path's
+// backlog exceeds the skew between them, and then takes exactly what arrives no later than
+// the fast path would deliver it: the receiver's reorder stage rarely waits. Rules:
 //  - hysteresis: the path of the previous decision is kept while its T is within
 //    kHysteresisNs of the best (fewer interleavings, whole GSO batches);
 //  - weight 0 = standby, as in the original: used only when no weighted path is up. Other
@@ -19,7 +20,9 @@
 //  - bounded model: when every eligible path's backlog exceeds max_backlog_ns (the inner
 //    traffic outruns the sum of the paths, and the real bottleneck queues are dropping), all
 //    free times move back by the same amount: the model never drifts into a phantom queue,
-//    and the relative arrival order -- hence the split -- is kept;
+//    and the relative arrival order -- hence the split -- is kept. A penalized path has no
+//    backlog, so this alone would let the others' backlog grow to the penalty: a phantom queue
+//    their real bottlenecks drop; hence the cap on penalties above;
 //  - a path that becomes eligible starts with no backlog.
 //
 // Pure: no clock (now is a parameter, ns), no I/O, no allocation in pick(). One thread (the
@@ -54,6 +57,9 @@ class EarliestArrival {
 
   // The path for a packet (or run) of `bytes`, or -1 if no path is eligible. Charges it.
   [[nodiscard]] int pick(std::uint64_t now_ns, std::uint32_t bytes);
+  // The best eligible path other than `exclude` (redundant mode: the second copy), charged;
+  // -1 if there is none. Does not change the hysteresis state.
+  [[nodiscard]] int pick_other(std::uint64_t now_ns, std::uint32_t bytes, int exclude);
   // Counts `bytes` more on `path` (the rest of a run) without a decision.
   void charge(int path, std::uint64_t now_ns, std::uint32_t bytes);
 

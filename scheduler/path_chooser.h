@@ -70,6 +70,21 @@ class PathChooser {
     return wrr_.pick(p.bytes, p.packets);
   }
 
+  // Redundant mode: the path for the second copy of a packet choose() sent on `first`: the
+  // next earliest arrival (kAuto), else the first other usable path of `states` (weighted
+  // before standby). -1 if the connection has no other usable path.
+  [[nodiscard]] int choose_other(const PacketInfo& p, int first,
+                                 const std::vector<PathState>& states) {
+    if (policy_ == Policy::kAuto) return arrival_.pick_other(p.now_ns, p.bytes, first);
+    int standby = -1;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      if (static_cast<int>(i) == first || !states[i].up) continue;
+      if (states[i].weight > 0) return static_cast<int>(i);
+      if (standby < 0) standby = static_cast<int>(i);
+    }
+    return standby;
+  }
+
   // More of the same flow on the path choose() gave it (see WeightedRoundRobin::charge).
   void charge(int path, std::uint32_t bytes, std::uint32_t packets, std::uint64_t now_ns = 0) {
     if (policy_ == Policy::kAuto) {

@@ -1120,3 +1120,21 @@ TEST_CASE("An empty connection name is an error", "[config]") {
   CHECK(errs[0].line == 2);
   CHECK_THAT(errs[0].message, Contains("1..255 characters"));
 }
+
+TEST_CASE("redundant_ports and redundant_dscp are parsed as lists, errors name the key", "[config]") {
+  const auto ok = parse_conn(conn_text("redundant_ports = 5004, 6000-6010\nredundant_dscp = 46; 34 0"));
+  CHECK(errors(ok.diags).empty());
+  REQUIRE(ok.config.redundant_ports.size() == 2);
+  CHECK(ok.config.redundant_ports[1].first == 6000);
+  CHECK(ok.config.redundant_ports[1].last == 6010);
+  CHECK(ok.config.redundant_dscp == std::vector<int>{46, 34, 0});
+  CHECK(parse_conn(conn_text(";")).config.redundant_ports.empty());
+  const auto bad = parse_conn(conn_text("redundant_dscp = 46, 64"));
+  const auto errs = errors(bad.diags);
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].key == "connection:redundant_dscp");
+  CHECK(errs[0].message.find("'64'") != std::string::npos);
+  const auto bad_port = parse_conn(conn_text("redundant_ports = 70000"));
+  REQUIRE(errors(bad_port.diags).size() == 1);
+  CHECK(errors(bad_port.diags)[0].key == "connection:redundant_ports");
+}
