@@ -350,3 +350,45 @@ TEST_CASE("conservation holds over 200 short random runs") {
   }
   CHECK(total_packets > 100000);  // the runs were not trivially empty
 }
+
+TEST_CASE("a rate step changes a path's service rate from its time on") {
+  // 1250-byte packets every 200 us (50 Mbit/s) into a 100 Mbit/s path (100 us each) that
+  // becomes 10 Mbit/s (1 ms each) at 50 ms: before, each arrives 100 us + delay after it was
+  // sent; after, the queue builds and they arrive 1 ms apart.
+  SimConfig cfg;
+  cfg.seed = 71;
+  cfg.paths = {path(100, 10 * kMs)};
+  cfg.paths[0].rate_steps = {{50 * kMs, 10e6}};
+  cfg.paths[0].queue_packets = 100000;
+  cfg.scheduler = SchedulerKind::kWrrBytes;
+  cfg.offered_bps = 50e6;
+  cfg.sizes = SizeDistribution::fixed(1250);
+  cfg.duration_ns = 100 * kMs;
+  const SimResult r = simulate(cfg);
+  check_conservation(cfg, r);
+  REQUIRE(r.packets.size() == 500);
+  CHECK(cfg.paths[0].rate_at(0) == 100e6);
+  CHECK(cfg.paths[0].rate_at(50 * kMs - 1) == 100e6);
+  CHECK(cfg.paths[0].rate_at(50 * kMs) == 10e6);
+  std::uint64_t before = 0, after = 0;
+  for (std::size_t i = 0; i < r.packets.size(); ++i) {
+    const auto& p = r.packets[i];
+    if (p.sent_ns + 100 * kUs <= 50 * kMs) {
+      ++before;
+      REQUIRE(p.arrived_ns == p.sent_ns + 100 * kUs + 10 * kMs);
+    } else if (p.sent_ns > 51 * kMs) {
+      ++after;
+      REQUIRE(p.arrived_ns - r.packets[i - 1].arrived_ns == 1 * kMs);
+    }
+  }
+  CHECK(before == 250);
+  CHECK(after > 200);
+}
+
+TEST_CASE("the static schedulers send no probes and get no estimates") {
+  SimConfig cfg = two_paths_config(81);
+  const SimResult r = simulate(cfg);
+  CHECK(r.probes_sent == 0);
+  CHECK(r.estimates.empty());
+  CHECK(r.final_estimate.empty());
+}

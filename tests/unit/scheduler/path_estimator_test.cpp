@@ -1,0 +1,380 @@
+// Unit tests for the path estimator (scheduler/path_estimator.*): the rate rules (growth when
+// not saturated, following the delivery rate down when saturated, holding when app-limited),
+// the windowed minimum round trip, queue delay, loss, peer restarts, merged short samples and
+// reset(). Time is in microseconds from an arbitrary non-zero origin.
+#include "scheduler/path_estimator.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace {
+
+using mpt::scheduler::PathEstimator;
+
+constexpr std::uint64_t kT0 = 1'000'000;     // us; any monotonic origin
+constexpr std::uint64_t kSampleUs = 20'000;  // one probe interval
+constexpr std::uint64_t kMinRtt = 20'000;    // threshold = max(4 ms, 20 ms / 8) = 4 ms
+
+// Feeds delivery reports to an estimator: each sample() reports `bps` delivered over one
+// interval of `dt_us` since the previous report.
+struct Peer {
+  PathEstimator& e;
+  std::uint64_t time_us = 5'000'000;  // the peer's clock: unrelated to ours
+  std::uint64_t bytes = 123'456;
+  void start() { e.on_delivery(kT0, bytes, time_us); }
+  void sample(double bps, std::uint64_t dt_us = kSampleUs) {
+    time_us += dt_us;
+    bytes += static_cast<std::uint64_t>(bps * static_cast<double>(dt_us) / 8e6);
+    e.on_delivery(kT0, bytes, time_us);
+  }
+};
+
+// Round trips that settle the smoothed signals on `rtt_us` (after one at kMinRtt).
+void settle_rtt(PathEstimator& e, std::uint64_t rtt_us, std::uint64_t now_us = kT0) {
+  e.on_rtt(now_us, kMinRtt);
+  for (int i = 0; i < 40; ++i) e.on_rtt(now_us + static_cast<std::uint64_t>(i) * 1000, rtt_us);
+}
+
+}  // namespace
+
+TEST_CASE("a new estimator has no round trip and plans with the initial rate", "[scheduler][estimator]") {
+  PathEstimator e;
+  CHECK_FALSE(e.has_rtt());
+  CHECK(e.min_rtt_us() == 0);
+  CHECK(e.queue_delay_us() == 0);
+  CHECK_FALSE(e.saturated());
+  CHECK(e.rate_bps() == PathEstimator::kInitialRate);
+  CHECK(e.samples() == 0);
+  CHECK(e.loss() == 0);
+}
+
+TEST_CASE("without a queue, delivering at least 90 % of the estimate grows it by kGrowth per sample", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);  // no queue at all
+  REQUIRE_FALSE(e.saturated());
+  Peer peer{e};
+  peer.start();
+  CHECK(e.samples() == 0);  // the first report only starts a sample
+
+  // Delivered exactly the estimate: grows by kGrowth.
+  peer.sample(10e6);
+  CHECK(e.samples() == 1);
+  CHECK(e.last_delivery_bps() == Approx(10e6).epsilon(1e-4));
+  CHECK(e.rate_bps() == Approx(10e6 * PathEstimator::kGrowth).epsilon(1e-4));
+
+  // 91 % of the estimate still grows it, from the estimate (the larger of the two).
+  double before = e.rate_bps();
+  peer.sample(0.91 * before);
+  CHECK(e.rate_bps() == Approx(before * PathEstimator::kGrowth).epsilon(1e-4));
+
+  // More than the estimate: grows from what was delivered.
+  before = e.rate_bps();
+  peer.sample(2 * before);
+  CHECK(e.rate_bps() == Approx(2 * before * PathEstimator::kGrowth).epsilon(1e-4));
+
+  // 10 Mbit/s to 1 Gbit/s in about 30 samples, when everything planned gets through.
+  PathEstimator g;
+  settle_rtt(g, kMinRtt);
+  Peer gp{g};
+  gp.start();
+  int n = 0;
+  while (g.rate_bps() < 1e9 && n < 100) {
+    gp.sample(g.rate_bps());
+    ++n;
+  }
+  CHECK(n >= 30);
+  CHECK(n <= 35);
+}
+
+TEST_CASE("app-limited samples (under 90 % of the estimate, no queue) leave the estimate alone", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);
+  Peer peer{e};
+  peer.start();
+  peer.sample(50e6);  // 57.5 Mbit/s now
+  const double estimate = e.rate_bps();
+  REQUIRE(estimate == Approx(50e6 * PathEstimator::kGrowth).epsilon(1e-4));
+  for (double share : {0.89, 0.5, 0.1, 0.0}) {
+    CAPTURE(share);
+    peer.sample(share * estimate);
+    CHECK(e.rate_bps() == estimate);
+    CHECK(e.last_delivery_bps() == Approx(share * estimate).margin(1e3));
+  }
+  CHECK(e.samples() == 5);
+}
+
+TEST_CASE("when saturated, the estimate follows the delivery rate down: halfway, or at once when the queue is deep", "[scheduler][estimator]") {
+  SECTION("a queue between the threshold and twice the threshold: halfway per sample") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt + 6'000);  // 6 ms of queue: above 4 ms, below 8 ms
+    REQUIRE(e.saturated());
+    REQUIRE(e.queue_delay_us() > 4'000);
+    REQUIRE(e.queue_delay_us() <= 8'000);
+    Peer peer{e};
+    peer.start();
+    peer.sample(4e6);
+    CHECK(e.rate_bps() == Approx((10e6 + 4e6) / 2).epsilon(1e-4));
+    peer.sample(4e6);
+    CHECK(e.rate_bps() == Approx((7e6 + 4e6) / 2).epsilon(1e-4));
+  }
+  SECTION("a queue deeper than twice the threshold: at once") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt + 20'000);
+    REQUIRE(e.queue_delay_us() > 8'000);
+    Peer peer{e};
+    peer.start();
+    peer.sample(3e6);
+    CHECK(e.rate_bps() == Approx(3e6).epsilon(1e-4));
+  }
+  SECTION("delivering more than the estimate while saturated: the estimate becomes that, no growth") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt + 20'000);
+    Peer peer{e};
+    peer.start();
+    peer.sample(25e6);
+    CHECK(e.rate_bps() == Approx(25e6).epsilon(1e-4));
+  }
+  SECTION("the estimate never drops below kMinRate") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt + 20'000);
+    Peer peer{e};
+    peer.start();
+    peer.sample(1e4);
+    CHECK(e.rate_bps() == PathEstimator::kMinRate);
+  }
+}
+
+TEST_CASE("a capacity drop under load is learnt within a few samples", "[scheduler][estimator]") {
+  // Growing on a 100 Mbit/s path, then the path drops to 20 Mbit/s and its queue builds: the
+  // estimate is at most 10 % above the new capacity within four samples of the queue showing.
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);
+  Peer peer{e};
+  peer.start();
+  for (int i = 0; i < 20; ++i) peer.sample(std::min(e.rate_bps(), 100e6));
+  REQUIRE(e.rate_bps() > 100e6);
+  std::uint64_t now = kT0 + 1'000'000;
+  std::uint64_t rtt = kMinRtt;
+  int samples = 0;
+  while (e.rate_bps() > 22e6 && samples < 20) {
+    rtt += 10'000;  // the queue grows by 10 ms per probe interval
+    e.on_rtt(now, rtt);
+    now += kSampleUs;
+    peer.sample(20e6);
+    ++samples;
+  }
+  CAPTURE(samples, e.queue_delay_us());
+  CHECK(samples <= 4);
+  CHECK(e.rate_bps() == Approx(20e6).epsilon(0.1));
+}
+
+TEST_CASE("a queue that just drained (the sender went quiet) does not drop the estimate", "[scheduler][estimator]") {
+  // The path was saturated with a deep standing queue (the fast path under the adaptive
+  // scheduler holds one as deep as the delay skew); then the traffic stops. The smoothed
+  // queue signal still shows a deep queue for a few samples, but the last round trip found
+  // none, and nothing was delivered because nothing was sent: that says nothing about the
+  // capacity.
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);
+  Peer peer{e};
+  peer.start();
+  for (int i = 0; i < 20; ++i) peer.sample(std::min(e.rate_bps(), 50e6));
+  // Now saturated at 50 Mbit/s with 20 ms of queue.
+  for (int i = 0; i < 20; ++i) {
+    e.on_rtt(kT0 + 1'000'000 + static_cast<std::uint64_t>(i) * kSampleUs, kMinRtt + 20'000);
+    peer.sample(50e6);
+  }
+  REQUIRE(e.saturated());
+  REQUIRE(e.rate_bps() == Approx(50e6).epsilon(1e-3));
+  // Traffic stops; the next probe sees an empty queue.
+  e.on_rtt(kT0 + 2'000'000, kMinRtt);
+  REQUIRE(e.queue_delay_us() > 8'000);  // the smoothed signal lags
+  peer.sample(0);
+  CHECK(e.rate_bps() == Approx(50e6).epsilon(1e-3));
+  e.on_rtt(kT0 + 2'020'000, kMinRtt);
+  peer.sample(0.2e6);
+  CHECK(e.rate_bps() == Approx(50e6).epsilon(1e-3));
+}
+
+TEST_CASE("the minimum round trip is kept over two epochs, then an old minimum ages out", "[scheduler][estimator]") {
+  PathEstimator e;
+  const std::uint64_t epoch = PathEstimator::kMinRttEpochUs;
+  e.on_rtt(kT0, 10'000);
+  CHECK(e.min_rtt_us() == 10'000);
+  CHECK(e.one_way_delay_us() == 5'000);
+  // The route lengthens: 30 ms from now on, a probe every 100 ms.
+  std::uint64_t t = kT0 + 100'000;
+  for (; t < kT0 + 2 * epoch; t += 100'000) {
+    e.on_rtt(t, 30'000);
+    INFO("t = " << (t - kT0));
+    REQUIRE(e.min_rtt_us() == 10'000);  // still within two epochs
+  }
+  e.on_rtt(t, 30'000);  // the third epoch starts: the first one's minimum is gone
+  CHECK(e.min_rtt_us() == 30'000);
+  CHECK(e.one_way_delay_us() == 15'000);
+  // A lower round trip counts at once.
+  e.on_rtt(t + 100'000, 12'000);
+  CHECK(e.min_rtt_us() == 12'000);
+}
+
+TEST_CASE("queue delay is the fast-moving smoothed round trip above the minimum", "[scheduler][estimator]") {
+  PathEstimator e;
+  e.on_rtt(kT0, 20'000);
+  CHECK(e.queue_delay_us() == 0);
+  e.on_rtt(kT0 + 20'000, 30'000);
+  CHECK(e.queue_delay_us() == 2'500);  // gain 1/4: (3 * 20 + 30) / 4 = 22.5 ms
+  CHECK(e.srtt_us() == 21'250);         // RFC 6298 gain 1/8
+  for (int i = 0; i < 40; ++i) e.on_rtt(kT0 + 40'000 + static_cast<std::uint64_t>(i) * 20'000, 30'000);
+  CHECK(e.queue_delay_us() == Approx(10'000).margin(10));
+  CHECK(e.saturated());  // 10 ms > max(4 ms, 20 ms / 8)
+  // Below the threshold: not saturated.
+  PathEstimator f;
+  settle_rtt(f, kMinRtt + 3'500);
+  CHECK(f.queue_delay_us() > 3'000);
+  CHECK_FALSE(f.saturated());
+  // The threshold scales with the minimum round trip: 10 ms of queue on a 100 ms path is jitter.
+  PathEstimator g;
+  g.on_rtt(kT0, 100'000);
+  for (int i = 0; i < 40; ++i) g.on_rtt(kT0 + static_cast<std::uint64_t>(i + 1) * 1000, 110'000);
+  CHECK(g.queue_delay_us() > 9'000);
+  CHECK_FALSE(g.saturated());
+}
+
+TEST_CASE("loss is averaged over about kLossHorizon packets and decays while the path is idle", "[scheduler][estimator]") {
+  PathEstimator e;
+  const auto horizon = static_cast<std::uint64_t>(PathEstimator::kLossHorizon);
+  e.on_loss_sample(kT0, 0, 0);
+  CHECK(e.loss() == 0);
+  // A sample of half the horizon weighs one half.
+  e.on_loss_sample(kT0, horizon / 2, horizon / 2 - horizon / 20);  // 10 % lost
+  CHECK(e.loss() == Approx(0.05).epsilon(1e-9));
+  // A small sample barely moves it: a quiet path's few packets do not swing it.
+  e.on_loss_sample(kT0, 10, 0);
+  CHECK(e.loss() == Approx(0.995 * 0.05 + 0.005).epsilon(1e-9));
+  // A sample of the whole horizon replaces it.
+  e.on_loss_sample(kT0, horizon, horizon);
+  CHECK(e.loss() == 0);
+  // More received than sent (counted at different moments) is no loss, not a negative one.
+  e.on_loss_sample(kT0, horizon, horizon + 5);
+  CHECK(e.loss() == 0);
+  // Idle: halves every kLossDecayUs without traffic, not before.
+  e.on_loss_sample(kT0, horizon, horizon - horizon / 10);
+  REQUIRE(e.loss() == Approx(0.1));
+  const std::uint64_t t = kT0 + 1'000'000;
+  e.on_loss_sample(t, 0, 0);
+  e.on_loss_sample(t + PathEstimator::kLossDecayUs - 1, 0, 0);
+  CHECK(e.loss() == Approx(0.1));
+  e.on_loss_sample(t + PathEstimator::kLossDecayUs, 0, 0);
+  CHECK(e.loss() == Approx(0.05));
+  e.on_loss_sample(t + 2 * PathEstimator::kLossDecayUs, 0, 0);
+  CHECK(e.loss() == Approx(0.025));
+  // Traffic again: the idle clock restarts.
+  e.on_loss_sample(t + 2 * PathEstimator::kLossDecayUs + 1, 1, 1);
+  const double after = e.loss();
+  e.on_loss_sample(t + 2 * PathEstimator::kLossDecayUs + 2, 0, 0);
+  e.on_loss_sample(t + 3 * PathEstimator::kLossDecayUs, 0, 0);
+  CHECK(e.loss() == Approx(after));
+}
+
+TEST_CASE("loss samples taken while the path is saturated (tail drops) are left out", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);
+  const auto horizon = static_cast<std::uint64_t>(PathEstimator::kLossHorizon);
+  e.on_loss_sample(kT0, horizon, horizon - horizon / 50);  // 2 % on a link without a queue
+  REQUIRE(e.loss() == Approx(0.02));
+  settle_rtt(e, kMinRtt + 20'000);  // a standing queue: its drops are congestion
+  REQUIRE(e.saturated());
+  e.on_loss_sample(kT0, horizon, horizon / 2);
+  CHECK(e.loss() == Approx(0.02));
+  settle_rtt(e, kMinRtt);  // the queue is gone: counted again
+  REQUIRE_FALSE(e.saturated());
+  e.on_loss_sample(kT0, horizon, horizon);
+  CHECK(e.loss() == 0);
+}
+
+TEST_CASE("a peer restart (its counters or its clock go backwards) gives no bogus sample", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);
+  Peer peer{e};
+  peer.start();
+  peer.sample(10e6);
+  const double rate = e.rate_bps();
+  const double last = e.last_delivery_bps();
+  REQUIRE(e.samples() == 1);
+
+  SECTION("counters restart from zero, clock goes on") {
+    e.on_delivery(kT0, 1'000, peer.time_us + kSampleUs);
+    CHECK(e.samples() == 1);
+    CHECK(e.rate_bps() == rate);
+    CHECK(e.last_delivery_bps() == last);
+    // The restart report is the new baseline: the next one measures from it.
+    e.on_delivery(kT0, 1'000 + 25'000, peer.time_us + 2 * kSampleUs);
+    CHECK(e.samples() == 2);
+    CHECK(e.last_delivery_bps() == Approx(10e6).epsilon(1e-6));
+  }
+  SECTION("clock restarts from zero, counters happen to be higher") {
+    e.on_delivery(kT0, peer.bytes + 10'000'000, 1'000);
+    CHECK(e.samples() == 1);
+    CHECK(e.rate_bps() == rate);
+    e.on_delivery(kT0, peer.bytes + 10'000'000 + 50'000, 1'000 + kSampleUs);
+    CHECK(e.samples() == 2);
+    CHECK(e.last_delivery_bps() == Approx(20e6).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("delivery intervals shorter than kMinSampleUs are merged with the next one", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);
+  Peer peer{e};
+  peer.start();
+  const std::uint64_t min = PathEstimator::kMinSampleUs;
+  peer.sample(80e6, 2 * min / 5);  // a burst over a too short interval: no sample
+  CHECK(e.samples() == 0);
+  CHECK(e.rate_bps() == PathEstimator::kInitialRate);
+  peer.sample(0, 2 * min / 5);     // still short, counted from the first report
+  CHECK(e.samples() == 0);
+  peer.sample(0, min / 5);         // now kMinSampleUs since the first report
+  REQUIRE(e.samples() == 1);
+  CHECK(e.last_delivery_bps() == Approx(80e6 * 2 / 5).epsilon(1e-3));  // the burst, spread
+  // Exactly kMinSampleUs is long enough.
+  peer.sample(10e6, PathEstimator::kMinSampleUs);
+  CHECK(e.samples() == 2);
+}
+
+TEST_CASE("reset forgets the round trips and the delivery baseline and restarts the rate no higher than the initial one", "[scheduler][estimator]") {
+  PathEstimator e;
+  e.on_loss_sample(kT0, 1000, 900);
+  settle_rtt(e, kMinRtt + 20'000);
+  Peer peer{e};
+  peer.start();
+  peer.sample(80e6);  // saturated: follows to 80 Mbit/s
+  REQUIRE(e.rate_bps() == Approx(80e6).epsilon(1e-4));
+  REQUIRE(e.loss() > 0);
+  e.reset();
+  CHECK_FALSE(e.has_rtt());
+  CHECK(e.min_rtt_us() == 0);
+  CHECK(e.srtt_us() == 0);
+  CHECK(e.queue_delay_us() == 0);
+  CHECK_FALSE(e.saturated());
+  CHECK(e.samples() == 0);
+  CHECK(e.loss() == 0);
+  CHECK(e.rate_bps() == PathEstimator::kInitialRate);
+  // The old baseline is gone: the first report after the reset only starts a sample (a 20 ms
+  // report here would otherwise give a sample of the bytes since before the outage).
+  peer.sample(500e6);
+  CHECK(e.samples() == 0);
+  peer.sample(10e6);
+  CHECK(e.samples() == 1);
+
+  // An estimate below the initial rate is kept: it never restarts higher.
+  PathEstimator low;
+  settle_rtt(low, kMinRtt + 20'000);
+  Peer lp{low};
+  lp.start();
+  lp.sample(3e6);
+  REQUIRE(low.rate_bps() == Approx(3e6).epsilon(1e-4));
+  low.reset();
+  CHECK(low.rate_bps() == Approx(3e6).epsilon(1e-4));
+}
