@@ -99,11 +99,13 @@ class PathWorker {
     double rate_bps = 0;               // 0 = no estimate yet
     std::uint64_t one_way_delay_ns = 0;
     std::uint64_t penalty_ns = 0;      // extra expected delay (loss)
+    std::uint64_t queue_ns = 0;        // queue the probes measured (smoothed RTT - min RTT)
   };
   void publish_estimate(const Estimate& e) {
     est_rate_bps_.store(e.rate_bps, std::memory_order_relaxed);
     est_delay_ns_.store(e.one_way_delay_ns, std::memory_order_relaxed);
     est_penalty_ns_.store(e.penalty_ns, std::memory_order_relaxed);
+    est_queue_ns_.store(e.queue_ns, std::memory_order_relaxed);
     est_version_.fetch_add(1, std::memory_order_release);
   }
   [[nodiscard]] std::uint64_t estimate_version() const {
@@ -120,7 +122,8 @@ class PathWorker {
   [[nodiscard]] Estimate estimate() const {
     return {est_rate_bps_.load(std::memory_order_relaxed),
             est_delay_ns_.load(std::memory_order_relaxed),
-            est_penalty_ns_.load(std::memory_order_relaxed)};
+            est_penalty_ns_.load(std::memory_order_relaxed),
+            est_queue_ns_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -165,6 +168,7 @@ class PathWorker {
   std::atomic<double> est_rate_bps_{0};
   std::atomic<std::uint64_t> est_delay_ns_{0};
   std::atomic<std::uint64_t> est_penalty_ns_{0};
+  std::atomic<std::uint64_t> est_queue_ns_{0};
   std::atomic<std::uint64_t> est_version_{0};
   std::atomic<std::uint64_t> confirmed_ns_{0};
   std::size_t rx_in_kernel_ = 0;  // receive buffers in the kernel's provided ring

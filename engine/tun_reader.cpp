@@ -277,6 +277,7 @@ void TunReader::refresh_estimates() {
       if (ids[i] == static_cast<int>(p)) {
         conn.chooser.set_estimate(static_cast<int>(i), e.rate_bps, e.one_way_delay_ns,
                                   e.penalty_ns);
+        conn.chooser.sync_queue(static_cast<int>(i), monotonic_ns(), e.queue_ns);
       }
     }
   }

@@ -32,6 +32,12 @@ void EarliestArrival::set_estimate(int path, double rate_bps, std::uint64_t one_
   penalty_ns_[i] = penalty_ns;
 }
 
+void EarliestArrival::sync_queue(int path, std::uint64_t now_ns, std::uint64_t measured_queue_ns) {
+  if (path < 0 || path >= count_) return;
+  auto& f = free_ns_[static_cast<std::size_t>(path)];
+  f = std::max(f, now_ns + std::min(measured_queue_ns, max_backlog_ns_));
+}
+
 std::uint64_t EarliestArrival::backlog_ns(int path, std::uint64_t now_ns) const {
   const std::uint64_t f = free_ns_[static_cast<std::size_t>(path)];
   return f > now_ns ? f - now_ns : 0;

@@ -23,7 +23,8 @@
 //    and the relative arrival order -- hence the split -- is kept. A penalized path has no
 //    backlog, so this alone would let the others' backlog grow to the penalty: a phantom queue
 //    their real bottlenecks drop; hence the cap on penalties above;
-//  - a path that becomes eligible starts with no backlog.
+//  - a path that becomes eligible starts with no backlog;
+//  - a queue the probes measured beyond the modelled backlog is taken over (sync_queue).
 //
 // Pure: no clock (now is a parameter, ns), no I/O, no allocation in pick(). One thread (the
 // TUN reader).
@@ -53,6 +54,11 @@ class EarliestArrival {
   // The estimator's view of path i: delivery rate (bit/s, > 0) and one-way delay.
   void set_estimate(int path, double rate_bps, std::uint64_t one_way_delay_ns,
                     std::uint64_t penalty_ns = 0);
+  // The queue the probes measured on path i (smoothed RTT above the minimum): when it exceeds
+  // what the model thinks is queued there (the rate was overestimated for a while, e.g. just
+  // after a capacity drop), the model takes it over -- else it would keep feeding the real
+  // queue at exactly its drain rate and the queue would stand for good.
+  void sync_queue(int path, std::uint64_t now_ns, std::uint64_t measured_queue_ns);
   void set_max_backlog(std::uint64_t ns) { max_backlog_ns_ = ns; }
 
   // The path for a packet (or run) of `bytes`, or -1 if no path is eligible. Charges it.

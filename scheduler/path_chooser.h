@@ -99,6 +99,9 @@ class PathChooser {
                     std::uint64_t penalty_ns = 0) {
     arrival_.set_estimate(path, rate_bps, one_way_delay_ns, penalty_ns);
   }
+  void sync_queue(int path, std::uint64_t now_ns, std::uint64_t measured_queue_ns) {
+    if (policy_ == Policy::kAuto) arrival_.sync_queue(path, now_ns, measured_queue_ns);
+  }
   // How many bytes one decision should cover on `path`: unbounded for the static policies,
   // about kQuantumNs of the path's rate for kAuto.
   [[nodiscard]] std::uint32_t run_bytes(int path) const {

@@ -522,6 +522,7 @@ void ControlLoop::publish_estimate(std::size_t i) {
   engine::PathWorker::Estimate e;
   e.rate_bps = p.estimator.rate_bps();
   e.one_way_delay_ns = p.estimator.one_way_delay_us() * 1000;
+  e.queue_ns = p.estimator.queue_delay_us() * 1000;
   // A path that loses data costs every inner flow that uses it (in a tunnel, path loss is
   // inner loss; shared/reference/schedulers.md §3): above kLossDemote it is left idle while
   // the other paths can carry the traffic (its packets would arrive a second late).

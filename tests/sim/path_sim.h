@@ -447,6 +447,7 @@ class PathSim {
     const std::uint64_t penalty =
         e.loss() >= scheduler::PathEstimator::kLossDemote ? cfg_.loss_penalty_ns : 0;
     arrival_.set_estimate(static_cast<int>(p), e.rate_bps(), e.one_way_delay_us() * kUs, penalty);
+    arrival_.sync_queue(static_cast<int>(p), now_, e.queue_delay_us() * kUs);
     result_.estimates.push_back(snapshot(static_cast<int>(p)));
   }
 

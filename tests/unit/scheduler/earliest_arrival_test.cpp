@@ -350,3 +350,23 @@ TEST_CASE("pick_other gives the best other path, charged, and leaves the hystere
   CHECK(one.backlog_ns(0, kT0) == 0);
   CHECK(one.backlog_ns(1, kT0) == 0);
 }
+
+TEST_CASE("a queue the probes measured beyond the modelled backlog is taken over, a smaller one changes nothing",
+          "[scheduler][earliest]") {
+  mpt::scheduler::EarliestArrival ea;
+  ea.set_paths({{1, true}, {1, true}}, 0);
+  ea.set_estimate(0, 100e6, 1'000'000);
+  ea.set_estimate(1, 100e6, 1'000'000);
+  const std::uint64_t now = 1'000'000'000;
+  (void)ea.pick(now, 1500);  // path 0 gets a few us of backlog
+  const std::uint64_t modelled = ea.backlog_ns(0, now);
+  REQUIRE(modelled > 0);
+  ea.sync_queue(0, now, modelled / 2);  // the real queue is shorter: the model stays
+  CHECK(ea.backlog_ns(0, now) == modelled);
+  ea.sync_queue(1, now, 30'000'000);    // 30 ms measured on an idle-looking path
+  CHECK(ea.backlog_ns(1, now) == 30'000'000);
+  // So the next packets go to path 0 until its backlog reaches path 1's.
+  CHECK(ea.pick(now, 1500) == 0);
+  ea.sync_queue(1, now, 10'000'000'000ull);  // never beyond the model's bound
+  CHECK(ea.backlog_ns(1, now) == mpt::scheduler::EarliestArrival::kDefaultMaxBacklogNs);
+}
