@@ -66,6 +66,7 @@ CONF
     # Signalling: a key if the test gives one, otherwise explicitly unauthenticated.
     if [ -n "${AUTH_KEY:-}" ]; then echo "auth_key = $AUTH_KEY"; else echo "control_auth = none"; fi
     [ -n "${REORDER_WINDOW:-}" ] && echo "reorder_window = $REORDER_WINDOW"
+    [ -n "${SCHEDULER:-}" ] && echo "scheduler = $SCHEDULER"
     local i=0 spec
     for spec in "$@"; do
       IFS="|" read -r ifname ver laddr raddr weight <<<"$spec"

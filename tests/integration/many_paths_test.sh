@@ -36,6 +36,9 @@ ip -n "$A" link set lo up
 ip -n "$B" link set lo up
 wait_carrier "$A" "${devs[@]}"
 wait_carrier "$B" "${devs[@]}"
+# The shares asserted below are those of weighted round-robin by bytes: auto (the default)
+# follows measured capacity, which on unshaped veths is only CPU time.
+export SCHEDULER=bytes
 write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${pa[@]}"
 write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${pb[@]}"
 start_mptd_pair

@@ -33,6 +33,9 @@ ip -n "$B" link set lo up
 wait_carrier "$A" veth0 veth1 veth2
 wait_carrier "$B" veth0 veth1 veth2
 
+# The shares asserted below are those of weighted round-robin by bytes: auto (the default)
+# follows measured capacity, which on unshaped veths is only CPU time.
+export SCHEDULER=bytes
 write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "${paths_a[@]}"
 write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "${paths_b[@]}"
 start_mptd_pair
