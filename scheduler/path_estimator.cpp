@@ -6,6 +6,7 @@ namespace mpt::scheduler {
 
 void PathEstimator::on_rtt(std::uint64_t now_us, std::uint64_t rtt_us) {
   if (rtt_us == 0) rtt_us = 1;
+  prev_rtt_us_ = last_rtt_us_;
   last_rtt_us_ = rtt_us;
   if (srtt_us_ == 0) {  // RFC 6298 initialisation
     srtt_us_ = rtt_us;
@@ -39,6 +40,12 @@ std::uint64_t PathEstimator::queue_delay_us() const {
 
 bool PathEstimator::saturated() const {
   return has_rtt() && queue_delay_us() > std::max(kQueueFloorUs, min_rtt_us() / 8);
+}
+
+bool PathEstimator::queue_seen() const {
+  if (saturated()) return true;
+  const std::uint64_t limit = min_rtt_us() + std::max(kQueueFloorUs, min_rtt_us() / 8);
+  return has_rtt() && std::max(last_rtt_us_, prev_rtt_us_) > limit;
 }
 
 void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_bytes,
@@ -92,7 +99,7 @@ void PathEstimator::on_loss_sample(std::uint64_t now_us, std::uint64_t sent,
   // Losses while the path holds a standing queue are its bottleneck's tail drops: congestion,
   // which the inner flows' own control answers. They say nothing about the path's quality
   // (random loss on a radio link does): such samples are left out.
-  if (saturated()) return;
+  if (queue_seen()) return;
   const double s = received >= sent ? 0.0
                                     : static_cast<double>(sent - received) /
                                           static_cast<double>(sent);

@@ -31,9 +31,11 @@
 //  - loss: data loss ratio from the probe counters, averaged over about kLossHorizon packets
 //    (each sample weighs by the packets it covers, so a quiet path's few packets do not swing
 //    it); while the path carries nothing it decays (halves every kLossDecayUs), so a path
-//    left idle for its loss is tried again now and then. Samples taken while the path is
-//    saturated are left out: those losses are its bottleneck's tail drops (congestion, which
-//    the inner flows answer themselves), not a lossy link.
+//    left idle for its loss is tried again now and then. Samples taken while the path held
+//    a queue -- saturated, or any of the last two round trips above min RTT + the queue
+//    threshold -- are left out: those losses are its bottleneck's tail drops (congestion,
+//    which the inner flows answer themselves; a tail drop needs a full queue, and a probe
+//    near it sees one), not a lossy link.
 //
 // Pure: time is a parameter (microseconds, any monotonic origin); no I/O. Owned by the control
 // thread.
@@ -73,6 +75,8 @@ class PathEstimator {
   [[nodiscard]] double last_delivery_bps() const { return last_sample_bps_; }
   [[nodiscard]] double loss() const { return loss_; }
   [[nodiscard]] bool saturated() const;
+  // A queue was seen recently: saturated, or one of the last two round trips was queued.
+  [[nodiscard]] bool queue_seen() const;
   [[nodiscard]] std::uint64_t samples() const { return samples_; }
 
  private:
@@ -83,6 +87,7 @@ class PathEstimator {
   std::uint64_t srtt_us_ = 0, rttvar_us_ = 0;
   std::uint64_t qrtt_us_ = 0;  // faster-moving average (gain 1/4) for the queue signal
   std::uint64_t last_rtt_us_ = 0;
+  std::uint64_t prev_rtt_us_ = 0;   // the round trip before last_rtt_us_
   std::uint64_t min_cur_us_ = 0, min_prev_us_ = 0, epoch_start_us_ = 0;
   // Delivery: the last report that started a sample.
   bool have_report_ = false;
