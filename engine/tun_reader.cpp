@@ -1,6 +1,10 @@
 #include "engine/tun_reader.h"
 
 #include <algorithm>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -82,6 +86,8 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       estimate_seen_(paths.size(), 0),
       history_(paths.size()),
       keeps_history_(paths.size(), false) {
+  command_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (command_fd_ < 0) throw sys_error(errno, "eventfd for the TUN reader's commands");
   build_connections(nullptr);
   for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
   provided_.publish();
@@ -194,6 +200,15 @@ void TunReader::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
   orphans_.clear();
 }
 
+TunReader::~TunReader() {
+  if (command_fd_ >= 0) ::close(command_fd_);
+}
+
+void TunReader::post_command(const PathCommand& c) {
+  (void)commands_.push(c);
+  [[maybe_unused]] const int r = ::eventfd_write(command_fd_, 1);
+}
+
 void TunReader::recycle_read(PacketBuf* b) {
   provided_.add(b, 0);
   ++reads_in_kernel_;
@@ -215,8 +230,15 @@ void TunReader::run() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   bool stop = false;
   ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
+  command_armed_ = false;     // the last run's poll was cancelled with everything else
   while (!stop) {
     if (!read_armed_ && reads_in_kernel_ > 0) arm_read();
+    if (!command_armed_) {
+      io_uring_sqe* sqe = ring_.get_sqe();
+      io_uring_prep_poll_add(sqe, command_fd_, POLLIN);
+      io_uring_sqe_set_data64(sqe, make_user_data(Op::kCommand));
+      command_armed_ = true;
+    }
     ring_.submit_and_wait(1);
     const std::size_t n = ring_.copy_cqes(cqes);
     drain_returns();  // sent batches come back without a wake-up: take them before reading
@@ -226,6 +248,12 @@ void TunReader::run() {
       switch (op_of(c.user_data)) {
         case Op::kTunRead: handle_read(c); break;
         case Op::kWake: doorbell_answered(bell_); break;
+        case Op::kCommand: {  // applied above (apply_commands runs every turn)
+          eventfd_t v;
+          (void)::eventfd_read(command_fd_, &v);
+          command_armed_ = false;
+          break;
+        }
         case Op::kStop: stop = true; break;
         case Op::kMsgRing: wake_failed(c.user_data); break;
         default: break;
@@ -247,6 +275,7 @@ void TunReader::run() {
       if (op_of(cqes[k].user_data) == Op::kTunRead && !(cqes[k].flags & IORING_CQE_F_MORE)) {
         read_armed_ = false;
       }
+      if (op_of(cqes[k].user_data) == Op::kCommand) command_armed_ = false;
     }
   }
   ring_.submit_and_wait(0);  // wake-ups still queued go out now, not after a pause

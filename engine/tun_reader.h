@@ -58,10 +58,11 @@ class TunReader {
   [[nodiscard]] const BufferPool& read_pool() const { return read_pool_; }
   [[nodiscard]] const BufferPool& send_pool() const { return send_pool_; }
 
-  // Control thread: a new weight / state for a path, applied at the reader's next loop turn
-  // (a doorbell-free ring: with no traffic there is nothing to schedule). The only producer
-  // is the control thread.
-  void post_command(const PathCommand& c) { (void)commands_.push(c); }
+  // Control thread: a new weight / state for a path, applied at once: the reader is woken
+  // through an eventfd it polls (a path declared down has its unconfirmed sends reinjected
+  // now, not at the next TUN read). The only producer is the control thread.
+  void post_command(const PathCommand& c);
+  ~TunReader();
 
   // Engine::reconfigure, with every data-plane thread paused (so plain calls are safe):
   //  detach_path(): path `slot` is being removed -- takes back every batch queued for it
@@ -134,6 +135,8 @@ class TunReader {
   const int tun_fd_;
   const bool vnet_hdr_;
   const int stop_fd_;
+  int command_fd_ = -1;        // eventfd: the control thread posted a command
+  bool command_armed_ = false;
   std::vector<PathWorker*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   BufferPool read_pool_;

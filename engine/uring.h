@@ -24,7 +24,8 @@ namespace mpt::engine {
 
 // What a CQE is for: the top byte of user_data; the rest is a PacketBuf* or 0.
 enum class Op : std::uint8_t {
-  kNone = 0, kRecv, kSend, kTunRead, kTunWrite, kWake, kStop, kMsgRing, kTimer, kCancel
+  kNone = 0, kRecv, kSend, kTunRead, kTunWrite, kWake, kStop, kMsgRing, kTimer, kCancel,
+  kCommand
 };
 
 [[nodiscard]] constexpr std::uint64_t make_user_data(Op op, const void* p = nullptr) {
