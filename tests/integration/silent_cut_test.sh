@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Zero-stall failover: one of two paths dies *silently* (every packet dropped both ways, the
+# link stays up) in the middle of a TCP transfer. Probes every 20 ms, 3 misses.
+#
+#   ns A                                               ns B
+#   mpt0 10.201.0.1 ------ mptd over 2 paths ------- mpt0 10.201.0.2
+#   veth0 10.200.1.1 ====== path_0 (tbf 100M) ====== veth0 10.200.1.2
+#   veth1 10.200.2.1 ====== path_1 (tbf 100M) ====== veth1 10.200.2.2   <- silent cut at ~1.5 s
+#
+# Checks: path_1 is declared down; what it had sent unconfirmed is reinjected on path_0
+# (tx reinjected > 0); the receiver discards the copies it already had; the transfer
+# arrives intact; and the sender's TCP had no retransmission timeout (TcpExtTCPTimeouts).
+# Usage: silent_cut_test.sh BUILD_DIR
+. "$(dirname "$0")/lib.sh"
+require_root_and_netns
+
+init_test_env "$@"
+BYTES=${BYTES:-60000000}
+
+add_veth_paths 2 100mbit
+
+for s in a b; do
+  me=1 peer=2 paths=("${PATHS_A[@]}")
+  [ "$s" = b ] && me=2 peer=1 paths=("${PATHS_B[@]}")
+  AUTH_KEY=integration-test-key write_config "$WORK/$s" "10.201.0.$me/24" "fd00:201::$me/64" \
+    "10.201.0.$me" "10.201.0.$peer" "${paths[@]}"
+  printf 'probe_interval_ms = 20\ndead_misses = 3\nhold_down_ms = 300\n' >"$WORK/$s/extra"
+  sed -i "/^\[connection\]/r $WORK/$s/extra" "$WORK/$s/connections/it.conf"
+done
+start_mptd_pair
+established() { "$MPT" --socket "$WORK/$1.sock" status --json | grep -q '"established":true'; }
+wait_for 30 established a || fail "A: the peer never answered HELLO"
+health() {  # side path -> state
+  "$MPT" --socket "$WORK/$1.sock" status --json | grep -o '"path":"it/path_'"$2"'","state":"[a-z-]*"' | sed 's/.*"state":"//; s/"$//'
+}
+timeouts() { ip netns exec "$A" nstat -asz TcpExtTCPTimeouts | awk '/TcpExtTCPTimeouts/ {print $2}'; }
+
+ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5001 "$BYTES" 9 >"$WORK/recv.out" 2>&1 &
+rpid=$!
+wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
+rto_before=$(timeouts)
+ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 5001 "$BYTES" 9 &
+spid=$!
+sleep 1.5
+for ns in "$A" "$B"; do  # silent: the link stays up, every packet on path_1 is dropped
+  ip netns exec "$ns" nft add table netdev cut
+  ip netns exec "$ns" nft 'add chain netdev cut in { type filter hook ingress device veth1 priority 0; policy drop; }'
+done
+path1_down() { [ "$(health a 1)" = down ]; }
+wait_for 20 path1_down || fail "path_1 not declared down after a silent cut: $(health a 1)"
+echo "path_1 declared down on A"
+wait $spid || fail "sender failed during the cut"
+wait $rpid || { cat "$WORK/recv.out"; fail "payload not intact across the cut"; }
+echo "$(tail -n 1 "$WORK/recv.out")"
+rto=$(( $(timeouts) - rto_before ))
+st=$("$MPT" --socket "$WORK/a.sock" status --json)
+reinjected=$(json_counter "$st" reinjected)
+dup=$(json_counter "$("$MPT" --socket "$WORK/b.sock" status --json)" duplicate)
+echo "A reinjected $reinjected segments; B discarded $dup duplicates; sender RTOs: $rto"
+[ "${reinjected:-0}" -gt 0 ] || { "$MPT" --socket "$WORK/a.sock" status; fail "nothing reinjected after a silent cut"; }
+[ "$rto" -eq 0 ] || fail "the TCP flow had $rto retransmission timeout(s) across the cut"
+echo "PASS: silent cut, unconfirmed sends reinjected, payload intact, no RTO"
