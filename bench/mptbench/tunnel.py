@@ -1,0 +1,96 @@
+"""A pair of mptd (one in ns a: mpt0 10.201.0.1, one in ns b: mpt0 10.201.0.2) over some
+of the topology's paths, with generated MPT-layout configurations, and `mpt status --json`."""
+import json
+import os
+import subprocess
+import time
+
+from .proc import sh
+
+
+def connection_extra_lines(args):
+    """[connection] lines from --scheduler, --reorder-window, --max-buffdelay-ms and
+    --extra-conf; nothing for an option that was not given (mptd's defaults apply)."""
+    lines = []
+    if getattr(args, "scheduler", None):
+        lines.append(f"scheduler = {args.scheduler}")
+    if getattr(args, "reorder_window", None) is not None:
+        lines.append(f"reorder_window = {args.reorder_window}")
+    if getattr(args, "max_buffdelay_ms", None) is not None:
+        lines.append(f"max_buffdelay_msec = {args.max_buffdelay_ms}")
+    lines.extend(getattr(args, "extra_conf", None) or [])
+    return lines
+
+
+def write_config(d, me, peer, paths, weights, control=None, extra_lines=()):
+    os.makedirs(f"{d}/connections", exist_ok=True)
+    with open(f"{d}/interface.conf", "w") as f:
+        f.write(f"[general]\ntunnel_num = 1\n[tun_0]\nname = mpt0\nmtu = 1440\n"
+                f"ipv4_addr = 10.201.0.{me}/24\nipv6_addr = fd00:201::{me}/64\n")
+    with open(f"{d}/connections/bench.conf", "w") as f:
+        f.write(f"[connection]\nname = bench\nip_ver = 4\nip_local = 10.201.0.{me}\n"
+                f"ip_remote = 10.201.0.{peer}\npath_count = {len(paths)}\n")
+        if control:
+            f.write(f"auth_key = mpt-bench-key\nprobe_interval_ms = {control['interval_ms']}\n"
+                    f"dead_misses = {control['misses']}\nhold_down_ms = {control['hold_down_ms']}\n")
+        else:
+            f.write("control_auth = none\n")
+        for line in extra_lines:
+            f.write(line.strip() + "\n")
+        for k, i in enumerate(paths):
+            f.write(f"[path_{k}]\ninterface_name = veth{i}\nip_ver = 4\n"
+                    f"private_ipaddr = 10.200.{i + 1}.{me}\nremote_ipaddr = 10.200.{i + 1}.{peer}\n"
+                    f"weight_out = {weights[i]}\n")
+
+
+class Tunnel:
+    def __init__(self, topo, build, paths, weights, work, offload=True, control=None,
+                 extra_lines=()):
+        self.topo, self.build, self.paths, self.work = topo, build, paths, work
+        self.offload = offload
+        self.procs = []
+        for side, me, peer in (("a", 1, 2), ("b", 2, 1)):
+            write_config(f"{work}/{side}", me, peer, paths, weights, control, extra_lines)
+
+    def sock(self, side):
+        return f"{self.work}/{side}.sock"
+
+    def __enter__(self):
+        for side in ("a", "b"):
+            log = open(f"{self.work}/{side}.log", "w")
+            p = subprocess.Popen(["ip", "netns", "exec", self.topo.ns(side),
+                                  f"{self.build}/cli/mptd", "--config", f"{self.work}/{side}",
+                                  "--socket", self.sock(side), "--log-level", "warn"]
+                                 + ([] if self.offload else ["--no-offload"]),
+                                 stdout=log, stderr=log)
+            self.procs.append(p)
+        for side in ("a", "b"):
+            for _ in range(100):
+                if os.path.exists(self.sock(side)):
+                    break
+                time.sleep(0.05)
+            else:
+                self.__exit__()
+                with open(f"{self.work}/{side}.log") as f:
+                    log = f.read()
+                raise RuntimeError(f"mptd {side} did not start:\n{log}")
+        time.sleep(0.3)
+        return self
+
+    def status(self, side):
+        out = sh(f"{self.build}/cli/mpt --socket {self.sock(side)} status --json", capture=True,
+                 check=False)
+        try:
+            return json.loads(out)
+        except ValueError:
+            return None
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs = []
