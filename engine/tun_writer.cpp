@@ -90,7 +90,15 @@ void TunWriter::run() {
     DelayCommand dc;
     while (delay_commands_.pop(dc)) {
       if (dc.connection < reorder_.size() && reorder_[dc.connection]) {
-        reorder_[dc.connection]->set_max_delay(dc.max_delay_ns);
+        if (dc.path < 0) {
+          reorder_[dc.connection]->set_max_delay(dc.ns);
+        } else {
+          if (dc.ns == kForgetLag) {
+            reorder_[dc.connection]->forget_lag(dc.path, now, *this);
+          } else {
+            reorder_[dc.connection]->set_lag_floor(dc.path, dc.ns);
+          }
+        }
       }
     }
     if (output_pool_.free_count() > kBatchMax) take_batches(now);

@@ -63,7 +63,13 @@ class TunWriter {
 
   // Control thread: a new reorder wait for a connection, applied at the next loop turn.
   void post_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
-    (void)delay_commands_.push({connection, max_delay_ns});
+    (void)delay_commands_.push({connection, max_delay_ns, -1});
+  }
+  // Control thread: the least lag the reorder stage assumes for local path `path`; kForgetLag
+  // when the path died (what it learnt is dropped too).
+  static constexpr std::uint64_t kForgetLag = ~std::uint64_t{0};
+  void post_lag_floor(std::size_t connection, int path, std::uint64_t lag_ns) {
+    (void)delay_commands_.push({connection, lag_ns, path});
   }
 
   // Engine::reconfigure, with every data-plane thread paused (see TunReader for the order):
@@ -113,7 +119,8 @@ class TunWriter {
   __kernel_timespec timer_ts_{};
   struct DelayCommand {
     std::size_t connection = 0;
-    std::uint64_t max_delay_ns = 0;
+    std::uint64_t ns = 0;  // the max delay, or the lag floor of `path`
+    int path = -1;         // -1: a max delay
   };
   boost::lockfree::spsc_queue<DelayCommand, boost::lockfree::capacity<64>> delay_commands_;
   RxStats stats_;

@@ -20,6 +20,19 @@
 //    been held that long: real paths are FIFO only nearly (a veth or NIC queue served by two
 //    CPUs can swap neighbours by microseconds), and a short grace avoids calling such a packet
 //    lost and then delivering it late;
+//  - a path that is idle (not active by the rule above) but has shown a *lag* -- its packets
+//    arrived after packets numbered above them had been waiting for them -- may still bring a
+//    gap it has not passed: the gap waits until the packet after it has been held that path's
+//    lag before it is declared lost. A scheduler that uses a slower path only now and then
+//    (earliest-arrival under a changing queue) puts each resumption behind packets that
+//    overtake it on the fast path; calling it lost and then delivering it late costs TCP a
+//    spurious fast retransmit. A path's lag is learnt from the packets it delivered that filled
+//    a gap (how long the first packet behind the gap had waited) or came late (how long after
+//    the packet behind them), as the largest sample (at most max_delay) of the current and the
+//    previous 10 s epoch (a path's lag outlives its busy spells, not a long silence), and at
+//    least a floor the owner may set (set_lag_floor: mptd derives it from the paths' measured
+//    RTTs, so that a path that has not delivered yet -- or not for 20 s -- is waited for
+//    too). The wait is 5/4 of the lag: lateness creeps up while a queue builds;
 //  - a late packet (behind the head, within the window) is delivered at once and counted:
 //    TCP copes with one reordered segment far better than with a loss;
 //  - a duplicate -- of a held packet, or of one already delivered within the last window
@@ -71,7 +84,10 @@ class Reorder {
         slots_(std::bit_ceil(window_)),
         mask_(static_cast<std::uint32_t>(slots_.size() - 1)),
         delivered_((slots_.size() + 63) / 64, 0),
+        skipped_ref_(slots_.size(), kUnknown),
         paths_(static_cast<std::size_t>(std::max(paths, 1))) {}
+
+  static constexpr std::uint64_t kUnknown = std::numeric_limits<std::uint64_t>::max();
 
   template <typename Sink>
   void push(std::uint32_t seq, int path, std::uint64_t now, Item item, Sink& sink) {
@@ -100,6 +116,8 @@ class Reorder {
           return;
         }
         ++stats_.late;
+        const std::uint64_t behind = skipped_ref_[seq & mask_];
+        if (behind != kUnknown && now > behind) learn_lag(ps, now, now - behind);
         mark_delivered(seq, true);
         sink.deliver(item);
         return;
@@ -124,6 +142,10 @@ class Reorder {
       return;
     }
     if (d == 0) {
+      if (held_ > 0) {  // it filled a gap: how long had the first packet behind it waited?
+        const std::uint64_t waited = slots_[first_held_ & mask_].arrival_ns;
+        if (now > waited) learn_lag(ps, now, now - waited);
+      }
       ++stats_.in_order;
       mark_delivered(seq, true);
       sink.deliver(item);
@@ -146,27 +168,48 @@ class Reorder {
   // nothing is held).
   template <typename Sink>
   std::uint64_t expire(std::uint64_t now, Sink& sink) {
-    if (early_grace_ns_) skip_gaps_known_lost(now, sink);
+    // Early waits (grace, an idle path's lag) end here; the rest of early detection is push's.
+    if (early_wait(now)) skip_gaps_known_lost(now, sink);
     while (held_ > 0) {
       const Slot& s = slots_[first_held_ & mask_];
       if (s.arrival_ns + max_delay_ns_ > now) return next_deadline(now);
       ++stats_.timeouts;
       advance_head(first_held_, sink);
       deliver_run(sink);
-      if (early_grace_ns_) skip_gaps_known_lost(now, sink);
+      if (early_wait(now)) skip_gaps_known_lost(now, sink);
     }
     return kNever;
   }
 
-  // When expire() has something to do next: the max_delay of the first held packet, or its
-  // early grace if the gap before it is already known to be lost.
+  // When expire() has something to do next: the max_delay of the first held packet, or the
+  // end of its early wait (grace, idle paths' lag) if every active path has passed the gap.
   [[nodiscard]] std::uint64_t next_deadline(std::uint64_t now) const {
     if (!held_) return kNever;
     const std::uint64_t arrival = slots_[first_held_ & mask_].arrival_ns;
-    if (early_grace_ns_ && arrival + early_grace_ns_ > now && gap_known_lost(now)) {
-      return arrival + early_grace_ns_;
-    }
+    const std::uint64_t wait = std::min(early_wait(now), max_delay_ns_);
+    if (wait && arrival + wait > now && gap_known_lost(now)) return arrival + wait;
     return arrival + max_delay_ns_;
+  }
+  // Path `path`'s learnt lag at `now` (see the rules at the top), in ns.
+  [[nodiscard]] std::uint64_t lag(int path, std::uint64_t now) const {
+    return paths_[static_cast<std::size_t>(path) % paths_.size()].lag_at(now);
+  }
+  static constexpr std::uint64_t kLagEpochNs = 10'000'000'000;
+  // The least lag path `path` is assumed to have (e.g. half its RTT above the fastest path's).
+  void set_lag_floor(int path, std::uint64_t ns) {
+    if (path >= 0 && static_cast<std::size_t>(path) < paths_.size()) {
+      paths_[static_cast<std::size_t>(path)].lag_floor = ns;
+    }
+  }
+  // Path `path` died: nothing it sent is still coming, so gaps no longer wait for it (those
+  // that only waited for its lag are given up now).
+  template <typename Sink>
+  void forget_lag(int path, std::uint64_t now, Sink& sink) {
+    if (path >= 0 && static_cast<std::size_t>(path) < paths_.size()) {
+      PathState& p = paths_[static_cast<std::size_t>(path)];
+      p.lag_floor = p.lag_cur = p.lag_prev = 0;
+      skip_gaps_known_lost(now, sink);
+    }
   }
   [[nodiscard]] std::uint32_t held() const { return held_; }
   // A new longest wait (e.g. derived from measured path delays); applies to held packets too.
@@ -227,12 +270,39 @@ class Reorder {
     std::uint32_t last_seq = 0;
     std::uint64_t last_arrival = 0;
     std::uint64_t cold_until = 0;  // not seen yet: counts as active until then
+    // How late its packets came behind later ones (rules above): the largest sample of the
+    // epoch lag_epoch and of the one before it.
+    std::uint64_t lag_epoch = 0;
+    std::uint64_t lag_cur = 0;
+    std::uint64_t lag_prev = 0;
     bool seen = false;
+
+    std::uint64_t lag_floor = 0;
+
+    [[nodiscard]] std::uint64_t lag_at(std::uint64_t now) const {
+      const std::uint64_t e = now / kLagEpochNs;
+      if (e == lag_epoch) return std::max({lag_cur, lag_prev, lag_floor});
+      return std::max(e == lag_epoch + 1 ? lag_cur : 0, lag_floor);
+    }
   };
 
+  void learn_lag(PathState& p, std::uint64_t now, std::uint64_t sample) {
+    sample = std::min(sample, max_delay_ns_);
+    const std::uint64_t e = now / kLagEpochNs;
+    if (e != p.lag_epoch) {
+      p.lag_prev = e == p.lag_epoch + 1 ? p.lag_cur : 0;
+      p.lag_cur = 0;
+      p.lag_epoch = e;
+    }
+    p.lag_cur = std::max(p.lag_cur, sample);
+  }
+
   // Moves the head to `to`, delivering held packets and counting missing numbers as lost.
+  // A number skipped as lost remembers since when the first packet behind it was held (or the
+  // latest push if none was): a late arrival's lag is measured from there.
   template <typename Sink>
   void advance_head(std::uint32_t to, Sink& sink) {
+    const std::uint64_t ref = held_ > 0 ? slots_[first_held_ & mask_].arrival_ns : last_push_ns_;
     while (serial_diff(to, next_) > 0) {
       Slot& s = slots_[next_ & mask_];
       if (s.full && s.seq == next_) {
@@ -240,6 +310,7 @@ class Reorder {
       } else {
         ++stats_.lost;
         mark_delivered(next_, false);
+        skipped_ref_[next_ & mask_] = ref;
       }
       ++next_;
     }
@@ -299,6 +370,19 @@ class Reorder {
     return p.last_arrival + max_delay_ns_ >= now;
   }
 
+  // How long the packet behind a gap that every active path has passed still waits: the early
+  // grace, or the largest lag of an idle path that has not passed the gap, whichever is longer.
+  [[nodiscard]] std::uint64_t early_wait(std::uint64_t now) const {
+    std::uint64_t wait = early_grace_ns_;
+    for (const PathState& p : paths_) {
+      if (!active(p, now) && (!p.seen || serial_diff(p.last_seq, next_) <= 0)) {
+        const std::uint64_t lag = p.lag_at(now);
+        wait = std::max(wait, lag + lag / 4);  // lateness creeps up as a queue builds
+      }
+    }
+    return wait;
+  }
+
   // Every path active at `now` has delivered a number beyond the head.
   [[nodiscard]] bool gap_known_lost(std::uint64_t now) const {
     for (const PathState& p : paths_) {
@@ -314,7 +398,8 @@ class Reorder {
   void skip_gaps_known_lost(std::uint64_t now, Sink& sink) {
     while (held_ > 0) {
       if (!gap_known_lost(now)) return;
-      if (early_grace_ns_ && slots_[first_held_ & mask_].arrival_ns + early_grace_ns_ > now) return;
+      const std::uint64_t wait = std::min(early_wait(now), max_delay_ns_);
+      if (wait && slots_[first_held_ & mask_].arrival_ns + wait > now) return;
       // Every active path is past the head: everything missing up to the first held packet
       // is lost -- but only up to the lowest number any active path has reached.
       std::uint32_t limit = first_held_;
@@ -335,6 +420,7 @@ class Reorder {
     flush(sink);
     next_ = seq;
     std::fill(delivered_.begin(), delivered_.end(), 0);  // old numbering: says nothing now
+    std::fill(skipped_ref_.begin(), skipped_ref_.end(), kUnknown);
     // What the paths delivered before the jump says nothing about the new numbers (after a
     // peer restart their old, higher numbers would count as "beyond" every new gap): each
     // path stays as active as it was, but has not delivered anything past the new head yet.
@@ -347,6 +433,7 @@ class Reorder {
   std::vector<Slot> slots_;
   std::uint32_t mask_;
   std::vector<std::uint64_t> delivered_;  // bit per slot index: delivered (see mark_delivered)
+  std::vector<std::uint64_t> skipped_ref_;  // per slot index: see advance_head
   std::vector<PathState> paths_;
   bool started_ = false;
   std::uint64_t last_push_ns_ = 0; // latest push (idle resume rule)

@@ -293,6 +293,7 @@ void ControlLoop::tick() {
 // of the slowest usable path plus 10 ms (draft-lencse-tsvwg-mpt §6: "a few RTTs of the
 // slowest path"), within 10 ms .. 1 s. Sent only when it moves by more than 10 %.
 void ControlLoop::derive_reorder_delays() {
+  derive_reorder_lag_floors();
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     Connection& conn = connections_[c];
     if (!conn.active || !conn.cfg.enabled || !engine_.spec().connections[c].max_delay_derived) continue;
@@ -309,6 +310,45 @@ void ControlLoop::derive_reorder_delays() {
     if (old == 0 || ns * 10 > old * 11 || ns * 11 < old * 10) {
       conn.reorder_delay_ns = ns;
       engine_.set_reorder_max_delay(c, ns);
+    }
+  }
+}
+
+// The reorder stage waits for an idle path that may still bring a gap as long as that path's
+// packets are known to lag (scheduler/reorder.h); before it has seen any, it assumes half the
+// path's RTT above the fastest usable path's (the one-way skew, queues included). Sent when it
+// moves by more than 1 ms and 10 %.
+void ControlLoop::derive_reorder_lag_floors() {
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    const Connection& conn = connections_[c];
+    if (!conn.active || !conn.cfg.enabled) continue;
+    std::uint64_t min_rtt_us = 0;
+    for (const Path& p : paths_) {
+      if (p.active && p.connection == static_cast<int>(c) && p.health.usable() &&
+          p.health.rtt_us() > 0) {
+        min_rtt_us = min_rtt_us ? std::min(min_rtt_us, p.health.rtt_us()) : p.health.rtt_us();
+      }
+    }
+    if (min_rtt_us == 0) continue;
+    for (Path& p : paths_) {
+      if (!p.active || p.connection != static_cast<int>(c)) continue;
+      if (!p.health.usable()) {
+        if (p.reorder_live) {  // it died: gaps stop waiting for it at once
+          p.reorder_live = false;
+          p.reorder_lag_floor_ns = 0;
+          engine_.set_reorder_lag_floor(c, p.local_index, engine::TunWriter::kForgetLag);
+        }
+        continue;
+      }
+      p.reorder_live = true;
+      const std::uint64_t rtt = p.health.rtt_us();
+      const std::uint64_t ns = rtt > min_rtt_us ? (rtt - min_rtt_us) * 1000 / 2 : 0;
+      const std::uint64_t old = p.reorder_lag_floor_ns;
+      const std::uint64_t diff = ns > old ? ns - old : old - ns;
+      if (diff > 1000000 && diff * 10 > old) {
+        p.reorder_lag_floor_ns = ns;
+        engine_.set_reorder_lag_floor(c, p.local_index, ns);
+      }
     }
   }
 }

@@ -102,6 +102,8 @@ class ControlLoop {
     // Rates over the last second, from the worker's counters.
     std::uint64_t rate_at_us = 0, rate_tx_bytes = 0, rate_rx_bytes = 0;
     double tx_mbps = 0, rx_mbps = 0;
+    std::uint64_t reorder_lag_floor_ns = 0;  // last lag floor sent to the reorder stage
+    bool reorder_live = false;                // usable when the floor was last derived
   };
   struct Connection {
     bool active = true;
@@ -129,6 +131,7 @@ class ControlLoop {
   void admin(std::size_t i, bool up, bool tell_peer);
   void apply(std::size_t path, std::uint64_t now_us);
   void derive_reorder_delays();
+  void derive_reorder_lag_floors();
   void publish_estimate(std::size_t path);
   [[nodiscard]] std::uint64_t probe_interval_us(std::size_t path) const;
   void send_hellos(std::uint64_t now_us);

@@ -46,6 +46,8 @@ def run_phase(args, topo, events, label, server_ip, port, flows=1, mptcp=False, 
             return [p["rx_bytes"] for p in st["paths"]] + [st["rx"]["tun_write_bytes"]]
 
         printer = live_printer(len(tunnel.paths)) if live and not args.quiet else None
+        if live and getattr(args, "estimates", False):
+            printer = with_estimates(printer, tunnel)
         sampler = Sampler(sample, 0.1, printer)
     rx0 = topo.rx_bytes("b")
 
@@ -87,6 +89,24 @@ def live_printer(n):
         rates = [(y - x) * 8 / (t1 - t0) / 1e6 for x, y in zip(c0, c1)]
         per = "  ".join(f"p{i}={r:8.1f}" for i, r in enumerate(rates[:n]))
         print(f"  [{(len(samples) - 1) // 10:3d}s] total={rates[n]:8.1f} Mbit/s  {per}", flush=True)
+    return on_sample
+
+
+def with_estimates(printer, tunnel):
+    """Adds, once a second, a line per path with the sender's (A's) estimate of that path."""
+    def on_sample(samples):
+        if printer:
+            printer(samples)
+        if len(samples) < 11 or (len(samples) - 1) % 10 != 0:
+            return
+        st = tunnel.status("a")
+        for h in (st or {}).get("health", []):
+            e = h.get("estimate", {})
+            print(f"        {h['path']:<12} {h['state']:<8} rate {e.get('rate_mbps', 0):7.1f} "
+                  f"deliv {e.get('delivery_mbps', 0):7.1f}  minrtt {e.get('min_rtt_us', 0) / 1e3:6.1f} "
+                  f"srtt {e.get('srtt_us', 0) / 1e3:6.1f} queue {e.get('queue_delay_us', 0) / 1e3:6.1f} ms"
+                  f"  loss {e.get('loss', 0) * 100:5.2f} %  {'sat' if e.get('saturated') else ''}",
+                  flush=True)
     return on_sample
 
 
@@ -214,7 +234,10 @@ def one_run(args, topo, weights, run_index, events):
         if ph.get("event_windows"):
             print("    " + report.event_summary_line(ph["event_windows"]), flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("MPT_BENCH_KEEP"):
+            print(f"  configs and mptd logs kept in {work} (MPT_BENCH_KEEP)", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return res
 
 

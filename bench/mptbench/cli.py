@@ -67,6 +67,9 @@ def build_parser():
     ap.add_argument("--extra-conf", action="append", default=[], metavar="'key = value'",
                     help="an extra line for [connection] (repeatable)")
     ap.add_argument("--quiet", action="store_true", help="no per-second lines")
+    ap.add_argument("--estimates", action="store_true",
+                    help="print the sender's path estimates (rate, RTT, queue, loss) every second "
+                         "of the mpt phase")
     ap.add_argument("--compare", action="store_true",
                     help="raw path vs mpt for TCP (1, 8 flows) and UDP (64/512/1400 B), "
                          "with whole-VM CPU seconds per GB")

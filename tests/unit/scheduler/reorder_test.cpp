@@ -85,6 +85,8 @@ class NaiveReorder {
         return;
       }
       ++stats_.late;
+      const auto ref = skipped_at_.find(pos);
+      if (ref != skipped_at_.end() && now > ref->second) learn_lag(p, now, now - ref->second);
       delivered_.insert(pos);
       sink.deliver(item);
       return;
@@ -94,6 +96,7 @@ class NaiveReorder {
       move_head_to(held_.empty() ? head_ : held_.rbegin()->first + 1, sink);
       head_ = pos;
       delivered_.clear();
+      skipped_at_.clear();
       for (PathInfo& q : paths_) q.last = pos - 1;  // what the paths did before is void
       p.last = pos;
     } else if (d >= window_) {  // too far ahead: the head moves up so that it fits
@@ -105,6 +108,9 @@ class NaiveReorder {
       return;
     }
     if (pos == head_) {
+      if (!held_.empty() && now > held_.begin()->second.arrival) {
+        learn_lag(p, now, now - held_.begin()->second.arrival);
+      }
       ++stats_.in_order;
       delivered_.insert(pos);
       sink.deliver(item);
@@ -118,13 +124,13 @@ class NaiveReorder {
   }
 
   std::uint64_t expire(std::uint64_t now, Sink& sink) {
-    if (grace_) skip_known_lost(now, sink);
+    if (early_wait(now)) skip_known_lost(now, sink);
     while (!held_.empty()) {
       const auto first = held_.begin();
       if (first->second.arrival + max_delay_ > now) return next_deadline(now);
       ++stats_.timeouts;
       move_head_to(first->first, sink);
-      if (grace_) skip_known_lost(now, sink);
+      if (early_wait(now)) skip_known_lost(now, sink);
     }
     return kNever;
   }
@@ -132,7 +138,8 @@ class NaiveReorder {
   std::uint64_t next_deadline(std::uint64_t now) const {
     if (held_.empty()) return kNever;
     const std::uint64_t arrival = held_.begin()->second.arrival;
-    if (grace_ && arrival + grace_ > now && all_active_beyond_head(now)) return arrival + grace_;
+    const std::uint64_t wait = std::min(early_wait(now), max_delay_);
+    if (wait && arrival + wait > now && all_active_beyond_head(now)) return arrival + wait;
     return arrival + max_delay_;
   }
   std::uint32_t held() const { return static_cast<std::uint32_t>(held_.size()); }
@@ -147,7 +154,30 @@ class NaiveReorder {
     bool seen = false;
     std::int64_t last = 0;
     std::uint64_t last_arrival = 0;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> lags;  // (time, sample), all of them
   };
+  static constexpr std::uint64_t kEpoch = 10'000'000'000;
+
+  // A path's lag at `now`: the largest sample taken in now's 10 s epoch or the one before.
+  static std::uint64_t lag(const PathInfo& p, std::uint64_t now) {
+    std::uint64_t m = 0;
+    for (const auto& [t, v] : p.lags) {
+      if (t / kEpoch + 1 >= now / kEpoch) m = std::max(m, v);
+    }
+    return m;
+  }
+  void learn_lag(PathInfo& p, std::uint64_t now, std::uint64_t sample) const {
+    p.lags.emplace_back(now, std::min(sample, max_delay_));
+  }
+
+  // The early wait: the grace, or the longest lag of an idle path that has not passed the head.
+  std::uint64_t early_wait(std::uint64_t now) const {
+    std::uint64_t wait = grace_;
+    for (const PathInfo& q : paths_) {
+      if (!active(q, now) && (!q.seen || q.last <= head_)) wait = std::max(wait, lag(q, now) * 5 / 4);
+    }
+    return wait;
+  }
 
   // Cold start: a path that never delivered may still do so during the first max_delay.
   bool active(const PathInfo& q, std::uint64_t now) const {
@@ -166,7 +196,8 @@ class NaiveReorder {
   // has waited out the grace), so the numbers up to the first held one are lost.
   void skip_known_lost(std::uint64_t now, Sink& sink) {
     while (!held_.empty() && all_active_beyond_head(now)) {
-      if (held_.begin()->second.arrival + grace_ > now) break;
+      const std::uint64_t wait = std::min(early_wait(now), max_delay_);
+      if (held_.begin()->second.arrival + wait > now) break;
       std::int64_t limit = held_.begin()->first;
       for (const PathInfo& q : paths_) {
         if (active(q, now)) limit = std::min(limit, q.last + 1);
@@ -182,11 +213,14 @@ class NaiveReorder {
 
   // Numbers below `to` that are held are delivered, the others are lost; then the run of
   // held packets at the new head is delivered too.
+  // A skipped number remembers since when the first held packet waited (else the last push).
   void move_head_to(std::int64_t to, Sink& sink) {
+    const std::uint64_t ref = held_.empty() ? last_push_ : held_.begin()->second.arrival;
     for (; head_ < to; ++head_) {
       auto it = held_.find(head_);
       if (it == held_.end()) {
         ++stats_.lost;
+        skipped_at_[head_] = ref;
         continue;
       }
       delivered_.insert(head_);
@@ -210,6 +244,7 @@ class NaiveReorder {
   std::int64_t head_ = 0;
   std::map<std::int64_t, Held> held_;
   std::set<std::int64_t> delivered_;  // positions delivered since the last jump
+  std::map<std::int64_t, std::uint64_t> skipped_at_;  // lost positions: reference for lateness
   ReorderStats stats_;
 };
 
@@ -771,4 +806,84 @@ TEST_CASE("a path added by remap_paths gets the cold start rule from then on") {
   r.push(7, 1, 1201 * kMs, 7, sink);  // path 1 passes 5: lost, path 2 does not count
   CHECK(r.held() == 0);
   CHECK(r.stats().lost == 1);
+}
+
+TEST_CASE("an idle path that lagged before holds a gap back for its lag, not for max_delay") {
+  const std::uint64_t max_delay = 100 * kMs;
+  const auto start = [&](Driver& d) {
+    d.push(0, 0, 0);
+    d.push(1, 1, 0);
+    d.push(3, 0, 1 * kMs);
+    d.push(2, 1, 11 * kMs);  // path 1 filled the gap 10 ms after 3 arrived: lag 10 ms
+    CHECK(d.r.lag(1, 11 * kMs) == 10 * kMs);
+    CHECK(d.r.lag(0, 11 * kMs) == 0);
+    for (std::uint32_t s = 4; s <= 10; ++s) d.push(s, 0, (20 + s * 30) * kMs);
+    d.take();
+    d.push(12, 0, 300 * kMs);  // 11 missing; path 1 idle since 11 ms but it lags
+    CHECK(d.take().empty());
+    CHECK(d.r.next_deadline(300 * kMs) == 300 * kMs + 10 * kMs * 5 / 4);  // 5/4 of the lag
+  };
+  SECTION("the slow path brings the gap within its lag: nothing lost, nothing late") {
+    Driver d(64, max_delay, 2);
+    start(d);
+    CHECK(d.r.expire(312 * kMs, d.sink) == 312'500'000);
+    d.push(11, 1, 305 * kMs);
+    CHECK(d.take() == std::vector<int>{11, 12});
+    CHECK(d.r.stats().lost == 0);
+    CHECK(d.r.stats().late == 0);
+  }
+  SECTION("it does not: the gap is lost after the lag, without a timeout") {
+    Driver d(64, max_delay, 2);
+    start(d);
+    CHECK(d.r.expire(312'500'000, d.sink) == kNever);
+    CHECK(d.take() == std::vector<int>{12});
+    CHECK(d.r.stats().lost == 1);
+    CHECK(d.r.stats().timeouts == 0);
+  }
+}
+
+TEST_CASE("a late packet teaches its path a lag: the next gap waits for it") {
+  const std::uint64_t max_delay = 100 * kMs;
+  Driver d(64, max_delay, 2);
+  d.push(0, 1, 0);
+  for (std::uint32_t s = 1; s <= 5; ++s) d.push(s, 0, s * 40 * kMs);  // path 1 goes idle
+  d.push(7, 0, 210 * kMs);  // 6 is lost at once: path 1 is idle and has no lag yet
+  CHECK(d.r.stats().lost == 1);
+  d.push(6, 1, 217 * kMs);  // ... and comes 7 ms after 7: late
+  CHECK(d.r.stats().late == 1);
+  CHECK(d.r.lag(1, 217 * kMs) == 7 * kMs);
+  d.take();
+  for (std::uint32_t s = 8; s <= 12; ++s) d.push(s, 0, (200 + s * 40) * kMs);
+  d.push(14, 0, 700 * kMs);  // path 1 idle again: 13 waits 5/4 of its 7 ms
+  CHECK(d.r.next_deadline(700 * kMs) == 700 * kMs + 7 * kMs * 5 / 4);
+  d.push(13, 1, 704 * kMs);
+  CHECK(d.r.stats().late == 1);
+  CHECK(d.r.stats().lost == 1);
+  CHECK(d.take() == std::vector<int>{8, 9, 10, 11, 12, 13, 14});
+  // The lag outlives busy spells of other paths but not 10-20 s of the path's own silence.
+  CHECK(d.r.lag(1, 9'999 * kMs) == 7 * kMs);
+  CHECK(d.r.lag(1, 19'999 * kMs) == 7 * kMs);
+  CHECK(d.r.lag(1, 20'000 * kMs) == 0);
+}
+
+TEST_CASE("a lag floor makes gaps wait for a path that has not delivered yet; forget_lag ends it") {
+  const std::uint64_t max_delay = 100 * kMs;
+  Driver d(64, max_delay, 2);
+  d.r.set_lag_floor(1, 20 * kMs);  // e.g. half its RTT above path 0's
+  d.push(0, 0, 0);
+  d.push(2, 0, 200 * kMs);  // path 1 never delivered and its cold start is over
+  CHECK(d.take() == std::vector<int>{0});
+  CHECK(d.r.next_deadline(200 * kMs) == 225 * kMs);
+  d.push(1, 1, 215 * kMs);  // its first packet, 15 ms behind 2
+  CHECK(d.take() == std::vector<int>{1, 2});
+  CHECK(d.r.stats().lost == 0);
+  for (std::uint32_t s = 3; s <= 10; ++s) d.push(s, 0, (200 + s * 20) * kMs);  // path 1 idles
+  d.take();
+  d.push(12, 0, 400 * kMs);
+  CHECK(d.r.next_deadline(400 * kMs) == 425 * kMs);
+  d.r.forget_lag(1, 401 * kMs, d.sink);  // path 1 died: 11 is not coming on it
+  CHECK(d.r.held() == 0);
+  CHECK(d.take() == std::vector<int>{12});
+  CHECK(d.r.stats().lost == 1);
+  CHECK(d.r.stats().timeouts == 0);
 }
