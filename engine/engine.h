@@ -64,6 +64,9 @@ class Engine {
   void set_reorder_lag_floor(std::size_t connection, int local_path, std::uint64_t lag_ns) {
     writer_->post_lag_floor(connection, local_path, lag_ns);
   }
+  void reorder_path_died(std::size_t connection, int local_path, std::uint64_t hold_ns) {
+    writer_->post_path_died(connection, local_path, hold_ns);
+  }
   // `mpt reload` applied a path's configured weight and state through the control plane: the
   // spec records them, so that the next reload compares the files with what they said last
   // (not with the start-up values). Controlling thread; no data-plane thread reads them.

@@ -25,7 +25,7 @@ static_assert((kReadPoolCount & (kReadPoolCount - 1)) == 0, "buffer ring size: p
 // push (kBatchMax per path, flushed every turn) + tx rings + batches in flight in the path
 // workers. It is no larger than a return ring, so a return push can never fail.
 // + sent batches kept for reinjection (history; trimmed when a quarter of the pool is left).
-constexpr unsigned kSendPoolCount = 2048;
+constexpr unsigned kSendPoolCount = 4096;
 static_assert(kSendPoolCount <= kReturnRingCapacity);
 // One UDP GSO send: at most 64 datagrams (UDP_MAX_SEGMENTS on older kernels) and under the
 // 64 KB IP limit with room for the outer headers.

@@ -96,7 +96,7 @@ class TunReader {
     std::uint64_t sent_ns = 0;
   };
   struct History {
-    static constexpr std::size_t kCapacity = 512;
+    static constexpr std::size_t kCapacity = 2048;
     std::array<SentBatch, kCapacity> entries{};
     std::size_t head = 0, len = 0;
     [[nodiscard]] bool full() const { return len == kCapacity; }

@@ -93,8 +93,8 @@ void TunWriter::run() {
         if (dc.path < 0) {
           reorder_[dc.connection]->set_max_delay(dc.ns);
         } else {
-          if (dc.ns == kForgetLag) {
-            reorder_[dc.connection]->forget_lag(dc.path, now, *this);
+          if (dc.died) {
+            reorder_[dc.connection]->path_died(dc.path, now, dc.ns, *this);
           } else {
             reorder_[dc.connection]->set_lag_floor(dc.path, dc.ns);
           }

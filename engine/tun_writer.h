@@ -63,13 +63,15 @@ class TunWriter {
 
   // Control thread: a new reorder wait for a connection, applied at the next loop turn.
   void post_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
-    (void)delay_commands_.push({connection, max_delay_ns, -1});
+    (void)delay_commands_.push({connection, max_delay_ns, -1, false});
   }
-  // Control thread: the least lag the reorder stage assumes for local path `path`; kForgetLag
-  // when the path died (what it learnt is dropped too).
-  static constexpr std::uint64_t kForgetLag = ~std::uint64_t{0};
+  // Control thread: the least lag the reorder stage assumes for local path `path`.
   void post_lag_floor(std::size_t connection, int path, std::uint64_t lag_ns) {
-    (void)delay_commands_.push({connection, lag_ns, path});
+    (void)delay_commands_.push({connection, lag_ns, path, false});
+  }
+  // Control thread: local path `path` was declared down; its gaps wait hold_ns at most.
+  void post_path_died(std::size_t connection, int path, std::uint64_t hold_ns) {
+    (void)delay_commands_.push({connection, hold_ns, path, true});
   }
 
   // Engine::reconfigure, with every data-plane thread paused (see TunReader for the order):
@@ -119,8 +121,9 @@ class TunWriter {
   __kernel_timespec timer_ts_{};
   struct DelayCommand {
     std::size_t connection = 0;
-    std::uint64_t ns = 0;  // the max delay, or the lag floor of `path`
+    std::uint64_t ns = 0;  // the max delay, the lag floor of `path`, or its hold (died)
     int path = -1;         // -1: a max delay
+    bool died = false;
   };
   boost::lockfree::spsc_queue<DelayCommand, boost::lockfree::capacity<64>> delay_commands_;
   RxStats stats_;

@@ -102,6 +102,7 @@ class Reorder {
     PathState& ps = paths_[static_cast<std::size_t>(path) % paths_.size()];
     if (!ps.seen || serial_diff(seq, ps.last_seq) > 0) ps.last_seq = seq;
     ps.seen = true;
+    ps.dead = false;
     ps.last_arrival = now;
     if (!started_) {
       started_ = true;
@@ -169,14 +170,14 @@ class Reorder {
   template <typename Sink>
   std::uint64_t expire(std::uint64_t now, Sink& sink) {
     // Early waits (grace, an idle path's lag) end here; the rest of early detection is push's.
-    if (early_wait(now)) skip_gaps_known_lost(now, sink);
+    if (early_wait(now) || any_dead()) skip_gaps_known_lost(now, sink);
     while (held_ > 0) {
       const Slot& s = slots_[first_held_ & mask_];
       if (s.arrival_ns + max_delay_ns_ > now) return next_deadline(now);
       ++stats_.timeouts;
       advance_head(first_held_, sink);
       deliver_run(sink);
-      if (early_wait(now)) skip_gaps_known_lost(now, sink);
+      if (early_wait(now) || any_dead()) skip_gaps_known_lost(now, sink);
     }
     return kNever;
   }
@@ -186,8 +187,10 @@ class Reorder {
   [[nodiscard]] std::uint64_t next_deadline(std::uint64_t now) const {
     if (!held_) return kNever;
     const std::uint64_t arrival = slots_[first_held_ & mask_].arrival_ns;
-    const std::uint64_t wait = std::min(early_wait(now), max_delay_ns_);
-    if (wait && arrival + wait > now && gap_known_lost(now)) return arrival + wait;
+    if (gap_known_lost(now)) {
+      const std::uint64_t until = early_until(now);
+      if (until > now) return until;
+    }
     return arrival + max_delay_ns_;
   }
   // Path `path`'s learnt lag at `now` (see the rules at the top), in ns.
@@ -201,13 +204,17 @@ class Reorder {
       paths_[static_cast<std::size_t>(path)].lag_floor = ns;
     }
   }
-  // Path `path` died: nothing it sent is still coming, so gaps no longer wait for it (those
-  // that only waited for its lag are given up now).
+  // Path `path` died (the owner's signalling says so): nothing it sent is still coming. Its
+  // lag is forgotten and it no longer counts as active; a gap it has not passed waits only
+  // until now + hold_ns -- long enough for what the sender reinjects on a live path to arrive
+  // -- and is given up then (or now, with hold_ns 0). A packet arriving on it revives it.
   template <typename Sink>
-  void forget_lag(int path, std::uint64_t now, Sink& sink) {
+  void path_died(int path, std::uint64_t now, std::uint64_t hold_ns, Sink& sink) {
     if (path >= 0 && static_cast<std::size_t>(path) < paths_.size()) {
       PathState& p = paths_[static_cast<std::size_t>(path)];
       p.lag_floor = p.lag_cur = p.lag_prev = 0;
+      p.dead = true;
+      p.hold_until = now + hold_ns;
       skip_gaps_known_lost(now, sink);
     }
   }
@@ -278,6 +285,8 @@ class Reorder {
     bool seen = false;
 
     std::uint64_t lag_floor = 0;
+    bool dead = false;             // path_died() and nothing arrived on it since
+    std::uint64_t hold_until = 0;  // path_died(): its gaps wait until then
 
     [[nodiscard]] std::uint64_t lag_at(std::uint64_t now) const {
       const std::uint64_t e = now / kLagEpochNs;
@@ -366,6 +375,7 @@ class Reorder {
 
   // A path that may still bring a missing number (see the rules at the top).
   [[nodiscard]] bool active(const PathState& p, std::uint64_t now) const {
+    if (p.dead) return false;
     if (!p.seen) return now < p.cold_until;  // cold start
     return p.last_arrival + max_delay_ns_ >= now;
   }
@@ -383,6 +393,23 @@ class Reorder {
     return wait;
   }
 
+  // Held packets only: when the early wait of the gap before the first held packet ends (0 if
+  // it has none): its grace or idle paths' lag, and the hold of a dead path behind it.
+  [[nodiscard]] std::uint64_t early_until(std::uint64_t now) const {
+    const std::uint64_t arrival = slots_[first_held_ & mask_].arrival_ns;
+    const std::uint64_t wait = std::min(early_wait(now), max_delay_ns_);
+    std::uint64_t until = wait ? arrival + wait : 0;
+    for (const PathState& p : paths_) {
+      if (p.dead && (!p.seen || serial_diff(p.last_seq, next_) <= 0)) {
+        until = std::max(until, std::min(p.hold_until, arrival + max_delay_ns_));
+      }
+    }
+    return until;
+  }
+  [[nodiscard]] bool any_dead() const {
+    return std::any_of(paths_.begin(), paths_.end(), [](const PathState& p) { return p.dead; });
+  }
+
   // Every path active at `now` has delivered a number beyond the head.
   [[nodiscard]] bool gap_known_lost(std::uint64_t now) const {
     for (const PathState& p : paths_) {
@@ -398,8 +425,7 @@ class Reorder {
   void skip_gaps_known_lost(std::uint64_t now, Sink& sink) {
     while (held_ > 0) {
       if (!gap_known_lost(now)) return;
-      const std::uint64_t wait = std::min(early_wait(now), max_delay_ns_);
-      if (wait && slots_[first_held_ & mask_].arrival_ns + wait > now) return;
+      if (early_until(now) > now) return;
       // Every active path is past the head: everything missing up to the first held packet
       // is lost -- but only up to the lowest number any active path has reached.
       std::uint32_t limit = first_held_;

@@ -333,10 +333,14 @@ void ControlLoop::derive_reorder_lag_floors() {
     for (Path& p : paths_) {
       if (!p.active || p.connection != static_cast<int>(c)) continue;
       if (!p.health.usable()) {
-        if (p.reorder_live) {  // it died: gaps stop waiting for it at once
+        if (p.reorder_live) {
+          // It died: its gaps wait only for what the peer reinjects on the fastest live path
+          // (the peer detects the death within about a probe interval of us).
           p.reorder_live = false;
           p.reorder_lag_floor_ns = 0;
-          engine_.set_reorder_lag_floor(c, p.local_index, engine::TunWriter::kForgetLag);
+          const std::uint64_t hold_us =
+              min_rtt_us * 5 / 8 + std::min<std::uint64_t>(conn.cfg.health.probe_interval_us, 100000);
+          engine_.reorder_path_died(c, p.local_index, hold_us * 1000);
         }
         continue;
       }

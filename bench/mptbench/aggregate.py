@@ -17,6 +17,7 @@ from .emulator import EventPlayer
 from .traffic import (Sampler, mptcp_counters, mptcp_missing, mptcp_setup, mptcp_subflow_counts,
                       mptcp_teardown, rates_from_counters, run_stream)
 from .tunnel import Tunnel, connection_extra_lines
+from .proc import sh
 
 
 def path_label(topo, i):
@@ -50,6 +51,7 @@ def run_phase(args, topo, events, label, server_ip, port, flows=1, mptcp=False, 
             printer = with_estimates(printer, tunnel)
         sampler = Sampler(sample, 0.1, printer)
     rx0 = topo.rx_bytes("b")
+    rto0 = tcp_timeouts(topo.a)
 
     def on_start(t0):
         if player:
@@ -64,6 +66,9 @@ def run_phase(args, topo, events, label, server_ip, port, flows=1, mptcp=False, 
     ph["events"] = player.stop() if player else []
     samples = sampler.stop() if sampler else []
     rx1 = topo.rx_bytes("b")
+    # Retransmission timeouts of the sender (A: iperf3 runs with -R), all its TCP sockets.
+    rto1 = tcp_timeouts(topo.a)
+    ph["rto"] = rto1 - rto0 if rto0 is not None and rto1 is not None else None
     ph["path_rx_bytes"] = [y - x for x, y in zip(rx0, rx1)]
     if ph["events"]:
         ph["event_windows"] = report.event_windows(ph["intervals"], ph["events"], args.duration)
@@ -78,6 +83,16 @@ def run_phase(args, topo, events, label, server_ip, port, flows=1, mptcp=False, 
                        for st in topo.link_stats()]
         topo.reset_links()
     return ph
+
+
+def tcp_timeouts(ns):
+    """The namespace's TcpExtTCPTimeouts counter (retransmission timeouts), or None."""
+    out = sh(f"ip netns exec {ns} nstat -asz TcpExtTCPTimeouts", capture=True, check=False)
+    for line in (out or "").splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0] == "TcpExtTCPTimeouts":
+            return int(f[1])
+    return None
 
 
 def live_printer(n):
@@ -224,12 +239,17 @@ def one_run(args, topo, weights, run_index, events):
             reorder = {k: r1[k] - r0[k] for k in ("reordered", "lost", "late", "timeouts", "overflows")
                        if k in r0 and k in r1}
         res["reorder"] = ph["reorder"] = reorder
+        if st0 and st1 and "tx" in st0 and "tx" in st1:
+            ph["failover"] = {k: st1["tx"].get(k, 0) - st0["tx"].get(k, 0)
+                              for k in ("rerouted", "reinjected", "reinject_dropped", "redundant")}
         line = report.phase_line(ph["label"], ph, udp) + "  shares " + " / ".join(
             f"{x * 100:.1f}" for x in res["path_shares"]) + " %"
         if res["efficiency"] is not None:
             line += f", {res['efficiency'] * 100:.1f} % of raw sum"
         if n > 1:
             line += f", reorder {reorder}"
+        if any(ph.get("failover", {}).values()):
+            line += f", sender {ph['failover']}"
         print(line, flush=True)
         if ph.get("event_windows"):
             print("    " + report.event_summary_line(ph["event_windows"]), flush=True)

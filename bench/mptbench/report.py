@@ -57,6 +57,8 @@ def phase_line(label, ph, udp=False):
         s += f"  loss {fmt(ph.get('loss_pct'), '.2f')} %"
     else:
         s += f"  retr {ph['retransmits'] if ph.get('retransmits') is not None else 'n/a'}"
+        if ph.get("rto") is not None:
+            s += f"  rto {ph['rto']}"
     if not ph.get("ok", True):
         s += "  (iperf3 FAILED: " + " / ".join(ph.get("output_tail", [])[-2:]) + ")"
     return s
@@ -76,6 +78,8 @@ def summarize_phases(runs):
              "goodput_mbps": median_or_none(p["mbps"] for p in phs),
              "goodput_runs": [p["mbps"] for p in phs],
              "retransmits": median_or_none(p.get("retransmits") for p in phs),
+             "rto": median_or_none(p.get("rto") for p in phs),
+             "rto_runs": [p.get("rto") for p in phs],
              "loss_pct": median_or_none(p.get("loss_pct") for p in phs)}
         if phs[0].get("event_windows"):
             s["event_windows"] = []
@@ -102,6 +106,8 @@ def print_phase_table(phases, udp=False):
             extra.append("shares " + " / ".join(f"{x * 100:.1f}" for x in s["shares"]) + " %")
         if s.get("subflows") is not None:
             extra.append(f"subflows {s['subflows']:g}")
+        if not udp and s.get("rto_runs") and None not in s["rto_runs"]:
+            extra.append("RTOs " + "/".join(str(x) for x in s["rto_runs"]))
         col = fmt(s["loss_pct"], ".2f") if udp else fmt(s["retransmits"], "g")
         print(f"  {s['label']:34s} {fmt(s['goodput_mbps']):>8s} Mbit/s {col:>6s}  {', '.join(extra)}")
         for w in s.get("event_windows", []):

@@ -866,7 +866,7 @@ TEST_CASE("a late packet teaches its path a lag: the next gap waits for it") {
   CHECK(d.r.lag(1, 20'000 * kMs) == 0);
 }
 
-TEST_CASE("a lag floor makes gaps wait for a path that has not delivered yet; forget_lag ends it") {
+TEST_CASE("a lag floor makes gaps wait for a path that has not delivered yet; its death ends it") {
   const std::uint64_t max_delay = 100 * kMs;
   Driver d(64, max_delay, 2);
   d.r.set_lag_floor(1, 20 * kMs);  // e.g. half its RTT above path 0's
@@ -881,9 +881,41 @@ TEST_CASE("a lag floor makes gaps wait for a path that has not delivered yet; fo
   d.take();
   d.push(12, 0, 400 * kMs);
   CHECK(d.r.next_deadline(400 * kMs) == 425 * kMs);
-  d.r.forget_lag(1, 401 * kMs, d.sink);  // path 1 died: 11 is not coming on it
+  d.r.path_died(1, 401 * kMs, 0, d.sink);  // path 1 died: 11 is not coming on it
   CHECK(d.r.held() == 0);
   CHECK(d.take() == std::vector<int>{12});
   CHECK(d.r.stats().lost == 1);
   CHECK(d.r.stats().timeouts == 0);
+}
+
+TEST_CASE("a dead path stops holding gaps back: they wait its hold (reinjections), then go") {
+  const std::uint64_t max_delay = 200 * kMs;
+  Driver d(64, max_delay, 2);
+  d.push(0, 0, 0);
+  d.push(1, 1, 0);
+  d.push(3, 0, 1 * kMs);  // 2 was on path 1, which is cut now
+  for (std::uint32_t s = 4; s <= 20; ++s) d.push(s, 0, s * kMs);
+  CHECK(d.take() == std::vector<int>{0, 1});
+  CHECK(d.r.next_deadline(60 * kMs) == 201 * kMs);  // path 1 active and behind: max_delay
+  d.r.path_died(1, 70 * kMs, 40 * kMs, d.sink);  // signalling: path 1 is down; hold 40 ms
+  CHECK(d.take().empty());
+  CHECK(d.r.next_deadline(70 * kMs) == 110 * kMs);
+  SECTION("the reinjected copy arrives on path 0 within the hold") {
+    d.push(2, 0, 100 * kMs);
+    CHECK(d.take().size() == 19);
+    CHECK(d.r.stats().lost == 0);
+  }
+  SECTION("nothing comes: the gap is lost at the end of the hold, not at max_delay") {
+    CHECK(d.r.expire(109 * kMs, d.sink) == 110 * kMs);
+    CHECK(d.r.expire(110 * kMs, d.sink) == kNever);
+    CHECK(d.take().size() == 18);
+    CHECK(d.r.stats().lost == 1);
+    CHECK(d.r.stats().timeouts == 0);
+  }
+  SECTION("a packet on the path revives it") {
+    d.push(21, 1, 80 * kMs);  // (path 1 is past 2 now: FIFO says 2 is lost)
+    CHECK(d.take().size() == 19);
+    d.push(23, 0, 81 * kMs);  // a new gap: path 1 is active and behind it again
+    CHECK(d.r.next_deadline(81 * kMs) == 281 * kMs);
+  }
 }
