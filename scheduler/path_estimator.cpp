@@ -6,6 +6,10 @@ namespace mpt::scheduler {
 
 void PathEstimator::on_rtt(std::uint64_t now_us, std::uint64_t rtt_us) {
   if (rtt_us == 0) rtt_us = 1;
+  if (!have_rtt_time_) {
+    have_rtt_time_ = true;
+    first_rtt_time_us_ = now_us;
+  }
   prev_rtt_us_ = last_rtt_us_;
   last_rtt_us_ = rtt_us;
   if (srtt_us_ == 0) {  // RFC 6298 initialisation
@@ -99,7 +103,12 @@ void PathEstimator::on_loss_sample(std::uint64_t now_us, std::uint64_t sent,
   // Losses while the path holds a standing queue are its bottleneck's tail drops: congestion,
   // which the inner flows' own control answers. They say nothing about the path's quality
   // (random loss on a radio link does): such samples are left out.
-  if (queue_seen()) return;
+  if (queue_seen()) {
+    queue_hold_until_us_ = now_us + kLossQueueHoldUs;
+    return;
+  }
+  if (now_us < queue_hold_until_us_) return;
+  if (!have_rtt_time_ || now_us - first_rtt_time_us_ < kLossWarmupUs) return;
   const double s = received >= sent ? 0.0
                                     : static_cast<double>(sent - received) /
                                           static_cast<double>(sent);

@@ -33,9 +33,13 @@
 //    it); while the path carries nothing it decays (halves every kLossDecayUs), so a path
 //    left idle for its loss is tried again now and then. Samples taken while the path held
 //    a queue -- saturated, or any of the last two round trips above min RTT + the queue
-//    threshold -- are left out: those losses are its bottleneck's tail drops (congestion,
-//    which the inner flows answer themselves; a tail drop needs a full queue, and a probe
-//    near it sees one), not a lossy link.
+//    threshold -- and for kLossQueueHoldUs after such a sample, and during the first
+//    kLossWarmupUs of round trips (before the minimum RTT, hence the queue, is known) are left
+//    out: those losses are its bottleneck's tail drops (congestion, which the inner flows
+//    answer themselves; a tail drop needs a full queue, and a probe near it sees one, though a
+//    buffer of a few ms fills and drains between two probes: hence the hold), not a lossy
+//    link (slow start's overshoot into a shallow buffer demoted a good path for seconds).
+//    A lossy link shows its loss when the flows it slows down leave it without a queue.
 //
 // Pure: time is a parameter (microseconds, any monotonic origin); no I/O. Owned by the control
 // thread.
@@ -57,6 +61,8 @@ class PathEstimator {
   static constexpr double kLossHorizon = 2000;           // packets
   static constexpr std::uint64_t kLossDecayUs = 5000000;
   static constexpr double kLossDemote = 0.005;           // the scheduler leaves such a path idle
+  static constexpr std::uint64_t kLossQueueHoldUs = 1000000;  // see loss above
+  static constexpr std::uint64_t kLossWarmupUs = 1000000;
 
   void on_rtt(std::uint64_t now_us, std::uint64_t rtt_us);
   void on_delivery(std::uint64_t now_us, std::uint64_t peer_rx_bytes, std::uint64_t peer_time_us);
@@ -94,6 +100,9 @@ class PathEstimator {
   std::uint64_t report_bytes_ = 0, report_time_us_ = 0;
   double loss_ = 0;
   std::uint64_t loss_idle_since_us_ = 0;
+  std::uint64_t queue_hold_until_us_ = 0;  // loss samples wait until then (a queue was seen)
+  bool have_rtt_time_ = false;
+  std::uint64_t first_rtt_time_us_ = 0;
 };
 
 }  // namespace mpt::scheduler

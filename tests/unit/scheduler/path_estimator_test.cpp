@@ -244,25 +244,27 @@ TEST_CASE("queue delay is the fast-moving smoothed round trip above the minimum"
 
 TEST_CASE("loss is averaged over about kLossHorizon packets and decays while the path is idle", "[scheduler][estimator]") {
   PathEstimator e;
+  e.on_rtt(kT0, kMinRtt);  // loss is judged from kLossWarmupUs after the first round trip
+  const std::uint64_t kW = kT0 + PathEstimator::kLossWarmupUs;
   const auto horizon = static_cast<std::uint64_t>(PathEstimator::kLossHorizon);
-  e.on_loss_sample(kT0, 0, 0);
+  e.on_loss_sample(kW, 0, 0);
   CHECK(e.loss() == 0);
   // A sample of half the horizon weighs one half.
-  e.on_loss_sample(kT0, horizon / 2, horizon / 2 - horizon / 20);  // 10 % lost
+  e.on_loss_sample(kW, horizon / 2, horizon / 2 - horizon / 20);  // 10 % lost
   CHECK(e.loss() == Approx(0.05).epsilon(1e-9));
   // A small sample barely moves it: a quiet path's few packets do not swing it.
-  e.on_loss_sample(kT0, 10, 0);
+  e.on_loss_sample(kW, 10, 0);
   CHECK(e.loss() == Approx(0.995 * 0.05 + 0.005).epsilon(1e-9));
   // A sample of the whole horizon replaces it.
-  e.on_loss_sample(kT0, horizon, horizon);
+  e.on_loss_sample(kW, horizon, horizon);
   CHECK(e.loss() == 0);
   // More received than sent (counted at different moments) is no loss, not a negative one.
-  e.on_loss_sample(kT0, horizon, horizon + 5);
+  e.on_loss_sample(kW, horizon, horizon + 5);
   CHECK(e.loss() == 0);
   // Idle: halves every kLossDecayUs without traffic, not before.
-  e.on_loss_sample(kT0, horizon, horizon - horizon / 10);
+  e.on_loss_sample(kW, horizon, horizon - horizon / 10);
   REQUIRE(e.loss() == Approx(0.1));
-  const std::uint64_t t = kT0 + 1'000'000;
+  const std::uint64_t t = kW + 1'000'000;
   e.on_loss_sample(t, 0, 0);
   e.on_loss_sample(t + PathEstimator::kLossDecayUs - 1, 0, 0);
   CHECK(e.loss() == Approx(0.1));
@@ -282,15 +284,21 @@ TEST_CASE("loss samples taken while the path is saturated (tail drops) are left 
   PathEstimator e;
   settle_rtt(e, kMinRtt);
   const auto horizon = static_cast<std::uint64_t>(PathEstimator::kLossHorizon);
-  e.on_loss_sample(kT0, horizon, horizon - horizon / 50);  // 2 % on a link without a queue
+  // Before kLossWarmupUs of round trips the queue is not known yet: not judged.
+  e.on_loss_sample(kT0 + 100'000, horizon, horizon / 2);
+  CHECK(e.loss() == 0);
+  const std::uint64_t kW = kT0 + PathEstimator::kLossWarmupUs;
+  e.on_loss_sample(kW, horizon, horizon - horizon / 50);  // 2 % on a link without a queue
   REQUIRE(e.loss() == Approx(0.02));
   settle_rtt(e, kMinRtt + 20'000);  // a standing queue: its drops are congestion
   REQUIRE(e.saturated());
-  e.on_loss_sample(kT0, horizon, horizon / 2);
+  e.on_loss_sample(kW, horizon, horizon / 2);
   CHECK(e.loss() == Approx(0.02));
-  settle_rtt(e, kMinRtt);  // the queue is gone: counted again
+  settle_rtt(e, kMinRtt);  // the queue is gone, but a shallow buffer refills between probes:
   REQUIRE_FALSE(e.saturated());
-  e.on_loss_sample(kT0, horizon, horizon);
+  e.on_loss_sample(kW + PathEstimator::kLossQueueHoldUs - 1, horizon, horizon / 2);
+  CHECK(e.loss() == Approx(0.02));  // still within the hold after the queue was seen
+  e.on_loss_sample(kW + PathEstimator::kLossQueueHoldUs, horizon, horizon);  // counted again
   CHECK(e.loss() == 0);
 }
 
@@ -345,7 +353,8 @@ TEST_CASE("delivery intervals shorter than kMinSampleUs are merged with the next
 
 TEST_CASE("reset forgets the round trips and the delivery baseline and restarts the rate no higher than the initial one", "[scheduler][estimator]") {
   PathEstimator e;
-  e.on_loss_sample(kT0, 1000, 900);
+  settle_rtt(e, kMinRtt);
+  e.on_loss_sample(kT0 + PathEstimator::kLossWarmupUs, 1000, 900);
   settle_rtt(e, kMinRtt + 20'000);
   Peer peer{e};
   peer.start();

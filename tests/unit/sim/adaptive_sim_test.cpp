@@ -330,14 +330,18 @@ TEST_CASE("a path with 2 % random loss is left idle while the other can carry th
   const SimResult r = simulate(cfg);
   check_conservation(cfg, r);
   print(offered < 50 ? "lossy+clean, 30 offered" : "lossy+clean, 80 offered", cfg, r);
-  const Window w = window(cfg, r);
+  // Loss is judged from a second after the first round trip on (PathEstimator::kLossWarmupUs),
+  // and takes a few hundred packets to pass the threshold: the window starts at 2 s.
+  const Window w = window(cfg, r, 2000 * kMs);
   CAPTURE(w.goodput(), w.share(0), w.overflow, r.final_estimate[0].loss);
-  CHECK(r.final_estimate[0].loss >= mpt::scheduler::PathEstimator::kLossDemote);
   if (offered < 50) {
+    CHECK(r.final_estimate[0].loss >= mpt::scheduler::PathEstimator::kLossDemote);
     CHECK(w.share(0) < 0.01);  // the clean path alone suffices
     CHECK(w.goodput() >= 0.999);
   } else {
-    // 30 of 80 Mbit/s must go over the lossy path (2 % of 37.5 % is 0.75 % lost).
+    // 30 of 80 Mbit/s must go over the lossy path (2 % of 37.5 % is 0.75 % lost). Both paths
+    // hold a queue now, so its losses are not told from tail drops (not judged): the share
+    // follows capacity and delay alone.
     CHECK(w.share(0) >= 0.3);
     CHECK(w.goodput() >= 0.98);
     CHECK(w.overflow < 50);
