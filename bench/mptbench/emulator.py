@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from .proc import stop_process
+from .proc import TimedThread, stop_process
 from .units import fmt_rate, parse_bitrate, parse_ms, parse_seconds
 
 DEFAULT_QUEUE = "50ms"  # the delay line's bottleneck buffer unless a spec says queue=
@@ -200,21 +200,15 @@ def parse_events(texts, n_paths):
     return events
 
 
-class EventPlayer:
+class EventPlayer(TimedThread):
     """Applies events at their offsets from t0 (time.monotonic()) in a thread; records when
     each was applied, relative to t0."""
 
     def __init__(self, events, delaylines):
+        super().__init__()
         self.events = events
         self.delaylines = delaylines
         self.applied = []  # dicts: event, t_s (actual), reply
-        self.stop_ev = threading.Event()
-        self.thread = None
-
-    def start(self, t0):
-        self.t0 = t0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
 
     def _run(self):
         for e in self.events:
@@ -234,7 +228,5 @@ class EventPlayer:
                                  "label": e.label()})
 
     def stop(self):
-        self.stop_ev.set()
-        if self.thread:
-            self.thread.join()
+        self.join()
         return self.applied

@@ -1,6 +1,7 @@
 """Running commands (in namespaces) and reading whole-VM CPU time."""
 import os
 import subprocess
+import threading
 
 
 def sh(cmd, check=True, capture=False, timeout=None):
@@ -41,3 +42,26 @@ def stop_process(p, timeout=10):
         p.kill()
         out, _ = p.communicate()
     return out
+
+
+class TimedThread:
+    """A daemon thread that runs self._run() from start(t0) (t0: time.monotonic()) until
+    stop(); _run waits with self.stop_ev.wait(...) and returns when it is set."""
+
+    def __init__(self):
+        self.stop_ev = threading.Event()
+        self.thread = None
+        self.t0 = 0.0
+
+    def start(self, t0):
+        self.t0 = t0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        raise NotImplementedError
+
+    def join(self):
+        self.stop_ev.set()
+        if self.thread:
+            self.thread.join()

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from .proc import cpu_busy_seconds, sh, stop_process
+from .proc import TimedThread, cpu_busy_seconds, sh, stop_process
 
 
 def iperf_measure(topo, server_ip, duration, flows, port, udp_len=0):
@@ -162,19 +162,13 @@ def wait_listening(ns, port, timeout_s=5.0):
     return False
 
 
-class Sampler:
+class Sampler(TimedThread):
     """Calls fn() every `period` s from t0 in a thread; keeps (t - t0, value) pairs."""
 
     def __init__(self, fn, period=0.1, on_sample=None):
+        super().__init__()
         self.fn, self.period, self.on_sample = fn, period, on_sample
         self.samples = []
-        self.stop_ev = threading.Event()
-        self.thread = None
-
-    def start(self, t0):
-        self.t0 = t0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
 
     def _run(self):
         k = 0
@@ -190,9 +184,7 @@ class Sampler:
                 return
 
     def stop(self):
-        self.stop_ev.set()
-        if self.thread:
-            self.thread.join()
+        self.join()
         return self.samples
 
 
