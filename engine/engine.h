@@ -58,14 +58,15 @@ class Engine {
   [[nodiscard]] bool has_path(std::size_t i) const { return i < paths_.size() && paths_[i]; }
   PathWorker& path(std::size_t i) { return *paths_.at(i); }
   void set_path_usable(std::size_t i, bool usable, std::uint32_t weight);
-  void set_reorder_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
-    writer_->post_max_delay(connection, max_delay_ns);
+  // The reorder stage's commands; false: the writer's command queue is full, try again later.
+  bool set_reorder_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
+    return writer_->post_max_delay(connection, max_delay_ns);
   }
-  void set_reorder_lag_floor(std::size_t connection, int local_path, std::uint64_t lag_ns) {
-    writer_->post_lag_floor(connection, local_path, lag_ns);
+  bool set_reorder_lag_floor(std::size_t connection, int local_path, std::uint64_t lag_ns) {
+    return writer_->post_lag_floor(connection, local_path, lag_ns);
   }
-  void reorder_path_died(std::size_t connection, int local_path, std::uint64_t hold_ns) {
-    writer_->post_path_died(connection, local_path, hold_ns);
+  bool reorder_path_died(std::size_t connection, int local_path, std::uint64_t hold_ns) {
+    return writer_->post_path_died(connection, local_path, hold_ns);
   }
   // `mpt reload` applied a path's configured weight and state through the control plane: the
   // spec records them, so that the next reload compares the files with what they said last

@@ -242,18 +242,23 @@ void TunReader::run() {
     ring_.submit_and_wait(1);
     const std::size_t n = ring_.copy_cqes(cqes);
     drain_returns();  // sent batches come back without a wake-up: take them before reading
+    for (std::size_t i = 0; i < n; ++i) {
+      // The command eventfd is consumed *before* the commands are applied: one posted in
+      // between is then applied now, or wakes the next turn -- never lost.
+      if (op_of(cqes[i].user_data) == Op::kCommand) {
+        eventfd_t v;
+        (void)::eventfd_read(command_fd_, &v);
+        command_armed_ = false;
+      }
+    }
     apply_commands();
     for (std::size_t i = 0; i < n; ++i) {
       const io_uring_cqe& c = cqes[i];
       switch (op_of(c.user_data)) {
         case Op::kTunRead: handle_read(c); break;
         case Op::kWake: doorbell_answered(bell_); break;
-        case Op::kCommand: {  // applied above (apply_commands runs every turn)
-          eventfd_t v;
-          (void)::eventfd_read(command_fd_, &v);
-          command_armed_ = false;
-          break;
-        }
+        case Op::kCommand: break;  // consumed above
+
         case Op::kStop: stop = true; break;
         case Op::kMsgRing: wake_failed(c.user_data); break;
         default: break;

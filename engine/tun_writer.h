@@ -62,16 +62,17 @@ class TunWriter {
   [[nodiscard]] const BufferPool& output_pool() const { return output_pool_; }
 
   // Control thread: a new reorder wait for a connection, applied at the next loop turn.
-  void post_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
-    (void)delay_commands_.push({connection, max_delay_ns, -1, false});
+  // Each post_* returns false if the command queue was full (the caller retries later).
+  bool post_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
+    return delay_commands_.push({connection, max_delay_ns, -1, false});
   }
   // Control thread: the least lag the reorder stage assumes for local path `path`.
-  void post_lag_floor(std::size_t connection, int path, std::uint64_t lag_ns) {
-    (void)delay_commands_.push({connection, lag_ns, path, false});
+  bool post_lag_floor(std::size_t connection, int path, std::uint64_t lag_ns) {
+    return delay_commands_.push({connection, lag_ns, path, false});
   }
   // Control thread: local path `path` was declared down; its gaps wait hold_ns at most.
-  void post_path_died(std::size_t connection, int path, std::uint64_t hold_ns) {
-    (void)delay_commands_.push({connection, hold_ns, path, true});
+  bool post_path_died(std::size_t connection, int path, std::uint64_t hold_ns) {
+    return delay_commands_.push({connection, hold_ns, path, true});
   }
 
   // Engine::reconfigure, with every data-plane thread paused (see TunReader for the order):

@@ -108,7 +108,7 @@ void PathEstimator::on_loss_sample(std::uint64_t now_us, std::uint64_t sent,
     return;
   }
   if (now_us < queue_hold_until_us_) return;
-  if (!have_rtt_time_ || now_us - first_rtt_time_us_ < kLossWarmupUs) return;
+  if (!have_rtt_time_ || now_us < first_rtt_time_us_ + kLossWarmupUs) return;
   const double s = received >= sent ? 0.0
                                     : static_cast<double>(sent - received) /
                                           static_cast<double>(sent);

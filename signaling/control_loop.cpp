@@ -184,6 +184,13 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
     ++path_counts[static_cast<std::size_t>(p.connection)];
     apply(i, now);
   }
+  // The reorder stages may have been rebuilt (or remapped): what was sent to them is sent
+  // again by the next derive_reorder_delays().
+  for (Connection& conn : connections_) conn.reorder_delay_ns = 0;
+  for (Path& p : paths_) {
+    p.reorder_lag_floor_ns = 0;
+    p.reorder_live = false;
+  }
   // Removed paths: a connection with fewer paths announces itself again too.
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     if (connections_[c].active && path_counts[c] != old_counts[c]) {
@@ -307,9 +314,9 @@ void ControlLoop::derive_reorder_delays() {
     const std::uint64_t ns =
         std::clamp<std::uint64_t>((2 * max_rtt_us + 10000) * 1000, 10000000, 1000000000);
     const std::uint64_t old = conn.reorder_delay_ns;
-    if (old == 0 || ns * 10 > old * 11 || ns * 11 < old * 10) {
+    if ((old == 0 || ns * 10 > old * 11 || ns * 11 < old * 10) &&
+        engine_.set_reorder_max_delay(c, ns)) {
       conn.reorder_delay_ns = ns;
-      engine_.set_reorder_max_delay(c, ns);
     }
   }
 }
@@ -332,26 +339,31 @@ void ControlLoop::derive_reorder_lag_floors() {
     if (min_rtt_us == 0) continue;
     for (Path& p : paths_) {
       if (!p.active || p.connection != static_cast<int>(c)) continue;
-      if (!p.health.usable()) {
+      const HealthState st = p.health.state();
+      if (st == HealthState::kDown || st == HealthState::kLinkDown) {
         if (p.reorder_live) {
           // It died: its gaps wait only for what the peer reinjects on the fastest live path
           // (the peer detects the death within about a probe interval of us).
-          p.reorder_live = false;
-          p.reorder_lag_floor_ns = 0;
           const std::uint64_t hold_us =
               min_rtt_us * 5 / 8 + std::min<std::uint64_t>(conn.cfg.health.probe_interval_us, 100000);
-          engine_.reorder_path_died(c, p.local_index, hold_us * 1000);
+          if (engine_.reorder_path_died(c, p.local_index, hold_us * 1000)) {
+            p.reorder_live = false;
+            p.reorder_lag_floor_ns = 0;
+          }
         }
         continue;
       }
+      // Demoted or taken down by the operator: the peer may still have data on it in flight
+      // (or keep sending), so its gaps keep waiting for its lag.
+      if (!p.health.usable()) continue;
       p.reorder_live = true;
       const std::uint64_t rtt = p.health.rtt_us();
       const std::uint64_t ns = rtt > min_rtt_us ? (rtt - min_rtt_us) * 1000 / 2 : 0;
       const std::uint64_t old = p.reorder_lag_floor_ns;
       const std::uint64_t diff = ns > old ? ns - old : old - ns;
-      if (diff > 1000000 && diff * 10 > old) {
+      if (diff > 1000000 && diff * 10 > old &&
+          engine_.set_reorder_lag_floor(c, p.local_index, ns)) {
         p.reorder_lag_floor_ns = ns;
-        engine_.set_reorder_lag_floor(c, p.local_index, ns);
       }
     }
   }
