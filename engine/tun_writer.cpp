@@ -301,6 +301,11 @@ void TunWriter::detach_path(int slot) {
 
 void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots) {
   paused_ = true;
+  // Reorder commands still queued name the old local path indices: dropped. The control
+  // loop's reconfigure, which runs after this one, sends its current values again.
+  DelayCommand stale;
+  while (delay_commands_.pop(stale)) {
+  }
   paths_.assign(slots.begin(), slots.end());
   returns_.resize(paths_.size());
   returns_len_.resize(paths_.size(), 0);
