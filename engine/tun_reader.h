@@ -47,6 +47,12 @@ class PathWorker;
 
 class TunReader {
  public:
+  // Send pool (one line per holder): open batches (1 per path) + closed batches waiting for a
+  // push (kBatchMax per path, flushed every turn) + tx rings + batches in flight in the path
+  // workers. It is no larger than a return ring, so a return push can never fail.
+  // + sent batches kept for reinjection (history; trimmed when a quarter of the pool is left).
+  static constexpr unsigned kSendPoolCount = 4096;
+
   TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
             std::span<PathWorker* const> paths, int stop_fd);
   TunReader(const TunReader&) = delete;

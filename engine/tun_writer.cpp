@@ -92,12 +92,10 @@ void TunWriter::run() {
       if (dc.connection < reorder_.size() && reorder_[dc.connection]) {
         if (dc.path < 0) {
           reorder_[dc.connection]->set_max_delay(dc.ns);
+        } else if (dc.died) {
+          reorder_[dc.connection]->path_died(dc.path, now, dc.ns, *this);
         } else {
-          if (dc.died) {
-            reorder_[dc.connection]->path_died(dc.path, now, dc.ns, *this);
-          } else {
-            reorder_[dc.connection]->set_lag_floor(dc.path, dc.ns);
-          }
+          reorder_[dc.connection]->set_lag_floor(dc.path, dc.ns);
         }
       }
     }
