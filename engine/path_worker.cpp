@@ -33,8 +33,11 @@ constexpr std::size_t kCqeBatch = 512;
 // A receive buffer holds io_uring_recvmsg_out, the source address, the UDP_GRO cmsg and a
 // datagram of up to 64 KB (a GRO batch of GRE-in-UDP datagrams).
 constexpr std::size_t kRxControlBytes = CMSG_SPACE(sizeof(int));
+// The source address area of a receive buffer: a sockaddr_in6 rounded up to cmsghdr's
+// alignment, so that the control messages after it (io_uring recvmsg layout) are aligned.
+constexpr std::size_t kRxNameBytes = (sizeof(sockaddr_in6) + alignof(cmsghdr) - 1) / alignof(cmsghdr) * alignof(cmsghdr);
 constexpr std::uint32_t kRxBufBytes = static_cast<std::uint32_t>(
-    sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + kRxControlBytes + 65535 + 64);
+    sizeof(io_uring_recvmsg_out) + kRxNameBytes + kRxControlBytes + 65535 + 64);
 
 }  // namespace
 
@@ -55,7 +58,7 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
   }
   for (unsigned i = 0; i < kRxPoolCount; ++i) recycle_rx(rx_pool_.at(i));
   provided_.publish();
-  recv_msg_template_.msg_namelen = sizeof(sockaddr_in6);
+  recv_msg_template_.msg_namelen = kRxNameBytes;  // keeps the cmsg area 8-byte aligned
   recv_msg_template_.msg_controllen = kRxControlBytes;
   // UDP GRO: the kernel may hand over several same-sized datagrams of one source as one,
   // with their size in a UDP_GRO control message.
