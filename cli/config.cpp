@@ -923,6 +923,7 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("hold_down_ms", 0, 600000, c.hold_down_ms);
   r.get_port_list("redundant_ports", c.redundant_ports);
   r.get_dscp_list("redundant_dscp", c.redundant_dscp);
+  r.get_bool("repair", c.repair);
   if (IniEntry* e = r.get_string("scheduler", c.scheduler)) {
     c.scheduler = to_lower(c.scheduler);
     if (c.scheduler != "auto" && c.scheduler != "bytes" && c.scheduler != "packets" &&

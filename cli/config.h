@@ -127,6 +127,10 @@ struct ConnectionConfig {
   // is invisible to them).
   std::vector<PortRange> redundant_ports;
   std::vector<int> redundant_dscp;
+  // Repair (several paths): the receiver asks for missing sequence numbers again and the
+  // sender resends them from its recent history on its best other path (a random loss or a
+  // silent path cut costs the inner flows a round trip, not a loss). On by default.
+  bool repair = true;
   // Signalling and path health (docs/protocol.md). Probes run when auth_key is set (HMAC
   // key) or when control_auth = none opts into unauthenticated control messages.
   std::string control_auth = "hmac";     // "hmac" or "none"

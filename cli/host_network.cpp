@@ -129,6 +129,7 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
       cs.redundant_ports.push_back(scheduler::PortRange{r.first, r.last});
     }
     for (int d : conn.redundant_dscp) cs.redundant_dscp_mask |= std::uint64_t{1} << d;
+    cs.repair = conn.repair;
     if (conn.ip_remote.is_set()) {
       cs.destinations.push_back(
           to_ipnet(conn.ip_remote, conn.ip_remote.family == AF_INET ? 32 : 128));

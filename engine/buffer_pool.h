@@ -63,6 +63,15 @@ struct PathCommand {
 };
 using CommandRing = boost::lockfree::spsc_queue<PathCommand, boost::lockfree::capacity<256>>;
 
+// A run of sequence numbers the peer asks to have sent again (a NACK range, engine/
+// repair_message.h), path worker -> TUN reader. Full ring: the request is dropped and counted
+// (the peer's reorder stage then gives the gap up as lost, as without repair).
+struct RepairRequest {
+  std::uint32_t first = 0;
+  std::uint16_t count = 0;
+};
+using RepairRing = boost::lockfree::spsc_queue<RepairRequest, boost::lockfree::capacity<1024>>;
+
 class BufferPool {
  public:
   BufferPool(std::size_t count, std::uint32_t buf_size);

@@ -193,17 +193,22 @@ std::string Engine::status_json() const {
          reader_->send_pool().buf_size(), reader_->send_pool().free_low_water());
   append(s, "\"segments\":%" PRIu64 ",\"drop_bad_offload\":%" PRIu64 ",\"drop_no_buffer\":%"
          PRIu64 ",\"rerouted\":%" PRIu64 ",\"reinjected\":%" PRIu64
-         ",\"reinject_dropped\":%" PRIu64 ",\"redundant\":%" PRIu64 "},",
+         ",\"reinject_dropped\":%" PRIu64 ",\"redundant\":%" PRIu64 ",\"repaired\":%" PRIu64
+         ",\"repair_missing\":%" PRIu64 ",\"repair_limited\":%" PRIu64 "},",
          read(t.tx_segments), read(t.tx_drop_bad_offload), read(t.tx_drop_no_buffer),
          read(t.tx_rerouted), read(t.tx_reinjected), read(t.tx_reinject_dropped),
-         read(t.tx_redundant));
+         read(t.tx_redundant), read(t.tx_repaired), read(t.tx_repair_missing),
+         read(t.tx_repair_limited));
   append(s, "\"rx\":{\"tun_writes\":%" PRIu64 ",\"output_pool_buffers\":%zu,"
          "\"output_pool_free_low_water\":%zu,", read(r.tun_writes),
          writer_->output_pool().count(), writer_->output_pool().free_low_water());
   append(s, "\"tun_write_packets\":%" PRIu64 ",\"tun_write_bytes\":%" PRIu64
-         ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 "},\"connections\":[",
+         ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"drop_no_buffer\":%" PRIu64
+         ",\"drop_not_ip\":%" PRIu64 ",\"nack_sent\":%" PRIu64 ",\"nack_drop_no_buffer\":%" PRIu64
+         "},\"connections\":[",
          read(r.tun_write_packets), read(r.tun_write_bytes), read(r.tun_write_errors),
-         read(r.tun_write_batches));
+         read(r.tun_write_batches), read(r.tun_write_drop_no_buffer), read(r.tun_write_drop_not_ip),
+         read(r.nack_sent), read(r.nack_drop_no_buffer));
   bool first = true;
   for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
     const ConnectionSpec& cs = spec_.connections[c];
@@ -217,9 +222,11 @@ std::string Engine::status_json() const {
            read(o.max_delay_us), cs.max_delay_derived ? "true" : "false");
     append(s, "\"reorder\":{\"in_order\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"late\":%"
            PRIu64 ",\"duplicate\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"timeouts\":%" PRIu64
-           ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 ",\"overflows\":%" PRIu64 "}}", read(o.in_order),
+           ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 ",\"overflows\":%" PRIu64
+           ",\"nacked\":%" PRIu64 ",\"nack_filled\":%" PRIu64 "},\"repair\":%s}", read(o.in_order),
            read(o.reordered), read(o.late), read(o.duplicate), read(o.lost), read(o.timeouts),
-           read(o.resyncs), read(o.held), read(o.overflows));
+           read(o.resyncs), read(o.held), read(o.overflows), read(o.nacked), read(o.nack_filled),
+           cs.repair && cs.paths.size() > 1 ? "true" : "false");
     first = false;
   }
   first = true;
@@ -249,11 +256,13 @@ std::string Engine::status_json() const {
            ",\"rx_drop_key_mismatch\":%" PRIu64 ",\"rx_drop_ring_full\":%" PRIu64
            ",\"rx_control\":%" PRIu64 ",\"rx_control_dropped\":%" PRIu64 ",\"tx_unsent\":%" PRIu64
            ",\"rx_recv_errors\":%" PRIu64
-           ",\"rx_nobufs\":%" PRIu64 ",\"rx_drop_invalid_gre\":%" PRIu64 ",",
+           ",\"rx_nobufs\":%" PRIu64 ",\"rx_drop_invalid_gre\":%" PRIu64
+           ",\"rx_nack_ranges\":%" PRIu64 ",\"rx_nack_dropped\":%" PRIu64 ",\"tx_nacks\":%" PRIu64 ",",
            read(p.rx_drop_unknown_peer), read(p.rx_drop_truncated), read(p.rx_drop_key_mismatch),
            read(p.rx_drop_ring_full), read(p.rx_control), read(p.rx_control_dropped),
            read(p.tx_unsent), read(p.rx_recv_errors),
-           read(p.rx_nobufs), gre_drops);
+           read(p.rx_nobufs), gre_drops, read(p.rx_nack_ranges), read(p.rx_nack_dropped),
+           read(p.tx_nacks));
     s += "\"rx_drop_gre\":" + gre;
     append(s, ",\"rx_pool_buffers\":%zu,\"rx_pool_buffer_bytes\":%u}", w.rx_pool().count(),
            w.rx_pool().buf_size());
@@ -277,6 +286,14 @@ std::string Engine::status_text() const {
          " sent again (reinjected), %" PRIu64 " with no live path; %" PRIu64
          " redundant copies\n", read(t.tx_rerouted), read(t.tx_reinjected),
          read(t.tx_reinject_dropped), read(t.tx_redundant));
+  append(s, "  repair: %" PRIu64 " segments sent again on request, %" PRIu64 " no longer held, %"
+         PRIu64 " over budget; %" PRIu64 " requests sent\n", read(t.tx_repaired),
+         read(t.tx_repair_missing), read(t.tx_repair_limited), read(r.nack_sent));
+  if (read(r.tun_write_drop_no_buffer) || read(r.tun_write_drop_not_ip) || read(r.nack_drop_no_buffer)) {
+    append(s, "  tun write dropped: %" PRIu64 " no output buffer, %" PRIu64 " not IP; %" PRIu64
+           " repair requests not sent (no buffer)\n", read(r.tun_write_drop_no_buffer),
+           read(r.tun_write_drop_not_ip), read(r.nack_drop_no_buffer));
+  }
   append(s, "  pools: read %zu x %u B, send %zu x %u B (fewest free %zu), output %zu x %u B "
          "(fewest free %zu)\n", reader_->read_pool().count(), reader_->read_pool().buf_size(),
          reader_->send_pool().count(), reader_->send_pool().buf_size(),
@@ -291,10 +308,12 @@ std::string Engine::status_text() const {
       const ReorderCounters& o = writer_->reorder_counters(c);
       append(s, ", reorder window %u, max delay %.1f ms%s\n  reorder: %" PRIu64 " in order, %" PRIu64
              " reordered, %" PRIu64 " late, %" PRIu64 " duplicate, %" PRIu64 " lost (%" PRIu64
-             " by timeout), %" PRIu64 " resyncs\n", std::min(cs.reorder_window, kMaxReorderWindow),
+             " by timeout), %" PRIu64 " resyncs; %" PRIu64 " asked for again (repair %s), %" PRIu64
+             " of them came\n", std::min(cs.reorder_window, kMaxReorderWindow),
              static_cast<double>(read(o.max_delay_us)) / 1000.0,
              cs.max_delay_derived ? " (derived)" : "", read(o.in_order), read(o.reordered), read(o.late),
-             read(o.duplicate), read(o.lost), read(o.timeouts), read(o.resyncs));
+             read(o.duplicate), read(o.lost), read(o.timeouts), read(o.resyncs), read(o.nacked),
+             cs.repair && cs.paths.size() > 1 ? "on" : "off", read(o.nack_filled));
     } else {
       s += ", no reordering\n";
     }
@@ -313,9 +332,11 @@ std::string Engine::status_text() const {
            PRIu64 " B received\n", read(p.tx_packets), read(p.tx_bytes), read(p.rx_packets),
            read(p.rx_bytes));
     append(s, "  dropped:  %" PRIu64 " unknown peer, %" PRIu64 " invalid GRE, %" PRIu64
-           " truncated, %" PRIu64 " key mismatch, %" PRIu64 " ring full\n",
+           " truncated, %" PRIu64 " key mismatch, %" PRIu64 " ring full, %" PRIu64
+           " control, %" PRIu64 " repair requests\n",
            read(p.rx_drop_unknown_peer), gre_drops, read(p.rx_drop_truncated),
-           read(p.rx_drop_key_mismatch), read(p.rx_drop_ring_full));
+           read(p.rx_drop_key_mismatch), read(p.rx_drop_ring_full), read(p.rx_control_dropped),
+           read(p.rx_nack_dropped));
     append(s, "  rx pool:  %zu x %u B (%zu KiB)\n", w.rx_pool().count(), w.rx_pool().buf_size(),
            w.rx_pool().memory_bytes() / 1024);
   }

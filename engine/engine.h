@@ -68,6 +68,13 @@ class Engine {
   bool reorder_path_died(std::size_t connection, int local_path, std::uint64_t hold_ns) {
     return writer_->post_path_died(connection, local_path, hold_ns);
   }
+  // Repair: the receive side's timing (Reorder::set_repair), and how long the transmit side
+  // keeps what it sent for the peer's repair requests (TunReader::set_repair_keep).
+  bool set_reorder_repair(std::size_t connection, std::uint64_t nack_floor_ns, std::uint64_t wait_ns,
+                          std::uint64_t min_ns) {
+    return writer_->post_repair(connection, nack_floor_ns, wait_ns, min_ns);
+  }
+  void set_repair_keep(std::uint64_t ns) { reader_->set_repair_keep(ns); }
   // `mpt reload` applied a path's configured weight and state through the control plane: the
   // spec records them, so that the next reload compares the files with what they said last
   // (not with the start-up values). Controlling thread; no data-plane thread reads them.

@@ -1,5 +1,7 @@
 #include "engine/gre_udp.h"
 
+#include "engine/repair_message.h"
+
 #include <cassert>
 
 namespace mpt::engine {
@@ -108,7 +110,8 @@ GreParsed parse_gre(std::span<const std::uint8_t> d) noexcept {
     off += 4;
   }
   r.header_size = static_cast<std::uint8_t>(off);
-  if (f.protocol != kProtoIpv4 && f.protocol != kProtoIpv6 && f.protocol != kProtoMptControl) {
+  if (f.protocol != kProtoIpv4 && f.protocol != kProtoIpv6 && f.protocol != kProtoMptControl &&
+      f.protocol != kProtoMptRepair) {
     r.error = GreError::kUnknownProtocol;
     return r;
   }

@@ -19,7 +19,8 @@
 //  - bits 1, 4 and 5 (RFC 1701's R, s and the top of Recur) must be zero: RFC 2784 §2.3 says a
 //    receiver that does not implement RFC 1701 MUST discard such packets; bits 6-12 are ignored;
 //  - a present checksum must verify (Internet checksum over GRE header + payload);
-//  - the protocol type must be IPv4 (0x0800), IPv6 (0x86DD) or mpt's control type; for IP the
+//  - the protocol type must be IPv4 (0x0800), IPv6 (0x86DD), mpt's control type or mpt's
+//    repair type (engine/repair_message.h); for IP the
 //    inner version nibble must match and the inner length field must match the bytes present.
 // parse_gre() never throws and never reads outside the span: it is fed raw network input.
 //
@@ -68,7 +69,7 @@ enum class GreError : std::uint8_t {
   kTooShort,              // shorter than the header its flags announce
   kBadVersion,            // Ver != 0
   kReservedBits,          // bit 1, 4 or 5 set
-  kUnknownProtocol,       // not IPv4, IPv6 or mpt control
+  kUnknownProtocol,       // not IPv4, IPv6, mpt control or mpt repair
   kBadChecksum,           // C set and the checksum does not verify
   kInnerTooShort,         // IP payload shorter than a minimal IP header
   kInnerVersionMismatch,  // protocol type says v4 but the packet is not v4, or vice versa

@@ -1,5 +1,7 @@
 #include "engine/path_worker.h"
 
+#include "engine/repair_message.h"
+
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <unistd.h>
@@ -263,6 +265,10 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
     }
     return;
   }
+  if (p.fields.protocol == kProtoMptRepair) {
+    handle_nack({payload + p.header_size, len - p.header_size});
+    return;
+  }
   bump(stats_.rx_packets);
   bump(stats_.rx_bytes, len);
   PacketRef& r = rx_batch_[rx_batch_len_++];
@@ -276,7 +282,30 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
   if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
 }
 
+// A NACK from the peer: its ranges go to the TUN reader, which holds what was sent.
+void PathWorker::handle_nack(std::span<const std::uint8_t> body) {
+  const NackParsed n = parse_nack(body);
+  if (n.error != NackError::kOk) {
+    bump(stats_.rx_nack_dropped);
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped invalid repair request (%s)",
+                        spec_.name.c_str(), to_string(n.error));
+    return;
+  }
+  for (std::size_t i = 0; i < n.count; ++i) {
+    if (repair_ring_.push(RepairRequest{n.ranges[i].first, n.ranges[i].count})) {
+      bump(stats_.rx_nack_ranges);
+      repair_wake_ = true;
+    } else {
+      bump(stats_.rx_nack_dropped);
+    }
+  }
+}
+
 void PathWorker::flush_rx_batch() {
+  if (repair_wake_) {
+    repair_wake_ = false;
+    ring_doorbell(ring_, *tun_reader_bell_);
+  }
   if (rx_batch_len_ == 0) return;
   const std::size_t pushed = rx_ring_.push(rx_batch_.data(), rx_batch_len_);
   for (std::size_t i = pushed; i < rx_batch_len_; ++i) {

@@ -76,6 +76,8 @@ class PathWorker {
   // back to the TUN reader unsent.
   [[nodiscard]] int control_socket() const { return recv_fd_; }
   ControlRing& control_ring() { return control_ring_; }
+  // Repair requests (NACKs) received on this path, for the TUN reader (consumer).
+  RepairRing& repair_ring() { return repair_ring_; }
   void set_control_listener(bool on) { control_listener_.store(on, std::memory_order_relaxed); }
   void set_down(bool down) { down_.store(down, std::memory_order_release); }
 
@@ -144,6 +146,7 @@ class PathWorker {
     if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle_rx(b);
   }
   void handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint32_t len);
+  void handle_nack(std::span<const std::uint8_t> body);
 
   PathSpec spec_;
   std::optional<std::uint32_t> gre_key_;  // the connection's GRE key (checked on receive)
@@ -162,6 +165,8 @@ class PathWorker {
   ReturnRing tx_return_ring_;
   RefRing rx_ring_;
   ControlRing control_ring_;
+  RepairRing repair_ring_;
+  bool repair_wake_ = false;  // a repair request was pushed this turn: ring the reader
   std::atomic<bool> control_listener_{false};
   std::atomic<bool> down_{false};
   std::atomic<bool> starving_{false};

@@ -37,6 +37,9 @@ struct TxStats {
                                     // down, sent again on a live path (the peer drops copies)
   Counter tx_reinject_dropped{0};   // ... that found no live path
   Counter tx_redundant{0};          // second copies sent (redundant mode)
+  Counter tx_repaired{0};           // segments sent again because the peer asked (NACK)
+  Counter tx_repair_missing{0};     // ... asked for but no longer in the history (or no path)
+  Counter tx_repair_limited{0};     // ... refused by the repair budget
   Counter tx_drop_too_big{0};       // larger than the configured MTU
   Counter tx_drop_no_connection{0}; // inner destination matches no connection
   Counter tx_drop_no_path{0};       // no path of the connection is up
@@ -59,6 +62,9 @@ struct PathStats {
   Counter rx_drop_ring_full{0};     // the TUN writer's ring was full
   Counter rx_control{0};            // mpt control messages handed to the control thread
   Counter rx_control_dropped{0};    // ... dropped: control ring full, too long, or no listener
+  Counter rx_nack_ranges{0};        // repair requests (NACK ranges) handed to the TUN reader
+  Counter rx_nack_dropped{0};       // ... dropped: malformed, or the repair ring was full
+  Counter tx_nacks{0};              // NACK messages the TUN writer sent on this path
   Counter tx_unsent{0};             // batches handed back because the path was down
   Counter rx_recv_errors{0};
   Counter rx_nobufs{0};             // the kernel ran out of provided receive buffers
@@ -74,6 +80,8 @@ struct RxStats {
   Counter tun_write_bytes{0};
   Counter tun_write_errors{0};
   Counter tun_write_batches{0};
+  Counter nack_sent{0};             // NACK messages sent (repair requests)
+  Counter nack_drop_no_buffer{0};   // ... not sent: every NACK buffer was in flight
 };
 
 }  // namespace mpt::engine

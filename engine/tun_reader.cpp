@@ -106,7 +106,7 @@ void TunReader::build_connections(const TunnelSpec* old) {
   table_ = ConnectionTable();
   for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
     const ConnectionSpec& cs = tunnel_.connections[c];
-    Connection conn{scheduler::PathChooser(cs.policy), {}, 0};
+    Connection conn{scheduler::PathChooser(cs.policy), {}, 0, -1, 0, 0, 0, {}};
     if (old && c < old->connections.size() && c < connections_.size() &&
         old->connections[c].active && old->connections[c].name == cs.name) {
       conn.next_seq = connections_[c].next_seq;
@@ -129,6 +129,9 @@ void TunReader::build_connections(const TunnelSpec* old) {
       if (static_cast<std::size_t>(p) < keeps_history_.size()) {
         keeps_history_[static_cast<std::size_t>(p)] = cs.active && cs.sequence_numbers && cs.paths.size() > 1;
       }
+    }
+    if (cs.active && cs.sequence_numbers && cs.paths.size() > 1 && cs.repair) {
+      conn.repaired.resize(kRepairSeenCount);
     }
     conn.chooser.set_port_rules(rules);
     conn.chooser.set_paths(conn.states);
@@ -243,6 +246,7 @@ void TunReader::run() {
       }
     }
     apply_commands();
+    serve_repairs(monotonic_ns());
     for (std::size_t i = 0; i < n; ++i) {
       const io_uring_cqe& c = cqes[i];
       switch (op_of(c.user_data)) {

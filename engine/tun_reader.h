@@ -30,6 +30,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <span>
 #include <vector>
 
@@ -52,6 +53,8 @@ class TunReader {
   // workers. It is no larger than a return ring, so a return push can never fail.
   // + sent batches kept for reinjection (history; trimmed when a quarter of the pool is left).
   static constexpr unsigned kSendPoolCount = 4096;
+  // Repair: how many recently repaired numbers each connection remembers (see RepairSeen).
+  static constexpr std::size_t kRepairSeenCount = 4096;
 
   TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
             std::span<PathWorker* const> paths, int stop_fd);
@@ -68,6 +71,10 @@ class TunReader {
   // through an eventfd it polls (a path declared down has its unconfirmed sends reinjected
   // now, not at the next TUN read). The only producer is the control thread.
   void post_command(const PathCommand& c);
+  // Control thread: how long a sent batch is kept at least, so that the peer's repair
+  // requests (NACKs) for it still find it: about the slowest round trip plus the peer's
+  // longest reorder wait. Relaxed: a stale value only keeps a few batches longer or shorter.
+  void set_repair_keep(std::uint64_t ns) { repair_keep_ns_.store(ns, std::memory_order_relaxed); }
   ~TunReader();
 
   // Engine::reconfigure, with every data-plane thread paused (so plain calls are safe):
@@ -80,6 +87,12 @@ class TunReader {
   void reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots);
 
  private:
+  // Repair: the numbers sent again lately, per connection (a peer's NACK may arrive on two
+  // paths; the second is not served again).
+  struct RepairSeen {
+    std::uint32_t seq = 0;
+    std::uint64_t ns = 0;
+  };
   struct Connection {
     scheduler::PathChooser chooser;
     std::vector<scheduler::PathState> states;  // this connection's paths, in [path_N] order
@@ -89,6 +102,7 @@ class TunReader {
     std::uint32_t run_left = 0;
     std::uint32_t run_flow = 0;
     std::uint64_t run_until_ns = 0;
+    std::vector<RepairSeen> repaired;  // indexed by seq % size (several paths only)
   };
   // The send batch being filled for one path.
   struct OpenBatch {
@@ -100,6 +114,8 @@ class TunReader {
   struct SentBatch {
     PacketBuf* buf = nullptr;
     std::uint64_t sent_ns = 0;
+    std::uint32_t first_seq = 0;  // GRE sequence numbers of its first and last datagram
+    std::uint32_t last_seq = 0;
   };
   struct History {
     static constexpr std::size_t kCapacity = 2048;
@@ -120,6 +136,8 @@ class TunReader {
   void keep_sent(PacketBuf* b, std::uint64_t now_ns);
   void trim_histories(std::uint64_t now_ns);
   void reinject(int path);
+  void serve_repairs(std::uint64_t now_ns);
+  void repair(int connection, std::uint32_t seq, std::uint64_t now_ns);
   void set_path_state(int path, std::uint32_t weight, bool up);
   void apply_commands();
   void refresh_estimates();
@@ -163,6 +181,9 @@ class TunReader {
   std::vector<std::pair<PacketBuf*, int>> orphans_;
   Segmenter segmenter_;
   CommandRing commands_;
+  std::atomic<std::uint64_t> repair_keep_ns_{0};
+  double repair_tokens_ = 0;             // repair budget (segments), see serve_repairs
+  std::uint64_t repair_refill_seen_ = 0; // tx_segments when the budget was last refilled
   TxStats stats_;
 };
 

@@ -1,10 +1,15 @@
 // TunReader, batches moving between paths: a batch its path could not send goes to another
 // path of its connection (reroute), and what a path sent goes into its history until the peer
-// confirms it, so that a path declared down has it sent again on live paths (reinject).
+// confirms it, so that a path declared down has it sent again on live paths (reinject), and
+// a datagram the peer asks for again (NACK) can be sent again on its best other path (repair).
 #include "engine/tun_reader.h"
+
+#include <algorithm>
+#include <cstring>
 
 #include "engine/clock.h"
 #include "engine/path_worker.h"
+#include "scheduler/reorder.h"
 
 namespace mpt::engine {
 namespace {
@@ -13,6 +18,20 @@ namespace {
 // a probe interval plus a round trip), and never when the pool would drop below a quarter.
 constexpr std::uint64_t kHistoryNs = 300'000'000;
 constexpr std::size_t kHistoryPoolReserve = TunReader::kSendPoolCount / 4;
+// Repair budget: a quarter of the segments sent, with a burst of this many -- a peer (or a
+// forger of its NACKs) can never make us send much more than we sent.
+constexpr double kRepairBurst = 4096;
+// A number repaired this recently is not repaired again (the NACK came on two paths).
+constexpr std::uint64_t kRepairDedupNs = 100'000'000;
+
+std::uint32_t load_be32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+         p[3];
+}
+// Where the sequence number sits in a connection's GRE header.
+std::size_t seq_offset(const ConnectionSpec& cs) {
+  return kGreBaseSize + (cs.gre_checksum ? 4 : 0) + (cs.gre_key ? 4 : 0);
+}
 
 }  // namespace
 
@@ -55,7 +74,15 @@ void TunReader::keep_sent(PacketBuf* b, std::uint64_t now_ns) {
   }
   History& h = history_[p];
   if (h.full()) send_pool_.put(h.pop().buf);
-  h.push({b, now_ns});
+  const ConnectionSpec& cs =
+      tunnel_.connections[static_cast<std::size_t>(tunnel_.paths[p].connection)];
+  std::uint32_t first = 0, last = 0;
+  const std::size_t at = seq_offset(cs);
+  if (cs.sequence_numbers && b->segments > 0 && b->gso_size > at + 4) {
+    first = load_be32(b->storage + at);
+    last = load_be32(b->storage + std::size_t{b->gso_size} * (b->segments - 1u) + at);
+  }
+  h.push({b, now_ns, first, last});
 }
 
 // Frees what the peer has confirmed, what is older than kHistoryNs, and the oldest batches
@@ -65,7 +92,9 @@ void TunReader::trim_histories(std::uint64_t now_ns) {
     History& h = history_[p];
     if (h.len == 0) continue;
     const std::uint64_t confirmed = paths_[p] ? paths_[p]->confirmed_ns() : now_ns;
-    while (h.len > 0 && (h.front().sent_ns < confirmed || h.front().sent_ns + kHistoryNs < now_ns)) {
+    const std::uint64_t keep = repair_keep_ns_.load(std::memory_order_relaxed);
+    while (h.len > 0 && ((h.front().sent_ns < confirmed && h.front().sent_ns + keep < now_ns) ||
+                         h.front().sent_ns + kHistoryNs < now_ns)) {
       send_pool_.put(h.pop().buf);
     }
   }
@@ -88,6 +117,86 @@ void TunReader::reinject(int path) {
     const std::uint16_t segments = b->segments;
     bump(reroute(b, conn, path) ? stats_.tx_reinjected : stats_.tx_reinject_dropped, segments);
   }
+}
+
+// Repair requests (NACK ranges) the path workers received from the peer: each number still in
+// a history of its connection is sent again, within the budget.
+void TunReader::serve_repairs(std::uint64_t now_ns) {
+  const std::uint64_t sent = read(stats_.tx_segments);
+  repair_tokens_ = std::min(kRepairBurst, repair_tokens_ + static_cast<double>(sent - repair_refill_seen_) / 4);
+  repair_refill_seen_ = sent;
+  for (std::size_t p = 0; p < paths_.size(); ++p) {
+    PathWorker* w = paths_[p];
+    if (!w) continue;
+    RepairRequest rq;
+    while (w->repair_ring().pop(rq)) {
+      const int conn = tunnel_.paths[p].connection;
+      for (std::uint32_t i = 0; i < rq.count; ++i) repair(conn, rq.first + i, now_ns);
+    }
+  }
+}
+
+// Sends number `seq` of `connection` again: the datagram is found in the history of the path
+// that sent it (GRE headers do not depend on the path) and copied, as it is, into the open
+// batch of the connection's best other path (earliest arrival for `auto`).
+void TunReader::repair(int connection, std::uint32_t seq, std::uint64_t now_ns) {
+  Connection& conn = connections_[static_cast<std::size_t>(connection)];
+  const ConnectionSpec& cs = tunnel_.connections[static_cast<std::size_t>(connection)];
+  if (!cs.sequence_numbers || conn.repaired.empty()) return;
+  RepairSeen& seen = conn.repaired[seq % conn.repaired.size()];
+  if (seen.ns != 0 && seen.seq == seq && now_ns < seen.ns + kRepairDedupNs) return;
+  if (repair_tokens_ < 1) {
+    bump(stats_.tx_repair_limited);
+    return;
+  }
+  const std::size_t at = seq_offset(cs);
+  const PacketBuf* src = nullptr;
+  std::uint32_t off = 0, size = 0;
+  int from = -1;
+  for (std::size_t i = 0; i < cs.paths.size() && !src; ++i) {
+    const History& h = history_[static_cast<std::size_t>(cs.paths[i])];
+    for (std::size_t k = h.len; k-- > 0 && !src;) {  // newest first: NACKs are for recent sends
+      const SentBatch& e = h.entries[(h.head + k) % History::kCapacity];
+      if (scheduler::serial_diff(seq, e.first_seq) < 0 ||
+          scheduler::serial_diff(seq, e.last_seq) > 0) {
+        continue;
+      }
+      const PacketBuf* b = e.buf;
+      for (std::uint32_t o = 0; o < b->length; o += b->gso_size) {
+        const std::uint32_t n = std::min<std::uint32_t>(b->gso_size, b->length - o);
+        if (n > at + 4 && load_be32(b->storage + o + at) == seq) {
+          src = b;
+          off = o;
+          size = n;
+          from = static_cast<int>(i);
+          break;
+        }
+      }
+    }
+  }
+  if (!src) {
+    bump(stats_.tx_repair_missing);
+    return;
+  }
+  scheduler::PacketInfo info;
+  info.bytes = size;
+  info.now_ns = now_ns;
+  int to = conn.chooser.choose_other(info, from, conn.states);
+  if (to < 0 && conn.states[static_cast<std::size_t>(from)].up) to = from;
+  if (to < 0) {
+    bump(stats_.tx_repair_missing);
+    return;
+  }
+  std::uint8_t* out = reserve_datagram(cs.paths[static_cast<std::size_t>(to)], size,
+                                       src->source_port_index);
+  if (!out) {
+    bump(stats_.tx_drop_no_buffer);
+    return;
+  }
+  std::memcpy(out, src->storage + off, size);
+  seen = {seq, now_ns};
+  repair_tokens_ -= 1;
+  bump(stats_.tx_repaired);
 }
 
 }  // namespace mpt::engine

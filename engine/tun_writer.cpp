@@ -33,6 +33,18 @@ static_assert(kMaxReorderWindow / kHoldByRefSegments <= kRxPoolCount,
               "held batches may pin at most one path's receive pool");
 // Marks hold-pool buffers (they have no path to go home to).
 constexpr std::uint16_t kHoldPath = 0xFFFF;
+// Repair before the control plane has measured the paths (it then derives both from the
+// round trips, ControlLoop::derive_reorder_delays): ask after 3 ms, wait 50 ms for it.
+constexpr std::uint64_t kDefaultNackFloorNs = 3'000'000;
+constexpr std::uint64_t kDefaultRepairWaitNs = 50'000'000;
+
+void default_repair(scheduler::Reorder<PacketRef>& r, const ConnectionSpec& c) {
+  if (c.repair && c.paths.size() > 1) {
+    r.set_repair(kDefaultNackFloorNs, kDefaultRepairWaitNs);
+  } else {
+    r.set_repair(0, 0);
+  }
+}
 
 }  // namespace
 
@@ -57,10 +69,12 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       reorder_.push_back(std::make_unique<scheduler::Reorder<PacketRef>>(
           window, std::uint64_t{c.max_delay_ms} * 1000000, static_cast<int>(c.paths.size()),
           kEarlyLossGraceNs));
+      default_repair(*reorder_.back(), c);
     } else {
       reorder_.push_back(nullptr);
     }
   }
+  pending_nacks_.resize(tunnel.connections.size());
   bell_.ring_fd = ring_.fd();
 }
 
@@ -81,6 +95,10 @@ void TunWriter::run() {
         case Op::kTunWrite: handle_write(c); break;
         case Op::kWake: doorbell_answered(bell_); break;
         case Op::kTimer: --timers_in_flight_; break;
+        case Op::kSend:
+          static_cast<NackBuf*>(ptr_of(c.user_data))->in_flight = false;
+          --nacks_in_flight_;
+          break;
         case Op::kStop: stop = true; break;
         case Op::kMsgRing: wake_failed(c.user_data); break;
         default: break;
@@ -89,29 +107,37 @@ void TunWriter::run() {
     const std::uint64_t now = monotonic_ns();
     DelayCommand dc;
     while (delay_commands_.pop(dc)) {
-      if (dc.connection < reorder_.size() && reorder_[dc.connection]) {
-        if (dc.path < 0) {
-          reorder_[dc.connection]->set_max_delay(dc.ns);
-        } else if (dc.died) {
-          reorder_[dc.connection]->path_died(dc.path, now, dc.ns, *this);
-        } else {
-          reorder_[dc.connection]->set_lag_floor(dc.path, dc.ns);
-        }
+      if (dc.connection >= reorder_.size() || !reorder_[dc.connection]) continue;
+      auto& r = *reorder_[dc.connection];
+      sink_conn_ = dc.connection;
+      switch (dc.kind) {
+        case DelayCommand::kMaxDelay: r.set_max_delay(dc.ns); break;
+        case DelayCommand::kDied: r.path_died(dc.path, now, dc.ns, *this); break;
+        case DelayCommand::kLagFloor: r.set_lag_floor(dc.path, dc.ns); break;
+        case DelayCommand::kRepair:
+          if (r.repair_wait() != 0) r.set_repair(dc.ns, dc.ns2, dc.ns3);  // only where it is on
+          break;
       }
     }
     if (output_pool_.free_count() > kBatchMax) take_batches(now);
     expire_and_arm_timer(now);
+    send_nacks();
     finish_output();
     flush_returns();
     publish_reorder_counters();
   }
   ring_.cancel_all();
-  for (int i = 0; i < 100 && (writes_in_flight_ > 0 || timers_in_flight_ > 0); ++i) {
+  for (int i = 0; i < 100 && (writes_in_flight_ > 0 || timers_in_flight_ > 0 || nacks_in_flight_ > 0);
+       ++i) {
     ring_.wait_for_completions(10);
     const std::size_t n = ring_.copy_cqes(cqes);
     for (std::size_t k = 0; k < n; ++k) {
       if (op_of(cqes[k].user_data) == Op::kTunWrite) handle_write(cqes[k]);
       if (op_of(cqes[k].user_data) == Op::kTimer) --timers_in_flight_;
+      if (op_of(cqes[k].user_data) == Op::kSend) {
+        static_cast<NackBuf*>(ptr_of(cqes[k].user_data))->in_flight = false;
+        --nacks_in_flight_;
+      }
     }
   }
   flush_returns();
@@ -201,6 +227,10 @@ void TunWriter::wait_for_output_buffer() {
         case Op::kTunWrite: handle_write(cqes[i]); break;
         case Op::kWake: doorbell_answered(bell_); break;
         case Op::kTimer: --timers_in_flight_; break;
+        case Op::kSend:
+          static_cast<NackBuf*>(ptr_of(cqes[i].user_data))->in_flight = false;
+          --nacks_in_flight_;
+          break;
         case Op::kMsgRing: wake_failed(cqes[i].user_data); break;
         default: break;
       }
@@ -251,6 +281,7 @@ void TunWriter::take_from(PathWorker& w, std::uint64_t now) {
   if (n == 0) return;
   const int conn = w.spec().connection;
   auto* reorder = reorder_[static_cast<std::size_t>(conn)].get();
+  sink_conn_ = static_cast<std::size_t>(conn);
   const auto& conn_paths = tunnel_.connections[static_cast<std::size_t>(conn)].paths;
   // Index of this path within its connection (the reorder stage tracks paths by it).
   int local = 0;
@@ -331,6 +362,11 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
         old_local.push_back(it == before.end() ? -1 : static_cast<int>(it - before.begin()));
       }
       r->remap_paths(old_local, monotonic_ns());
+      if (!cs->repair || cs->paths.size() < 2) {
+        r->set_repair(0, 0);
+      } else if (r->repair_wait() == 0) {
+        default_repair(*r, *cs);
+      }
       if (!cs->max_delay_derived || !old.connections[c].max_delay_derived) {
         r->set_max_delay(std::uint64_t{cs->max_delay_ms} * 1000000);
       }
@@ -338,10 +374,12 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
       r = std::make_unique<scheduler::Reorder<PacketRef>>(
           window, std::uint64_t{cs->max_delay_ms} * 1000000, static_cast<int>(cs->paths.size()),
           kEarlyLossGraceNs);
+      default_repair(*r, *cs);
     }
     if (!existed || !reorder_counters_[c]) reorder_counters_[c] = std::make_unique<ReorderCounters>();
     if (r) windows += r->window();
   }
+  pending_nacks_.assign(reorder_.size(), PendingNacks{});
   // Every window can be full at once.
   if (hold_pool_.count() < windows) hold_pool_.grow(windows - hold_pool_.count());
   finish_output();
@@ -351,7 +389,9 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
 
 void TunWriter::expire_and_arm_timer(std::uint64_t now) {
   std::uint64_t next = kNever;
-  for (auto& r : reorder_) {
+  for (std::size_t c = 0; c < reorder_.size(); ++c) {
+    auto& r = reorder_[c];
+    sink_conn_ = c;
     if (r && r->held()) next = std::min(next, r->expire(now, *this));
   }
   if (next == kNever) return;
@@ -381,9 +421,95 @@ void TunWriter::publish_reorder_counters() {
     o.timeouts.store(s.timeouts, std::memory_order_relaxed);
     o.resyncs.store(s.resyncs, std::memory_order_relaxed);
     o.overflows.store(s.overflows, std::memory_order_relaxed);
+    o.nacked.store(s.nacked, std::memory_order_relaxed);
+    o.nack_filled.store(s.nack_filled, std::memory_order_relaxed);
     o.held.store(reorder_[c]->held(), std::memory_order_relaxed);
     o.max_delay_us.store(reorder_[c]->max_delay() / 1000, std::memory_order_relaxed);
   }
+}
+
+void TunWriter::nack(std::uint32_t first, std::uint32_t count) {
+  if (sink_conn_ >= pending_nacks_.size()) return;
+  PendingNacks& p = pending_nacks_[sink_conn_];
+  while (count > 0) {
+    if (p.count == p.ranges.size()) send_nack(sink_conn_);
+    const auto n = static_cast<std::uint16_t>(std::min<std::uint32_t>(count, kNackMaxRun));
+    p.ranges[p.count++] = NackRange{first, n};
+    first += n;
+    count -= n;
+  }
+}
+
+void TunWriter::send_nacks() {
+  for (std::size_t c = 0; c < pending_nacks_.size(); ++c) {
+    if (pending_nacks_[c].count > 0) send_nack(c);
+  }
+}
+
+// One NACK message with the connection's pending ranges, on its two usable paths with the
+// shortest one-way delay (the estimate the control plane publishes; the second in case the
+// first is the one that broke), from the path's own socket (so the peer's filter on source
+// address accepts it), through this thread's ring: no syscall of its own.
+void TunWriter::send_nack(std::size_t connection) {
+  PendingNacks& p = pending_nacks_[connection];
+  if (p.count == 0) return;
+  const ConnectionSpec& cs = tunnel_.connections[connection];
+  int best[2] = {-1, -1};
+  std::uint64_t best_delay[2] = {~0ull, ~0ull};
+  for (int slot : cs.paths) {
+    const PathWorker* w = paths_[static_cast<std::size_t>(slot)];
+    if (!w || w->down()) continue;
+    const std::uint64_t d = w->estimate().one_way_delay_ns;
+    if (d < best_delay[0]) {
+      best[1] = best[0];
+      best_delay[1] = best_delay[0];
+      best[0] = slot;
+      best_delay[0] = d;
+    } else if (d < best_delay[1]) {
+      best[1] = slot;
+      best_delay[1] = d;
+    }
+  }
+  GreFields f;
+  f.protocol = kProtoMptRepair;
+  f.checksum = cs.gre_checksum;
+  f.key = cs.gre_key;
+  const std::size_t hs = gre_header_size(f);
+  for (int slot : best) {
+    if (slot < 0) continue;
+    NackBuf* nb = nullptr;
+    for (NackBuf& b : nack_bufs_) {
+      if (!b.in_flight) {
+        nb = &b;
+        break;
+      }
+    }
+    if (!nb) {
+      bump(stats_.nack_drop_no_buffer);
+      continue;
+    }
+    const std::size_t body = encode_nack(std::span(nb->data).subspan(hs),
+                                         std::span(p.ranges.data(), p.count));
+    if (body == 0) break;  // cannot happen: ranges are built valid
+    encode_gre(std::span(nb->data.data(), hs + body), f);
+    PathWorker* w = paths_[static_cast<std::size_t>(slot)];
+    const PathSpec& ps = tunnel_.paths[static_cast<std::size_t>(slot)];
+    nb->to = ps.remote;
+    nb->iov = {nb->data.data(), hs + body};
+    nb->msg = {};
+    nb->msg.msg_name = &nb->to;
+    nb->msg.msg_namelen = ps.remote_len;
+    nb->msg.msg_iov = &nb->iov;
+    nb->msg.msg_iovlen = 1;
+    io_uring_sqe* sqe = ring_.get_sqe();
+    io_uring_prep_sendmsg(sqe, w->control_socket(), &nb->msg, 0);
+    io_uring_sqe_set_data64(sqe, make_user_data(Op::kSend, nb));
+    nb->in_flight = true;
+    ++nacks_in_flight_;
+    bump(stats_.nack_sent);
+    bump(w->stats().tx_nacks);
+  }
+  p.count = 0;
 }
 
 }  // namespace mpt::engine

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include "engine/repair_message.h"
 #include "engine/stats.h"
 #include "engine/tun_offload.h"
 #include "engine/tunnel_spec.h"
@@ -39,7 +40,7 @@ class PathWorker;
 // Reorder counters of one connection, published by the TUN writer once per loop turn.
 struct ReorderCounters {
   Counter in_order{0}, reordered{0}, late{0}, duplicate{0}, lost{0}, timeouts{0}, resyncs{0};
-  Counter held{0}, overflows{0};
+  Counter held{0}, overflows{0}, nacked{0}, nack_filled{0};
   Counter max_delay_us{0};  // the wait in force (configured or derived)
 };
 
@@ -64,15 +65,20 @@ class TunWriter {
   // Control thread: a new reorder wait for a connection, applied at the next loop turn.
   // Each post_* returns false if the command queue was full (the caller retries later).
   bool post_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
-    return delay_commands_.push({connection, max_delay_ns, -1, false});
+    return delay_commands_.push({connection, DelayCommand::kMaxDelay, max_delay_ns, 0, 0, -1});
   }
   // Control thread: the least lag the reorder stage assumes for local path `path`.
   bool post_lag_floor(std::size_t connection, int path, std::uint64_t lag_ns) {
-    return delay_commands_.push({connection, lag_ns, path, false});
+    return delay_commands_.push({connection, DelayCommand::kLagFloor, lag_ns, 0, 0, path});
   }
   // Control thread: local path `path` was declared down; its gaps wait hold_ns at most.
   bool post_path_died(std::size_t connection, int path, std::uint64_t hold_ns) {
-    return delay_commands_.push({connection, hold_ns, path, true});
+    return delay_commands_.push({connection, DelayCommand::kDied, hold_ns, 0, 0, path});
+  }
+  // Control thread: the repair timing (Reorder::set_repair) from the measured round trips.
+  bool post_repair(std::size_t connection, std::uint64_t nack_floor_ns, std::uint64_t wait_ns,
+                   std::uint64_t min_ns) {
+    return delay_commands_.push({connection, DelayCommand::kRepair, nack_floor_ns, wait_ns, min_ns, -1});
   }
 
   // Engine::reconfigure, with every data-plane thread paused (see TunReader for the order):
@@ -87,6 +93,9 @@ class TunWriter {
   void deliver(const PacketRef& r);
   void discard(const PacketRef& r) { release(r); }
   [[nodiscard]] PacketRef hold(const PacketRef& r);
+  // Asks the peer for numbers first .. first + count - 1 of the connection being processed
+  // (sink_conn_) again: collected per connection, sent at the end of the loop turn.
+  void nack(std::uint32_t first, std::uint32_t count);
 
  private:
   void handle_write(const io_uring_cqe& cqe);
@@ -99,6 +108,8 @@ class TunWriter {
   [[nodiscard]] PacketRef copy_out(const PacketRef& r);
   void expire_and_arm_timer(std::uint64_t now_ns);
   void publish_reorder_counters();
+  void send_nacks();
+  void send_nack(std::size_t connection);
 
   const TunnelSpec& tunnel_;
   const int tun_fd_;
@@ -121,11 +132,32 @@ class TunWriter {
   int timers_in_flight_ = 0;
   __kernel_timespec timer_ts_{};
   struct DelayCommand {
+    enum Kind : std::uint8_t { kMaxDelay, kLagFloor, kDied, kRepair };
     std::size_t connection = 0;
-    std::uint64_t ns = 0;  // the max delay, the lag floor of `path`, or its hold (died)
-    int path = -1;         // -1: a max delay
-    bool died = false;
+    Kind kind = kMaxDelay;
+    std::uint64_t ns = 0;   // the max delay, the lag floor of `path`, its hold (died), or the
+                            // repair's NACK floor
+    std::uint64_t ns2 = 0;  // the repair wait
+    std::uint64_t ns3 = 0;  // the repair's least round trip
+    int path = -1;
   };
+  // Repair requests being collected (per connection) and the buffers NACKs are sent from
+  // (each in flight until its send completes; none free: the NACK is dropped and counted).
+  struct PendingNacks {
+    std::array<NackRange, kNackMaxRanges> ranges{};
+    std::size_t count = 0;
+  };
+  std::vector<PendingNacks> pending_nacks_;  // per connection
+  std::size_t sink_conn_ = 0;  // the connection whose reorder stage is running (nack())
+  struct NackBuf {
+    std::array<std::uint8_t, kGreHeaderMax + kNackMaxSize> data{};
+    msghdr msg{};
+    iovec iov{};
+    sockaddr_storage to{};
+    bool in_flight = false;
+  };
+  std::array<NackBuf, 32> nack_bufs_{};
+  int nacks_in_flight_ = 0;
   boost::lockfree::spsc_queue<DelayCommand, boost::lockfree::capacity<64>> delay_commands_;
   RxStats stats_;
 };

@@ -50,6 +50,9 @@ struct ConnectionSpec {
   // values (bit d of the mask) go on the two best paths; the peer drops the second copy.
   std::vector<scheduler::PortRange> redundant_ports;
   std::uint64_t redundant_dscp_mask = 0;
+  // Repair (several paths only): the receiver asks for missing sequence numbers again (NACK)
+  // and the sender resends them from its recent history on its best other path.
+  bool repair = true;
   std::vector<int> paths;          // global path indices, in [path_N] order
   std::vector<IpNet> destinations; // inner destinations routed to this connection (TX lookup)
   bool active = true;              // false: a slot a reload freed (see PathSpec::active)

@@ -61,6 +61,7 @@ class PathEstimator {
   static constexpr double kLossHorizon = 2000;           // packets
   static constexpr std::uint64_t kLossDecayUs = 5000000;
   static constexpr double kLossDemote = 0.005;           // the scheduler leaves such a path idle
+  static constexpr double kLossDemoteRepaired = 0.05;    // ... when lost packets are repaired
   static constexpr std::uint64_t kLossQueueHoldUs = 1000000;  // see loss above
   static constexpr std::uint64_t kLossWarmupUs = 1000000;
 

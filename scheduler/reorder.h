@@ -33,6 +33,25 @@
 //    least a floor the owner may set (set_lag_floor: mptd derives it from the paths' measured
 //    RTTs, so that a path that has not delivered yet -- or not for 20 s -- is waited for
 //    too). The wait is 5/4 of the lag: lateness creeps up while a queue builds;
+//  - repair (off unless set_repair() is called; mptd turns it on for connections with several
+//    paths): a missing number is asked for again -- sink.nack(first, count) for each run of
+//    missing numbers -- once the packet after it has been held for the repair delay (the
+//    largest 5/4 lag of any live path, at least a floor the owner sets), or at once when
+//    every active path has passed it. The sender resends it from its recent history on its
+//    best other path. A gap that was asked for is given up no earlier than repair_wait after
+//    the request (about the fastest path's round trip, set by the owner), or 5/4 of the
+//    longest time a number took to come after it was asked for (learnt like a lag: windowed
+//    max over two 10 s epochs; the repair may sit behind a queue), whichever is longer; the
+//    other rules still bound it (max_delay). A filled number that was asked for teaches no
+//    lag unless it came too soon to be the repair (sooner than repair_min after the request;
+//    the repair may come on any path). So a random loss, or every packet a
+//    path sent into a silent cut before the signalling noticed, costs the inner flows a delay
+//    of about one round trip on the best path instead of a loss (TCP: no retransmission, no
+//    timeout). A gap every live path has passed was lost on the way: it is asked for only
+//    within a budget (kNackShare of the packets received, bursts of kNackBurst), so random
+//    loss is repaired but a burst of tail drops at a full bottleneck mostly is not -- hiding
+//    congestion from the inner TCP would only fill the queue further. A gap a live path has
+//    not passed (silent cut, more lag than learnt) is asked for regardless;
 //  - a late packet (behind the head, within the window) is delivered at once and counted:
 //    TCP copes with one reordered segment far better than with a loss;
 //  - a duplicate -- of a held packet, or of one already delivered within the last window
@@ -64,6 +83,9 @@ struct ReorderStats {
   std::uint64_t timeouts = 0;    // gaps given up by max_delay rather than early detection
   std::uint64_t resyncs = 0;     // jumps: sequence restarted
   std::uint64_t overflows = 0;   // a packet beyond the window pushed the head (part of lost)
+  std::uint64_t nacked = 0;      // missing numbers asked for again (repair)
+  std::uint64_t nack_filled = 0; // ... that then arrived (the original or the repair)
+  std::uint64_t nack_refused = 0; // missing numbers not asked for: over the budget
 };
 
 [[nodiscard]] constexpr std::int32_t serial_diff(std::uint32_t a, std::uint32_t b) {
@@ -85,6 +107,7 @@ class Reorder {
         mask_(static_cast<std::uint32_t>(slots_.size() - 1)),
         delivered_((slots_.size() + 63) / 64, 0),
         skipped_ref_(slots_.size(), kUnknown),
+        nacks_(slots_.size()),
         paths_(static_cast<std::size_t>(std::max(paths, 1))) {}
 
   static constexpr std::uint64_t kUnknown = std::numeric_limits<std::uint64_t>::max();
@@ -99,6 +122,7 @@ class Reorder {
       }
     }
     last_push_ns_ = now;
+    if (repair_wait_ns_) nack_tokens_ = std::min(kNackBurst, nack_tokens_ + kNackShare);
     PathState& ps = paths_[static_cast<std::size_t>(path) % paths_.size()];
     if (!ps.seen || serial_diff(seq, ps.last_seq) > 0) ps.last_seq = seq;
     ps.seen = true;
@@ -107,7 +131,10 @@ class Reorder {
     if (!started_) {
       started_ = true;
       next_ = seq;
+      top_ = seq;
+      nack_next_ = seq;
     }
+    if (serial_diff(seq, top_) > 0) top_ = seq;
     std::int32_t d = serial_diff(seq, next_);
     if (d < 0) {
       if (-static_cast<std::int64_t>(d) <= window_) {
@@ -118,7 +145,9 @@ class Reorder {
         }
         ++stats_.late;
         const std::uint64_t behind = skipped_ref_[seq & mask_];
-        if (behind != kUnknown && now > behind) learn_lag(ps, now, now - behind);
+        const std::uint64_t asked = nacked_at(seq);
+        if (asked) note_nack_filled(asked, now);
+        if (behind != kUnknown && now > behind && !asked) learn_lag(ps, now, now - behind);
         mark_delivered(seq, true);
         sink.deliver(item);
         return;
@@ -145,8 +174,9 @@ class Reorder {
     if (d == 0) {
       if (held_ > 0) {  // it filled a gap: how long had the first packet behind it waited?
         const std::uint64_t waited = slots_[first_held_ & mask_].arrival_ns;
-        if (now > waited) learn_lag(ps, now, now - waited);
+        if (now > waited && teaches_lag(seq, now)) learn_lag(ps, now, now - waited);
       }
+      if (const std::uint64_t asked = nacked_at(seq)) note_nack_filled(asked, now);
       ++stats_.in_order;
       mark_delivered(seq, true);
       sink.deliver(item);
@@ -160,9 +190,11 @@ class Reorder {
       }
       ++held_;
       ++stats_.reordered;
+      if (const std::uint64_t asked = nacked_at(seq)) note_nack_filled(asked, now);
       if (held_ == 1 || serial_diff(seq, first_held_) < 0) first_held_ = seq;
     }
     skip_gaps_known_lost(now, sink);
+    send_nacks(now, sink);
   }
 
   // Gives up on gaps older than max_delay. Returns the time at which to call again (kNever if
@@ -170,14 +202,16 @@ class Reorder {
   template <typename Sink>
   std::uint64_t expire(std::uint64_t now, Sink& sink) {
     // Early waits (grace, an idle path's lag) end here; the rest of early detection is push's.
-    if (early_wait(now) || any_dead()) skip_gaps_known_lost(now, sink);
+    if (early_wait(now) || any_dead() || repair_wait_ns_) skip_gaps_known_lost(now, sink);
+    send_nacks(now, sink);
     while (held_ > 0) {
       const Slot& s = slots_[first_held_ & mask_];
       if (s.arrival_ns + max_delay_ns_ > now) return next_deadline(now);
       ++stats_.timeouts;
       advance_head(first_held_, sink);
       deliver_run(sink);
-      if (early_wait(now) || any_dead()) skip_gaps_known_lost(now, sink);
+      if (early_wait(now) || any_dead() || repair_wait_ns_) skip_gaps_known_lost(now, sink);
+      send_nacks(now, sink);
     }
     return kNever;
   }
@@ -187,17 +221,25 @@ class Reorder {
   [[nodiscard]] std::uint64_t next_deadline(std::uint64_t now) const {
     if (!held_) return kNever;
     const std::uint64_t arrival = slots_[first_held_ & mask_].arrival_ns;
+    std::uint64_t next = arrival + max_delay_ns_;
+    if (repair_wait_ns_) next = std::min(next, std::max(nack_due_ns_, now));
     if (gap_known_lost(now)) {
-      const std::uint64_t until = early_until(now);
-      if (until > now) return until;
+      std::uint64_t until = early_until(now);
+      if (repair_wait_ns_ && nacked_at(next_)) until = std::max(until, repair_until());
+      if (until > now) return std::min(next, until);
     }
-    return arrival + max_delay_ns_;
+    return next;
   }
   // Path `path`'s learnt lag at `now` (see the rules at the top), in ns.
   [[nodiscard]] std::uint64_t lag(int path, std::uint64_t now) const {
     return paths_[static_cast<std::size_t>(path) % paths_.size()].lag_at(now);
   }
   static constexpr std::uint64_t kLagEpochNs = 10'000'000'000;
+  // Repair budget for numbers lost on the way (every path passed them): 2 % of the packets
+  // received, in bursts of at most 32. Random loss is repaired; a burst of tail drops at a
+  // full bottleneck (congestion) mostly is not, so the inner TCP still sees it and slows down.
+  static constexpr double kNackShare = 0.02;
+  static constexpr double kNackBurst = 32;
   // The least lag path `path` is assumed to have (e.g. half its RTT above the fastest path's).
   void set_lag_floor(int path, std::uint64_t ns) {
     if (path >= 0 && static_cast<std::size_t>(path) < paths_.size()) {
@@ -218,6 +260,17 @@ class Reorder {
       skip_gaps_known_lost(now, sink);
     }
   }
+  // Repair (rules at the top): a gap is asked for once the packet after it has waited
+  // nack_floor_ns (or 5/4 of the lag of a live path that may still bring it, if longer), and
+  // given up no earlier than wait_ns after the request; a number that was asked for and came
+  // within min_ns of the request cannot be the repair (min_ns: about the fastest path's
+  // propagation round trip; default wait_ns / 2). wait_ns 0 turns repair off.
+  void set_repair(std::uint64_t nack_floor_ns, std::uint64_t wait_ns, std::uint64_t min_ns = 0) {
+    nack_floor_ns_ = nack_floor_ns;
+    repair_wait_ns_ = wait_ns;
+    repair_min_ns_ = min_ns ? std::min(min_ns, wait_ns) : wait_ns / 2;
+  }
+  [[nodiscard]] std::uint64_t repair_wait() const { return repair_wait_ns_; }
   [[nodiscard]] std::uint32_t held() const { return held_; }
   // A new longest wait (e.g. derived from measured path delays); applies to held packets too.
   void set_max_delay(std::uint64_t max_delay_ns) {
@@ -419,13 +472,136 @@ class Reorder {
     return true;
   }
 
+  // When number `seq` was asked for again (0: not asked, or no longer known).
+  [[nodiscard]] std::uint64_t nacked_at(std::uint32_t seq) const {
+    const Nack& n = nacks_[seq & mask_];
+    return n.seq == seq ? n.ns : 0;
+  }
+  // A gap filled by `seq` at `now` is a lag sample unless seq was asked for and this may be the
+  // repair: it can come no sooner than repair_min after the request (the owner's bound, about
+  // the fastest path's propagation round trip). Learning from a repair would feed back: the
+  // lag sets when a gap is asked for, and the repair comes a round trip after that.
+  [[nodiscard]] bool teaches_lag(std::uint32_t seq, std::uint64_t now) const {
+    const std::uint64_t asked = nacked_at(seq);
+    return !asked || now < asked + repair_min_ns_;
+  }
+  // How long the packet after a gap from `seq` on waits before the gap is asked for: the
+  // floor, or 5/4 of the lag of a live path that has not passed `seq` (one that has cannot
+  // bring it: paths are FIFO), whichever is longer.
+  [[nodiscard]] std::uint64_t nack_after(std::uint64_t now, std::uint32_t seq) const {
+    std::uint64_t wait = std::max(nack_floor_ns_, early_grace_ns_);
+    for (const PathState& p : paths_) {
+      if (p.dead || (p.seen && serial_diff(p.last_seq, seq) > 0)) continue;
+      const std::uint64_t lag = p.lag_at(now);
+      wait = std::max(wait, lag + lag / 4);
+    }
+    return std::min(wait, max_delay_ns_);
+  }
+  // Held packets only: the head gap, once asked for, is not given up before this.
+  [[nodiscard]] std::uint64_t repair_until() const {
+    const std::uint64_t asked = nacked_at(next_);
+    if (!asked) return kNever;
+    const std::uint64_t e = asked / kLagEpochNs;
+    const std::uint64_t learnt =
+        e == repair_epoch_ ? std::max(repair_cur_, repair_prev_) : e == repair_epoch_ + 1 ? repair_cur_ : 0;
+    return asked + std::min(std::max(repair_wait_ns_, learnt + learnt / 4), max_delay_ns_);
+  }
+  // A number that was asked for came: how long after the request (if it can be the repair,
+  // i.e. not sooner than half the configured wait) -- the longest such time, per epoch.
+  void note_nack_filled(std::uint64_t asked, std::uint64_t now) {
+    ++stats_.nack_filled;
+    if (now < asked + repair_min_ns_) return;
+    const std::uint64_t sample = std::min(now - asked, max_delay_ns_);
+    const std::uint64_t e = now / kLagEpochNs;
+    if (e != repair_epoch_) {
+      repair_prev_ = e == repair_epoch_ + 1 ? repair_cur_ : 0;
+      repair_cur_ = 0;
+      repair_epoch_ = e;
+    }
+    repair_cur_ = std::max(repair_cur_, sample);
+  }
+  template <typename Sink>
+  void nack_run(std::uint32_t first, std::uint32_t count, std::uint64_t now, Sink& sink) {
+    if (count == 0) return;
+    for (std::uint32_t i = 0; i < count; ++i) nacks_[(first + i) & mask_] = {first + i, now};
+    stats_.nacked += count;
+    if constexpr (requires { sink.nack(first, count); }) sink.nack(first, count);
+  }
+  // Asks for the missing numbers in [from, to) that were not asked for yet. `budgeted`: only
+  // if the budget has room for all of them (else none is asked for, and they are counted).
+  template <typename Sink>
+  void ask_run(std::uint32_t from, std::uint32_t to, std::uint64_t now, Sink& sink, bool budgeted) {
+    std::uint32_t count = 0;
+    for (std::uint32_t s = from; s != to; ++s) count += nacked_at(s) ? 0 : 1;
+    if (count == 0) return;
+    if (budgeted) {
+      if (nack_tokens_ < count) {
+        stats_.nack_refused += count;
+        return;
+      }
+      nack_tokens_ -= count;
+    }
+    std::uint32_t first = from;
+    for (std::uint32_t s = from; s != to; ++s) {
+      if (nacked_at(s)) {
+        nack_run(first, s - first, now, sink);
+        first = s + 1;
+      }
+    }
+    nack_run(first, to - first, now, sink);
+  }
+  // Asks for every run of missing numbers whose next held packet has waited nack_after(),
+  // oldest first; remembers where it stopped (nack_next_) and when the next run is due.
+  template <typename Sink>
+  void send_nacks(std::uint64_t now, Sink& sink) {
+    nack_due_ns_ = kNever;
+    if (!repair_wait_ns_ || held_ == 0) return;
+    if (serial_diff(nack_next_, next_) < 0) nack_next_ = next_;
+    std::uint32_t seq = nack_next_;
+    while (serial_diff(seq, top_) < 0) {
+      if (is_held(seq)) {
+        ++seq;
+        continue;
+      }
+      std::uint32_t end = seq;  // the run [seq, end) is missing; top_ is held
+      while (!is_held(end) && serial_diff(end, top_) < 0) ++end;
+      if (!is_held(end)) break;
+      const std::uint64_t arrival = slots_[end & mask_].arrival_ns;
+      const std::uint64_t wait = nack_after(now, seq);
+      if (arrival + wait > now) {
+        nack_due_ns_ = arrival + wait;
+        break;
+      }
+      // A live path that has not passed it may still bring it (a silent cut, or more lag
+      // than learnt): asked for without the budget; else it was lost on the way.
+      bool may_come = false;
+      for (const PathState& p : paths_) {
+        if (!p.dead && (!p.seen || serial_diff(p.last_seq, seq) <= 0)) may_come = true;
+      }
+      ask_run(seq, end, now, sink, !may_come);
+      seq = end + 1;
+    }
+    nack_next_ = seq;
+  }
+  [[nodiscard]] bool is_held(std::uint32_t seq) const {
+    const Slot& s = slots_[seq & mask_];
+    return s.full && s.seq == seq;
+  }
+
   // A missing head number is lost once every active path has delivered beyond it (and the
-  // packet after the gap has been held for the early grace).
+  // packet after the gap has been held for the early grace). With repair, it is asked for
+  // first (if it was not yet) and given up repair_wait after that.
   template <typename Sink>
   void skip_gaps_known_lost(std::uint64_t now, Sink& sink) {
     while (held_ > 0) {
       if (!gap_known_lost(now)) return;
       if (early_until(now) > now) return;
+      if (repair_wait_ns_) {
+        // Lost on the way (every active path passed it): asked for within the budget; refused,
+        // it is given up now, as without repair.
+        if (!nacked_at(next_)) ask_run(next_, first_held_, now, sink, true);
+        if (nacked_at(next_) && repair_until() > now) return;
+      }
       // Every active path is past the head: everything missing up to the first held packet
       // is lost -- but only up to the lowest number any active path has reached.
       std::uint32_t limit = first_held_;
@@ -447,6 +623,9 @@ class Reorder {
     next_ = seq;
     std::fill(delivered_.begin(), delivered_.end(), 0);  // old numbering: says nothing now
     std::fill(skipped_ref_.begin(), skipped_ref_.end(), kUnknown);
+    std::fill(nacks_.begin(), nacks_.end(), Nack{});
+    top_ = seq;
+    nack_next_ = seq;
     // What the paths delivered before the jump says nothing about the new numbers (after a
     // peer restart their old, higher numbers would count as "beyond" every new gap): each
     // path stays as active as it was, but has not delivered anything past the new head yet.
@@ -460,6 +639,21 @@ class Reorder {
   std::uint32_t mask_;
   std::vector<std::uint64_t> delivered_;  // bit per slot index: delivered (see mark_delivered)
   std::vector<std::uint64_t> skipped_ref_;  // per slot index: see advance_head
+  struct Nack {
+    std::uint32_t seq = 0;
+    std::uint64_t ns = 0;  // when it was asked for (0: never)
+  };
+  std::vector<Nack> nacks_;  // per slot index: the latest number with that index asked for
+  std::uint64_t nack_floor_ns_ = 0;
+  std::uint64_t repair_wait_ns_ = 0;  // 0: repair off
+  std::uint64_t repair_min_ns_ = 0;   // a repair never comes sooner after its request
+  double nack_tokens_ = kNackBurst;   // the budget for numbers lost on the way (repair rules)
+  std::uint64_t repair_epoch_ = 0;    // the longest time a repair took (see repair_until)
+  std::uint64_t repair_cur_ = 0;
+  std::uint64_t repair_prev_ = 0;
+  std::uint64_t nack_due_ns_ = kNever;  // when send_nacks has the next run to ask for
+  std::uint32_t nack_next_ = 0;  // missing numbers below it were considered by send_nacks
+  std::uint32_t top_ = 0;        // the highest number pushed
   std::vector<PathState> paths_;
   bool started_ = false;
   std::uint64_t last_push_ns_ = 0; // latest push (idle resume rule)

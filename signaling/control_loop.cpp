@@ -186,7 +186,7 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
   }
   // The reorder stages may have been rebuilt (or remapped): what was sent to them is sent
   // again by the next derive_reorder_delays().
-  for (Connection& conn : connections_) conn.reorder_delay_ns = 0;
+  for (Connection& conn : connections_) conn.reorder_delay_ns = conn.repair_wait_ns = 0;
   for (Path& p : paths_) {
     p.reorder_lag_floor_ns = 0;
     p.reorder_live = false;
@@ -508,8 +508,14 @@ void ControlLoop::publish_estimate(std::size_t i) {
   e.queue_ns = p.estimator.queue_delay_us() * 1000;
   // A path that loses data costs every inner flow that uses it (in a tunnel, path loss is
   // inner loss; shared/reference/schedulers.md §3): above kLossDemote it is left idle while
-  // the other paths can carry the traffic (its packets would arrive a second late).
-  if (p.estimator.loss() >= scheduler::PathEstimator::kLossDemote) e.penalty_ns = 1000000000;
+  // the other paths can carry the traffic (its packets would arrive a second late). With
+  // repair on, a lost packet costs the inner flow a round trip on the best path instead, so
+  // only a path that loses a lot (kLossDemoteRepaired: the repairs' own capacity and delay)
+  // is left idle.
+  const engine::ConnectionSpec& cs = engine_.spec().connections[static_cast<std::size_t>(p.connection)];
+  const double demote = cs.repair && cs.paths.size() > 1 ? scheduler::PathEstimator::kLossDemoteRepaired
+                                                         : scheduler::PathEstimator::kLossDemote;
+  if (p.estimator.loss() >= demote) e.penalty_ns = 1000000000;
   engine_.path(i).publish_estimate(e);
 }
 

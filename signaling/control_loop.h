@@ -114,6 +114,7 @@ class ControlLoop {
     ReplayWindow replay;
     std::uint64_t peer_restarts = 0;
     std::uint64_t reorder_delay_ns = 0;  // last derived reorder wait sent to the engine
+    std::uint64_t repair_wait_ns = 0;    // last repair wait sent to the reorder stage
     bool established = false;            // a HELLO or HELLO_ACK of the peer was accepted
     std::uint64_t hello_sent_us = 0;
   };
@@ -132,6 +133,7 @@ class ControlLoop {
   void apply(std::size_t path, std::uint64_t now_us);
   void derive_reorder_delays();
   void derive_reorder_lag_floors();
+  void derive_repair();
   void publish_estimate(std::size_t path);
   [[nodiscard]] std::uint64_t probe_interval_us(std::size_t path) const;
   void send_hellos(std::uint64_t now_us);

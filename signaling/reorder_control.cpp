@@ -12,6 +12,7 @@ namespace mpt::signaling {
 // slowest path"), within 10 ms .. 1 s. Sent only when it moves by more than 10 %.
 void ControlLoop::derive_reorder_delays() {
   derive_reorder_lag_floors();
+  derive_repair();
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     Connection& conn = connections_[c];
     if (!conn.active || !conn.cfg.enabled || !engine_.spec().connections[c].max_delay_derived) continue;
@@ -78,6 +79,53 @@ void ControlLoop::derive_reorder_lag_floors() {
       }
     }
   }
+}
+
+// Repair (scheduler/reorder.h): a gap is asked for again once it is 2 ms + 1/8 of the lowest
+// propagation RTT (min RTT) older than the paths' learnt lateness (scheduling jitter between
+// path threads, a little queue variation); the repair is waited for 5/4 of the lowest smoothed
+// RTT + 4 ms (it comes back on the fastest path, behind whatever is queued there; the reorder
+// stage also learns how long repairs really take); and a number that comes within 3/4 of the
+// lowest min RTT of its request is the original, not the repair. Sent when the wait moves by
+// more than 1 ms and 10 %.
+// The transmit side keeps what it sent for as long as the peer may ask for it: the slowest
+// usable path's RTT (the packet's way there, the NACK's way back) plus the longest reorder
+// wait (how long the peer may wait before asking), at most 300 ms (TunReader's history).
+void ControlLoop::derive_repair() {
+  std::uint64_t keep_ns = 0;
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    Connection& conn = connections_[c];
+    if (!conn.active || !conn.cfg.enabled) continue;
+    const engine::ConnectionSpec& cs = engine_.spec().connections[c];
+    if (!cs.repair || cs.paths.size() < 2) continue;
+    std::uint64_t min_rtt_us = 0, max_rtt_us = 0, base_rtt_us = 0;
+    for (const Path& p : paths_) {
+      if (p.active && p.connection == static_cast<int>(c) && p.health.usable() &&
+          p.health.rtt_us() > 0) {
+        min_rtt_us = min_rtt_us ? std::min(min_rtt_us, p.health.rtt_us()) : p.health.rtt_us();
+        max_rtt_us = std::max(max_rtt_us, p.health.rtt_us());
+        if (p.estimator.has_rtt()) {
+          const std::uint64_t b = p.estimator.min_rtt_us();
+          base_rtt_us = base_rtt_us ? std::min(base_rtt_us, b) : b;
+        }
+      }
+    }
+    if (min_rtt_us == 0) continue;
+    if (base_rtt_us == 0) base_rtt_us = min_rtt_us;
+    const std::uint64_t max_delay_ns =
+        conn.reorder_delay_ns ? conn.reorder_delay_ns : std::uint64_t{cs.max_delay_ms} * 1000000;
+    keep_ns = std::max(keep_ns, max_rtt_us * 1000 + max_delay_ns);
+    const std::uint64_t floor_ns = 2000000 + base_rtt_us * 1000 / 8;
+    const std::uint64_t wait_ns = min_rtt_us * 1000 * 5 / 4 + 4000000;
+    const std::uint64_t least_ns = base_rtt_us * 1000 * 3 / 4;
+    const std::uint64_t old = conn.repair_wait_ns;
+    const std::uint64_t diff = wait_ns > old ? wait_ns - old : old - wait_ns;
+    if ((old == 0 || (diff > 1000000 && diff * 10 > old)) &&
+        engine_.set_reorder_repair(c, floor_ns, wait_ns, least_ns)) {
+      conn.repair_wait_ns = wait_ns;
+    }
+  }
+  engine_.set_repair_keep(std::min<std::uint64_t>(keep_ns, 300000000));
 }
 
 }  // namespace mpt::signaling

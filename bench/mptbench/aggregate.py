@@ -236,12 +236,14 @@ def one_run(args, topo, weights, run_index, events):
         reorder = {}
         if b0 and b1:
             r0, r1 = b0["connections"][0]["reorder"], b1["connections"][0]["reorder"]
-            reorder = {k: r1[k] - r0[k] for k in ("reordered", "lost", "late", "timeouts", "overflows")
+            reorder = {k: r1[k] - r0[k] for k in ("reordered", "lost", "late", "timeouts", "overflows",
+                                                        "nacked", "nack_filled")
                        if k in r0 and k in r1}
         res["reorder"] = ph["reorder"] = reorder
         if st0 and st1 and "tx" in st0 and "tx" in st1:
             ph["failover"] = {k: st1["tx"].get(k, 0) - st0["tx"].get(k, 0)
-                              for k in ("rerouted", "reinjected", "reinject_dropped", "redundant")}
+                              for k in ("rerouted", "reinjected", "reinject_dropped", "redundant",
+                                        "repaired", "repair_missing", "repair_limited")}
         line = report.phase_line(ph["label"], ph, udp) + "  shares " + " / ".join(
             f"{x * 100:.1f}" for x in res["path_shares"]) + " %"
         if res["efficiency"] is not None:

@@ -67,6 +67,7 @@ CONF
     if [ -n "${AUTH_KEY:-}" ]; then echo "auth_key = $AUTH_KEY"; else echo "control_auth = none"; fi
     [ -n "${REORDER_WINDOW:-}" ] && echo "reorder_window = $REORDER_WINDOW"
     [ -n "${SCHEDULER:-}" ] && echo "scheduler = $SCHEDULER"
+    [ -n "${REPAIR:-}" ] && echo "repair = $REPAIR"
     local i=0 spec
     for spec in "$@"; do
       IFS="|" read -r ifname ver laddr raddr weight <<<"$spec"

@@ -285,7 +285,7 @@ TEST_CASE("Reserved bits 6 to 12 are ignored on receipt", "[gre]") {
 }
 
 TEST_CASE("Unknown protocol types are rejected", "[gre][reject]") {
-  for (std::uint16_t protocol : {0x0000, 0x0806, 0x6558, 0x86DC, 0x86DE, 0x88B6, 0xFFFF}) {
+  for (std::uint16_t protocol : {0x0000, 0x0806, 0x6558, 0x86DC, 0x86DE, 0x88B7, 0xFFFF}) {
     CAPTURE(protocol);
     CHECK(parse_error(plain(protocol, kInnerV4)) == GreError::kUnknownProtocol);
   }

@@ -919,3 +919,123 @@ TEST_CASE("a dead path stops holding gaps back: they wait its hold (reinjections
     CHECK(d.r.next_deadline(81 * kMs) == 281 * kMs);
   }
 }
+
+// ---- repair (set_repair): missing numbers are asked for again --------------------------------
+
+namespace {
+struct NackSink : Sink {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> nacks;  // (first, count)
+  void nack(std::uint32_t first, std::uint32_t count) { nacks.emplace_back(first, count); }
+};
+using Nacks = std::vector<std::pair<std::uint32_t, std::uint32_t>>;
+}  // namespace
+
+TEST_CASE("repair: a gap every path has passed is asked for at once, then waits repair_wait") {
+  Reorder<int> r(64, 200 * kMs, 2);
+  r.set_repair(2 * kMs, 10 * kMs);
+  NackSink sink;
+  r.push(0, 0, 0, 0, sink);
+  r.push(1, 1, 0, 1, sink);
+  r.push(3, 0, 1 * kMs, 3, sink);
+  CHECK(sink.nacks.empty());  // path 1 may still bring 2
+  r.push(4, 1, 1 * kMs, 4, sink);
+  CHECK(sink.nacks == Nacks{{2, 1}});  // both paths passed 2: lost on the way, ask now
+  CHECK(r.held() == 2);
+  CHECK(r.expire(5 * kMs, sink) == 11 * kMs);  // the repair may take a round trip
+  CHECK(r.held() == 2);
+  r.push(2, 1, 6 * kMs, 2, sink);  // the repair
+  CHECK(sink.delivered == std::vector<int>{0, 1, 2, 3, 4});
+  CHECK(r.stats().lost == 0);
+  CHECK(r.stats().nacked == 1);
+  CHECK(r.stats().nack_filled == 1);
+  CHECK(sink.nacks.size() == 1);  // never asked twice
+
+  // No repair comes: given up repair_wait after the request, not before.
+  Reorder<int> q(64, 200 * kMs, 2);
+  q.set_repair(2 * kMs, 10 * kMs);
+  NackSink s2;
+  q.push(0, 0, 0, 0, s2);
+  q.push(1, 1, 0, 1, s2);
+  q.push(3, 0, 1 * kMs, 3, s2);
+  q.push(4, 1, 1 * kMs, 4, s2);
+  q.expire(10 * kMs, s2);
+  CHECK(q.held() == 2);
+  q.expire(11 * kMs, s2);
+  CHECK(q.held() == 0);
+  CHECK(s2.delivered == std::vector<int>{0, 1, 3, 4});
+  CHECK(q.stats().lost == 1);
+  CHECK(q.stats().timeouts == 0);
+}
+
+TEST_CASE("repair: a gap a live path has not passed is asked for after the repair delay") {
+  Reorder<int> r(64, 200 * kMs, 2);
+  r.set_repair(2 * kMs, 10 * kMs);
+  NackSink sink;
+  r.push(0, 0, 0, 0, sink);
+  r.push(1, 1, 0, 1, sink);
+  r.push(3, 0, 10 * kMs, 3, sink);  // path 1 (active, at 1) may bring 2
+  CHECK(sink.nacks.empty());
+  CHECK(r.expire(11 * kMs, sink) == 12 * kMs);
+  CHECK(sink.nacks.empty());
+  r.expire(12 * kMs, sink);
+  CHECK(sink.nacks == Nacks{{2, 1}});  // silent path 1 (cut?): asked for, still waited for
+  CHECK(r.held() == 1);
+  r.push(2, 0, 18 * kMs, 2, sink);  // the repair, on path 0
+  CHECK(sink.delivered == std::vector<int>{0, 1, 2, 3});
+  CHECK(r.stats().lost == 0);
+  // It came too late to be path 0's own packet (half repair_wait after the request): it
+  // teaches path 0 no lag (without repair the same fill would be an 8 ms lag sample).
+  CHECK(r.lag(0, 18 * kMs) == 0);
+
+  // Whereas a fill soon after the request may be the original: a lag sample.
+  Reorder<int> q(64, 200 * kMs, 2);
+  q.set_repair(2 * kMs, 10 * kMs);
+  NackSink s2;
+  q.push(0, 0, 0, 0, s2);
+  q.push(1, 1, 0, 1, s2);
+  q.push(3, 0, 10 * kMs, 3, s2);
+  q.expire(12 * kMs, s2);
+  q.push(2, 1, 13 * kMs, 2, s2);
+  CHECK(q.lag(1, 13 * kMs) == 3 * kMs);
+}
+
+TEST_CASE("repair: every run of missing numbers is asked for when its turn comes, not only the head's") {
+  // Path 1 was cut silently: its numbers (odd ones) stop coming, path 0 keeps delivering.
+  Reorder<int> r(64, 200 * kMs, 2);
+  r.set_repair(2 * kMs, 10 * kMs);
+  NackSink sink;
+  r.push(0, 0, 0, 0, sink);
+  r.push(1, 1, 0, 1, sink);
+  r.push(2, 0, 1 * kMs, 2, sink);
+  r.push(4, 0, 2 * kMs, 4, sink);
+  r.push(6, 0, 3 * kMs, 6, sink);
+  CHECK(sink.nacks.empty());
+  r.push(8, 0, 4 * kMs, 8, sink);
+  CHECK(sink.nacks == Nacks{{3, 1}});  // 4 came at 2 ms: 3 is due at 4 ms
+  const std::uint64_t next = r.expire(5 * kMs, sink);
+  // 3 and 5 are due (their next packets came at 2 and 3 ms); 7 is due at 6 ms.
+  CHECK(sink.nacks == Nacks{{3, 1}, {5, 1}});
+  CHECK(next == 6 * kMs);
+  // Repairs, on path 0, a round trip later; pushing also asks for 7 (due).
+  r.push(3, 0, 11 * kMs, 3, sink);
+  CHECK(sink.nacks == Nacks{{3, 1}, {5, 1}, {7, 1}});
+  r.push(5, 0, 11 * kMs, 5, sink);
+  CHECK(sink.delivered == std::vector<int>{0, 1, 2, 3, 4, 5, 6});
+  r.expire(11 * kMs, sink);
+  CHECK(sink.nacks == Nacks{{3, 1}, {5, 1}, {7, 1}});
+  CHECK(r.stats().nacked == 3);
+  CHECK(r.stats().lost == 0);
+}
+
+TEST_CASE("repair off: nothing is ever asked for") {
+  Reorder<int> r(64, 50 * kMs, 2);
+  NackSink sink;
+  r.push(0, 0, 0, 0, sink);
+  r.push(1, 1, 0, 1, sink);
+  r.push(3, 0, 1 * kMs, 3, sink);
+  r.push(4, 1, 1 * kMs, 4, sink);
+  r.expire(100 * kMs, sink);
+  CHECK(sink.nacks.empty());
+  CHECK(r.stats().lost == 1);
+  CHECK(r.stats().nacked == 0);
+}

@@ -1,0 +1,92 @@
+#include "engine/repair_message.h"
+
+namespace mpt::engine {
+namespace {
+
+constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kTypeNack = 1;
+
+void put16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+void put32(std::uint8_t* p, std::uint32_t v) {
+  put16(p, static_cast<std::uint16_t>(v >> 16));
+  put16(p + 2, static_cast<std::uint16_t>(v));
+}
+std::uint16_t get16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
+std::uint32_t get32(const std::uint8_t* p) {
+  return (std::uint32_t{get16(p)} << 16) | get16(p + 2);
+}
+
+}  // namespace
+
+std::size_t encode_nack(std::span<std::uint8_t> out, std::span<const NackRange> ranges) noexcept {
+  const std::size_t n = ranges.size();
+  if (n == 0 || n > kNackMaxRanges) return 0;
+  const std::size_t size = kNackHeaderSize + n * kNackRangeSize;
+  if (out.size() < size) return 0;
+  std::uint8_t* p = out.data();
+  p[0] = kVersion;
+  p[1] = kTypeNack;
+  put16(p + 2, static_cast<std::uint16_t>(n));
+  p += kNackHeaderSize;
+  for (const NackRange& r : ranges) {
+    if (r.count == 0 || r.count > kNackMaxRun) return 0;
+    put32(p, r.first);
+    put16(p + 4, r.count);
+    put16(p + 6, 0);
+    p += kNackRangeSize;
+  }
+  return size;
+}
+
+NackParsed parse_nack(std::span<const std::uint8_t> body) noexcept {
+  NackParsed out;
+  if (body.size() < kNackHeaderSize) {
+    out.error = NackError::kTooShort;
+    return out;
+  }
+  const std::uint8_t* p = body.data();
+  if (p[0] != kVersion) {
+    out.error = NackError::kBadVersion;
+    return out;
+  }
+  if (p[1] != kTypeNack) {
+    out.error = NackError::kBadType;
+    return out;
+  }
+  const std::size_t n = get16(p + 2);
+  if (n == 0 || n > kNackMaxRanges || body.size() != kNackHeaderSize + n * kNackRangeSize) {
+    out.error = NackError::kBadLength;
+    return out;
+  }
+  p += kNackHeaderSize;
+  for (std::size_t i = 0; i < n; ++i, p += kNackRangeSize) {
+    const NackRange r{get32(p), get16(p + 4)};
+    if (r.count == 0 || r.count > kNackMaxRun || get16(p + 6) != 0) {
+      out.error = NackError::kBadRange;
+      out.count = 0;
+      return out;
+    }
+    out.ranges[i] = r;
+  }
+  out.count = n;
+  return out;
+}
+
+const char* to_string(NackError e) {
+  switch (e) {
+    case NackError::kOk: return "ok";
+    case NackError::kTooShort: return "too short";
+    case NackError::kBadVersion: return "unknown version";
+    case NackError::kBadType: return "unknown type";
+    case NackError::kBadLength: return "length does not match the range count";
+    case NackError::kBadRange: return "invalid range";
+  }
+  return "?";
+}
+
+}  // namespace mpt::engine
