@@ -204,11 +204,11 @@ std::string Engine::status_json() const {
          writer_->output_pool().count(), writer_->output_pool().free_low_water());
   append(s, "\"tun_write_packets\":%" PRIu64 ",\"tun_write_bytes\":%" PRIu64
          ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"drop_no_buffer\":%" PRIu64
-         ",\"drop_not_ip\":%" PRIu64 ",\"nack_sent\":%" PRIu64 ",\"nack_drop_no_buffer\":%" PRIu64
+         ",\"drop_not_ip\":%" PRIu64 ",\"nack_sent\":%" PRIu64 ",\"nack_drop_no_buffer\":%" PRIu64 ",\"nack_drop_no_path\":%" PRIu64
          "},\"connections\":[",
          read(r.tun_write_packets), read(r.tun_write_bytes), read(r.tun_write_errors),
          read(r.tun_write_batches), read(r.tun_write_drop_no_buffer), read(r.tun_write_drop_not_ip),
-         read(r.nack_sent), read(r.nack_drop_no_buffer));
+         read(r.nack_sent), read(r.nack_drop_no_buffer), read(r.nack_drop_no_path));
   bool first = true;
   for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
     const ConnectionSpec& cs = spec_.connections[c];
@@ -223,10 +223,11 @@ std::string Engine::status_json() const {
     append(s, "\"reorder\":{\"in_order\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"late\":%"
            PRIu64 ",\"duplicate\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"timeouts\":%" PRIu64
            ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 ",\"overflows\":%" PRIu64
-           ",\"nacked\":%" PRIu64 ",\"nack_filled\":%" PRIu64 "},\"repair\":%s}", read(o.in_order),
+           ",\"nacked\":%" PRIu64 ",\"nack_filled\":%" PRIu64 ",\"nack_refused\":%" PRIu64
+           "},\"repair\":%s}", read(o.in_order),
            read(o.reordered), read(o.late), read(o.duplicate), read(o.lost), read(o.timeouts),
            read(o.resyncs), read(o.held), read(o.overflows), read(o.nacked), read(o.nack_filled),
-           cs.repair && cs.paths.size() > 1 ? "true" : "false");
+           read(o.nack_refused), cs.repair && cs.paths.size() > 1 ? "true" : "false");
     first = false;
   }
   first = true;
@@ -289,10 +290,12 @@ std::string Engine::status_text() const {
   append(s, "  repair: %" PRIu64 " segments sent again on request, %" PRIu64 " no longer held, %"
          PRIu64 " over budget; %" PRIu64 " requests sent\n", read(t.tx_repaired),
          read(t.tx_repair_missing), read(t.tx_repair_limited), read(r.nack_sent));
-  if (read(r.tun_write_drop_no_buffer) || read(r.tun_write_drop_not_ip) || read(r.nack_drop_no_buffer)) {
-    append(s, "  tun write dropped: %" PRIu64 " no output buffer, %" PRIu64 " not IP; %" PRIu64
-           " repair requests not sent (no buffer)\n", read(r.tun_write_drop_no_buffer),
-           read(r.tun_write_drop_not_ip), read(r.nack_drop_no_buffer));
+  if (read(r.tun_write_drop_no_buffer) || read(r.tun_write_drop_not_ip) ||
+      read(r.nack_drop_no_buffer) || read(r.nack_drop_no_path)) {
+    append(s, "  tun write dropped: %" PRIu64 " no output buffer, %" PRIu64 " not IP; repair "
+           "requests not sent: %" PRIu64 " ranges (no buffer), %" PRIu64 " messages (no path)\n",
+           read(r.tun_write_drop_no_buffer), read(r.tun_write_drop_not_ip),
+           read(r.nack_drop_no_buffer), read(r.nack_drop_no_path));
   }
   append(s, "  pools: read %zu x %u B, send %zu x %u B (fewest free %zu), output %zu x %u B "
          "(fewest free %zu)\n", reader_->read_pool().count(), reader_->read_pool().buf_size(),
@@ -309,11 +312,12 @@ std::string Engine::status_text() const {
       append(s, ", reorder window %u, max delay %.1f ms%s\n  reorder: %" PRIu64 " in order, %" PRIu64
              " reordered, %" PRIu64 " late, %" PRIu64 " duplicate, %" PRIu64 " lost (%" PRIu64
              " by timeout), %" PRIu64 " resyncs; %" PRIu64 " asked for again (repair %s), %" PRIu64
-             " of them came\n", std::min(cs.reorder_window, kMaxReorderWindow),
+             " of them came, %" PRIu64 " not asked for (over budget)\n", std::min(cs.reorder_window, kMaxReorderWindow),
              static_cast<double>(read(o.max_delay_us)) / 1000.0,
              cs.max_delay_derived ? " (derived)" : "", read(o.in_order), read(o.reordered), read(o.late),
              read(o.duplicate), read(o.lost), read(o.timeouts), read(o.resyncs), read(o.nacked),
-             cs.repair && cs.paths.size() > 1 ? "on" : "off", read(o.nack_filled));
+             cs.repair && cs.paths.size() > 1 ? "on" : "off", read(o.nack_filled),
+             read(o.nack_refused));
     } else {
       s += ", no reordering\n";
     }

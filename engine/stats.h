@@ -81,7 +81,8 @@ struct RxStats {
   Counter tun_write_errors{0};
   Counter tun_write_batches{0};
   Counter nack_sent{0};             // NACK messages sent (repair requests)
-  Counter nack_drop_no_buffer{0};   // ... not sent: every NACK buffer was in flight
+  Counter nack_drop_no_buffer{0};   // NACK ranges dropped: every NACK buffer was in flight
+  Counter nack_drop_no_path{0};     // NACK messages not sent: no usable path
 };
 
 }  // namespace mpt::engine

@@ -106,11 +106,12 @@ void TunReader::build_connections(const TunnelSpec* old) {
   table_ = ConnectionTable();
   for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
     const ConnectionSpec& cs = tunnel_.connections[c];
-    Connection conn{scheduler::PathChooser(cs.policy), {}, 0, -1, 0, 0, 0, {}};
+    Connection conn{scheduler::PathChooser(cs.policy), {}, 0, -1, 0, 0, 0, {}, 0, 0};
     if (old && c < old->connections.size() && c < connections_.size() &&
         old->connections[c].active && old->connections[c].name == cs.name) {
       conn.next_seq = connections_[c].next_seq;
     }
+    conn.repair_refill_seq = conn.next_seq;
     std::vector<scheduler::PathPortRules> rules;
     for (int p : cs.paths) {
       const PathSpec& ps = tunnel_.paths[static_cast<std::size_t>(p)];
@@ -246,7 +247,6 @@ void TunReader::run() {
       }
     }
     apply_commands();
-    serve_repairs(monotonic_ns());
     for (std::size_t i = 0; i < n; ++i) {
       const io_uring_cqe& c = cqes[i];
       switch (op_of(c.user_data)) {
@@ -258,6 +258,8 @@ void TunReader::run() {
         default: break;
       }
     }
+    // After the doorbell was answered: a repair request pushed since then rings it again.
+    serve_repairs(monotonic_ns());
     for (std::size_t p = 0; p < paths_.size(); ++p) {
       if (paths_[p]) close_batch(static_cast<int>(p));
     }

@@ -103,6 +103,8 @@ class TunReader {
     std::uint32_t run_flow = 0;
     std::uint64_t run_until_ns = 0;
     std::vector<RepairSeen> repaired;  // indexed by seq % size (several paths only)
+    double repair_tokens = 0;          // repair budget (segments), see serve_repairs
+    std::uint32_t repair_refill_seq = 0;  // next_seq when the budget was last refilled
   };
   // The send batch being filled for one path.
   struct OpenBatch {
@@ -182,8 +184,7 @@ class TunReader {
   Segmenter segmenter_;
   CommandRing commands_;
   std::atomic<std::uint64_t> repair_keep_ns_{0};
-  double repair_tokens_ = 0;             // repair budget (segments), see serve_repairs
-  std::uint64_t repair_refill_seen_ = 0; // tx_segments when the budget was last refilled
+
   TxStats stats_;
 };
 

@@ -423,6 +423,7 @@ void TunWriter::publish_reorder_counters() {
     o.overflows.store(s.overflows, std::memory_order_relaxed);
     o.nacked.store(s.nacked, std::memory_order_relaxed);
     o.nack_filled.store(s.nack_filled, std::memory_order_relaxed);
+    o.nack_refused.store(s.nack_refused, std::memory_order_relaxed);
     o.held.store(reorder_[c]->held(), std::memory_order_relaxed);
     o.max_delay_us.store(reorder_[c]->max_delay() / 1000, std::memory_order_relaxed);
   }
@@ -432,7 +433,13 @@ void TunWriter::nack(std::uint32_t first, std::uint32_t count) {
   if (sink_conn_ >= pending_nacks_.size()) return;
   PendingNacks& p = pending_nacks_[sink_conn_];
   while (count > 0) {
-    if (p.count == p.ranges.size()) send_nack(sink_conn_);
+    // Full: sent now -- unless paused (a reload is closing sockets) or out of buffers; then
+    // this range is dropped and counted (the reorder stage gives the gap up after its wait).
+    if (p.count == p.ranges.size() && !paused_) send_nack(sink_conn_);
+    if (p.count == p.ranges.size()) {
+      bump(stats_.nack_drop_no_buffer);
+      return;
+    }
     const auto n = static_cast<std::uint16_t>(std::min<std::uint32_t>(count, kNackMaxRun));
     p.ranges[p.count++] = NackRange{first, n};
     first += n;
@@ -441,6 +448,7 @@ void TunWriter::nack(std::uint32_t first, std::uint32_t count) {
 }
 
 void TunWriter::send_nacks() {
+  if (paused_) return;
   for (std::size_t c = 0; c < pending_nacks_.size(); ++c) {
     if (pending_nacks_[c].count > 0) send_nack(c);
   }
@@ -459,7 +467,10 @@ void TunWriter::send_nack(std::size_t connection) {
   for (int slot : cs.paths) {
     const PathWorker* w = paths_[static_cast<std::size_t>(slot)];
     if (!w || w->down()) continue;
-    const std::uint64_t d = w->estimate().one_way_delay_ns;
+    // Unmeasured paths last; a lossy path's penalty counts against it.
+    const PathWorker::Estimate e = w->estimate();
+    const std::uint64_t d =
+        e.rate_bps > 0 ? e.one_way_delay_ns + e.penalty_ns : ~0ull - 1;
     if (d < best_delay[0]) {
       best[1] = best[0];
       best_delay[1] = best_delay[0];
@@ -475,6 +486,12 @@ void TunWriter::send_nack(std::size_t connection) {
   f.checksum = cs.gre_checksum;
   f.key = cs.gre_key;
   const std::size_t hs = gre_header_size(f);
+  if (best[0] < 0) {  // no usable path: nothing to send it on
+    bump(stats_.nack_drop_no_path);
+    p.count = 0;
+    return;
+  }
+  bool sent = false;
   for (int slot : best) {
     if (slot < 0) continue;
     NackBuf* nb = nullptr;
@@ -484,10 +501,7 @@ void TunWriter::send_nack(std::size_t connection) {
         break;
       }
     }
-    if (!nb) {
-      bump(stats_.nack_drop_no_buffer);
-      continue;
-    }
+    if (!nb) break;  // every buffer in flight: kept for the next turn
     const std::size_t body = encode_nack(std::span(nb->data).subspan(hs),
                                          std::span(p.ranges.data(), p.count));
     if (body == 0) break;  // cannot happen: ranges are built valid
@@ -508,8 +522,9 @@ void TunWriter::send_nack(std::size_t connection) {
     ++nacks_in_flight_;
     bump(stats_.nack_sent);
     bump(w->stats().tx_nacks);
+    sent = true;
   }
-  p.count = 0;
+  if (sent) p.count = 0;
 }
 
 }  // namespace mpt::engine

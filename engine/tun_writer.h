@@ -40,7 +40,7 @@ class PathWorker;
 // Reorder counters of one connection, published by the TUN writer once per loop turn.
 struct ReorderCounters {
   Counter in_order{0}, reordered{0}, late{0}, duplicate{0}, lost{0}, timeouts{0}, resyncs{0};
-  Counter held{0}, overflows{0}, nacked{0}, nack_filled{0};
+  Counter held{0}, overflows{0}, nacked{0}, nack_filled{0}, nack_refused{0};
   Counter max_delay_us{0};  // the wait in force (configured or derived)
 };
 
@@ -156,7 +156,7 @@ class TunWriter {
     sockaddr_storage to{};
     bool in_flight = false;
   };
-  std::array<NackBuf, 32> nack_bufs_{};
+  std::array<NackBuf, 64> nack_bufs_{};
   int nacks_in_flight_ = 0;
   boost::lockfree::spsc_queue<DelayCommand, boost::lockfree::capacity<64>> delay_commands_;
   RxStats stats_;

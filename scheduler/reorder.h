@@ -50,8 +50,9 @@
 //    timeout). A gap every live path has passed was lost on the way: it is asked for only
 //    within a budget (kNackShare of the packets received, bursts of kNackBurst), so random
 //    loss is repaired but a burst of tail drops at a full bottleneck mostly is not -- hiding
-//    congestion from the inner TCP would only fill the queue further. A gap a live path has
-//    not passed (silent cut, more lag than learnt) is asked for regardless;
+//    congestion from the inner TCP would only fill the queue further. A gap a path has not
+//    passed that delivered within kCutWindowNs (silent cut, more lag than learnt) is asked
+//    for regardless;
 //  - a late packet (behind the head, within the window) is delivered at once and counted:
 //    TCP copes with one reordered segment far better than with a loss;
 //  - a duplicate -- of a held packet, or of one already delivered within the last window
@@ -240,6 +241,10 @@ class Reorder {
   // full bottleneck (congestion) mostly is not, so the inner TCP still sees it and slows down.
   static constexpr double kNackShare = 0.02;
   static constexpr double kNackBurst = 32;
+  // A path silent for less than this that has not passed a gap may still bring it (or was
+  // cut, declared dead or not): such gaps are asked for regardless of the budget. Covers the signalling's detection
+  // time (3 probes of 20 ms) with room.
+  static constexpr std::uint64_t kCutWindowNs = 150'000'000;
   // The least lag path `path` is assumed to have (e.g. half its RTT above the fastest path's).
   void set_lag_floor(int path, std::uint64_t ns) {
     if (path >= 0 && static_cast<std::size_t>(path) < paths_.size()) {
@@ -572,16 +577,23 @@ class Reorder {
         nack_due_ns_ = arrival + wait;
         break;
       }
-      // A live path that has not passed it may still bring it (a silent cut, or more lag
-      // than learnt): asked for without the budget; else it was lost on the way.
-      bool may_come = false;
-      for (const PathState& p : paths_) {
-        if (!p.dead && (!p.seen || serial_diff(p.last_seq, seq) <= 0)) may_come = true;
-      }
-      ask_run(seq, end, now, sink, !may_come);
+      ask_run(seq, end, now, sink, !may_come(seq, now));
       seq = end + 1;
     }
     nack_next_ = seq;
+  }
+  // A path that has not passed `seq` and delivered within kCutWindowNs may still bring it,
+  // or was cut with it (a silent cut, declared or not, or more lag than learnt): such a gap
+  // is asked for without the budget; otherwise it was lost on the way (an idle path's lag
+  // has passed by the time a gap is asked for: nack_after waited for it).
+  [[nodiscard]] bool may_come(std::uint32_t seq, std::uint64_t now) const {
+    for (const PathState& p : paths_) {
+      if ((active(p, now) || (p.seen && now <= p.last_arrival + kCutWindowNs)) &&
+          (!p.seen || serial_diff(p.last_seq, seq) <= 0)) {
+        return true;
+      }
+    }
+    return false;
   }
   [[nodiscard]] bool is_held(std::uint32_t seq) const {
     const Slot& s = slots_[seq & mask_];
@@ -597,9 +609,9 @@ class Reorder {
       if (!gap_known_lost(now)) return;
       if (early_until(now) > now) return;
       if (repair_wait_ns_) {
-        // Lost on the way (every active path passed it): asked for within the budget; refused,
-        // it is given up now, as without repair.
-        if (!nacked_at(next_)) ask_run(next_, first_held_, now, sink, true);
+        // Every active path passed it: asked for (within the budget if it was lost on the
+        // way, see may_come); refused, it is given up now, as without repair.
+        if (!nacked_at(next_)) ask_run(next_, first_held_, now, sink, !may_come(next_, now));
         if (nacked_at(next_) && repair_until() > now) return;
       }
       // Every active path is past the head: everything missing up to the first held packet

@@ -83,9 +83,9 @@ void ControlLoop::derive_reorder_lag_floors() {
 
 // Repair (scheduler/reorder.h): a gap is asked for again once it is 2 ms + 1/8 of the lowest
 // propagation RTT (min RTT) older than the paths' learnt lateness (scheduling jitter between
-// path threads, a little queue variation); the repair is waited for 5/4 of the lowest smoothed
-// RTT + 4 ms (it comes back on the fastest path, behind whatever is queued there; the reorder
-// stage also learns how long repairs really take); and a number that comes within 3/4 of the
+// path threads, a little queue variation); the repair is waited for 5/4 of the highest smoothed
+// RTT + 4 ms (it comes back on the best path other than the one that lost it, behind whatever
+// is queued there; the reorder stage also learns how long repairs really take); and a number that comes within 3/4 of the
 // lowest min RTT of its request is the original, not the repair. Sent when the wait moves by
 // more than 1 ms and 10 %.
 // The transmit side keeps what it sent for as long as the peer may ask for it: the slowest
@@ -116,7 +116,7 @@ void ControlLoop::derive_repair() {
         conn.reorder_delay_ns ? conn.reorder_delay_ns : std::uint64_t{cs.max_delay_ms} * 1000000;
     keep_ns = std::max(keep_ns, max_rtt_us * 1000 + max_delay_ns);
     const std::uint64_t floor_ns = 2000000 + base_rtt_us * 1000 / 8;
-    const std::uint64_t wait_ns = min_rtt_us * 1000 * 5 / 4 + 4000000;
+    const std::uint64_t wait_ns = max_rtt_us * 1000 * 5 / 4 + 4000000;
     const std::uint64_t least_ns = base_rtt_us * 1000 * 3 / 4;
     const std::uint64_t old = conn.repair_wait_ns;
     const std::uint64_t diff = wait_ns > old ? wait_ns - old : old - wait_ns;

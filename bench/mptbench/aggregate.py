@@ -237,7 +237,7 @@ def one_run(args, topo, weights, run_index, events):
         if b0 and b1:
             r0, r1 = b0["connections"][0]["reorder"], b1["connections"][0]["reorder"]
             reorder = {k: r1[k] - r0[k] for k in ("reordered", "lost", "late", "timeouts", "overflows",
-                                                        "nacked", "nack_filled")
+                                                        "nacked", "nack_filled", "nack_refused")
                        if k in r0 and k in r1}
         res["reorder"] = ph["reorder"] = reorder
         if st0 and st1 and "tx" in st0 and "tx" in st1:

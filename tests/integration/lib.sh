@@ -147,7 +147,7 @@ cleanup_test_env() {
   fi
   ip netns del "$A" 2>/dev/null || true
   ip netns del "$B" 2>/dev/null || true
-  rm -rf "$WORK"
+  if [ -n "${MPT_TEST_KEEP:-}" ]; then echo "kept $WORK (MPT_TEST_KEEP)"; else rm -rf "$WORK"; fi
   exit $rc
 }
 

@@ -10,12 +10,18 @@
 # Checks: path_1 is declared down; what it had sent unconfirmed is reinjected on path_0
 # (tx reinjected > 0); the receiver discards the copies it already had; the transfer
 # arrives intact; and the sender's TCP had no retransmission timeout (TcpExtTCPTimeouts).
+# This runs with repair = 0 (reinjection is what covers a dead path then);
+# MPT_SILENT_CUT_MODE=repair (silent_cut_repair_test.sh) runs with repair on instead and
+# checks that the receiver asked for what the cut swallowed and A sent it again (repaired > 0)
+# rather than reinjecting its history.
 # Usage: silent_cut_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
 
 init_test_env "$@"
 BYTES=${BYTES:-60000000}
+MODE=${MPT_SILENT_CUT_MODE:-reinject}
+[ "$MODE" = repair ] || export REPAIR=0
 
 add_veth_paths 2 100mbit
 
@@ -56,7 +62,15 @@ rto=$(( $(timeouts) - rto_before ))
 st=$("$MPT" --socket "$WORK/a.sock" status --json)
 reinjected=$(json_counter "$st" reinjected)
 dup=$(json_counter "$("$MPT" --socket "$WORK/b.sock" status --json)" duplicate)
-echo "A reinjected $reinjected segments; B discarded $dup duplicates; sender RTOs: $rto"
+repaired=$(json_counter "$st" repaired)
+echo "A reinjected $reinjected segments, repaired $repaired; B discarded $dup duplicates; sender RTOs: $rto"
+if [ "$MODE" = repair ]; then
+  [ "${repaired:-0}" -gt 0 ] || { "$MPT" --socket "$WORK/a.sock" status; fail "nothing repaired after a silent cut"; }
+  [ "${reinjected:-0}" -eq 0 ] || fail "history reinjected although repair is on"
+  [ "$rto" -eq 0 ] || fail "the TCP flow had $rto retransmission timeout(s) across the cut"
+  echo "PASS: silent cut, lost sends repaired on request, payload intact, no RTO"
+  exit 0
+fi
 [ "${reinjected:-0}" -gt 0 ] || { "$MPT" --socket "$WORK/a.sock" status; fail "nothing reinjected after a silent cut"; }
 [ "$rto" -eq 0 ] || fail "the TCP flow had $rto retransmission timeout(s) across the cut"
 echo "PASS: silent cut, unconfirmed sends reinjected, payload intact, no RTO"
