@@ -1,25 +1,12 @@
 #include "engine/repair_message.h"
 
+#include "engine/byte_order.h"
+
 namespace mpt::engine {
 namespace {
 
 constexpr std::uint8_t kVersion = 1;
 constexpr std::uint8_t kTypeNack = 1;
-
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) {
-  put16(p, static_cast<std::uint16_t>(v >> 16));
-  put16(p + 2, static_cast<std::uint16_t>(v));
-}
-std::uint16_t get16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-std::uint32_t get32(const std::uint8_t* p) {
-  return (std::uint32_t{get16(p)} << 16) | get16(p + 2);
-}
 
 }  // namespace
 
@@ -31,13 +18,13 @@ std::size_t encode_nack(std::span<std::uint8_t> out, std::span<const NackRange> 
   std::uint8_t* p = out.data();
   p[0] = kVersion;
   p[1] = kTypeNack;
-  put16(p + 2, static_cast<std::uint16_t>(n));
+  store_be16(p + 2, static_cast<std::uint16_t>(n));
   p += kNackHeaderSize;
   for (const NackRange& r : ranges) {
     if (r.count == 0 || r.count > kNackMaxRun) return 0;
-    put32(p, r.first);
-    put16(p + 4, r.count);
-    put16(p + 6, 0);
+    store_be32(p, r.first);
+    store_be16(p + 4, r.count);
+    store_be16(p + 6, 0);
     p += kNackRangeSize;
   }
   return size;
@@ -58,15 +45,15 @@ NackParsed parse_nack(std::span<const std::uint8_t> body) noexcept {
     out.error = NackError::kBadType;
     return out;
   }
-  const std::size_t n = get16(p + 2);
+  const std::size_t n = load_be16(p + 2);
   if (n == 0 || n > kNackMaxRanges || body.size() != kNackHeaderSize + n * kNackRangeSize) {
     out.error = NackError::kBadLength;
     return out;
   }
   p += kNackHeaderSize;
   for (std::size_t i = 0; i < n; ++i, p += kNackRangeSize) {
-    const NackRange r{get32(p), get16(p + 4)};
-    if (r.count == 0 || r.count > kNackMaxRun || get16(p + 6) != 0) {
+    const NackRange r{load_be32(p), load_be16(p + 4)};
+    if (r.count == 0 || r.count > kNackMaxRun || load_be16(p + 6) != 0) {
       out.error = NackError::kBadRange;
       out.count = 0;
       return out;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/byte_order.h"
 #include "engine/clock.h"
 #include "engine/path_worker.h"
 #include "scheduler/reorder.h"
@@ -32,10 +33,6 @@ constexpr std::uint64_t kRepairSuspectNs = 60'000'000;
 // A number repaired this recently is not repaired again (the NACK came on two paths).
 constexpr std::uint64_t kRepairDedupNs = 100'000'000;
 
-std::uint32_t load_be32(const std::uint8_t* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         p[3];
-}
 // Where the sequence number sits in a connection's GRE header.
 std::size_t seq_offset(const ConnectionSpec& cs) {
   return kGreBaseSize + (cs.gre_checksum ? 4 : 0) + (cs.gre_key ? 4 : 0);
