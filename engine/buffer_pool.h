@@ -69,6 +69,7 @@ using CommandRing = boost::lockfree::spsc_queue<PathCommand, boost::lockfree::ca
 struct RepairRequest {
   std::uint32_t first = 0;
   std::uint16_t count = 0;
+  std::uint8_t attempt = 0;  // 0: first request, 1: the repair sent for the first did not come
 };
 using RepairRing = boost::lockfree::spsc_queue<RepairRequest, boost::lockfree::capacity<1024>>;
 

@@ -223,10 +223,11 @@ std::string Engine::status_json() const {
     append(s, "\"reorder\":{\"in_order\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"late\":%"
            PRIu64 ",\"duplicate\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"timeouts\":%" PRIu64
            ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 ",\"overflows\":%" PRIu64
-           ",\"nacked\":%" PRIu64 ",\"nack_filled\":%" PRIu64 ",\"nack_refused\":%" PRIu64
-           "},\"repair\":%s}", read(o.in_order),
+           ",\"nacked\":%" PRIu64 ",\"nack_retried\":%" PRIu64 ",\"nack_filled\":%" PRIu64
+           ",\"nack_refused\":%" PRIu64 "},\"repair\":%s}", read(o.in_order),
            read(o.reordered), read(o.late), read(o.duplicate), read(o.lost), read(o.timeouts),
-           read(o.resyncs), read(o.held), read(o.overflows), read(o.nacked), read(o.nack_filled),
+           read(o.resyncs), read(o.held), read(o.overflows), read(o.nacked), read(o.nack_retried),
+           read(o.nack_filled),
            read(o.nack_refused), cs.repair && cs.paths.size() > 1 ? "true" : "false");
     first = false;
   }
@@ -311,12 +312,12 @@ std::string Engine::status_text() const {
       const ReorderCounters& o = writer_->reorder_counters(c);
       append(s, ", reorder window %u, max delay %.1f ms%s\n  reorder: %" PRIu64 " in order, %" PRIu64
              " reordered, %" PRIu64 " late, %" PRIu64 " duplicate, %" PRIu64 " lost (%" PRIu64
-             " by timeout), %" PRIu64 " resyncs; %" PRIu64 " asked for again (repair %s), %" PRIu64
-             " of them came, %" PRIu64 " not asked for (over budget)\n", std::min(cs.reorder_window, kMaxReorderWindow),
+             " by timeout), %" PRIu64 " resyncs; %" PRIu64 " asked for again (repair %s, %" PRIu64
+             " a second time), %" PRIu64 " of them came, %" PRIu64 " not asked for (over budget)\n", std::min(cs.reorder_window, kMaxReorderWindow),
              static_cast<double>(read(o.max_delay_us)) / 1000.0,
              cs.max_delay_derived ? " (derived)" : "", read(o.in_order), read(o.reordered), read(o.late),
              read(o.duplicate), read(o.lost), read(o.timeouts), read(o.resyncs), read(o.nacked),
-             cs.repair && cs.paths.size() > 1 ? "on" : "off", read(o.nack_filled),
+             cs.repair && cs.paths.size() > 1 ? "on" : "off", read(o.nack_retried), read(o.nack_filled),
              read(o.nack_refused));
     } else {
       s += ", no reordering\n";

@@ -292,7 +292,7 @@ void PathWorker::handle_nack(std::span<const std::uint8_t> body) {
     return;
   }
   for (std::size_t i = 0; i < n.count; ++i) {
-    if (repair_ring_.push(RepairRequest{n.ranges[i].first, n.ranges[i].count})) {
+    if (repair_ring_.push(RepairRequest{n.ranges[i].first, n.ranges[i].count, n.ranges[i].attempt})) {
       bump(stats_.rx_nack_ranges);
       repair_wake_ = true;
     } else {

@@ -21,10 +21,11 @@ std::size_t encode_nack(std::span<std::uint8_t> out, std::span<const NackRange> 
   store_be16(p + 2, static_cast<std::uint16_t>(n));
   p += kNackHeaderSize;
   for (const NackRange& r : ranges) {
-    if (r.count == 0 || r.count > kNackMaxRun) return 0;
+    if (r.count == 0 || r.count > kNackMaxRun || r.attempt > kNackMaxAttempt) return 0;
     store_be32(p, r.first);
     store_be16(p + 4, r.count);
-    store_be16(p + 6, 0);
+    p[6] = r.attempt;
+    p[7] = 0;
     p += kNackRangeSize;
   }
   return size;
@@ -52,8 +53,8 @@ NackParsed parse_nack(std::span<const std::uint8_t> body) noexcept {
   }
   p += kNackHeaderSize;
   for (std::size_t i = 0; i < n; ++i, p += kNackRangeSize) {
-    const NackRange r{load_be32(p), load_be16(p + 4)};
-    if (r.count == 0 || r.count > kNackMaxRun || load_be16(p + 6) != 0) {
+    const NackRange r{load_be32(p), load_be16(p + 4), p[6]};
+    if (r.count == 0 || r.count > kNackMaxRun || r.attempt > kNackMaxAttempt || p[7] != 0) {
       out.error = NackError::kBadRange;
       out.count = 0;
       return out;

@@ -9,7 +9,11 @@
 //   offset 0  u8   version = 1
 //          1  u8   type = 1 (NACK)
 //          2  u16  n = number of ranges, 1 .. kNackMaxRanges
-//          4  n x { u32 first sequence number, u16 count (1 .. kNackMaxRun), u16 zero }
+//          4  n x { u32 first sequence number, u16 count (1 .. kNackMaxRun),
+//                   u8 attempt (0 .. kNackMaxAttempt), u8 zero }
+//
+// attempt 0 is the first request for the range, 1 a second one after the repair did not come
+// (the sender serves a second attempt even if it just served the first: that copy was lost).
 //
 // The body must be exactly 4 + 8 n bytes.
 #pragma once
@@ -24,6 +28,7 @@ namespace mpt::engine {
 inline constexpr std::uint16_t kProtoMptRepair = 0x88B6;
 inline constexpr std::size_t kNackMaxRanges = 64;
 inline constexpr std::uint16_t kNackMaxRun = 1024;
+inline constexpr std::uint8_t kNackMaxAttempt = 1;
 inline constexpr std::size_t kNackHeaderSize = 4;
 inline constexpr std::size_t kNackRangeSize = 8;
 inline constexpr std::size_t kNackMaxSize = kNackHeaderSize + kNackMaxRanges * kNackRangeSize;
@@ -31,6 +36,7 @@ inline constexpr std::size_t kNackMaxSize = kNackHeaderSize + kNackMaxRanges * k
 struct NackRange {
   std::uint32_t first = 0;
   std::uint16_t count = 0;
+  std::uint8_t attempt = 0;
   friend bool operator==(const NackRange&, const NackRange&) = default;
 };
 
@@ -44,7 +50,8 @@ struct NackParsed {
 };
 
 // Writes the body for `ranges` (1 .. kNackMaxRanges, each count 1 .. kNackMaxRun) into out;
-// returns the bytes written, or 0 if out is too small or the ranges are invalid.
+// returns the bytes written, or 0 if out is too small or the ranges are invalid (count 0 or
+// over kNackMaxRun, attempt over kNackMaxAttempt).
 [[nodiscard]] std::size_t encode_nack(std::span<std::uint8_t> out,
                                       std::span<const NackRange> ranges) noexcept;
 [[nodiscard]] NackParsed parse_nack(std::span<const std::uint8_t> body) noexcept;

@@ -91,6 +91,7 @@ class TunReader {
   // paths; the second is not served again).
   struct RepairSeen {
     std::uint32_t seq = 0;
+    std::uint8_t attempt = 0;  // the request attempt served last (see RepairRequest)
     std::uint64_t ns = 0;
   };
   struct Connection {
@@ -139,7 +140,7 @@ class TunReader {
   void trim_histories(std::uint64_t now_ns);
   void reinject(int path);
   void serve_repairs(std::uint64_t now_ns);
-  void repair(int connection, std::uint32_t seq, std::uint64_t now_ns);
+  void repair(int connection, std::uint32_t seq, std::uint8_t attempt, std::uint64_t now_ns);
   void set_path_state(int path, std::uint32_t weight, bool up);
   void apply_commands();
   void refresh_estimates();

@@ -112,17 +112,47 @@ void TunReader::trim_histories(std::uint64_t now_ns) {
 // Path `path` was declared down: everything it sent that the peer has not confirmed is sent
 // again, oldest first, on live paths of its connection (GRE headers do not depend on the path;
 // the receiver keeps the first copy of each number and discards the other).
-// With repair on, the history is not reinjected: the peer asks for exactly what it misses
-// (everything in flight on the path when it broke, and nothing it already has), whereas
-// "unconfirmed" is everything sent in the last probe interval + round trip + queue -- mostly
-// delivered, and sent again all at once onto a live path that is full already (measured: 900
-// copies into a 100 Mbit/s path with a 50 ms queue, tail drops the inner TCP then saw).
+// With repair on, only the tail is: the batches with numbers beyond the newest one any other
+// path of the connection sent. The peer asks for exactly what it misses below a number that
+// arrived (everything in flight on the path when it broke, and nothing it already has),
+// whereas "unconfirmed" is everything sent in the last probe interval + round trip + queue --
+// mostly delivered, and sent again all at once onto a live path that is full already
+// (measured: 900 copies into a 100 Mbit/s path with a 50 ms queue, tail drops the inner TCP
+// then saw). But nothing arrives after the tail, so the peer cannot see it is missing: the
+// last ACKs of a flow whose ACKs all went on the broken path stalled that flow until its
+// sender's retransmission timeout (measured: 255 ms without an ACK).
 void TunReader::reinject(int path) {
   const auto p = static_cast<std::size_t>(path);
   if (p >= history_.size()) return;
   History& h = history_[p];
   const int conn = tunnel_.paths[p].connection;
-  if (!connections_[static_cast<std::size_t>(conn)].repaired.empty()) return;  // repair on
+  if (!connections_[static_cast<std::size_t>(conn)].repaired.empty()) {  // repair on
+    bool any = false;
+    std::uint32_t newest = 0;  // the newest number another path sent (and still holds)
+    for (const int q : tunnel_.connections[static_cast<std::size_t>(conn)].paths) {
+      if (static_cast<std::size_t>(q) == p || static_cast<std::size_t>(q) >= history_.size()) continue;
+      const History& o = history_[static_cast<std::size_t>(q)];
+      for (std::size_t k = 0; k < o.len; ++k) {
+        const std::uint32_t s = o.entries[(o.head + k) % History::kCapacity].last_seq;
+        if (!any || scheduler::serial_diff(s, newest) > 0) newest = s;
+        any = true;
+      }
+    }
+    std::size_t tail = 0;
+    while (tail < h.len &&
+           (!any || scheduler::serial_diff(
+                        h.entries[(h.head + h.len - 1 - tail) % History::kCapacity].last_seq,
+                        newest) > 0)) {
+      ++tail;
+    }
+    for (std::size_t k = h.len - tail; k < h.len; ++k) {  // oldest first
+      PacketBuf* b = h.entries[(h.head + k) % History::kCapacity].buf;
+      const std::uint16_t segments = b->segments;
+      bump(reroute(b, conn, path) ? stats_.tx_reinjected : stats_.tx_reinject_dropped, segments);
+    }
+    h.len -= tail;
+    return;
+  }
   while (h.len > 0) {
     PacketBuf* b = h.pop().buf;
     const std::uint16_t segments = b->segments;
@@ -139,20 +169,26 @@ void TunReader::serve_repairs(std::uint64_t now_ns) {
     RepairRequest rq;
     while (w->repair_ring().pop(rq)) {
       const int conn = tunnel_.paths[p].connection;
-      for (std::uint32_t i = 0; i < rq.count; ++i) repair(conn, rq.first + i, now_ns);
+      for (std::uint32_t i = 0; i < rq.count; ++i) repair(conn, rq.first + i, rq.attempt, now_ns);
     }
   }
 }
 
 // Sends number `seq` of `connection` again: the datagram is found in the history of the path
 // that sent it (GRE headers do not depend on the path) and copied, as it is, into the open
-// batch of the connection's best other path (earliest arrival for `auto`).
-void TunReader::repair(int connection, std::uint32_t seq, std::uint64_t now_ns) {
+// batch of the connection's best other path (earliest arrival for `auto`). A second attempt
+// (the first copy did not come: it went into a path that broke, or was dropped on the way)
+// goes on the path whose latest probe answer is the most recent.
+void TunReader::repair(int connection, std::uint32_t seq, std::uint8_t attempt,
+                       std::uint64_t now_ns) {
   Connection& conn = connections_[static_cast<std::size_t>(connection)];
   const ConnectionSpec& cs = tunnel_.connections[static_cast<std::size_t>(connection)];
   if (!cs.sequence_numbers || conn.repaired.empty()) return;
   RepairSeen& seen = conn.repaired[seq % conn.repaired.size()];
-  if (seen.ns != 0 && seen.seq == seq && now_ns < seen.ns + kRepairDedupNs) return;
+  if (seen.ns != 0 && seen.seq == seq && attempt <= seen.attempt &&
+      now_ns < seen.ns + kRepairDedupNs) {
+    return;  // the same request on the other path
+  }
   conn.repair_tokens = std::min(
       kRepairBurst, conn.repair_tokens + static_cast<double>(conn.next_seq - conn.repair_refill_seq) / 4);
   conn.repair_refill_seq = conn.next_seq;
@@ -206,7 +242,16 @@ void TunReader::repair(int connection, std::uint32_t seq, std::uint64_t now_ns) 
     const PathWorker* w = paths_[static_cast<std::size_t>(cs.paths[static_cast<std::size_t>(local)])];
     return w && now_ns < w->confirmed_ns() + kRepairSuspectNs;
   };
-  if (to >= 0 && !fresh(to)) {
+  if (attempt > 0) {
+    std::uint64_t freshest = 0;
+    for (std::size_t i = 0; i < cs.paths.size(); ++i) {
+      const PathWorker* w = paths_[static_cast<std::size_t>(cs.paths[i])];
+      if (conn.states[i].up && w && w->confirmed_ns() > freshest) {
+        freshest = w->confirmed_ns();
+        to = static_cast<int>(i);
+      }
+    }
+  } else if (to >= 0 && !fresh(to)) {
     for (std::size_t i = 0; i < cs.paths.size(); ++i) {
       if (conn.states[i].up && fresh(static_cast<int>(i))) {
         to = static_cast<int>(i);
@@ -225,7 +270,7 @@ void TunReader::repair(int connection, std::uint32_t seq, std::uint64_t now_ns) 
     return;
   }
   std::memcpy(out, src->storage + off, size);
-  seen = {seq, now_ns};
+  seen = {seq, attempt, now_ns};
   bump(stats_.tx_repaired);
 }
 

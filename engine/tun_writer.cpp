@@ -422,6 +422,7 @@ void TunWriter::publish_reorder_counters() {
     o.resyncs.store(s.resyncs, std::memory_order_relaxed);
     o.overflows.store(s.overflows, std::memory_order_relaxed);
     o.nacked.store(s.nacked, std::memory_order_relaxed);
+    o.nack_retried.store(s.nack_retried, std::memory_order_relaxed);
     o.nack_filled.store(s.nack_filled, std::memory_order_relaxed);
     o.nack_refused.store(s.nack_refused, std::memory_order_relaxed);
     o.held.store(reorder_[c]->held(), std::memory_order_relaxed);
@@ -429,7 +430,7 @@ void TunWriter::publish_reorder_counters() {
   }
 }
 
-void TunWriter::nack(std::uint32_t first, std::uint32_t count) {
+void TunWriter::nack(std::uint32_t first, std::uint32_t count, std::uint8_t attempt) {
   if (sink_conn_ >= pending_nacks_.size()) return;
   PendingNacks& p = pending_nacks_[sink_conn_];
   while (count > 0) {
@@ -441,7 +442,7 @@ void TunWriter::nack(std::uint32_t first, std::uint32_t count) {
       return;
     }
     const auto n = static_cast<std::uint16_t>(std::min<std::uint32_t>(count, kNackMaxRun));
-    p.ranges[p.count++] = NackRange{first, n};
+    p.ranges[p.count++] = NackRange{first, n, attempt};
     first += n;
     count -= n;
   }

@@ -40,7 +40,8 @@ class PathWorker;
 // Reorder counters of one connection, published by the TUN writer once per loop turn.
 struct ReorderCounters {
   Counter in_order{0}, reordered{0}, late{0}, duplicate{0}, lost{0}, timeouts{0}, resyncs{0};
-  Counter held{0}, overflows{0}, nacked{0}, nack_filled{0}, nack_refused{0};
+  Counter held{0}, overflows{0}, nacked{0}, nack_retried{0}, nack_filled{0},
+      nack_refused{0};
   Counter max_delay_us{0};  // the wait in force (configured or derived)
 };
 
@@ -95,7 +96,7 @@ class TunWriter {
   [[nodiscard]] PacketRef hold(const PacketRef& r);
   // Asks the peer for numbers first .. first + count - 1 of the connection being processed
   // (sink_conn_) again: collected per connection, sent at the end of the loop turn.
-  void nack(std::uint32_t first, std::uint32_t count);
+  void nack(std::uint32_t first, std::uint32_t count, std::uint8_t attempt);
 
  private:
   void handle_write(const io_uring_cqe& cqe);

@@ -70,14 +70,18 @@ class PathChooser {
     return wrr_.pick(p.bytes, p.packets);
   }
 
-  // Redundant mode: the path for the second copy of a packet choose() sent on `first`: the
-  // next earliest arrival (kAuto), else the first other usable path of `states` (weighted
-  // before standby). -1 if the connection has no other usable path.
+  // Redundant mode and repairs: the path for another copy of a packet sent on `first`: the
+  // next earliest arrival (kAuto), else the next usable path after `first` in `states`
+  // (weighted before standby; the next one, not the lowest-numbered one, so that copies of
+  // what each path sent spread like the paths' own traffic). -1 if there is no other one.
   [[nodiscard]] int choose_other(const PacketInfo& p, int first,
                                  const std::vector<PathState>& states) {
     if (policy_ == Policy::kAuto) return arrival_.pick_other(p.now_ns, p.bytes, first);
     int standby = -1;
-    for (std::size_t i = 0; i < states.size(); ++i) {
+    const std::size_t n = states.size();
+    const std::size_t start = first >= 0 ? static_cast<std::size_t>(first) + 1 : 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = (start + k) % n;
       if (static_cast<int>(i) == first || !states[i].up) continue;
       if (states[i].weight > 0) return static_cast<int>(i);
       if (standby < 0) standby = static_cast<int>(i);

@@ -34,15 +34,18 @@
 //    RTTs, so that a path that has not delivered yet -- or not for 20 s -- is waited for
 //    too). The wait is 5/4 of the lag: lateness creeps up while a queue builds;
 //  - repair (off unless set_repair() is called; mptd turns it on for connections with several
-//    paths): a missing number is asked for again -- sink.nack(first, count) for each run of
-//    missing numbers -- once the packet after it has been held for the repair delay (the
+//    paths): a missing number is asked for again -- sink.nack(first, count, attempt) for each
+//    run of missing numbers -- once the packet after it has been held for the repair delay (the
 //    largest 5/4 lag of any live path, at least a floor the owner sets), or at once when
 //    every active path has passed it. The sender resends it from its recent history on its
 //    best other path. A gap that was asked for is given up no earlier than repair_wait after
 //    the request (about the fastest path's round trip, set by the owner), or 5/4 of the
 //    longest time a number took to come after it was asked for (learnt like a lag: windowed
 //    max over two 10 s epochs; the repair may sit behind a queue), whichever is longer; the
-//    other rules still bound it (max_delay). A filled number that was asked for teaches no
+//    other rules still bound it (max_delay). A head gap whose repair did not come by then is
+//    asked for a second time (attempt 1; the copy may have gone into a path that broke, or
+//    been dropped) if the packet after it can still wait a repair_wait; it is given up after
+//    that. A filled number that was asked for teaches no
 //    lag unless it came too soon to be the repair (sooner than repair_min after the request;
 //    the repair may come on any path). So a random loss, or every packet a
 //    path sent into a silent cut before the signalling noticed, costs the inner flows a delay
@@ -85,6 +88,7 @@ struct ReorderStats {
   std::uint64_t resyncs = 0;     // jumps: sequence restarted
   std::uint64_t overflows = 0;   // a packet beyond the window pushed the head (part of lost)
   std::uint64_t nacked = 0;      // missing numbers asked for again (repair)
+  std::uint64_t nack_retried = 0; // ... asked for a second time (the first repair did not come)
   std::uint64_t nack_filled = 0; // ... that then arrived (the original or the repair)
   std::uint64_t nack_refused = 0; // missing numbers not asked for: over the budget
 };
@@ -526,11 +530,38 @@ class Reorder {
     repair_cur_ = std::max(repair_cur_, sample);
   }
   template <typename Sink>
-  void nack_run(std::uint32_t first, std::uint32_t count, std::uint64_t now, Sink& sink) {
+  void nack_run(std::uint32_t first, std::uint32_t count, std::uint64_t now, Sink& sink,
+                std::uint8_t attempt = 0) {
     if (count == 0) return;
-    for (std::uint32_t i = 0; i < count; ++i) nacks_[(first + i) & mask_] = {first + i, now};
-    stats_.nacked += count;
-    if constexpr (requires { sink.nack(first, count); }) sink.nack(first, count);
+    for (std::uint32_t i = 0; i < count; ++i) nacks_[(first + i) & mask_] = {first + i, now, attempt};
+    if (attempt == 0) {
+      stats_.nacked += count;
+    } else {
+      stats_.nack_retried += count;
+    }
+    if constexpr (requires { sink.nack(first, count, attempt); }) sink.nack(first, count, attempt);
+  }
+  // The head gap [next_, first_held_) was asked for and its wait is over: the numbers in it
+  // that were asked for once are asked for a second time, if the first held packet can still
+  // wait a repair_wait (max_delay); returns whether the head number was (it then waits
+  // again).
+  template <typename Sink>
+  bool retry_run(std::uint64_t now, Sink& sink) {
+    const std::uint64_t arrival = slots_[first_held_ & mask_].arrival_ns;
+    if (now + repair_wait_ns_ >= arrival + max_delay_ns_) return false;
+    const auto once = [&](std::uint32_t s) {
+      const Nack& n = nacks_[s & mask_];
+      return n.seq == s && n.ns != 0 && n.attempt == 0;
+    };
+    std::uint32_t first = next_;
+    for (std::uint32_t s = next_; s != first_held_; ++s) {
+      if (!once(s)) {
+        nack_run(first, s - first, now, sink, 1);
+        first = s + 1;
+      }
+    }
+    nack_run(first, first_held_ - first, now, sink, 1);
+    return nacked_at(next_) == now;
   }
   // Asks for the missing numbers in [from, to) that were not asked for yet. `budgeted`: only
   // if the budget has room for all of them (else none is asked for, and they are counted).
@@ -613,6 +644,7 @@ class Reorder {
         // way, see may_come); refused, it is given up now, as without repair.
         if (!nacked_at(next_)) ask_run(next_, first_held_, now, sink, !may_come(next_, now));
         if (nacked_at(next_) && repair_until() > now) return;
+        if (nacked_at(next_) && retry_run(now, sink)) return;
       }
       // Every active path is past the head: everything missing up to the first held packet
       // is lost -- but only up to the lowest number any active path has reached.
@@ -654,6 +686,7 @@ class Reorder {
   struct Nack {
     std::uint32_t seq = 0;
     std::uint64_t ns = 0;  // when it was asked for (0: never)
+    std::uint8_t attempt = 0;  // 1: asked for a second time
   };
   std::vector<Nack> nacks_;  // per slot index: the latest number with that index asked for
   std::uint64_t nack_floor_ns_ = 0;

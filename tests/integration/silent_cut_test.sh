@@ -13,7 +13,10 @@
 # This runs with repair = 0 (reinjection is what covers a dead path then);
 # MPT_SILENT_CUT_MODE=repair (silent_cut_repair_test.sh) runs with repair on instead and
 # checks that the receiver asked for what the cut swallowed and A sent it again (repaired > 0)
-# rather than reinjecting its history.
+# rather than reinjecting its history: only the tail (what the cut path carried beyond the
+# newest number sent on path_0, which no later arrival can reveal as missing) is reinjected,
+# fewer than 100 segments where the history is 190-350 here. Without the tail, a flow whose
+# ACKs all rode path_1 stalled until its sender's retransmission timeout.
 # Usage: silent_cut_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
@@ -45,6 +48,7 @@ ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5001 "$BYTES" 9 >"$WORK/recv.out"
 rpid=$!
 wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
 rto_before=$(timeouts)
+ip netns exec "$A" nstat -n  # reset nstat's history: the next nstat shows this transfer only
 ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 5001 "$BYTES" 9 &
 spid=$!
 sleep 1.5
@@ -59,6 +63,8 @@ wait $spid || fail "sender failed during the cut"
 wait $rpid || { cat "$WORK/recv.out"; fail "payload not intact across the cut"; }
 echo "$(tail -n 1 "$WORK/recv.out")"
 rto=$(( $(timeouts) - rto_before ))
+tcp_story=$(ip netns exec "$A" nstat -z | awk '$1 ~ /TcpExt(TCPTimeouts|TCPLossProbes|TCPLostRetransmit|TCPSackRecovery|TCPSACKReorder|TCPRenoReorder|TCPTSReorder|TCPFastRetrans|TCPSlowStartRetrans|TCPLossProbeRecovery|TCPSpuriousRTOs|TCPDSACKRecv)$/ && $2 > 0 {printf "%s=%s ", $1, $2}')
+echo "sender TCP: $tcp_story"
 st=$("$MPT" --socket "$WORK/a.sock" status --json)
 reinjected=$(json_counter "$st" reinjected)
 dup=$(json_counter "$("$MPT" --socket "$WORK/b.sock" status --json)" duplicate)
@@ -66,8 +72,9 @@ repaired=$(json_counter "$st" repaired)
 echo "A reinjected $reinjected segments, repaired $repaired; B discarded $dup duplicates; sender RTOs: $rto"
 if [ "$MODE" = repair ]; then
   [ "${repaired:-0}" -gt 0 ] || { "$MPT" --socket "$WORK/a.sock" status; fail "nothing repaired after a silent cut"; }
-  [ "${reinjected:-0}" -eq 0 ] || fail "history reinjected although repair is on"
-  [ "$rto" -eq 0 ] || fail "the TCP flow had $rto retransmission timeout(s) across the cut"
+  [ "${reinjected:-0}" -lt 100 ] || fail "$reinjected segments reinjected although repair is on (only the tail should be)"
+  [ "$rto" -eq 0 ] || { "$MPT" --socket "$WORK/a.sock" status; "$MPT" --socket "$WORK/b.sock" status
+    fail "the TCP flow had $rto retransmission timeout(s) across the cut"; }
   echo "PASS: silent cut, lost sends repaired on request, payload intact, no RTO"
   exit 0
 fi

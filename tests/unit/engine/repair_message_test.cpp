@@ -17,13 +17,13 @@ using mpt::engine::parse_nack;
 using Bytes = std::vector<std::uint8_t>;
 
 TEST_CASE("NACK encodes byte for byte and parses back", "[repair]") {
-  const NackRange ranges[] = {{0x01020304, 3}, {0xFFFFFFFF, 1024}};
+  const NackRange ranges[] = {{0x01020304, 3, 0}, {0xFFFFFFFF, 1024, 1}};
   Bytes out(kNackMaxSize);
   const std::size_t n = encode_nack(out, ranges);
   REQUIRE(n == 20);
   out.resize(n);
   CHECK(out == Bytes{1, 1, 0, 2, 0x01, 0x02, 0x03, 0x04, 0, 3, 0, 0,
-                     0xFF, 0xFF, 0xFF, 0xFF, 0x04, 0x00, 0, 0});
+                     0xFF, 0xFF, 0xFF, 0xFF, 0x04, 0x00, 1, 0});
   const auto p = parse_nack(out);
   REQUIRE(p.error == NackError::kOk);
   REQUIRE(p.count == 2);
@@ -38,6 +38,8 @@ TEST_CASE("NACK encoding refuses what it could not parse back", "[repair]") {
   CHECK(encode_nack(out, zero) == 0);
   const NackRange big[] = {{5, kNackMaxRun + 1}};
   CHECK(encode_nack(out, big) == 0);
+  const NackRange third[] = {{5, 1, 2}};  // attempts are 0 and 1
+  CHECK(encode_nack(out, third) == 0);
   std::vector<NackRange> many(kNackMaxRanges + 1, NackRange{1, 1});
   CHECK(encode_nack(out, many) == 0);
   Bytes small(11);
@@ -71,6 +73,13 @@ TEST_CASE("NACK parsing rejects every malformed body", "[repair][reject]") {
   b[8] = 0x04;
   b[9] = 0x01;  // count 1025
   CHECK(parse_nack(b).error == NackError::kBadRange);
+  b = good;
+  b[10] = 2;  // attempt beyond the second
+  CHECK(parse_nack(b).error == NackError::kBadRange);
+  b = good;
+  b[10] = 1;  // a second attempt is fine
+  REQUIRE(parse_nack(b).error == NackError::kOk);
+  CHECK(parse_nack(b).ranges[0].attempt == 1);
   b = good;
   b[11] = 1;  // reserved not zero
   const auto p = parse_nack(b);

@@ -925,7 +925,11 @@ TEST_CASE("a dead path stops holding gaps back: they wait its hold (reinjections
 namespace {
 struct NackSink : Sink {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> nacks;  // (first, count)
-  void nack(std::uint32_t first, std::uint32_t count) { nacks.emplace_back(first, count); }
+  std::vector<int> attempts;                                   // per entry of nacks
+  void nack(std::uint32_t first, std::uint32_t count, std::uint8_t attempt) {
+    nacks.emplace_back(first, count);
+    attempts.push_back(attempt);
+  }
 };
 using Nacks = std::vector<std::pair<std::uint32_t, std::uint32_t>>;
 }  // namespace
@@ -950,7 +954,8 @@ TEST_CASE("repair: a gap every path has passed is asked for at once, then waits 
   CHECK(r.stats().nack_filled == 1);
   CHECK(sink.nacks.size() == 1);  // never asked twice
 
-  // No repair comes: given up repair_wait after the request, not before.
+  // No repair comes: asked for a second time repair_wait after the request, given up
+  // repair_wait after that, not before.
   Reorder<int> q(64, 200 * kMs, 2);
   q.set_repair(2 * kMs, 10 * kMs);
   NackSink s2;
@@ -960,11 +965,51 @@ TEST_CASE("repair: a gap every path has passed is asked for at once, then waits 
   q.push(4, 1, 1 * kMs, 4, s2);
   q.expire(10 * kMs, s2);
   CHECK(q.held() == 2);
-  q.expire(11 * kMs, s2);
+  CHECK(s2.nacks == Nacks{{2, 1}});
+  CHECK(q.expire(11 * kMs, s2) == 21 * kMs);
+  CHECK(q.held() == 2);
+  CHECK(s2.nacks == Nacks{{2, 1}, {2, 1}});
+  CHECK(s2.attempts == std::vector<int>{0, 1});
+  CHECK(q.stats().nack_retried == 1);
+  q.expire(20 * kMs, s2);
+  CHECK(q.held() == 2);
+  q.expire(21 * kMs, s2);
   CHECK(q.held() == 0);
+  CHECK(s2.nacks.size() == 2);  // never a third time
   CHECK(s2.delivered == std::vector<int>{0, 1, 3, 4});
   CHECK(q.stats().lost == 1);
   CHECK(q.stats().timeouts == 0);
+
+  // The second repair comes: delivered in order, nothing lost.
+  Reorder<int> t(64, 200 * kMs, 2);
+  t.set_repair(2 * kMs, 10 * kMs);
+  NackSink s3;
+  t.push(0, 0, 0, 0, s3);
+  t.push(1, 1, 0, 1, s3);
+  t.push(3, 0, 1 * kMs, 3, s3);
+  t.push(4, 1, 1 * kMs, 4, s3);
+  t.expire(11 * kMs, s3);
+  t.push(2, 0, 15 * kMs, 2, s3);
+  CHECK(s3.delivered == std::vector<int>{0, 1, 2, 3, 4});
+  CHECK(t.stats().lost == 0);
+  CHECK(t.stats().nack_filled == 1);
+}
+
+TEST_CASE("repair: no second request when the packet behind the gap cannot wait for it") {
+  // max_delay 15 ms: the packet behind the gap came at 1 ms and is delivered by 16 ms at the
+  // latest; a second request at 11 ms could not be answered in time (repair_wait 10 ms).
+  Reorder<int> q(64, 15 * kMs, 2);
+  q.set_repair(2 * kMs, 10 * kMs);
+  NackSink s;
+  q.push(0, 0, 0, 0, s);
+  q.push(1, 1, 0, 1, s);
+  q.push(3, 0, 1 * kMs, 3, s);
+  q.push(4, 1, 1 * kMs, 4, s);
+  q.expire(11 * kMs, s);
+  CHECK(q.held() == 0);
+  CHECK(s.nacks == Nacks{{2, 1}});
+  CHECK(q.stats().nack_retried == 0);
+  CHECK(q.stats().lost == 1);
 }
 
 TEST_CASE("repair: a gap a live path has not passed is asked for after the repair delay") {
