@@ -411,7 +411,7 @@ void ControlLoop::handle(std::size_t i, const Message& m, const engine::ControlP
             b.data_rx_packets >= p.peer_rx_at_ack) {
           const std::uint64_t n_sent = sent->tx_packets - p.tx_at_acked;
           const std::uint64_t n_received = b.data_rx_packets - p.peer_rx_at_ack;
-          p.health.on_loss_sample(n_sent, n_received, now);
+          p.health.on_loss_sample(n_sent, n_received, now, p.estimator.queue_seen());
           p.estimator.on_loss_sample(now, n_sent, n_received);
         }
         p.tx_at_acked = sent->tx_packets;

@@ -54,9 +54,11 @@ void PathHealth::set_admin(bool up, std::uint64_t now_us) {
   }
 }
 
-void PathHealth::on_loss_sample(std::uint64_t sent, std::uint64_t received, std::uint64_t now_us) {
+void PathHealth::on_loss_sample(std::uint64_t sent, std::uint64_t received, std::uint64_t now_us,
+                                bool queued) {
   if (sent < 20) return;  // too few packets to say anything
   loss_ = received >= sent ? 0.0 : 1.0 - static_cast<double>(received) / static_cast<double>(sent);
+  if (queued) return;  // congestion: neither bad nor good (see the header)
   if (loss_ >= params_.demote_loss) {
     good_since_us_ = 0;
     if (++bad_samples_ >= params_.demote_samples && state_ == HealthState::kUp) {

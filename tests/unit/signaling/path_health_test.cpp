@@ -319,6 +319,30 @@ TEST_CASE("A path whose probes pass but whose data is lost is demoted, then rest
   CHECK(g.state() == HealthState::kDown);
 }
 
+TEST_CASE("Losses while the path holds a queue (congestion) never demote it", "[path_health]") {
+  PathHealth h(params(), 0);
+  std::uint64_t t = 0;
+  // Its capacity fell under the traffic: 80 % tail drops at a full queue, sample after sample.
+  for (int i = 0; i < 10; ++i) {
+    t = answer(h, t, t + 100 * kMsUs);
+    h.on_loss_sample(100, 20, t, true);
+  }
+  CHECK(h.state() == HealthState::kUp);
+  CHECK(h.loss() == Approx(0.8));  // shown, though
+  // The same losses without a queue: data does not get through.
+  for (int i = 0; i < 3; ++i) {
+    t = answer(h, t, t + 100 * kMsUs);
+    h.on_loss_sample(100, 20, t, false);
+  }
+  CHECK(h.state() == HealthState::kDemoted);
+  // Queued samples do not restore it either: only good ones, for hold_down.
+  for (int i = 0; i < 15; ++i) {
+    t = answer(h, t, t + 100 * kMsUs);
+    h.on_loss_sample(100, 100, t, true);
+  }
+  CHECK(h.state() == HealthState::kDemoted);
+}
+
 TEST_CASE("Times earlier than the last event never end a hold-down early", "[path_health]") {
   // The control thread may tick with a clock reading taken before the ack it just handled.
   PathHealth h(params(), 0);
