@@ -225,9 +225,11 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     Running running{cfg, engine, control_loop, host, tun_dev.ifindex()};
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
       if (req == "status --json" || req == "status json") {
-        std::string j = engine.status_json();
-        j.insert(j.size() - 1, control_loop.status_json());
-        return j + "\n";
+        // Built with a JSON library: names from the configuration are escaped.
+        nlohmann::ordered_json j = engine.status();
+        const nlohmann::ordered_json signalling = control_loop.status();
+        for (const auto& [key, value] : signalling.items()) j[key] = value;
+        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
       }
       if (req == "status" || req == "show status") {
         return engine.status_text() + control_loop.status_text();
@@ -249,7 +251,9 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     engine.stop();
     host.remove_routes();
     MPT_INFO("stopped; TUN device %s released", tun_dev.name().c_str());
-  } catch (const std::system_error& e) {
+  } catch (const std::exception& e) {
+    // Any exception, not only system_error (boost's own, bad_alloc, a defect): the unwinding
+    // has destroyed the engine, the host network object (its routes) and the TUN device.
     MPT_ERROR("%s", e.what());
     return 1;
   }

@@ -33,16 +33,17 @@ void BufferPool::grow(std::size_t extra) {
   if (extra == 0) return;
   Storage storage(alloc_storage(extra * buf_size_), free_storage);
   auto bufs = std::make_unique<PacketBuf[]>(extra);
-  free_.reserve(count_ + extra);
+  const std::size_t count = count_.load(std::memory_order_relaxed);
+  free_.reserve(count + extra);
   for (std::size_t i = 0; i < extra; ++i) {
     PacketBuf& b = bufs[i];
     b.storage = storage.get() + i * buf_size_;
     b.capacity = buf_size_;
-    b.index = static_cast<std::uint32_t>(count_ + i);
+    b.index = static_cast<std::uint32_t>(count + i);
     free_.push_back(&b);
   }
-  free_low_water_ += extra;
-  count_ += extra;
+  free_low_water_.fetch_add(extra, std::memory_order_relaxed);
+  count_.store(count + extra, std::memory_order_relaxed);
   grown_.emplace_back(std::move(storage), std::move(bufs));
 }
 

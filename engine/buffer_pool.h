@@ -10,6 +10,7 @@
 #include <boost/lockfree/spsc_queue.hpp>
 
 #include <array>
+#include <atomic>
 
 #include <cstddef>
 #include <cstdint>
@@ -61,7 +62,6 @@ struct PathCommand {
   std::uint32_t weight = 1;
   bool up = true;
 };
-using CommandRing = boost::lockfree::spsc_queue<PathCommand, boost::lockfree::capacity<256>>;
 
 // A run of sequence numbers the peer asks to have sent again (a NACK range, engine/
 // repair_message.h), path worker -> TUN reader. Full ring: the request is dropped and counted
@@ -79,18 +79,24 @@ class BufferPool {
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  [[nodiscard]] std::size_t count() const { return count_; }
+  // count(), buf_size(), free_low_water() and memory_bytes() may be read from any thread
+  // (status); the rest is the owner thread's.
+  [[nodiscard]] std::size_t count() const { return count_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint32_t buf_size() const { return buf_size_; }
   [[nodiscard]] std::size_t free_count() const { return free_.size(); }
-  [[nodiscard]] std::size_t free_low_water() const { return free_low_water_; }
-  [[nodiscard]] std::size_t memory_bytes() const { return count_ * buf_size_; }
+  [[nodiscard]] std::size_t free_low_water() const {
+    return free_low_water_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::size_t memory_bytes() const { return count() * buf_size_; }
 
   // Owner thread only.
   [[nodiscard]] PacketBuf* take() {
     if (free_.empty()) [[unlikely]] return nullptr;
     PacketBuf* b = free_.back();
     free_.pop_back();
-    if (free_.size() < free_low_water_) free_low_water_ = free_.size();
+    if (free_.size() < free_low_water_.load(std::memory_order_relaxed)) {
+      free_low_water_.store(free_.size(), std::memory_order_relaxed);  // only this thread writes
+    }
     return b;
   }
   void put(PacketBuf* b) { free_.push_back(b); }  // capacity reserved: never reallocates
@@ -108,9 +114,9 @@ class BufferPool {
   Storage storage_;
   std::unique_ptr<PacketBuf[]> bufs_;
   std::vector<std::pair<Storage, std::unique_ptr<PacketBuf[]>>> grown_;
-  std::size_t count_;
+  std::atomic<std::size_t> count_;
   std::vector<PacketBuf*> free_;
-  std::size_t free_low_water_;
+  std::atomic<std::size_t> free_low_water_;
 };
 
 }  // namespace mpt::engine

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -49,16 +50,38 @@ Engine::~Engine() {
   ::close(stop_fd_);
 }
 
+namespace {
+
+// A data-plane thread's body: an exception that escapes it (a defect, or memory) must not
+// end the process where it stands (std::terminate: mptd's routes would stay behind). It is
+// logged and the daemon is asked to stop the way SIGTERM does, which removes what it added.
+template <typename F>
+auto guarded(const char* what, F body) {
+  return [what, body] {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      MPT_ERROR("%s thread failed: %s; shutting down", what, e.what());
+      ::kill(::getpid(), SIGTERM);
+    } catch (...) {
+      MPT_ERROR("%s thread failed; shutting down", what);
+      ::kill(::getpid(), SIGTERM);
+    }
+  };
+}
+
+}  // namespace
+
 void Engine::start(bool pin_cpus) {
   pin_cpus_ = pin_cpus;
-  threads_.emplace_back([this] { reader_->run(); });
+  threads_.emplace_back(guarded("TUN reader", [this] { reader_->run(); }));
   pthread_setname_np(threads_.back().native_handle(), "mpt-tun-rd");
-  threads_.emplace_back([this] { writer_->run(); });
+  threads_.emplace_back(guarded("TUN writer", [this] { writer_->run(); }));
   pthread_setname_np(threads_.back().native_handle(), "mpt-tun-wr");
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     PathWorker* w = paths_[i].get();
     if (!w) continue;
-    threads_.emplace_back([w] { w->run(); });
+    threads_.emplace_back(guarded("path worker", [w] { w->run(); }));
     const std::string name = "mpt-path" + std::to_string(i);
     pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
   }
@@ -176,102 +199,129 @@ void append(std::string& out, const char* fmt, ...) {
 }
 }  // namespace
 
-std::string Engine::status_json() const {
-  std::string s = "{";
+nlohmann::ordered_json Engine::status() const {
+  using Json = nlohmann::ordered_json;
   const TxStats& t = reader_->stats();
   const RxStats& r = writer_->stats();
-  append(s, "\"mtu\":%d,\"tx\":{\"tun_read_packets\":%" PRIu64 ",\"tun_read_bytes\":%" PRIu64
-         ",\"tun_read_errors\":%" PRIu64 ",\"drop_not_ip\":%" PRIu64 ",\"drop_too_big\":%" PRIu64
-         ",\"drop_no_connection\":%" PRIu64 ",\"drop_no_path\":%" PRIu64 ",\"drop_ring_full\":%" PRIu64 ",\"batches\":%" PRIu64
-         ",\"read_pool_buffers\":%zu,\"read_pool_buffer_bytes\":%u,\"send_pool_buffers\":%zu,"
-         "\"send_pool_buffer_bytes\":%u,\"send_pool_free_low_water\":%zu,",
-         spec_.mtu, read(t.tun_read_packets), read(t.tun_read_bytes), read(t.tun_read_errors),
-         read(t.tx_drop_not_ip), read(t.tx_drop_too_big), read(t.tx_drop_no_connection),
-         read(t.tx_drop_no_path),
-         read(t.tx_drop_ring_full), read(t.tx_batches), reader_->read_pool().count(),
-         reader_->read_pool().buf_size(), reader_->send_pool().count(),
-         reader_->send_pool().buf_size(), reader_->send_pool().free_low_water());
-  append(s, "\"segments\":%" PRIu64 ",\"drop_bad_offload\":%" PRIu64 ",\"drop_no_buffer\":%"
-         PRIu64 ",\"rerouted\":%" PRIu64 ",\"reinjected\":%" PRIu64
-         ",\"reinject_dropped\":%" PRIu64 ",\"redundant\":%" PRIu64 ",\"repaired\":%" PRIu64
-         ",\"repair_missing\":%" PRIu64 ",\"repair_limited\":%" PRIu64 "},",
-         read(t.tx_segments), read(t.tx_drop_bad_offload), read(t.tx_drop_no_buffer),
-         read(t.tx_rerouted), read(t.tx_reinjected), read(t.tx_reinject_dropped),
-         read(t.tx_redundant), read(t.tx_repaired), read(t.tx_repair_missing),
-         read(t.tx_repair_limited));
-  append(s, "\"rx\":{\"tun_writes\":%" PRIu64 ",\"output_pool_buffers\":%zu,"
-         "\"output_pool_free_low_water\":%zu,", read(r.tun_writes),
-         writer_->output_pool().count(), writer_->output_pool().free_low_water());
-  append(s, "\"tun_write_packets\":%" PRIu64 ",\"tun_write_bytes\":%" PRIu64
-         ",\"tun_write_errors\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"drop_no_buffer\":%" PRIu64
-         ",\"drop_not_ip\":%" PRIu64 ",\"nack_sent\":%" PRIu64 ",\"nack_drop_no_buffer\":%" PRIu64 ",\"nack_drop_no_path\":%" PRIu64
-         "},\"connections\":[",
-         read(r.tun_write_packets), read(r.tun_write_bytes), read(r.tun_write_errors),
-         read(r.tun_write_batches), read(r.tun_write_drop_no_buffer), read(r.tun_write_drop_not_ip),
-         read(r.nack_sent), read(r.nack_drop_no_buffer), read(r.nack_drop_no_path));
-  bool first = true;
+  Json j;
+  j["mtu"] = spec_.mtu;
+  j["tx"] = {
+      {"tun_read_packets", read(t.tun_read_packets)},
+      {"tun_read_bytes", read(t.tun_read_bytes)},
+      {"tun_read_errors", read(t.tun_read_errors)},
+      {"drop_not_ip", read(t.tx_drop_not_ip)},
+      {"drop_too_big", read(t.tx_drop_too_big)},
+      {"drop_no_connection", read(t.tx_drop_no_connection)},
+      {"drop_no_path", read(t.tx_drop_no_path)},
+      {"drop_ring_full", read(t.tx_drop_ring_full)},
+      {"batches", read(t.tx_batches)},
+      {"read_pool_buffers", reader_->read_pool().count()},
+      {"read_pool_buffer_bytes", reader_->read_pool().buf_size()},
+      {"send_pool_buffers", reader_->send_pool().count()},
+      {"send_pool_buffer_bytes", reader_->send_pool().buf_size()},
+      {"send_pool_free_low_water", reader_->send_pool().free_low_water()},
+      {"segments", read(t.tx_segments)},
+      {"drop_bad_offload", read(t.tx_drop_bad_offload)},
+      {"drop_no_buffer", read(t.tx_drop_no_buffer)},
+      {"rerouted", read(t.tx_rerouted)},
+      {"reinjected", read(t.tx_reinjected)},
+      {"reinject_dropped", read(t.tx_reinject_dropped)},
+      {"redundant", read(t.tx_redundant)},
+      {"repaired", read(t.tx_repaired)},
+      {"repair_missing", read(t.tx_repair_missing)},
+      {"repair_limited", read(t.tx_repair_limited)},
+  };
+  j["rx"] = {
+      {"tun_writes", read(r.tun_writes)},
+      {"output_pool_buffers", writer_->output_pool().count()},
+      {"output_pool_free_low_water", writer_->output_pool().free_low_water()},
+      {"tun_write_packets", read(r.tun_write_packets)},
+      {"tun_write_bytes", read(r.tun_write_bytes)},
+      {"tun_write_errors", read(r.tun_write_errors)},
+      {"batches", read(r.tun_write_batches)},
+      {"drop_no_buffer", read(r.tun_write_drop_no_buffer)},
+      {"drop_not_ip", read(r.tun_write_drop_not_ip)},
+      {"drop_too_big", read(r.tun_write_drop_too_big)},
+      {"nack_sent", read(r.nack_sent)},
+      {"nack_drop_no_buffer", read(r.nack_drop_no_buffer)},
+      {"nack_drop_no_path", read(r.nack_drop_no_path)},
+  };
+  Json conns = Json::array();
   for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
     const ConnectionSpec& cs = spec_.connections[c];
     if (!cs.active) continue;
     const ReorderCounters& o = writer_->reorder_counters(c);
-    append(s, "%s{\"name\":\"%s\",\"scheduler\":\"%s\",\"sequence_numbers\":%s,"
-           "\"reorder_window\":%u,\"max_delay_us\":%" PRIu64 ",\"max_delay_derived\":%s,",
-           first ? "" : ",", cs.name.c_str(), scheduler::to_string(cs.policy),
-           cs.sequence_numbers ? "true" : "false",
-           writer_->reorders(c) ? std::min(cs.reorder_window, kMaxReorderWindow) : 0u,
-           read(o.max_delay_us), cs.max_delay_derived ? "true" : "false");
-    append(s, "\"reorder\":{\"in_order\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"late\":%"
-           PRIu64 ",\"duplicate\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"timeouts\":%" PRIu64
-           ",\"resyncs\":%" PRIu64 ",\"held\":%" PRIu64 ",\"overflows\":%" PRIu64
-           ",\"nacked\":%" PRIu64 ",\"nack_retried\":%" PRIu64 ",\"nack_filled\":%" PRIu64
-           ",\"nack_refused\":%" PRIu64 "},\"repair\":%s}", read(o.in_order),
-           read(o.reordered), read(o.late), read(o.duplicate), read(o.lost), read(o.timeouts),
-           read(o.resyncs), read(o.held), read(o.overflows), read(o.nacked), read(o.nack_retried),
-           read(o.nack_filled),
-           read(o.nack_refused), cs.repair && cs.paths.size() > 1 ? "true" : "false");
-    first = false;
+    conns.push_back({
+        {"name", cs.name},
+        {"scheduler", scheduler::to_string(cs.policy)},
+        {"sequence_numbers", cs.sequence_numbers},
+        {"reorder_window", writer_->reorders(c) ? std::min(cs.reorder_window, kMaxReorderWindow) : 0u},
+        {"max_delay_us", read(o.max_delay_us)},
+        {"max_delay_derived", cs.max_delay_derived},
+        {"reorder",
+         {{"in_order", read(o.in_order)},
+          {"reordered", read(o.reordered)},
+          {"late", read(o.late)},
+          {"duplicate", read(o.duplicate)},
+          {"lost", read(o.lost)},
+          {"timeouts", read(o.timeouts)},
+          {"resyncs", read(o.resyncs)},
+          {"held", read(o.held)},
+          {"overflows", read(o.overflows)},
+          {"nacked", read(o.nacked)},
+          {"nack_retried", read(o.nack_retried)},
+          {"nack_filled", read(o.nack_filled)},
+          {"nack_refused", read(o.nack_refused)}}},
+        {"repair", cs.repair && cs.paths.size() > 1},
+    });
   }
-  first = true;
-  s += "],\"paths\":[";
+  j["connections"] = std::move(conns);
+  Json paths = Json::array();
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     if (!paths_[i]) continue;
     const PathWorker& w = *paths_[i];
     const PathStats& p = w.stats();
     std::uint64_t gre_drops = 0;
-    std::string gre = "{";
+    Json gre = Json::object();
     for (std::size_t e = 1; e < p.rx_drop_gre.size(); ++e) {
       gre_drops += read(p.rx_drop_gre[e]);
-      append(gre, "%s\"%s\":%" PRIu64, e > 1 ? "," : "", to_string(static_cast<GreError>(e)),
-             read(p.rx_drop_gre[e]));
+      gre[to_string(static_cast<GreError>(e))] = read(p.rx_drop_gre[e]);
     }
-    gre += "}";
-    append(s, "%s{\"name\":\"%s\",\"interface\":\"%s\",\"local\":\"%s\",\"remote\":\"%s\","
-           "\"up\":%s,\"weight\":%u,\"source_ports\":%zu,", first ? "" : ",",
-           w.spec().name.c_str(), w.spec().interface_name.c_str(),
-           sockaddr_to_string(w.spec().local).c_str(), sockaddr_to_string(w.spec().remote).c_str(),
-           w.spec().up ? "true" : "false", w.spec().weight, w.source_port_count());
-    append(s, "\"tx_packets\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"tx_send_errors\":%" PRIu64
-           ",\"tx_submit_batches\":%" PRIu64 ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
-           ",", read(p.tx_packets), read(p.tx_bytes), read(p.tx_send_errors),
-           read(p.tx_submit_batches), read(p.rx_packets), read(p.rx_bytes));
-    append(s, "\"rx_drop_unknown_peer\":%" PRIu64 ",\"rx_drop_truncated\":%" PRIu64
-           ",\"rx_drop_key_mismatch\":%" PRIu64 ",\"rx_drop_ring_full\":%" PRIu64
-           ",\"rx_control\":%" PRIu64 ",\"rx_control_dropped\":%" PRIu64 ",\"tx_unsent\":%" PRIu64
-           ",\"rx_recv_errors\":%" PRIu64
-           ",\"rx_nobufs\":%" PRIu64 ",\"rx_drop_invalid_gre\":%" PRIu64
-           ",\"rx_nack_ranges\":%" PRIu64 ",\"rx_nack_dropped\":%" PRIu64 ",\"tx_nacks\":%" PRIu64 ",",
-           read(p.rx_drop_unknown_peer), read(p.rx_drop_truncated), read(p.rx_drop_key_mismatch),
-           read(p.rx_drop_ring_full), read(p.rx_control), read(p.rx_control_dropped),
-           read(p.tx_unsent), read(p.rx_recv_errors),
-           read(p.rx_nobufs), gre_drops, read(p.rx_nack_ranges), read(p.rx_nack_dropped),
-           read(p.tx_nacks));
-    s += "\"rx_drop_gre\":" + gre;
-    append(s, ",\"rx_pool_buffers\":%zu,\"rx_pool_buffer_bytes\":%u}", w.rx_pool().count(),
-           w.rx_pool().buf_size());
-    first = false;
+    paths.push_back({
+        {"name", w.spec().name},
+        {"interface", w.spec().interface_name},
+        {"local", sockaddr_to_string(w.spec().local)},
+        {"remote", sockaddr_to_string(w.spec().remote)},
+        {"up", w.spec().up},
+        {"weight", w.spec().weight},
+        {"source_ports", w.source_port_count()},
+        {"tx_packets", read(p.tx_packets)},
+        {"tx_bytes", read(p.tx_bytes)},
+        {"tx_send_errors", read(p.tx_send_errors)},
+        {"tx_submit_batches", read(p.tx_submit_batches)},
+        {"rx_packets", read(p.rx_packets)},
+        {"rx_bytes", read(p.rx_bytes)},
+        {"rx_drop_unknown_peer", read(p.rx_drop_unknown_peer)},
+        {"rx_drop_truncated", read(p.rx_drop_truncated)},
+        {"rx_drop_key_mismatch", read(p.rx_drop_key_mismatch)},
+        {"rx_drop_ring_full", read(p.rx_drop_ring_full)},
+        {"rx_control", read(p.rx_control)},
+        {"rx_control_dropped", read(p.rx_control_dropped)},
+        {"rx_control_limited", read(p.rx_control_limited)},
+        {"tx_unsent", read(p.tx_unsent)},
+        {"rx_recv_errors", read(p.rx_recv_errors)},
+        {"rx_nobufs", read(p.rx_nobufs)},
+        {"rx_drop_invalid_gre", gre_drops},
+        {"rx_nack_ranges", read(p.rx_nack_ranges)},
+        {"rx_nack_dropped", read(p.rx_nack_dropped)},
+        {"tx_nacks", read(p.tx_nacks)},
+        {"rx_drop_gre", std::move(gre)},
+        {"rx_pool_buffers", w.rx_pool().count()},
+        {"rx_pool_buffer_bytes", w.rx_pool().buf_size()},
+    });
   }
-  s += "]}";
-  return s;
+  j["paths"] = std::move(paths);
+  return j;
 }
 
 std::string Engine::status_text() const {
@@ -291,13 +341,11 @@ std::string Engine::status_text() const {
   append(s, "  repair: %" PRIu64 " segments sent again on request, %" PRIu64 " no longer held, %"
          PRIu64 " over budget; %" PRIu64 " requests sent\n", read(t.tx_repaired),
          read(t.tx_repair_missing), read(t.tx_repair_limited), read(r.nack_sent));
-  if (read(r.tun_write_drop_no_buffer) || read(r.tun_write_drop_not_ip) ||
-      read(r.nack_drop_no_buffer) || read(r.nack_drop_no_path)) {
-    append(s, "  tun write dropped: %" PRIu64 " no output buffer, %" PRIu64 " not IP; repair "
-           "requests not sent: %" PRIu64 " ranges (no buffer), %" PRIu64 " messages (no path)\n",
-           read(r.tun_write_drop_no_buffer), read(r.tun_write_drop_not_ip),
-           read(r.nack_drop_no_buffer), read(r.nack_drop_no_path));
-  }
+  append(s, "  tun write dropped: %" PRIu64 " no output buffer, %" PRIu64 " not IP, %" PRIu64
+         " above the MTU; repair requests not sent: %" PRIu64 " ranges (no buffer), %" PRIu64
+         " messages (no path)\n",
+         read(r.tun_write_drop_no_buffer), read(r.tun_write_drop_not_ip),
+         read(r.tun_write_drop_too_big), read(r.nack_drop_no_buffer), read(r.nack_drop_no_path));
   append(s, "  pools: read %zu x %u B, send %zu x %u B (fewest free %zu), output %zu x %u B "
          "(fewest free %zu)\n", reader_->read_pool().count(), reader_->read_pool().buf_size(),
          reader_->send_pool().count(), reader_->send_pool().buf_size(),
@@ -338,10 +386,11 @@ std::string Engine::status_text() const {
            read(p.rx_bytes));
     append(s, "  dropped:  %" PRIu64 " unknown peer, %" PRIu64 " invalid GRE, %" PRIu64
            " truncated, %" PRIu64 " key mismatch, %" PRIu64 " ring full, %" PRIu64
-           " control, %" PRIu64 " repair requests\n",
+           " control, %" PRIu64 " control over the new-session limit, %" PRIu64
+           " repair requests, %" PRIu64 " out of receive buffers\n",
            read(p.rx_drop_unknown_peer), gre_drops, read(p.rx_drop_truncated),
            read(p.rx_drop_key_mismatch), read(p.rx_drop_ring_full), read(p.rx_control_dropped),
-           read(p.rx_nack_dropped));
+           read(p.rx_control_limited), read(p.rx_nack_dropped), read(p.rx_nobufs));
     append(s, "  rx pool:  %zu x %u B (%zu KiB)\n", w.rx_pool().count(), w.rx_pool().buf_size(),
            w.rx_pool().memory_bytes() / 1024);
   }

@@ -2,7 +2,7 @@
 // writer, each on its own thread, wired together with SPSC rings and doorbells.
 //
 // Threads: constructed, started, stopped, reconfigured and destroyed by one controlling
-// thread (mptd's main thread, which is also the control thread). status_json() may be called
+// thread (mptd's main thread, which is also the control thread). status() may be called
 // from it while running: it only reads relaxed counters and sizes that change only while the
 // data plane is paused.
 //
@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,7 +83,7 @@ class Engine {
     spec_.paths.at(i).weight = weight;
     spec_.paths.at(i).up = up;
   }
-  [[nodiscard]] std::string status_json() const;
+  [[nodiscard]] nlohmann::ordered_json status() const;  // `mpt status --json`'s data-plane part
   [[nodiscard]] std::string status_text() const;
 
  private:

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "engine/byte_order.h"
 #include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/udp_socket.h"
@@ -253,7 +254,27 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
       bump(stats_.rx_control_dropped);
       return;
     }
-    cp.rx_time_us = monotonic_us();
+    // Admission (see set_peer_session): version 1, long enough for a header and a MAC, and
+    // the peer's session -- or one of a few other messages per second.
+    const std::uint8_t* m = payload + p.header_size;
+    if (n < kControlHeaderSize + kControlMacSize || m[0] != kControlVersion) {
+      bump(stats_.rx_control_dropped);
+      return;
+    }
+    const std::uint64_t now_us = monotonic_us();
+    const std::uint64_t known = peer_session_.load(std::memory_order_relaxed);
+    if (known == 0 || load_be64(m + 4) != known) {
+      new_session_tokens_ = std::min(
+          kNewSessionBurst, new_session_tokens_ + static_cast<double>(now_us - new_session_refill_us_) *
+                                                      kNewSessionPerSecond / 1e6);
+      new_session_refill_us_ = now_us;
+      if (new_session_tokens_ < 1) {
+        bump(stats_.rx_control_limited);
+        return;
+      }
+      new_session_tokens_ -= 1;
+    }
+    cp.rx_time_us = now_us;
     cp.rx_packets_before = read(stats_.rx_packets);
     cp.rx_bytes_before = read(stats_.rx_bytes);
     cp.length = static_cast<std::uint16_t>(n);

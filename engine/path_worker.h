@@ -79,6 +79,15 @@ class PathWorker {
   // Repair requests (NACKs) received on this path, for the TUN reader (consumer).
   RepairRing& repair_ring() { return repair_ring_; }
   void set_control_listener(bool on) { control_listener_.store(on, std::memory_order_relaxed); }
+  // Control thread: the peer's current session id (0: none yet). Control messages that carry
+  // another one (a restarted peer's HELLO -- or junk) are admitted only at
+  // kNewSessionPerSecond, so a flood of them from the peer's address cannot fill the control
+  // ring and crowd out the real probes (signaling/messages.h has the header layout).
+  void set_peer_session(std::uint64_t session) {
+    peer_session_.store(session, std::memory_order_relaxed);
+  }
+  static constexpr double kNewSessionPerSecond = 50;
+  static constexpr double kNewSessionBurst = 16;
   void set_down(bool down) { down_.store(down, std::memory_order_release); }
 
   // TUN writer: the worker ran out of receive buffers (its multishot receive ended with
@@ -165,6 +174,9 @@ class PathWorker {
   ReturnRing tx_return_ring_;
   RefRing rx_ring_;
   ControlRing control_ring_;
+  std::atomic<std::uint64_t> peer_session_{0};
+  double new_session_tokens_ = kNewSessionBurst;  // worker thread only
+  std::uint64_t new_session_refill_us_ = 0;
   RepairRing repair_ring_;
   bool repair_wake_ = false;  // a repair request was pushed this turn: ring the reader
   std::atomic<bool> control_listener_{false};

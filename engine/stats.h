@@ -61,7 +61,8 @@ struct PathStats {
   Counter rx_drop_key_mismatch{0};  // GRE key absent or different from the configured one
   Counter rx_drop_ring_full{0};     // the TUN writer's ring was full
   Counter rx_control{0};            // mpt control messages handed to the control thread
-  Counter rx_control_dropped{0};    // ... dropped: control ring full, too long, or no listener
+  Counter rx_control_dropped{0};    // ... dropped: control ring full, malformed, or no listener
+  Counter rx_control_limited{0};    // ... not the peer's session, over kNewSessionPerSecond
   Counter rx_nack_ranges{0};        // repair requests (NACK ranges) handed to the TUN reader
   Counter rx_nack_dropped{0};       // ... dropped: malformed, or the repair ring was full
   Counter tx_nacks{0};              // NACK messages the TUN writer sent on this path
@@ -76,6 +77,7 @@ struct RxStats {
   Counter tun_writes{0};            // TUN writes (a super-packet counts once)
   Counter tun_write_drop_no_buffer{0};
   Counter tun_write_drop_not_ip{0};
+  Counter tun_write_drop_too_big{0};  // inner packets longer than a hold buffer (MTU + 64)
   Counter tun_write_packets{0};     // inner packets written
   Counter tun_write_bytes{0};
   Counter tun_write_errors{0};

@@ -79,6 +79,7 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       keeps_history_(paths.size(), false) {
   command_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (command_fd_ < 0) throw sys_error(errno, "eventfd for the TUN reader's commands");
+  path_states_.resize(paths_.size());
   build_connections(nullptr);
   for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
   provided_.publish();
@@ -171,6 +172,12 @@ void TunReader::detach_path(int slot) {
 
 void TunReader::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots) {
   paths_.assign(slots.begin(), slots.end());
+  path_states_.resize(paths_.size());
+  for (std::size_t p = 0; p < tunnel_.paths.size(); ++p) {  // a new path in a slot, or none
+    if (!tunnel_.paths[p].active || p >= old.paths.size() || !old.paths[p].active) {
+      path_states_.forget(p);
+    }
+  }
   open_.resize(paths_.size());
   to_push_.resize(paths_.size());
   to_push_len_.resize(paths_.size(), 0);
@@ -200,7 +207,8 @@ TunReader::~TunReader() {
 }
 
 void TunReader::post_command(const PathCommand& c) {
-  (void)commands_.push(c);
+  // The latest state per path, never a queue that can overflow (PathStateMailbox).
+  if (c.path < 0 || !path_states_.post(static_cast<std::size_t>(c.path), c.up, c.weight)) return;
   [[maybe_unused]] const int r = ::eventfd_write(command_fd_, 1);
 }
 
@@ -282,8 +290,9 @@ void TunReader::run() {
 }
 
 void TunReader::apply_commands() {
-  PathCommand c;
-  while (commands_.pop(c)) set_path_state(c.path, c.weight, c.up);
+  path_states_.take_changed([this](std::size_t path, bool up, std::uint32_t weight) {
+    set_path_state(static_cast<int>(path), weight, up);
+  });
   refresh_estimates();
 }
 
@@ -316,12 +325,15 @@ void TunReader::set_path_state(int path, std::uint32_t weight, bool up) {
   const PathSpec& ps = tunnel_.paths.at(static_cast<std::size_t>(path));
   Connection& c = connections_.at(static_cast<std::size_t>(ps.connection));
   const auto& ids = tunnel_.connections[static_cast<std::size_t>(ps.connection)].paths;
-  bool went_down = false;
+  bool went_down = false, changed = false;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] != path) continue;
+    if (c.states[i].up == up && c.states[i].weight == weight) continue;  // as it is already
     went_down = c.states[i].up && !up;
     c.states[i] = {weight, up};
+    changed = true;
   }
+  if (!changed) return;
   c.chooser.set_paths(c.states, monotonic_ns());
   if (went_down) reinject(path);
   c.run_left = 0;  // the next segment is a fresh decision among the paths as they are now

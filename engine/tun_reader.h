@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include "engine/path_state_mailbox.h"
 #include "engine/connection_table.h"
 #include "engine/stats.h"
 #include "engine/tun_offload.h"
@@ -183,7 +184,7 @@ class TunReader {
   // Batches taken back from removed paths (detach_path), with their connection.
   std::vector<std::pair<PacketBuf*, int>> orphans_;
   Segmenter segmenter_;
-  CommandRing commands_;
+  PathStateMailbox path_states_;  // control thread -> here: each path's latest (up, weight)
   std::atomic<std::uint64_t> repair_keep_ns_{0};
 
   TxStats stats_;

@@ -81,6 +81,7 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
 void TunWriter::run() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   bool stop = false;
+  stop_requested_ = false;
   ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
   while (!stop) {
     bool more = false;
@@ -89,21 +90,8 @@ void TunWriter::run() {
     const bool room = output_pool_.free_count() > kBatchMax;
     ring_.submit_and_wait(more && room ? 0 : 1);
     const std::size_t n = ring_.copy_cqes(cqes);
-    for (std::size_t i = 0; i < n; ++i) {
-      const io_uring_cqe& c = cqes[i];
-      switch (op_of(c.user_data)) {
-        case Op::kTunWrite: handle_write(c); break;
-        case Op::kWake: doorbell_answered(bell_); break;
-        case Op::kTimer: --timers_in_flight_; break;
-        case Op::kSend:
-          static_cast<NackBuf*>(ptr_of(c.user_data))->in_flight = false;
-          --nacks_in_flight_;
-          break;
-        case Op::kStop: stop = true; break;
-        case Op::kMsgRing: wake_failed(c.user_data); break;
-        default: break;
-      }
-    }
+    for (std::size_t i = 0; i < n; ++i) handle_cqe(cqes[i]);
+    stop = stop_requested_;
     const std::uint64_t now = monotonic_ns();
     DelayCommand dc;
     while (delay_commands_.pop(dc)) {
@@ -186,7 +174,10 @@ void TunWriter::deliver(const PacketRef& r) {
     return;
   }
   finish_output();
-  if (paused_ && output_pool_.free_count() == 0) wait_for_output_buffer();
+  // Out of output buffers: a release of many held packets at once (a gap given up, a flush,
+  // a resync) that cannot be coalesced. The writes in flight are reaped here rather than at
+  // the next loop turn, so that nothing is dropped.
+  if (output_pool_.free_count() == 0) wait_for_output_buffer();
   output_ = output_pool_.take();
   if (!output_) [[unlikely]] {  // bounded by take_batches; count if it ever happens
     bump(stats_.tun_write_drop_no_buffer);
@@ -215,26 +206,31 @@ void TunWriter::finish_output() {
   output_ = nullptr;
 }
 
-// Paused (a reload delivers what a removed path received, or what a removed connection
-// held): no loop turn reaps TUN writes, so wait for one here instead of dropping.
+// Every output buffer is in a TUN write in flight (a release bigger than the pool, or a
+// reload delivering what a removed path received): wait for writes to complete here, in the
+// middle of the release, instead of dropping. Any other completion reaped meanwhile is
+// handled as the loop would (a stop is remembered for the loop).
 void TunWriter::wait_for_output_buffer() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   while (output_pool_.free_count() == 0 && writes_in_flight_ > 0) {
     ring_.submit_and_wait(1);
     const std::size_t n = ring_.copy_cqes(cqes);
-    for (std::size_t i = 0; i < n; ++i) {
-      switch (op_of(cqes[i].user_data)) {
-        case Op::kTunWrite: handle_write(cqes[i]); break;
-        case Op::kWake: doorbell_answered(bell_); break;
-        case Op::kTimer: --timers_in_flight_; break;
-        case Op::kSend:
-          static_cast<NackBuf*>(ptr_of(cqes[i].user_data))->in_flight = false;
-          --nacks_in_flight_;
-          break;
-        case Op::kMsgRing: wake_failed(cqes[i].user_data); break;
-        default: break;
-      }
-    }
+    for (std::size_t i = 0; i < n; ++i) handle_cqe(cqes[i]);
+  }
+}
+
+void TunWriter::handle_cqe(const io_uring_cqe& c) {
+  switch (op_of(c.user_data)) {
+    case Op::kTunWrite: handle_write(c); break;
+    case Op::kWake: doorbell_answered(bell_); break;
+    case Op::kTimer: --timers_in_flight_; break;
+    case Op::kSend:
+      static_cast<NackBuf*>(ptr_of(c.user_data))->in_flight = false;
+      --nacks_in_flight_;
+      break;
+    case Op::kStop: stop_requested_ = true; break;
+    case Op::kMsgRing: wake_failed(c.user_data); break;
+    default: break;
   }
 }
 
@@ -287,6 +283,17 @@ void TunWriter::take_from(PathWorker& w, std::uint64_t now) {
   int local = 0;
   while (conn_paths[static_cast<std::size_t>(local)] != w.path_index()) ++local;
   for (std::size_t i = 0; i < n; ++i) {
+    // An inner packet longer than a hold buffer (MTU + 64: a peer with a larger MTU, or a
+    // spoofer) is refused: held, it would pin a 64 KB receive buffer for up to max_delay,
+    // and enough of them would drain the path's pool, probes included.
+    if (refs[i].length > hold_pool_.buf_size()) [[unlikely]] {
+      bump(stats_.tun_write_drop_too_big);
+      MPT_LOG_RATELIMITED(LogLevel::kWarn,
+                          "dropped an inner packet of %u bytes: above this tunnel's MTU %d "
+                          "(is the peer's mtu larger?)", refs[i].length, tunnel_.mtu);
+      release(refs[i]);
+      continue;
+    }
     if (reorder && refs[i].has_seq) {
       reorder->push(refs[i].seq, local, now, refs[i], *this);
     } else {

@@ -249,6 +249,9 @@ void ControlLoop::tick() {
     if (!p.active) continue;
     const Connection& c = connections_[static_cast<std::size_t>(p.connection)];
     drain(i, now);
+    // The data plane admits control messages of this session freely, others a few per
+    // second (engine::PathWorker::set_peer_session): also new paths, after a reload or a new key.
+    engine_.path(i).set_peer_session(c.peer_session.value_or(0));
     if (now - p.rate_at_us >= 1000000) {
       const std::uint64_t tx = engine::read(engine_.path(i).stats().tx_bytes);
       const std::uint64_t rx = engine::read(engine_.path(i).stats().rx_bytes);
@@ -355,6 +358,11 @@ void ControlLoop::drain(std::size_t i, std::uint64_t now) {
           c.hello_sent_us = 0;
         }
         c.peer_session = m.header.session;
+        for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
+          if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
+            engine_.path(k).set_peer_session(m.header.session);
+          }
+        }
         c.replay.reset();
       }
       if (!c.replay.check_and_update(m.header.counter)) e = ParseError::kReplay;
@@ -631,56 +639,58 @@ void ControlLoop::on_link_message(const std::uint8_t* data, std::size_t len) {
   }
 }
 
-std::string ControlLoop::status_json() const {
-  std::string s = ",\"health\":[";
+nlohmann::ordered_json ControlLoop::status() const {
+  using Json = nlohmann::ordered_json;
   const std::uint64_t now = now_us();
-  char buf[1024];
-  bool first = true;
+  Json health = Json::array();
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     const Path& p = paths_[i];
     if (!p.active) continue;
-    std::snprintf(buf, sizeof buf,
-                  "%s{\"path\":\"%s\",\"state\":\"%s\",\"weight\":%u,\"rtt_us\":%" PRIu64
-                  ",\"loss\":%.4f,\"tx_mbps\":%.1f,\"rx_mbps\":%.1f,"
-                  "\"ms_since_ack\":%" PRIu64 ",\"probes_sent\":%" PRIu64
-                  ",\"acks_received\":%" PRIu64 ",\"last_change_ms_ago\":%" PRIu64
-                  ",\"estimate\":{\"rate_mbps\":%.2f,\"delivery_mbps\":%.2f,\"min_rtt_us\":%" PRIu64
-                  ",\"srtt_us\":%" PRIu64 ",\"rttvar_us\":%" PRIu64 ",\"queue_delay_us\":%" PRIu64
-                  ",\"loss\":%.4f,\"saturated\":%s,\"samples\":%" PRIu64 "}}",
-                  first ? "" : ",", engine_.spec().paths[i].name.c_str(),
-                  to_string(p.health.state()), p.weight, p.health.rtt_us(), p.health.loss(),
-                  p.tx_mbps, p.rx_mbps,
-                  p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0, p.probes_sent,
-                  p.acks_received, (now - p.health.last_change_us()) / 1000,
-                  p.estimator.rate_bps() / 1e6, p.estimator.last_delivery_bps() / 1e6,
-                  p.estimator.min_rtt_us(), p.estimator.srtt_us(), p.estimator.rttvar_us(),
-                  p.estimator.queue_delay_us(), p.estimator.loss(),
-                  p.estimator.saturated() ? "true" : "false", p.estimator.samples());
-    s += buf;
-    first = false;
+    health.push_back({
+        {"path", engine_.spec().paths[i].name},
+        {"state", to_string(p.health.state())},
+        {"weight", p.weight},
+        {"rtt_us", p.health.rtt_us()},
+        {"loss", p.health.loss()},
+        {"tx_mbps", p.tx_mbps},
+        {"rx_mbps", p.rx_mbps},
+        {"ms_since_ack", p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0},
+        {"probes_sent", p.probes_sent},
+        {"acks_received", p.acks_received},
+        {"last_change_ms_ago", (now - p.health.last_change_us()) / 1000},
+        {"estimate",
+         {{"rate_mbps", p.estimator.rate_bps() / 1e6},
+          {"delivery_mbps", p.estimator.last_delivery_bps() / 1e6},
+          {"min_rtt_us", p.estimator.min_rtt_us()},
+          {"srtt_us", p.estimator.srtt_us()},
+          {"rttvar_us", p.estimator.rttvar_us()},
+          {"queue_delay_us", p.estimator.queue_delay_us()},
+          {"loss", p.estimator.loss()},
+          {"saturated", p.estimator.saturated()},
+          {"samples", p.estimator.samples()}}},
+    });
   }
-  s += "],\"control\":[";
-  first = true;
+  Json control = Json::array();
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     const Connection& conn = connections_[c];
     if (!conn.active) continue;
-    std::snprintf(buf, sizeof buf,
-                  "%s{\"connection\":\"%s\",\"signalling\":%s,\"authenticated\":%s,"
-                  "\"established\":%s,\"peer_restarts\":%" PRIu64 "}",
-                  first ? "" : ",", conn.cfg.name.c_str(), conn.cfg.enabled ? "true" : "false",
-                  conn.auth->authenticated() ? "true" : "false",
-                  conn.established ? "true" : "false", conn.peer_restarts);
-    s += buf;
-    first = false;
+    control.push_back({
+        {"connection", conn.cfg.name},
+        {"signalling", conn.cfg.enabled},
+        {"authenticated", conn.auth->authenticated()},
+        {"established", conn.established},
+        {"peer_restarts", conn.peer_restarts},
+    });
   }
-  s += "],\"control_rx_errors\":{";
+  Json errors = Json::object();
   for (std::size_t e = 1; e < rx_errors_.size(); ++e) {
-    std::snprintf(buf, sizeof buf, "%s\"%s\":%" PRIu64, e > 1 ? "," : "",
-                  to_string(static_cast<ParseError>(e)), rx_errors_[e]);
-    s += buf;
+    errors[to_string(static_cast<ParseError>(e))] = rx_errors_[e];
   }
-  s += "}";
-  return s;
+  Json j;
+  j["health"] = std::move(health);
+  j["control"] = std::move(control);
+  j["control_rx_errors"] = std::move(errors);
+  return j;
 }
 
 std::string ControlLoop::status_text() const {

@@ -66,7 +66,8 @@ class ControlLoop {
   std::string set_interface_admin(const std::string& ifname, bool up);
 
   // ,"health":[...] for `mpt status --json`, and text lines for `mpt status`.
-  [[nodiscard]] std::string status_json() const;
+  // `mpt status --json`'s health, control and control_rx_errors members.
+  [[nodiscard]] nlohmann::ordered_json status() const;
   [[nodiscard]] std::string status_text() const;
 
  private:

@@ -100,8 +100,9 @@ rejected() {  # sum of every reason a control message is refused for, in one sta
   for k in $(printf '%s' "$1" | grep -o '"control_rx_errors":{[^}]*}' | grep -o '[0-9][0-9]*'); do
     n=$((n + k))
   done
-  # dropped before parsing (control ring full): counted per path by the worker
-  for k in $(printf '%s' "$1" | grep -o '"rx_control_dropped":[0-9]*' | cut -d: -f2); do
+  # dropped before parsing (malformed, ring full, not the peer's session over the new-session
+  # limit): counted per path by the worker
+  for k in $(printf '%s' "$1" | grep -o '"rx_control_\(dropped\|limited\)":[0-9]*' | cut -d: -f2); do
     n=$((n + k))
   done
   echo "$n"

@@ -233,6 +233,261 @@ int forge_control(const char* src, const char* dst, int port, long count) {
   return 0;
 }
 
+// A flood of well-formed control messages (GRE protocol 0x88B5, version 1, a PROBE header,
+// random session, counter and MAC) spoofed from SRC:SPORT -- the peer's own address and port,
+// which the receiving path accepts -- for SECONDS, as fast as one raw socket sends (IPv4,
+// IP_HDRINCL; UDP checksum 0). Prints how many it sent.
+int flood_control(const char* src, int sport, const char* dst, int dport, double seconds) {
+  in_addr s{}, d{};
+  if (inet_pton(AF_INET, src, &s) != 1 || inet_pton(AF_INET, dst, &d) != 1) return 2;
+  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+  if (fd < 0) {
+    std::perror("flood-control: raw socket");
+    return 2;
+  }
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr = d;
+  constexpr std::size_t kBody = 36, kMsg = 24 + kBody + 32, kLen = 20 + 8 + 4 + kMsg;
+  std::uint8_t pkt[kLen] = {};
+  pkt[0] = 0x45;
+  pkt[2] = kLen >> 8;
+  pkt[3] = kLen & 0xff;
+  pkt[8] = 64;
+  pkt[9] = 17;  // UDP; the kernel fills in the IP id and checksum
+  std::memcpy(pkt + 12, &s, 4);
+  std::memcpy(pkt + 16, &d, 4);
+  std::uint8_t* u = pkt + 20;
+  u[0] = static_cast<std::uint8_t>(sport >> 8);
+  u[1] = static_cast<std::uint8_t>(sport);
+  u[2] = static_cast<std::uint8_t>(dport >> 8);
+  u[3] = static_cast<std::uint8_t>(dport);
+  u[4] = (kLen - 20) >> 8;
+  u[5] = (kLen - 20) & 0xff;
+  std::uint8_t* g = u + 8;
+  g[2] = 0x88;
+  g[3] = 0xB5;
+  std::uint8_t* m = g + 4;
+  Stream rnd(11);
+  long sent = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    for (int k = 0; k < 256; ++k) {
+      rnd.fill(m, kMsg);
+      m[0] = 1;  // version
+      m[1] = 3;  // PROBE
+      m[2] = 0;
+      m[3] = kBody;
+      if (sendto(fd, pkt, kLen, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) >= 0) ++sent;
+    }
+  }
+  std::printf("sent %ld control messages in %.1f s (%.0f per second)\n", sent, seconds,
+              static_cast<double>(sent) / seconds);
+  close(fd);
+  return 0;
+}
+
+// Data datagrams that a reorder stage must hold, each carrying one inner IPv4 packet of
+// INNER bytes (above the receiver's MTU: a peer with a larger MTU, or a spoofer), spoofed from
+// SRC:SPORT: GRE with a sequence number, every third number left out so that the ones after
+// each gap wait. COUNT datagrams, about 2000 per second. With SRC2 and DST2 (a second path),
+// a small datagram with the first number goes that way every 8 datagrams: that path then has
+// not passed the gaps, so they wait up to the receiver's max delay.
+int flood_oversized(const char* src, int sport, const char* dst, int dport, long count, int inner,
+                    const char* src2, const char* dst2) {
+  in_addr s{}, d{}, s2{}, d2{};
+  if (inet_pton(AF_INET, src, &s) != 1 || inet_pton(AF_INET, dst, &d) != 1) return 2;
+  const bool second = src2 && dst2;
+  if (second && (inet_pton(AF_INET, src2, &s2) != 1 || inet_pton(AF_INET, dst2, &d2) != 1)) return 2;
+  if (inner < 28 || inner > 60000) return 2;
+  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+  if (fd < 0) {
+    std::perror("flood-oversized: raw socket");
+    return 2;
+  }
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr = d;
+  const std::size_t len = 20 + 8 + 8 + static_cast<std::size_t>(inner);
+  std::vector<std::uint8_t> pkt(len, 0);
+  pkt[0] = 0x45;
+  pkt[2] = static_cast<std::uint8_t>(len >> 8);
+  pkt[3] = static_cast<std::uint8_t>(len);
+  pkt[8] = 64;
+  pkt[9] = 17;
+  std::memcpy(&pkt[12], &s, 4);
+  std::memcpy(&pkt[16], &d, 4);
+  std::uint8_t* u = &pkt[20];
+  u[0] = static_cast<std::uint8_t>(sport >> 8);
+  u[1] = static_cast<std::uint8_t>(sport);
+  u[2] = static_cast<std::uint8_t>(dport >> 8);
+  u[3] = static_cast<std::uint8_t>(dport);
+  u[4] = static_cast<std::uint8_t>((len - 20) >> 8);
+  u[5] = static_cast<std::uint8_t>(len - 20);
+  std::uint8_t* g = u + 8;
+  g[0] = 0x10;  // S: sequence number present
+  g[2] = 0x08;  // IPv4
+  std::uint8_t* ip = g + 8;  // inner: UDP 10.9.9.9 -> 10.9.9.8, total length `inner`
+  ip[0] = 0x45;
+  ip[2] = static_cast<std::uint8_t>(inner >> 8);
+  ip[3] = static_cast<std::uint8_t>(inner);
+  ip[8] = 64;
+  ip[9] = 17;
+  ip[12] = 10; ip[13] = 9; ip[14] = 9; ip[15] = 9;
+  ip[16] = 10; ip[17] = 9; ip[18] = 9; ip[19] = 8;
+  // The small datagram for the second path: same headers, 28-byte inner packet.
+  std::vector<std::uint8_t> small(pkt.begin(), pkt.begin() + 20 + 8 + 8 + 28);
+  if (second) {
+    std::memcpy(&small[12], &s2, 4);
+    std::memcpy(&small[16], &d2, 4);
+    small[2] = 0;
+    small[3] = static_cast<std::uint8_t>(small.size());
+    small[20 + 4] = 0;
+    small[20 + 5] = static_cast<std::uint8_t>(small.size() - 20);
+    small[20 + 8 + 8 + 2] = 0;
+    small[20 + 8 + 8 + 3] = 28;
+  }
+  sockaddr_in to2 = to;
+  to2.sin_addr = d2;
+  const auto put_seq = [](std::uint8_t* gre, std::uint32_t v) {
+    gre[4] = static_cast<std::uint8_t>(v >> 24);
+    gre[5] = static_cast<std::uint8_t>(v >> 16);
+    gre[6] = static_cast<std::uint8_t>(v >> 8);
+    gre[7] = static_cast<std::uint8_t>(v);
+  };
+  long sent = 0;
+  const std::uint32_t first = 0x40000000;
+  std::uint32_t seq = first;
+  for (long i = 0; i < count; ++i) {
+    if (i > 0 && i % 2 == 0) ++seq;  // a gap before every other datagram
+    put_seq(g, seq++);
+    if (sendto(fd, pkt.data(), len, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) >= 0) ++sent;
+    if (second && i % 8 == 0) {
+      put_seq(&small[28], first);
+      (void)sendto(fd, small.data(), small.size(), 0, reinterpret_cast<sockaddr*>(&to2), sizeof to2);
+    }
+    if (i % 16 == 15) usleep(8000);
+  }
+  std::printf("sent %ld datagrams with %d-byte inner packets\n", sent, inner);
+  close(fd);
+  return 0;
+}
+
+std::uint16_t ip_checksum(const std::uint8_t* h, std::size_t n) {
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i + 1 < n; i += 2) sum += static_cast<std::uint32_t>(h[i] << 8 | h[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(~sum);
+}
+
+// COUNT inner UDP datagrams (INNER_SRC -> INNER_DST:UPORT, 100 bytes of payload, valid IPv4
+// header checksum, UDP checksum 0) that a reorder stage holds and then releases all at once:
+// spoofed from the peer's paths (raw socket, SRC:SPORT -> DST:DPORT on path 1, SRC2 -> DST2 on
+// path 2). Path 2 first brings number N (and then again now and then), path 1 brings N + 2 ..
+// N + 1 + COUNT: the gap at N + 1, which path 2 has not passed, holds them all until the
+// receiver's max delay.
+int burst_udp(const char* src, int sport, const char* dst, int dport, const char* src2,
+              const char* dst2, long count, const char* inner_src, const char* inner_dst, int uport) {
+  in_addr s{}, d{}, s2{}, d2{}, is{}, id{};
+  if (inet_pton(AF_INET, src, &s) != 1 || inet_pton(AF_INET, dst, &d) != 1 ||
+      inet_pton(AF_INET, src2, &s2) != 1 || inet_pton(AF_INET, dst2, &d2) != 1 ||
+      inet_pton(AF_INET, inner_src, &is) != 1 || inet_pton(AF_INET, inner_dst, &id) != 1) {
+    return 2;
+  }
+  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+  if (fd < 0) {
+    std::perror("burst-udp: raw socket");
+    return 2;
+  }
+  constexpr std::size_t kInner = 20 + 8 + 100, kLen = 20 + 8 + 8 + kInner;
+  std::uint8_t pkt[kLen] = {};
+  pkt[0] = 0x45;
+  pkt[2] = kLen >> 8;
+  pkt[3] = kLen & 0xff;
+  pkt[8] = 64;
+  pkt[9] = 17;
+  std::uint8_t* u = pkt + 20;
+  u[0] = static_cast<std::uint8_t>(sport >> 8);
+  u[1] = static_cast<std::uint8_t>(sport);
+  u[2] = static_cast<std::uint8_t>(dport >> 8);
+  u[3] = static_cast<std::uint8_t>(dport);
+  u[4] = (kLen - 20) >> 8;
+  u[5] = (kLen - 20) & 0xff;
+  std::uint8_t* g = u + 8;
+  g[0] = 0x10;  // S
+  g[2] = 0x08;  // IPv4
+  std::uint8_t* ip = g + 8;
+  ip[0] = 0x45;
+  ip[2] = kInner >> 8;
+  ip[3] = kInner & 0xff;
+  ip[8] = 64;
+  ip[9] = 17;
+  std::memcpy(ip + 12, &is, 4);
+  std::memcpy(ip + 16, &id, 4);
+  const std::uint16_t ck = ip_checksum(ip, 20);
+  ip[10] = static_cast<std::uint8_t>(ck >> 8);
+  ip[11] = static_cast<std::uint8_t>(ck);
+  std::uint8_t* udp = ip + 20;
+  udp[0] = 0x30; udp[1] = 0x39;  // source port 12345
+  udp[2] = static_cast<std::uint8_t>(uport >> 8);
+  udp[3] = static_cast<std::uint8_t>(uport);
+  udp[4] = 0;
+  udp[5] = 108;
+  const auto send_on = [&](int path, std::uint32_t seq) {
+    std::memcpy(pkt + 12, path == 1 ? &s : &s2, 4);
+    std::memcpy(pkt + 16, path == 1 ? &d : &d2, 4);
+    g[4] = static_cast<std::uint8_t>(seq >> 24);
+    g[5] = static_cast<std::uint8_t>(seq >> 16);
+    g[6] = static_cast<std::uint8_t>(seq >> 8);
+    g[7] = static_cast<std::uint8_t>(seq);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr = path == 1 ? d : d2;
+    return sendto(fd, pkt, kLen, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) >= 0;
+  };
+  const std::uint32_t n = 0x50000000;
+  long sent = 0;
+  send_on(2, n);  // delivered: starts the receiver's numbering (or lands in its window)
+  usleep(20000);
+  for (long i = 0; i < count; ++i) {
+    if (send_on(1, n + 2 + static_cast<std::uint32_t>(i))) ++sent;
+    if (i % 64 == 63) {
+      send_on(2, n);  // path 2 stays active, and behind the gap
+      usleep(1000);
+    }
+  }
+  std::printf("sent %ld inner UDP datagrams behind one gap\n", sent);
+  close(fd);
+  return 0;
+}
+
+// Counts UDP datagrams arriving on ADDR:PORT for SECONDS; prints the count.
+int udp_count(const char* addr, int port, double seconds) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!make_addr(addr, port, ss, len)) return 2;
+  const int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+  const int big = 8 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    std::perror("udp-count: bind");
+    return 2;
+  }
+  timeval tv{0, 100000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::printf("listening\n");
+  std::fflush(stdout);
+  long got = 0;
+  char buf[2048];
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (recv(fd, buf, sizeof buf, 0) > 0) ++got;
+  }
+  std::printf("received %ld\n", got);
+  close(fd);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -246,12 +501,30 @@ int main(int argc, char** argv) {
   if (cmd == "forge-control" && argc == 6) {
     return forge_control(argv[2], argv[3], std::atoi(argv[4]), std::atol(argv[5]));
   }
+  if (cmd == "flood-control" && argc == 7) {
+    return flood_control(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]),
+                         std::atof(argv[6]));
+  }
+  if (cmd == "flood-oversized" && (argc == 8 || argc == 10)) {
+    return flood_oversized(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]),
+                           std::atol(argv[6]), std::atoi(argv[7]), argc == 10 ? argv[8] : nullptr,
+                           argc == 10 ? argv[9] : nullptr);
+  }
+  if (cmd == "burst-udp" && argc == 12) {
+    return burst_udp(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), argv[6], argv[7],
+                     std::atol(argv[8]), argv[9], argv[10], std::atoi(argv[11]));
+  }
+  if (cmd == "udp-count" && argc == 5) return udp_count(argv[2], std::atoi(argv[3]), std::atof(argv[4]));
   if (cmd == "garbage" && argc == 6) {
     return garbage(argv[2], argv[3], std::atoi(argv[4]), std::atol(argv[5]));
   }
   std::fprintf(stderr,
                "usage: mpt-testtool tcp-recv|tcp-send ADDR PORT BYTES SEED\n"
                "       mpt-testtool garbage SRC DST PORT COUNT\n"
-               "       mpt-testtool forge-control SRC DST PORT COUNT\n");
+               "       mpt-testtool forge-control SRC DST PORT COUNT\n"
+               "       mpt-testtool flood-control SRC SPORT DST DPORT SECONDS\n"
+               "       mpt-testtool flood-oversized SRC SPORT DST DPORT COUNT INNER_BYTES [SRC2 DST2]\n"
+               "       mpt-testtool burst-udp SRC SPORT DST DPORT SRC2 DST2 COUNT INNER_SRC INNER_DST UDP_PORT\n"
+               "       mpt-testtool udp-count ADDR PORT SECONDS\n");
   return 2;
 }

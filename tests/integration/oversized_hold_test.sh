@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Inner packets longer than the tunnel MTU (a peer with a larger MTU, or a spoofer) must not
+# pin receive buffers while the reorder stage holds them. Before the fix each one held a 64 KB
+# receive buffer of its path by reference for up to the max delay: a stream of them behind
+# gaps drained path_0's pool (512 buffers), its probes found no buffer and the path was
+# declared dead. Now they are refused and counted (drop_too_big).
+# From ns B, spoofed as the peer's paths (raw socket, 10.200.1.2:4754 and 10.200.2.2:4754):
+# 6000 datagrams with 3000-byte inner packets on path_0, a gap before every other one, and
+# now and then a small datagram with the first number on path_1 (so that path_1 has not passed
+# the gaps and they wait up to max_buffdelay_msec = 1000). Veth MTU 9000 so they fit.
+# Usage: oversized_hold_test.sh BUILD_DIR
+. "$(dirname "$0")/lib.sh"
+require_root_and_netns
+init_test_env "$@"
+add_veth_paths 2
+for ns in "$A" "$B"; do ip -n "$ns" link set veth0 mtu 9000; done
+for s in a b; do
+  me=1 peer=2 paths=("${PATHS_A[@]}")
+  [ "$s" = b ] && me=2 peer=1 paths=("${PATHS_B[@]}")
+  write_config "$WORK/$s" "10.201.0.$me/24" "fd00:201::$me/64" "10.201.0.$me" "10.201.0.$peer" "${paths[@]}"
+  printf 'probe_interval_ms = 20\ndead_misses = 3\nhold_down_ms = 300\nmax_buffdelay_msec = 1000\n' >"$WORK/$s/extra"
+  sed -i "/^\[connection\]/r $WORK/$s/extra" "$WORK/$s/connections/it.conf"
+done
+start_mptd_pair
+established() { "$MPT" --socket "$WORK/$1.sock" status --json | grep -q '"established":true'; }
+wait_for 30 established a || fail "A: the peer never answered HELLO"
+health() {
+  "$MPT" --socket "$WORK/a.sock" status --json | grep -o '"path":"it/path_0","state":"[a-z-]*"' | sed 's/.*"state":"//; s/"$//'
+}
+path0_up() { [ "$(health)" = up ]; }
+wait_for 30 path0_up || fail "path_0 not up before the flood: $(health)"
+
+ip netns exec "$B" "$TOOL" flood-oversized 10.200.1.2 4754 10.200.1.1 4754 6000 3000 \
+  10.200.2.2 10.200.2.1 >"$WORK/flood.out" 2>&1 &
+fpid=$!
+echo $fpid >"$WORK/flood.pid"
+worst=up
+while kill -0 $fpid 2>/dev/null; do
+  st=$(health)
+  [ "$st" = up ] || worst=$st
+  sleep 0.1
+done
+wait $fpid || { cat "$WORK/flood.out"; fail "the flood tool failed"; }
+cat "$WORK/flood.out"
+st=$("$MPT" --socket "$WORK/a.sock" status --json)
+too_big=$(printf '%s' "$st" | grep -o '"drop_too_big":[0-9]*' | sed -n 2p | cut -d: -f2)
+nobufs=$(printf '%s' "$st" | grep -o '"rx_nobufs":[0-9]*' | head -n 1 | cut -d: -f2)
+echo "A: path_0 worst state $worst; inner packets refused as too big: $too_big; path_0 out of receive buffers: $nobufs times"
+if grep -q "path it/path_0 is down" "$WORK/a.log"; then fail "path_0 was declared down: its receive buffers were pinned"; fi
+[ "$worst" = up ] || fail "path_0 was $worst during the flood"
+[ "${too_big:-0}" -ge 5000 ] || fail "the oversized inner packets were not refused and counted"
+ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.201.0.2 >/dev/null || fail "no ping through the tunnel afterwards"
+echo "PASS: oversized inner packets are refused, never pinned"
