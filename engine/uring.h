@@ -28,7 +28,7 @@ enum class Op : std::uint8_t {
   kCommand
 };
 
-[[nodiscard]] constexpr std::uint64_t make_user_data(Op op, const void* p = nullptr) {
+[[nodiscard]] inline std::uint64_t make_user_data(Op op, const void* p = nullptr) {
   return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) |
          (reinterpret_cast<std::uintptr_t>(p) & ((std::uint64_t{1} << 56) - 1));
 }

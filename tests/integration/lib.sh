@@ -139,9 +139,24 @@ init_test_env() {  # BUILD_DIR
 }
 
 cleanup_test_env() {
-  local rc=$? f
+  local rc=$? f pid i
   for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  sleep 0.3; for ns in "$A" "$B"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
+  # Let the daemons finish: a sanitizer build reports leaks at exit.
+  for f in "$WORK"/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+  sleep 0.1; for ns in "$A" "$B"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
+  # Sanitizer builds (.ci/setup): any report in a daemon's log fails the test.
+  for f in "$WORK"/*.log; do
+    [ -f "$f" ] || continue
+    if grep -qE "^(==[0-9]+==ERROR: |WARNING: ThreadSanitizer|SUMMARY: (Address|Undefined|Thread|Leak)Sanitizer)|runtime error: " "$f"; then
+      echo "FAIL: sanitizer report in $f:" >&2
+      grep -m 40 -A 30 -E "ERROR: |WARNING: ThreadSanitizer|runtime error: " "$f" >&2 || true
+      [ $rc -ne 0 ] || rc=1
+    fi
+  done
   if [ $rc -ne 0 ]; then
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
   fi

@@ -235,9 +235,10 @@ int forge_control(const char* src, const char* dst, int port, long count) {
 
 // A flood of well-formed control messages (GRE protocol 0x88B5, version 1, a PROBE header,
 // random session, counter and MAC) spoofed from SRC:SPORT -- the peer's own address and port,
-// which the receiving path accepts -- for SECONDS, as fast as one raw socket sends (IPv4,
-// IP_HDRINCL; UDP checksum 0). Prints how many it sent.
-int flood_control(const char* src, int sport, const char* dst, int dport, double seconds) {
+// which the receiving path accepts -- for SECONDS at RATE per second (0: as fast as one raw
+// socket sends; IPv4, IP_HDRINCL; UDP checksum 0). Prints how many it sent.
+int flood_control(const char* src, int sport, const char* dst, int dport, double seconds,
+                  double rate) {
   in_addr s{}, d{};
   if (inet_pton(AF_INET, src, &s) != 1 || inet_pton(AF_INET, dst, &d) != 1) return 2;
   const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
@@ -270,9 +271,18 @@ int flood_control(const char* src, int sport, const char* dst, int dport, double
   std::uint8_t* m = g + 4;
   Stream rnd(11);
   long sent = 0;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < end) {
-    for (int k = 0; k < 256; ++k) {
+    if (rate > 0) {  // paced: no more than `rate` per second so far
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (static_cast<double>(sent) >= rate * elapsed) {
+        usleep(500);
+        continue;
+      }
+    }
+    for (int k = 0; k < (rate > 0 ? 16 : 256); ++k) {
       rnd.fill(m, kMsg);
       m[0] = 1;  // version
       m[1] = 3;  // PROBE
@@ -501,9 +511,9 @@ int main(int argc, char** argv) {
   if (cmd == "forge-control" && argc == 6) {
     return forge_control(argv[2], argv[3], std::atoi(argv[4]), std::atol(argv[5]));
   }
-  if (cmd == "flood-control" && argc == 7) {
+  if (cmd == "flood-control" && (argc == 7 || argc == 8)) {
     return flood_control(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]),
-                         std::atof(argv[6]));
+                         std::atof(argv[6]), argc == 8 ? std::atof(argv[7]) : 0);
   }
   if (cmd == "flood-oversized" && (argc == 8 || argc == 10)) {
     return flood_oversized(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]),
@@ -522,7 +532,7 @@ int main(int argc, char** argv) {
                "usage: mpt-testtool tcp-recv|tcp-send ADDR PORT BYTES SEED\n"
                "       mpt-testtool garbage SRC DST PORT COUNT\n"
                "       mpt-testtool forge-control SRC DST PORT COUNT\n"
-               "       mpt-testtool flood-control SRC SPORT DST DPORT SECONDS\n"
+               "       mpt-testtool flood-control SRC SPORT DST DPORT SECONDS [RATE]\n"
                "       mpt-testtool flood-oversized SRC SPORT DST DPORT COUNT INNER_BYTES [SRC2 DST2]\n"
                "       mpt-testtool burst-udp SRC SPORT DST DPORT SRC2 DST2 COUNT INNER_SRC INNER_DST UDP_PORT\n"
                "       mpt-testtool udp-count ADDR PORT SECONDS\n");
