@@ -12,15 +12,8 @@
 require_root_and_netns
 init_test_env "$@"
 add_veth_paths 2
-for s in a b; do
-  me=1 peer=2 paths=("${PATHS_A[@]}")
-  [ "$s" = b ] && me=2 peer=1 paths=("${PATHS_B[@]}")
-  write_config "$WORK/$s" "10.201.0.$me/24" "fd00:201::$me/64" "10.201.0.$me" "10.201.0.$peer" "${paths[@]}"
-  printf 'max_buffdelay_msec = 500\n' >"$WORK/$s/extra"
-  sed -i "/^\[connection\]/r $WORK/$s/extra" "$WORK/$s/connections/it.conf"
-done
+write_pair_configs "max_buffdelay_msec = 500"
 start_mptd_pair
-established() { "$MPT" --socket "$WORK/$1.sock" status --json | grep -q '"established":true'; }
 wait_for 30 established a || fail "A: the peer never answered HELLO"
 sleep 1  # let the TUN devices' own first packets (IPv6 neighbour discovery) pass
 COUNT=3000

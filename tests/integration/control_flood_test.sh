@@ -20,20 +20,10 @@
 require_root_and_netns
 init_test_env "$@"
 add_veth_paths 2
-for s in a b; do
-  me=1 peer=2 paths=("${PATHS_A[@]}")
-  [ "$s" = b ] && me=2 peer=1 paths=("${PATHS_B[@]}")
-  SCHEDULER=bytes AUTH_KEY=integration-test-key write_config "$WORK/$s" "10.201.0.$me/24" "fd00:201::$me/64" \
-    "10.201.0.$me" "10.201.0.$peer" "${paths[@]}"
-  printf 'probe_interval_ms = 400\ndead_misses = 3\n' >"$WORK/$s/extra"
-  sed -i "/^\[connection\]/r $WORK/$s/extra" "$WORK/$s/connections/it.conf"
-done
+SCHEDULER=bytes AUTH_KEY=integration-test-key write_pair_configs "probe_interval_ms = 400" "dead_misses = 3"
 start_mptd_pair
-established() { "$MPT" --socket "$WORK/$1.sock" status --json | grep -q '"established":true'; }
 wait_for 30 established a || fail "A: the peer never answered HELLO"
-health() {
-  "$MPT" --socket "$WORK/a.sock" status --json | grep -o '"path":"it/path_0","state":"[a-z-]*"' | sed 's/.*"state":"//; s/"$//'
-}
+health() { path_state a 0; }
 path0_up() { [ "$(health)" = up ]; }
 wait_for 100 path0_up || fail "path_0 not up before the flood: $(health)"
 

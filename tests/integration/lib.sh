@@ -166,6 +166,30 @@ cleanup_test_env() {
   exit $rc
 }
 
+# Configs for the usual pair on the veth paths of add_veth_paths: A = 10.201.0.1, B =
+# 10.201.0.2 (connection "it"), each [connection] section extended by the given lines
+# (e.g. "probe_interval_ms = 20"). Honours AUTH_KEY, SCHEDULER, REPAIR like write_config.
+write_pair_configs() {  # [CONNECTION_LINE...]
+  local s me peer paths line
+  for s in a b; do
+    me=1 peer=2 paths=("${PATHS_A[@]}")
+    [ "$s" = b ] && me=2 peer=1 paths=("${PATHS_B[@]}")
+    write_config "$WORK/$s" "10.201.0.$me/24" "fd00:201::$me/64" "10.201.0.$me" "10.201.0.$peer" "${paths[@]}"
+    : >"$WORK/$s/extra"
+    for line in "$@"; do echo "$line" >>"$WORK/$s/extra"; done
+    sed -i "/^\[connection\]/r $WORK/$s/extra" "$WORK/$s/connections/it.conf"
+  done
+}
+
+# Whether side $1 (a or b) has heard the peer's HELLO answer.
+established() { "$MPT" --socket "$WORK/$1.sock" status --json | grep -q '"established":true'; }
+
+# Health state of path $2 of connection "it" on side $1 (up, down, recovering, ...).
+path_state() {
+  "$MPT" --socket "$WORK/$1.sock" status --json | grep -o '"path":"it/path_'"$2"'","state":"[a-z-]*"' |
+    sed 's/.*"state":"//; s/"$//'
+}
+
 # Starts mptd in $A and $B on $WORK/a and $WORK/b; waits for both control sockets.
 start_mptd_pair() {
   ip netns exec "$A" "$MPTD" --config "$WORK/a" --socket "$WORK/a.sock" >"$WORK/a.log" 2>&1 &

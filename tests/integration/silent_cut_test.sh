@@ -28,20 +28,11 @@ MODE=${MPT_SILENT_CUT_MODE:-reinject}
 
 add_veth_paths 2 100mbit
 
-for s in a b; do
-  me=1 peer=2 paths=("${PATHS_A[@]}")
-  [ "$s" = b ] && me=2 peer=1 paths=("${PATHS_B[@]}")
-  AUTH_KEY=integration-test-key write_config "$WORK/$s" "10.201.0.$me/24" "fd00:201::$me/64" \
-    "10.201.0.$me" "10.201.0.$peer" "${paths[@]}"
-  printf 'probe_interval_ms = 20\ndead_misses = 3\nhold_down_ms = 300\n' >"$WORK/$s/extra"
-  sed -i "/^\[connection\]/r $WORK/$s/extra" "$WORK/$s/connections/it.conf"
-done
+AUTH_KEY=integration-test-key write_pair_configs "probe_interval_ms = 20" "dead_misses = 3" \
+  "hold_down_ms = 300"
 start_mptd_pair
-established() { "$MPT" --socket "$WORK/$1.sock" status --json | grep -q '"established":true'; }
 wait_for 30 established a || fail "A: the peer never answered HELLO"
-health() {  # side path -> state
-  "$MPT" --socket "$WORK/$1.sock" status --json | grep -o '"path":"it/path_'"$2"'","state":"[a-z-]*"' | sed 's/.*"state":"//; s/"$//'
-}
+health() { path_state "$@"; }  # side path -> state
 timeouts() { ip netns exec "$A" nstat -asz TcpExtTCPTimeouts | awk '/TcpExtTCPTimeouts/ {print $2}'; }
 
 ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5001 "$BYTES" 9 >"$WORK/recv.out" 2>&1 &

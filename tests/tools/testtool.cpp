@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -233,6 +234,33 @@ int forge_control(const char* src, const char* dst, int port, long count) {
   return 0;
 }
 
+// A raw IPv4 socket for spoofed datagrams (IP_HDRINCL); -1 after saying why.
+int raw_socket(const char* who) {
+  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+  if (fd < 0) std::fprintf(stderr, "%s: raw socket: %s\n", who, std::strerror(errno));
+  return fd;
+}
+
+// The outer IPv4 and UDP headers of a spoofed datagram of `len` bytes in pkt (the kernel
+// fills in the IP id and checksum; UDP checksum 0).
+void outer_headers(std::uint8_t* pkt, std::size_t len, in_addr src, in_addr dst, int sport,
+                   int dport) {
+  pkt[0] = 0x45;
+  pkt[2] = static_cast<std::uint8_t>(len >> 8);
+  pkt[3] = static_cast<std::uint8_t>(len);
+  pkt[8] = 64;
+  pkt[9] = 17;
+  std::memcpy(pkt + 12, &src, 4);
+  std::memcpy(pkt + 16, &dst, 4);
+  std::uint8_t* u = pkt + 20;
+  u[0] = static_cast<std::uint8_t>(sport >> 8);
+  u[1] = static_cast<std::uint8_t>(sport);
+  u[2] = static_cast<std::uint8_t>(dport >> 8);
+  u[3] = static_cast<std::uint8_t>(dport);
+  u[4] = static_cast<std::uint8_t>((len - 20) >> 8);
+  u[5] = static_cast<std::uint8_t>(len - 20);
+}
+
 // A flood of well-formed control messages (GRE protocol 0x88B5, version 1, a PROBE header,
 // random session, counter and MAC) spoofed from SRC:SPORT -- the peer's own address and port,
 // which the receiving path accepts -- for SECONDS at RATE per second (0: as fast as one raw
@@ -241,31 +269,15 @@ int flood_control(const char* src, int sport, const char* dst, int dport, double
                   double rate) {
   in_addr s{}, d{};
   if (inet_pton(AF_INET, src, &s) != 1 || inet_pton(AF_INET, dst, &d) != 1) return 2;
-  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-  if (fd < 0) {
-    std::perror("flood-control: raw socket");
-    return 2;
-  }
+  const int fd = raw_socket("flood-control");
+  if (fd < 0) return 2;
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_addr = d;
   constexpr std::size_t kBody = 36, kMsg = 24 + kBody + 32, kLen = 20 + 8 + 4 + kMsg;
   std::uint8_t pkt[kLen] = {};
-  pkt[0] = 0x45;
-  pkt[2] = kLen >> 8;
-  pkt[3] = kLen & 0xff;
-  pkt[8] = 64;
-  pkt[9] = 17;  // UDP; the kernel fills in the IP id and checksum
-  std::memcpy(pkt + 12, &s, 4);
-  std::memcpy(pkt + 16, &d, 4);
-  std::uint8_t* u = pkt + 20;
-  u[0] = static_cast<std::uint8_t>(sport >> 8);
-  u[1] = static_cast<std::uint8_t>(sport);
-  u[2] = static_cast<std::uint8_t>(dport >> 8);
-  u[3] = static_cast<std::uint8_t>(dport);
-  u[4] = (kLen - 20) >> 8;
-  u[5] = (kLen - 20) & 0xff;
-  std::uint8_t* g = u + 8;
+  outer_headers(pkt, kLen, s, d, sport, dport);
+  std::uint8_t* g = pkt + 28;
   g[2] = 0x88;
   g[3] = 0xB5;
   std::uint8_t* m = g + 4;
@@ -310,31 +322,15 @@ int flood_oversized(const char* src, int sport, const char* dst, int dport, long
   const bool second = src2 && dst2;
   if (second && (inet_pton(AF_INET, src2, &s2) != 1 || inet_pton(AF_INET, dst2, &d2) != 1)) return 2;
   if (inner < 28 || inner > 60000) return 2;
-  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-  if (fd < 0) {
-    std::perror("flood-oversized: raw socket");
-    return 2;
-  }
+  const int fd = raw_socket("flood-oversized");
+  if (fd < 0) return 2;
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_addr = d;
   const std::size_t len = 20 + 8 + 8 + static_cast<std::size_t>(inner);
   std::vector<std::uint8_t> pkt(len, 0);
-  pkt[0] = 0x45;
-  pkt[2] = static_cast<std::uint8_t>(len >> 8);
-  pkt[3] = static_cast<std::uint8_t>(len);
-  pkt[8] = 64;
-  pkt[9] = 17;
-  std::memcpy(&pkt[12], &s, 4);
-  std::memcpy(&pkt[16], &d, 4);
-  std::uint8_t* u = &pkt[20];
-  u[0] = static_cast<std::uint8_t>(sport >> 8);
-  u[1] = static_cast<std::uint8_t>(sport);
-  u[2] = static_cast<std::uint8_t>(dport >> 8);
-  u[3] = static_cast<std::uint8_t>(dport);
-  u[4] = static_cast<std::uint8_t>((len - 20) >> 8);
-  u[5] = static_cast<std::uint8_t>(len - 20);
-  std::uint8_t* g = u + 8;
+  outer_headers(pkt.data(), len, s, d, sport, dport);
+  std::uint8_t* g = &pkt[28];
   g[0] = 0x10;  // S: sequence number present
   g[2] = 0x08;  // IPv4
   std::uint8_t* ip = g + 8;  // inner: UDP 10.9.9.9 -> 10.9.9.8, total length `inner`
@@ -404,26 +400,12 @@ int burst_udp(const char* src, int sport, const char* dst, int dport, const char
       inet_pton(AF_INET, inner_src, &is) != 1 || inet_pton(AF_INET, inner_dst, &id) != 1) {
     return 2;
   }
-  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-  if (fd < 0) {
-    std::perror("burst-udp: raw socket");
-    return 2;
-  }
+  const int fd = raw_socket("burst-udp");
+  if (fd < 0) return 2;
   constexpr std::size_t kInner = 20 + 8 + 100, kLen = 20 + 8 + 8 + kInner;
   std::uint8_t pkt[kLen] = {};
-  pkt[0] = 0x45;
-  pkt[2] = kLen >> 8;
-  pkt[3] = kLen & 0xff;
-  pkt[8] = 64;
-  pkt[9] = 17;
-  std::uint8_t* u = pkt + 20;
-  u[0] = static_cast<std::uint8_t>(sport >> 8);
-  u[1] = static_cast<std::uint8_t>(sport);
-  u[2] = static_cast<std::uint8_t>(dport >> 8);
-  u[3] = static_cast<std::uint8_t>(dport);
-  u[4] = (kLen - 20) >> 8;
-  u[5] = (kLen - 20) & 0xff;
-  std::uint8_t* g = u + 8;
+  outer_headers(pkt, kLen, s, d, sport, dport);  // addresses set per path in send_on
+  std::uint8_t* g = pkt + 28;
   g[0] = 0x10;  // S
   g[2] = 0x08;  // IPv4
   std::uint8_t* ip = g + 8;
