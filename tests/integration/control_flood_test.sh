@@ -33,18 +33,9 @@ probe_counts() {  # "probes_sent acks_received" of A's path_0
 }
 read -r sent0 acks0 < <(probe_counts)
 downs_before=$(grep -c "path it/path_0 is down" "$WORK/a.log" || true)  # at start, before B ran
-ip netns exec "$B" "$TOOL" flood-control 10.200.1.2 4754 10.200.1.1 4754 6 30000 >"$WORK/flood.out" 2>&1 &
-fpid=$!
-echo $fpid >"$WORK/flood.pid"
-worst=up
-while kill -0 $fpid 2>/dev/null; do
-  st=$(health)
-  [ "$st" = up ] || worst=$st
-  sleep 0.1
-done
-wait $fpid || { cat "$WORK/flood.out"; fail "the flood tool failed"; }
+watch_path_while a 0 ip netns exec "$B" "$TOOL" flood-control 10.200.1.2 4754 10.200.1.1 4754 6 30000
+worst=$WORST
 read -r sent1 acks1 < <(probe_counts)
-cat "$WORK/flood.out"
 st=$("$MPT" --socket "$WORK/a.sock" status --json)
 limited=$(printf '%s' "$st" | grep -o '"rx_control_limited":[0-9]*' | head -n 1 | cut -d: -f2 || true)
 probes=$((sent1 - sent0)) answers=$((acks1 - acks0))

@@ -190,6 +190,25 @@ path_state() {
     sed 's/.*"state":"//; s/"$//'
 }
 
+# Runs COMMAND... in the background and, until it ends, samples path $2 of side $1 every
+# 100 ms; sets WORST to "up", or to the last other state seen. Fails if the command fails
+# (its output is in $WORK/bg.out).
+watch_path_while() {  # SIDE PATH COMMAND...
+  local side=$1 path=$2 pid st
+  shift 2
+  "$@" >"$WORK/bg.out" 2>&1 &
+  pid=$!
+  echo $pid >"$WORK/bg.pid"
+  WORST=up
+  while kill -0 $pid 2>/dev/null; do
+    st=$(path_state "$side" "$path")
+    [ "$st" = up ] || WORST=$st
+    sleep 0.1
+  done
+  wait $pid || { cat "$WORK/bg.out"; fail "the background command failed"; }
+  cat "$WORK/bg.out"
+}
+
 # Starts mptd in $A and $B on $WORK/a and $WORK/b; waits for both control sockets.
 start_mptd_pair() {
   ip netns exec "$A" "$MPTD" --config "$WORK/a" --socket "$WORK/a.sock" >"$WORK/a.log" 2>&1 &

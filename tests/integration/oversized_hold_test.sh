@@ -23,18 +23,9 @@ path0_up() { [ "$(health)" = up ]; }
 wait_for 30 path0_up || fail "path_0 not up before the flood: $(health)"
 
 downs_before=$(grep -c "path it/path_0 is down" "$WORK/a.log" || true)  # at start, before B ran
-ip netns exec "$B" "$TOOL" flood-oversized 10.200.1.2 4754 10.200.1.1 4754 6000 3000 \
-  10.200.2.2 10.200.2.1 >"$WORK/flood.out" 2>&1 &
-fpid=$!
-echo $fpid >"$WORK/flood.pid"
-worst=up
-while kill -0 $fpid 2>/dev/null; do
-  st=$(health)
-  [ "$st" = up ] || worst=$st
-  sleep 0.1
-done
-wait $fpid || { cat "$WORK/flood.out"; fail "the flood tool failed"; }
-cat "$WORK/flood.out"
+watch_path_while a 0 ip netns exec "$B" "$TOOL" flood-oversized 10.200.1.2 4754 10.200.1.1 4754 \
+  6000 3000 10.200.2.2 10.200.2.1
+worst=$WORST
 st=$("$MPT" --socket "$WORK/a.sock" status --json)
 too_big=$(printf '%s' "$st" | grep -o '"drop_too_big":[0-9]*' | sed -n 2p | cut -d: -f2)
 nobufs=$(printf '%s' "$st" | grep -o '"rx_nobufs":[0-9]*' | head -n 1 | cut -d: -f2)
