@@ -11,7 +11,8 @@
 # Checks: a 50 MB TCP transfer through the tunnel arrives intact, byte by byte (mpt-testtool's
 # seeded stream); both paths carried data (A's per-path tx_bytes and the delay lines' own
 # counters); the delay lines saw no oversize frame and kept their timing (p99 < 20 ms late);
-# B's reorder stage called at most 5 packets lost that then arrived (late).
+# B's reorder stage called at most 5 packets lost that then arrived (late; 50 in a sanitizer
+# build).
 # Default configuration, equal weights. Takes ~15-25 s.
 # MPT_EMULATED_MODE=lossy (tests/integration/lossy_pair_test.sh): path 1 also loses 2 % of
 # its frames at random, both ways; then the receiver must have asked for the missing numbers
@@ -154,5 +155,8 @@ if [ "$MODE" = lossy ]; then
   echo "PASS: 2 emulated paths, 2 % loss on one, $BYTES bytes intact, lost $lost of $dropped dropped"
   exit 0
 fi
-[ "${late:-0}" -le 5 ] || fail "$late packets were declared lost and then arrived (late)"
+# (A sanitized build is several times slower and its threads stall: a wider bound there.)
+max_late=5
+[ "$SANITIZED" -eq 1 ] && max_late=50
+[ "${late:-0}" -le $max_late ] || fail "$late packets were declared lost and then arrived (late)"
 echo "PASS: 2 emulated paths, $BYTES bytes intact, both paths carried data, late $late"

@@ -125,6 +125,9 @@ add_veth_paths() {  # COUNT [RATE, e.g. 200mbit]
 init_test_env() {  # BUILD_DIR
   BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
   MPTD=$BUILD/cli/mptd
+  # A sanitizer build (.ci/setup) runs several times slower: timing bounds widen with it.
+  SANITIZED=0
+  if grep -qaE "__(asan|tsan)_init" "$MPTD" 2>/dev/null; then SANITIZED=1; fi
   MPT=$BUILD/cli/mpt
   TOOL=$BUILD/tests/mpt-testtool
   A=mpt-$$-a
