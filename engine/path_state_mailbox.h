@@ -55,7 +55,11 @@ class PathStateMailbox {
   // anything was posted.
   template <typename Fn>
   bool take_changed(Fn&& fn) {
-    if (!changed_.exchange(false, std::memory_order_acquire)) return false;
+    // A plain load first: the reader asks every loop turn, and a change is rare.
+    if (!changed_.load(std::memory_order_relaxed) ||
+        !changed_.exchange(false, std::memory_order_acquire)) {
+      return false;
+    }
     for (std::size_t i = 0; i < size_; ++i) {
       const std::uint64_t w = words_[i].load(std::memory_order_relaxed);
       if (w & kPosted) fn(i, (w & kUp) != 0, static_cast<std::uint32_t>(w));

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/checksum.h"
 #include "engine/gre_udp.h"
 
 namespace {
@@ -379,13 +380,6 @@ int flood_oversized(const char* src, int sport, const char* dst, int dport, long
   return 0;
 }
 
-std::uint16_t ip_checksum(const std::uint8_t* h, std::size_t n) {
-  std::uint32_t sum = 0;
-  for (std::size_t i = 0; i + 1 < n; i += 2) sum += static_cast<std::uint32_t>(h[i] << 8 | h[i + 1]);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint16_t>(~sum);
-}
-
 // COUNT inner UDP datagrams (INNER_SRC -> INNER_DST:UPORT, 100 bytes of payload, valid IPv4
 // header checksum, UDP checksum 0) that a reorder stage holds and then releases all at once:
 // spoofed from the peer's paths (raw socket, SRC:SPORT -> DST:DPORT on path 1, SRC2 -> DST2 on
@@ -416,9 +410,7 @@ int burst_udp(const char* src, int sport, const char* dst, int dport, const char
   ip[9] = 17;
   std::memcpy(ip + 12, &is, 4);
   std::memcpy(ip + 16, &id, 4);
-  const std::uint16_t ck = ip_checksum(ip, 20);
-  ip[10] = static_cast<std::uint8_t>(ck >> 8);
-  ip[11] = static_cast<std::uint8_t>(ck);
+  mpt::engine::csum::fix_ipv4_header(ip);
   std::uint8_t* udp = ip + 20;
   udp[0] = 0x30; udp[1] = 0x39;  // source port 12345
   udp[2] = static_cast<std::uint8_t>(uport >> 8);
