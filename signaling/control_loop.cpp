@@ -639,60 +639,6 @@ void ControlLoop::on_link_message(const std::uint8_t* data, std::size_t len) {
   }
 }
 
-nlohmann::ordered_json ControlLoop::status() const {
-  using Json = nlohmann::ordered_json;
-  const std::uint64_t now = now_us();
-  Json health = Json::array();
-  for (std::size_t i = 0; i < paths_.size(); ++i) {
-    const Path& p = paths_[i];
-    if (!p.active) continue;
-    health.push_back({
-        {"path", engine_.spec().paths[i].name},
-        {"state", to_string(p.health.state())},
-        {"weight", p.weight},
-        {"rtt_us", p.health.rtt_us()},
-        {"loss", p.health.loss()},
-        {"tx_mbps", p.tx_mbps},
-        {"rx_mbps", p.rx_mbps},
-        {"ms_since_ack", p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0},
-        {"probes_sent", p.probes_sent},
-        {"acks_received", p.acks_received},
-        {"last_change_ms_ago", (now - p.health.last_change_us()) / 1000},
-        {"estimate",
-         {{"rate_mbps", p.estimator.rate_bps() / 1e6},
-          {"delivery_mbps", p.estimator.last_delivery_bps() / 1e6},
-          {"min_rtt_us", p.estimator.min_rtt_us()},
-          {"srtt_us", p.estimator.srtt_us()},
-          {"rttvar_us", p.estimator.rttvar_us()},
-          {"queue_delay_us", p.estimator.queue_delay_us()},
-          {"loss", p.estimator.loss()},
-          {"saturated", p.estimator.saturated()},
-          {"samples", p.estimator.samples()}}},
-    });
-  }
-  Json control = Json::array();
-  for (std::size_t c = 0; c < connections_.size(); ++c) {
-    const Connection& conn = connections_[c];
-    if (!conn.active) continue;
-    control.push_back({
-        {"connection", conn.cfg.name},
-        {"signalling", conn.cfg.enabled},
-        {"authenticated", conn.auth->authenticated()},
-        {"established", conn.established},
-        {"peer_restarts", conn.peer_restarts},
-    });
-  }
-  Json errors = Json::object();
-  for (std::size_t e = 1; e < rx_errors_.size(); ++e) {
-    errors[to_string(static_cast<ParseError>(e))] = rx_errors_[e];
-  }
-  Json j;
-  j["health"] = std::move(health);
-  j["control"] = std::move(control);
-  j["control_rx_errors"] = std::move(errors);
-  return j;
-}
-
 std::string ControlLoop::status_text() const {
   std::string s = "\nsignalling:\n";
   for (const Connection& conn : connections_) {
