@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/tun_device.h"
+#include "signaling/control_command.h"
 #include "signaling/control_loop.h"
 #include "signaling/control_server.h"
 
@@ -67,24 +68,6 @@ std::vector<mpt::signaling::ConnectionControl> control_settings(const mpt::confi
     out.push_back(std::move(cc));
   }
   return out;
-}
-
-// "path up|down CONN PATH", "path weight CONN PATH W", "int IF up|down"
-std::string handle_command(mpt::signaling::ControlLoop& loop, const std::string& req) {
-  char verb[16] = {}, a[128] = {}, b[128] = {};
-  int path = -1;
-  unsigned weight = 0;
-  std::string err = "unknown request '" + req.substr(0, 64) + "'";
-  const int n = std::sscanf(req.c_str(), "%15s %127s %127s %d %u", verb, a, b, &path, &weight);
-  const std::string v = verb, x = a, y = b;
-  if (v == "path" && n == 4 && (x == "up" || x == "down")) {
-    err = loop.set_admin(y, path, x == "up");
-  } else if (v == "path" && n == 5 && x == "weight") {
-    err = loop.set_weight(y, path, weight);
-  } else if (v == "int" && n == 3 && (y == "up" || y == "down")) {
-    err = loop.set_interface_admin(x, y == "up");
-  }
-  return err.empty() ? std::string("ok\n") : "error: " + err + "\n";
 }
 
 // What `mpt reload` works on: the running configuration and everything it shaped.
@@ -224,18 +207,33 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     signaling::ControlLoop control_loop(io, engine, control_settings(cfg));
     Running running{cfg, engine, control_loop, host, tun_dev.ifindex()};
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
-      if (req == "status --json" || req == "status json") {
-        // Built with a JSON library: names from the configuration are escaped.
-        nlohmann::ordered_json j = engine.status();
-        const nlohmann::ordered_json signalling = control_loop.status();
-        for (const auto& [key, value] : signalling.items()) j[key] = value;
-        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      const signaling::CommandParse parsed = signaling::parse_command(req);
+      if (!parsed.ok) return "error: " + parsed.error + "\n";
+      const signaling::Command& c = parsed.command;
+      std::string err;
+      switch (c.verb) {
+        case signaling::Command::Verb::kStatusJson: {
+          // Built with a JSON library: names from the configuration are escaped.
+          nlohmann::ordered_json j = engine.status();
+          const nlohmann::ordered_json signalling = control_loop.status();
+          for (const auto& [key, value] : signalling.items()) j[key] = value;
+          return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        }
+        case signaling::Command::Verb::kStatus:
+          return engine.status_text() + control_loop.status_text();
+        case signaling::Command::Verb::kReload:
+          return reload(running);
+        case signaling::Command::Verb::kPathAdmin:
+          err = control_loop.set_admin(c.name, c.path, c.up);
+          break;
+        case signaling::Command::Verb::kPathWeight:
+          err = control_loop.set_weight(c.name, c.path, c.weight);
+          break;
+        case signaling::Command::Verb::kInterfaceAdmin:
+          err = control_loop.set_interface_admin(c.name, c.up);
+          break;
       }
-      if (req == "status" || req == "show status") {
-        return engine.status_text() + control_loop.status_text();
-      }
-      if (req == "reload") return reload(running);
-      return handle_command(control_loop, req);
+      return err.empty() ? std::string("ok\n") : "error: " + err + "\n";
     });
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {

@@ -14,6 +14,7 @@
 
 #include "engine/byte_order.h"
 #include "engine/clock.h"
+#include "engine/gro_split.h"
 #include "engine/log.h"
 #include "engine/udp_socket.h"
 
@@ -223,15 +224,9 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   b->refs.store(1, std::memory_order_relaxed);
   // How many datagrams share this buffer: the TUN writer holds refs to big GRO batches in
   // its reorder window instead of copying them (bounded pinning, see TunWriter::hold).
-  b->segments = static_cast<std::uint16_t>(
-      gso_size == 0 || gso_size >= len ? 1 : std::min<std::uint32_t>(0xFFFF, (len + gso_size - 1) / gso_size));
-  if (gso_size == 0 || gso_size >= len) {
-    handle_datagram(b, payload, len);
-  } else {
-    for (std::uint32_t off = 0; off < len; off += gso_size) {
-      handle_datagram(b, payload + off, std::min(gso_size, len - off));
-    }
-  }
+  b->segments = static_cast<std::uint16_t>(std::min<std::uint32_t>(0xFFFF, gro_datagram_count(len, gso_size)));
+  for_each_gro_datagram(payload, len, gso_size,
+                        [&](std::uint8_t* d, std::uint32_t n) { handle_datagram(b, d, n); });
   release_ref(b);
 }
 

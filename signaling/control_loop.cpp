@@ -142,8 +142,7 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
     if (conn.cfg.pre_shared_key != cc.pre_shared_key || conn.cfg.enabled != cc.enabled) {
       // A new key: messages under the old one stop verifying; start a fresh exchange.
       conn.auth = std::make_unique<ControlAuth>(cc.pre_shared_key);
-      conn.peer_session.reset();
-      conn.replay.reset();
+      conn.intake.reset();
       conn.established = false;
       conn.hello_sent_us = 0;
     }
@@ -251,7 +250,7 @@ void ControlLoop::tick() {
     drain(i, now);
     // The data plane admits control messages of this session freely, others a few per
     // second (engine::PathWorker::set_peer_session): also new paths, after a reload or a new key.
-    engine_.path(i).set_peer_session(c.peer_session.value_or(0));
+    engine_.path(i).set_peer_session(c.intake.peer_session().value_or(0));
     if (now - p.rate_at_us >= 1000000) {
       const std::uint64_t tx = engine::read(engine_.path(i).stats().tx_bytes);
       const std::uint64_t rx = engine::read(engine_.path(i).stats().rx_bytes);
@@ -345,27 +344,20 @@ void ControlLoop::drain(std::size_t i, std::uint64_t now) {
   while (ring.pop(cp)) {
     Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
     Message m;
-    ParseError e = decode({cp.data.data(), cp.length}, *c.auth, m);
-    if (e == ParseError::kOk && c.peer_session && m.header.session < *c.peer_session) {
-      e = ParseError::kReplay;  // a message of an earlier session of the peer
-    } else if (e == ParseError::kOk) {
-      if (!c.peer_session || *c.peer_session != m.header.session) {
-        // A new session with a valid MAC: the peer (re)started. Counters start over.
-        if (c.peer_session) {
-          ++c.peer_restarts;
-          MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
-          c.established = false;  // announce ourselves to the new instance
-          c.hello_sent_us = 0;
-        }
-        c.peer_session = m.header.session;
-        for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
-          if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
-            engine_.path(k).set_peer_session(m.header.session);
-          }
-        }
-        c.replay.reset();
+    const ControlIntake::Result r = c.intake.accept({cp.data.data(), cp.length}, *c.auth, m);
+    const ParseError e = r.error;
+    if (r.new_session) {
+      // A new session with a valid MAC: the peer (re)started. Counters start over.
+      if (r.peer_restarted) {
+        MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
+        c.established = false;  // announce ourselves to the new instance
+        c.hello_sent_us = 0;
       }
-      if (!c.replay.check_and_update(m.header.counter)) e = ParseError::kReplay;
+      for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
+        if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
+          engine_.path(k).set_peer_session(m.header.session);
+        }
+      }
     }
     if (e != ParseError::kOk) {
       ++rx_errors_[static_cast<std::size_t>(e)];
@@ -647,7 +639,7 @@ std::string ControlLoop::status_text() const {
          (!conn.cfg.enabled ? std::string("off (no auth_key)")
                             : std::string(conn.established ? "peer answered" : "waiting for peer") +
                                   (conn.auth->authenticated() ? ", HMAC" : ", unauthenticated") +
-                                  ", peer restarts " + std::to_string(conn.peer_restarts)) +
+                                  ", peer restarts " + std::to_string(conn.intake.peer_restarts())) +
          "\n";
   }
   s += "path health:\n";

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "signaling/control_intake.h"
 #include "signaling/messages.h"
 #include "scheduler/path_estimator.h"
 #include "signaling/path_health.h"
@@ -111,9 +112,7 @@ class ControlLoop {
     ConnectionControl cfg;
     std::unique_ptr<ControlAuth> auth;
     std::uint64_t next_counter = 1;
-    std::optional<std::uint64_t> peer_session;
-    ReplayWindow replay;
-    std::uint64_t peer_restarts = 0;
+    ControlIntake intake;  // the peer's session and replay window
     std::uint64_t reorder_delay_ns = 0;  // last derived reorder wait sent to the engine
     std::uint64_t repair_wait_ns = 0;    // last repair wait sent to the reorder stage
     bool established = false;            // a HELLO or HELLO_ACK of the peer was accepted

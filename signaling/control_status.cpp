@@ -47,7 +47,7 @@ nlohmann::ordered_json ControlLoop::status() const {
         {"signalling", conn.cfg.enabled},
         {"authenticated", conn.auth->authenticated()},
         {"established", conn.established},
-        {"peer_restarts", conn.peer_restarts},
+        {"peer_restarts", conn.intake.peer_restarts()},
     });
   }
   Json errors = Json::object();
