@@ -18,7 +18,8 @@ BufferPool::BufferPool(std::size_t count, std::uint32_t buf_size)
       storage_(alloc_storage(count * ((buf_size + 63) / 64 * 64)), free_storage),
       bufs_(std::make_unique<PacketBuf[]>(count)),
       count_(count),
-      free_low_water_(count) {
+      free_low_water_(count),
+      free_now_(count) {
   free_.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     PacketBuf& b = bufs_[i];
@@ -43,6 +44,7 @@ void BufferPool::grow(std::size_t extra) {
     free_.push_back(&b);
   }
   free_low_water_.fetch_add(extra, std::memory_order_relaxed);
+  free_now_.store(free_.size(), std::memory_order_relaxed);
   count_.store(count + extra, std::memory_order_relaxed);
   grown_.emplace_back(std::move(storage), std::move(bufs));
 }

@@ -79,11 +79,13 @@ class BufferPool {
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  // count(), buf_size(), free_low_water() and memory_bytes() may be read from any thread
-  // (status); the rest is the owner thread's.
+  // count(), buf_size(), free_now(), free_low_water() and memory_bytes() may be read from
+  // any thread (status, the soak's leak check); the rest is the owner thread's.
   [[nodiscard]] std::size_t count() const { return count_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint32_t buf_size() const { return buf_size_; }
   [[nodiscard]] std::size_t free_count() const { return free_.size(); }
+  // Free buffers as of the owner's last take/put (published with a relaxed store).
+  [[nodiscard]] std::size_t free_now() const { return free_now_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::size_t free_low_water() const {
     return free_low_water_.load(std::memory_order_relaxed);
   }
@@ -94,12 +96,16 @@ class BufferPool {
     if (free_.empty()) [[unlikely]] return nullptr;
     PacketBuf* b = free_.back();
     free_.pop_back();
+    free_now_.store(free_.size(), std::memory_order_relaxed);
     if (free_.size() < free_low_water_.load(std::memory_order_relaxed)) {
       free_low_water_.store(free_.size(), std::memory_order_relaxed);  // only this thread writes
     }
     return b;
   }
-  void put(PacketBuf* b) { free_.push_back(b); }  // capacity reserved: never reallocates
+  void put(PacketBuf* b) {  // capacity reserved: never reallocates
+    free_.push_back(b);
+    free_now_.store(free_.size(), std::memory_order_relaxed);
+  }
   // The first count() buffers at construction, by index (provided-buffer ids).
   [[nodiscard]] PacketBuf* at(std::size_t index) { return &bufs_[index]; }
 
@@ -117,6 +123,7 @@ class BufferPool {
   std::atomic<std::size_t> count_;
   std::vector<PacketBuf*> free_;
   std::atomic<std::size_t> free_low_water_;
+  std::atomic<std::size_t> free_now_;
 };
 
 }  // namespace mpt::engine

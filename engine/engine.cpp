@@ -220,6 +220,8 @@ nlohmann::ordered_json Engine::status() const {
       {"send_pool_buffers", reader_->send_pool().count()},
       {"send_pool_buffer_bytes", reader_->send_pool().buf_size()},
       {"send_pool_free_low_water", reader_->send_pool().free_low_water()},
+      {"read_pool_free", reader_->read_pool().free_now()},
+      {"send_pool_free", reader_->send_pool().free_now()},
       {"segments", read(t.tx_segments)},
       {"drop_bad_offload", read(t.tx_drop_bad_offload)},
       {"drop_no_buffer", read(t.tx_drop_no_buffer)},
@@ -235,6 +237,9 @@ nlohmann::ordered_json Engine::status() const {
       {"tun_writes", read(r.tun_writes)},
       {"output_pool_buffers", writer_->output_pool().count()},
       {"output_pool_free_low_water", writer_->output_pool().free_low_water()},
+      {"output_pool_free", writer_->output_pool().free_now()},
+      {"hold_pool_buffers", writer_->hold_pool().count()},
+      {"hold_pool_free", writer_->hold_pool().free_now()},
       {"tun_write_packets", read(r.tun_write_packets)},
       {"tun_write_bytes", read(r.tun_write_bytes)},
       {"tun_write_errors", read(r.tun_write_errors)},
@@ -318,6 +323,7 @@ nlohmann::ordered_json Engine::status() const {
         {"rx_drop_gre", std::move(gre)},
         {"rx_pool_buffers", w.rx_pool().count()},
         {"rx_pool_buffer_bytes", w.rx_pool().buf_size()},
+        {"rx_pool_free", w.rx_pool_free()},
     });
   }
   j["paths"] = std::move(paths);

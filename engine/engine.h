@@ -69,6 +69,9 @@ class Engine {
   bool reorder_path_died(std::size_t connection, int local_path, std::uint64_t hold_ns) {
     return writer_->post_path_died(connection, local_path, hold_ns);
   }
+  bool reorder_peer_restarted(std::size_t connection) {
+    return writer_->post_peer_restarted(connection);
+  }
   // Repair: the receive side's timing (Reorder::set_repair), and how long the transmit side
   // keeps what it sent for the peer's repair requests (TunReader::set_repair_keep).
   bool set_reorder_repair(std::size_t connection, std::uint64_t nack_floor_ns, std::uint64_t wait_ns,

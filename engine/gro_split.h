@@ -3,8 +3,10 @@
 // UDP_GRO control message: every datagram is `gso_size` bytes but the last, which may be
 // shorter. gso_size 0 (no control message) or >= len means one datagram.
 //
+// An empty datagram (UDP allows it) is one datagram of 0 bytes, so that the parser after
+// the split counts it as too short like any other runt.
 // Pure, no I/O; fed what the kernel reports (and fuzzed, tests/fuzz/gro_split_fuzz.cpp):
-// never yields an empty datagram, never reads outside [data, data + len).
+// never yields an empty piece of a batch, never reads outside [data, data + len).
 #pragma once
 
 #include <algorithm>
@@ -12,10 +14,9 @@
 
 namespace mpt::engine {
 
-// How many datagrams a batch of `len` bytes holds (0 for an empty buffer).
+// How many datagrams a batch of `len` bytes holds.
 [[nodiscard]] constexpr std::uint32_t gro_datagram_count(std::uint32_t len,
                                                          std::uint32_t gso_size) {
-  if (len == 0) return 0;
   if (gso_size == 0 || gso_size >= len) return 1;
   return len / gso_size + (len % gso_size != 0);
 }
@@ -23,7 +24,6 @@ namespace mpt::engine {
 // Calls f(pointer, length) for each datagram, in order.
 template <typename F>
 void for_each_gro_datagram(std::uint8_t* data, std::uint32_t len, std::uint32_t gso_size, F&& f) {
-  if (len == 0) return;
   if (gso_size == 0 || gso_size >= len) {
     f(data, len);
     return;

@@ -144,6 +144,7 @@ void PathWorker::run() {
     flush_rx_batch();
     flush_tx_returns();
     drain_rx_returns();
+    rx_free_.store(rx_in_kernel_, std::memory_order_relaxed);
     // Re-arm a receive that ended -- if the kernel has buffers to receive into. With none
     // (all held downstream), announce it and look once more: the writer either sees the flag
     // and wakes us when it returns some (take_starving), or its push is seen here (fences on

@@ -67,6 +67,8 @@ class PathWorker {
   }
   [[nodiscard]] int path_index() const { return path_index_; }
   [[nodiscard]] const BufferPool& rx_pool() const { return rx_pool_; }
+  // Receive buffers free for the kernel to fill (as of the worker's last loop turn); any thread.
+  [[nodiscard]] std::size_t rx_pool_free() const { return rx_free_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint16_t source_port(std::size_t i) const { return source_ports_.at(i); }
   [[nodiscard]] std::size_t source_port_count() const { return source_ports_.size(); }
 
@@ -189,6 +191,7 @@ class PathWorker {
   std::atomic<std::uint64_t> est_version_{0};
   std::atomic<std::uint64_t> confirmed_ns_{0};
   std::size_t rx_in_kernel_ = 0;  // receive buffers in the kernel's provided ring
+  std::atomic<std::size_t> rx_free_{0};  // rx_in_kernel_ as of the last loop turn (status)
   ReturnRing rx_return_ring_;
   Doorbell bell_;
   Doorbell* tun_reader_bell_ = nullptr;

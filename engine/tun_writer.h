@@ -62,6 +62,7 @@ class TunWriter {
     return reorder_.at(connection) != nullptr;
   }
   [[nodiscard]] const BufferPool& output_pool() const { return output_pool_; }
+  [[nodiscard]] const BufferPool& hold_pool() const { return hold_pool_; }
 
   // Control thread: a new reorder wait for a connection, applied at the next loop turn.
   // Each post_* returns false if the command queue was full (the caller retries later).
@@ -80,6 +81,12 @@ class TunWriter {
   bool post_repair(std::size_t connection, std::uint64_t nack_floor_ns, std::uint64_t wait_ns,
                    std::uint64_t min_ns) {
     return delay_commands_.push({connection, DelayCommand::kRepair, nack_floor_ns, wait_ns, min_ns, -1});
+  }
+
+  // Control thread: the connection's peer restarted (a new session): the reorder stage
+  // restarts its sequence at the next packet (Reorder::peer_restarted).
+  bool post_peer_restarted(std::size_t connection) {
+    return delay_commands_.push({connection, DelayCommand::kPeerRestarted, 0, 0, 0, -1});
   }
 
   // Engine::reconfigure, with every data-plane thread paused (see TunReader for the order):
@@ -135,7 +142,7 @@ class TunWriter {
   int timers_in_flight_ = 0;
   __kernel_timespec timer_ts_{};
   struct DelayCommand {
-    enum Kind : std::uint8_t { kMaxDelay, kLagFloor, kDied, kRepair };
+    enum Kind : std::uint8_t { kMaxDelay, kLagFloor, kDied, kRepair, kPeerRestarted };
     std::size_t connection = 0;
     Kind kind = kMaxDelay;
     std::uint64_t ns = 0;   // the max delay, the lag floor of `path`, its hold (died), or the

@@ -7,6 +7,8 @@
 //    head forward (what is missing there is counted lost); more than 2*window ahead, or more
 //    than `window` behind, is a jump (peer restart, stale or forged number): everything held
 //    is delivered and the sequence restarts at that packet -- it never black-holes traffic;
+//    after the owner reports a peer restart (peer_restarted()) the next packet is a jump too,
+//    wherever its number falls (a restarted peer's numbers may lie just behind the old ones);
 //  - sequence numbers compare in serial arithmetic (RFC 1982), so wrap-around is seamless;
 //  - a gap is declared lost as soon as every *active* path (one that delivered something in
 //    the last max_delay) has delivered a number beyond it: each path is FIFO, so waiting longer
@@ -138,6 +140,11 @@ class Reorder {
       next_ = seq;
       top_ = seq;
       nack_next_ = seq;
+    }
+    if (restart_pending_) {  // the peer restarted: its numbering starts over with this packet
+      restart_pending_ = false;
+      resync(seq, sink);
+      ps.last_seq = seq;
     }
     if (serial_diff(seq, top_) > 0) top_ = seq;
     std::int32_t d = serial_diff(seq, next_);
@@ -318,6 +325,12 @@ class Reorder {
       if (s.full) f(s.item);
     }
   }
+
+  // The peer restarted (its signalling shows a new session): its numbering starts afresh,
+  // perhaps far behind the old one, where every number would look like a duplicate. The next
+  // packet resyncs the stage (counted as a resync): what is held is delivered, what was
+  // delivered is forgotten, and the sequence restarts at that packet.
+  void peer_restarted() { restart_pending_ = started_; }
 
   // Delivers everything held, in order (shutdown, peer restart).
   template <typename Sink>
@@ -701,6 +714,7 @@ class Reorder {
   std::uint32_t top_ = 0;        // the highest number pushed
   std::vector<PathState> paths_;
   bool started_ = false;
+  bool restart_pending_ = false;   // see peer_restarted()
   std::uint64_t last_push_ns_ = 0; // latest push (idle resume rule)
   std::uint32_t next_ = 0;        // the number expected at the head
   std::uint32_t held_ = 0;

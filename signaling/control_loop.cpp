@@ -241,6 +241,11 @@ void ControlLoop::arm_tick() {
 
 void ControlLoop::tick() {
   const std::uint64_t now = now_us();
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    if (connections_[c].reorder_restart_pending) {
+      connections_[c].reorder_restart_pending = !engine_.reorder_peer_restarted(c);
+    }
+  }
   derive_reorder_delays();
   send_hellos(now);
   for (std::size_t i = 0; i < paths_.size(); ++i) {
@@ -352,6 +357,10 @@ void ControlLoop::drain(std::size_t i, std::uint64_t now) {
         MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
         c.established = false;  // announce ourselves to the new instance
         c.hello_sent_us = 0;
+        // Its sequence numbers start over: the reorder stage must not take them for
+        // duplicates of the old instance's (retried at every tick until the writer took it).
+        c.reorder_restart_pending =
+            !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
       }
       for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
         if (paths_[k].active && paths_[k].connection == paths_[i].connection) {

@@ -113,6 +113,7 @@ class ControlLoop {
     std::unique_ptr<ControlAuth> auth;
     std::uint64_t next_counter = 1;
     ControlIntake intake;  // the peer's session and replay window
+    bool reorder_restart_pending = false;  // the peer restarted; not yet told to the reorder stage
     std::uint64_t reorder_delay_ns = 0;  // last derived reorder wait sent to the engine
     std::uint64_t repair_wait_ns = 0;    // last repair wait sent to the reorder stage
     bool established = false;            // a HELLO or HELLO_ACK of the peer was accepted

@@ -6,8 +6,9 @@
 // then the batch as the kernel would hand it over (up to 64 KB).
 // Checks, with a hard trap on violation (sanitizers catch reads outside the exact-size heap
 // copy of the batch on their own):
-//  - the datagrams tile the batch exactly, in order, none empty; with 0 < gso_size < len every
-//    one but the last is gso_size bytes and the last is 1..gso_size; otherwise one datagram;
+//  - the datagrams tile the batch exactly, in order, none empty (but the one datagram of an
+//    empty batch); with 0 < gso_size < len every one but the last is gso_size bytes and the
+//    last is 1..gso_size; otherwise one datagram;
 //  - their number is gro_datagram_count(), which agrees with a naive ceiling division;
 //  - a datagram the GRE parser accepts has its header inside it, and for IP payloads the
 //    inner length field equals the bytes after the header; a NACK body accepted by the repair
@@ -70,12 +71,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::uint8_t> batch(data + 2, data + size);  // exact size: reads outside trap
   const auto len = static_cast<std::uint32_t>(batch.size());
   const std::uint32_t count = gro_datagram_count(len, gso);
-  const std::uint32_t naive = len == 0 ? 0 : (gso == 0 || gso >= len) ? 1 : (len + gso - 1) / gso;
+  const std::uint32_t naive = (gso == 0 || gso >= len) ? 1 : (len + gso - 1) / gso;
   check(count == naive);
   std::uint32_t seen = 0, off = 0;
   for_each_gro_datagram(batch.data(), len, gso, [&](std::uint8_t* d, std::uint32_t n) {
     check(d == batch.data() + off);
-    check(n >= 1 && n <= len - off);
+    check((n >= 1 || len == 0) && n <= len - off);
     if (gso != 0 && gso < len) check(n == gso || off + n == len);
     off += n;
     ++seen;

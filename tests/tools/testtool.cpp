@@ -5,6 +5,7 @@
 //   mpt-testtool tcp-send ADDR PORT BYTES SEED   connect and send BYTES of that stream
 //   mpt-testtool garbage SRC DST PORT COUNT      send COUNT malformed GRE-in-UDP datagrams
 //                                               from SRC (any port) to DST:PORT
+//   (more modes for floods, spoofing and bursts below; `mpt-testtool` prints them all)
 // Exit status 0 on success; tcp-recv exits 1 on any mismatch or short read.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -310,6 +311,69 @@ int flood_control(const char* src, int sport, const char* dst, int dport, double
   return 0;
 }
 
+// A garbage flood as fast as one raw socket sends (sendmmsg, 64 per call), spoofed from
+// SRC:SPORT to DST:DPORT for SECONDS: every kind of malformed GRE-in-UDP of garbage_datagram(),
+// well-formed GRE data under a key the receiver does not use, and junk control messages, in
+// turn (IPv4, IP_HDRINCL; UDP checksum 0; TOS kFloodTos, so that a test's qdisc can let the
+// flood past a path's rate limit). Prints how many it sent and the rate.
+constexpr std::uint8_t kFloodTos = 0x04;
+int flood_garbage(const char* src, int sport, const char* dst, int dport, double seconds) {
+  in_addr s{}, d{};
+  if (inet_pton(AF_INET, src, &s) != 1 || inet_pton(AF_INET, dst, &d) != 1) return 2;
+  const int fd = raw_socket("flood-garbage");
+  if (fd < 0) return 2;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr = d;
+  constexpr std::size_t kKinds = 256, kBatch = 64;
+  std::vector<std::vector<std::uint8_t>> pkts;
+  Stream rnd(7);
+  for (unsigned i = 0; i < kKinds; ++i) {
+    std::vector<std::uint8_t> body;
+    if (i % 10 < 8) {
+      body = garbage_datagram(i, rnd);
+    } else if (i % 10 == 8) {  // GRE data with key 0xdeadbeef and a sequence number
+      body = {0x30, 0x00, 0x08, 0x00, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, static_cast<std::uint8_t>(i)};
+      std::uint8_t ip[28] = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17};
+      body.insert(body.end(), ip, ip + sizeof ip);
+    } else {  // a control message of a stranger session
+      body = {0x00, 0x00, 0x88, 0xB5, 1, 3, 0, 36};
+      std::uint8_t r[24 - 4 + 36 + 32];
+      rnd.fill(r, sizeof r);
+      body.insert(body.end(), r, r + sizeof r);
+    }
+    std::vector<std::uint8_t> pkt(28 + body.size(), 0);
+    outer_headers(pkt.data(), pkt.size(), s, d, sport, dport);
+    pkt[1] = kFloodTos;
+    std::memcpy(pkt.data() + 28, body.data(), body.size());
+    pkts.push_back(std::move(pkt));
+  }
+  std::vector<iovec> iov(kBatch);
+  std::vector<mmsghdr> msgs(kBatch);
+  long sent = 0;
+  unsigned next = 0;
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    for (std::size_t k = 0; k < kBatch; ++k, ++next) {
+      std::vector<std::uint8_t>& p = pkts[next % kKinds];
+      iov[k] = {p.data(), p.size()};
+      msgs[k] = {};
+      msgs[k].msg_hdr.msg_name = &to;
+      msgs[k].msg_hdr.msg_namelen = sizeof to;
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = sendmmsg(fd, msgs.data(), kBatch, 0);
+    if (n > 0) sent += n;
+  }
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("sent %ld garbage datagrams in %.1f s (%.0f per second)\n", sent, took,
+              static_cast<double>(sent) / took);
+  close(fd);
+  return 0;
+}
+
 // Data datagrams that a reorder stage must hold, each carrying one inner IPv4 packet of
 // INNER bytes (above the receiver's MTU: a peer with a larger MTU, or a spoofer), spoofed from
 // SRC:SPORT: GRE with a sequence number, every third number left out so that the ones after
@@ -499,6 +563,9 @@ int main(int argc, char** argv) {
                      std::atol(argv[8]), argv[9], argv[10], std::atoi(argv[11]));
   }
   if (cmd == "udp-count" && argc == 5) return udp_count(argv[2], std::atoi(argv[3]), std::atof(argv[4]));
+  if (cmd == "flood-garbage" && argc == 7) {
+    return flood_garbage(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atof(argv[6]));
+  }
   if (cmd == "garbage" && argc == 6) {
     return garbage(argv[2], argv[3], std::atoi(argv[4]), std::atol(argv[5]));
   }
@@ -506,6 +573,7 @@ int main(int argc, char** argv) {
                "usage: mpt-testtool tcp-recv|tcp-send ADDR PORT BYTES SEED\n"
                "       mpt-testtool garbage SRC DST PORT COUNT\n"
                "       mpt-testtool forge-control SRC DST PORT COUNT\n"
+               "       mpt-testtool flood-garbage SRC SPORT DST DPORT SECONDS\n"
                "       mpt-testtool flood-control SRC SPORT DST DPORT SECONDS [RATE]\n"
                "       mpt-testtool flood-oversized SRC SPORT DST DPORT COUNT INNER_BYTES [SRC2 DST2]\n"
                "       mpt-testtool burst-udp SRC SPORT DST DPORT SRC2 DST2 COUNT INNER_SRC INNER_DST UDP_PORT\n"
