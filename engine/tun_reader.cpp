@@ -242,6 +242,14 @@ void TunReader::run() {
       io_uring_sqe_set_data64(sqe, make_user_data(Op::kCommand));
       command_armed_ = true;
     }
+    if (!history_timer_armed_ && histories_hold_anything()) {
+      history_ts_.tv_sec = 0;
+      history_ts_.tv_nsec = kHistoryTimerNs;
+      io_uring_sqe* sqe = ring_.get_sqe();
+      io_uring_prep_timeout(sqe, &history_ts_, 0, 0);
+      io_uring_sqe_set_data64(sqe, make_user_data(Op::kTimer));
+      history_timer_armed_ = true;
+    }
     ring_.submit_and_wait(1);
     const std::size_t n = ring_.copy_cqes(cqes);
     drain_returns();  // sent batches come back without a wake-up: take them before reading
@@ -263,6 +271,7 @@ void TunReader::run() {
         case Op::kCommand: break;  // consumed above
         case Op::kStop: stop = true; break;
         case Op::kMsgRing: wake_failed(c.user_data); break;
+        case Op::kTimer: history_timer_armed_ = false; break;  // drain_returns trimmed
         default: break;
       }
     }
@@ -277,6 +286,7 @@ void TunReader::run() {
   }
   // Release the TUN queue synchronously: cancel the multishot read and reap it.
   ring_.cancel_all();
+  history_timer_armed_ = false;  // cancelled with the rest
   for (int i = 0; i < 100 && read_armed_; ++i) {
     ring_.wait_for_completions(10);
     const std::size_t n = ring_.copy_cqes(cqes);

@@ -165,6 +165,17 @@ class TunReader {
   const int stop_fd_;
   int command_fd_ = -1;        // eventfd: the control thread posted a command
   bool command_armed_ = false;
+  // A timer while any history holds batches, so that they are freed on time also when no
+  // new traffic wakes this thread (idle: otherwise they waited for the next packet).
+  bool history_timer_armed_ = false;
+  __kernel_timespec history_ts_{};
+  static constexpr long kHistoryTimerNs = 100'000'000;  // a third of the longest keep
+  [[nodiscard]] bool histories_hold_anything() const {
+    for (const auto& h : history_) {
+      if (h.len > 0) return true;
+    }
+    return false;
+  }
   std::vector<PathWorker*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   BufferPool read_pool_;

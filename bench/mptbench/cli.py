@@ -14,6 +14,8 @@ Each phase records goodput every 100 ms; --at events (e.g. 5s:path1=cut) are pla
 phase at the same offsets from its start. --udp RATE sends constant-rate UDP instead of TCP.
 --plot DIR writes one SVG per run; --json FILE writes everything.
 Other scenarios: --compare (raw path vs mpt, CPU per GB), --failover (cut and restore path 1),
+--faults flood|flap|restart|soak (garbage floods, a flapping path, the peer killed and
+restarted, a long soak with RSS and pool figures; see bench/mptbench/faults.py),
 --emulator-accuracy (how exact the link emulator is; writes a markdown table).
 Needs root, iproute2, iperf3, mptcpize for MPTCP, and a build of mpt (default ./build;
 mpt-delayline is built with the tests).
@@ -26,7 +28,7 @@ import signal
 import sys
 import tempfile
 
-from . import accuracy, aggregate, compare, failover
+from . import accuracy, aggregate, compare, failover, faults
 from .emulator import parse_events, parse_links
 from .topology import Topology
 from .units import parse_bitrate, parse_rate
@@ -48,7 +50,9 @@ def build_parser():
                          "(actions rate, delay, jitter, loss, queue, cut, restore = back to the path's "
                          "--link spec; needs --link)")
     ap.add_argument("--weights", default=None, help="weight_out per path, e.g. 1,3")
-    ap.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    ap.add_argument("--duration", type=int, default=None,
+                    help="seconds per measurement (default 10; --faults: flood 10, flap 60, "
+                         "restart 30, soak 1800)")
     ap.add_argument("--flows", type=int, default=1, help="parallel TCP flows through the tunnel")
     ap.add_argument("--runs", type=int, default=1, help="repeat and report the median")
     ap.add_argument("--json", default=None, help="write results to this file")
@@ -76,6 +80,10 @@ def build_parser():
     ap.add_argument("--no-offload", action="store_true", help="run mptd with --no-offload")
     ap.add_argument("--failover", choices=["link", "drop", "both"],
                     help="2 paths; cut path 1 at 3 s (link down, or nftables drop), restore at 6 s")
+    ap.add_argument("--faults", choices=["flood", "flap", "restart", "soak"], default=None,
+                    help="fault and attack scenarios over 2 paths (see bench/mptbench/faults.py)")
+    ap.add_argument("--flap-s", type=float, default=None,
+                    help="--faults flap/soak: flap period in s (default 2 = down 1 s, up 1 s; soak 10)")
     ap.add_argument("--probe-ms", type=int, default=20)
     ap.add_argument("--misses", type=int, default=3)
     ap.add_argument("--hold-down-ms", type=int, default=1000)
@@ -112,6 +120,13 @@ def check_args(ap, args):
         ap.error("--at needs emulated links (--link)")
     if events and (args.failover or args.compare):
         ap.error("--at applies to the default scenario only")
+    if args.faults:
+        if args.paths != 2 or links or events or args.failover or args.compare:
+            ap.error("--faults needs --paths 2 and direct links (--rate), no --at/--failover/--compare")
+        if args.flap_s is None:
+            args.flap_s = 10.0 if args.faults == "soak" else 2.0
+        if args.duration_given is False:
+            args.duration = {"flood": 10, "flap": 60, "restart": 30, "soak": 1800}[args.faults]
     if args.failover and args.paths != 2:
         ap.error("--failover needs --paths 2")
     if args.udp and (args.failover or args.compare):
@@ -126,6 +141,9 @@ def _interrupt(signum, frame):
 def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
+    args.duration_given = args.duration is not None
+    if args.duration is None:
+        args.duration = 10
     # "--delayline-arg=--spin-us=20" -> ["--spin-us", "20"]
     args.delayline_args = [p for a in args.delayline_arg for p in a.split("=", 1)]
     if os.geteuid() != 0:
@@ -147,7 +165,9 @@ def main(argv=None):
                     delayline_args=args.delayline_args)
     try:
         topo.up()
-        if args.failover:
+        if args.faults:
+            summary = faults.run(args, topo)
+        elif args.failover:
             summary = failover.run(args, topo, weights)
         elif args.compare:
             summary = compare.run(args, topo, weights)

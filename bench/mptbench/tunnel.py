@@ -55,15 +55,27 @@ class Tunnel:
     def sock(self, side):
         return f"{self.work}/{side}.sock"
 
+    def _spawn(self, side, mode="w"):
+        log = open(f"{self.work}/{side}.log", mode)
+        return subprocess.Popen(["ip", "netns", "exec", self.topo.ns(side),
+                                 f"{self.build}/cli/mptd", "--config", f"{self.work}/{side}",
+                                 "--socket", self.sock(side), "--log-level", "warn"]
+                                + ([] if self.offload else ["--no-offload"]),
+                                stdout=log, stderr=log)
+
+    def restart(self, side):
+        """Starts side's mptd again (after it was killed); waits for its control socket."""
+        i = 0 if side == "a" else 1
+        self.procs[i] = self._spawn(side, "a")
+        for _ in range(100):
+            if os.path.exists(self.sock(side)):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"mptd {side} did not start again")
+
     def __enter__(self):
         for side in ("a", "b"):
-            log = open(f"{self.work}/{side}.log", "w")
-            p = subprocess.Popen(["ip", "netns", "exec", self.topo.ns(side),
-                                  f"{self.build}/cli/mptd", "--config", f"{self.work}/{side}",
-                                  "--socket", self.sock(side), "--log-level", "warn"]
-                                 + ([] if self.offload else ["--no-offload"]),
-                                 stdout=log, stderr=log)
-            self.procs.append(p)
+            self.procs.append(self._spawn(side))
         for side in ("a", "b"):
             for _ in range(100):
                 if os.path.exists(self.sock(side)):

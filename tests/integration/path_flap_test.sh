@@ -4,7 +4,8 @@
 # shaped paths (tbf 200M), probes every 20 ms, hold-down 300 ms.
 # Checks: the stream arrives intact (no reset, no corruption); path_1 is seen down while its
 # link is down and is up again at the end, and carries traffic again; mptd A and B are alive;
-# the receive pools are all free again once the stream is over (nothing leaked by the flaps).
+# every pool is free again once the stream is over (nothing leaked by the flaps, nothing
+# kept for reinjection past its time).
 # Usage: path_flap_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
@@ -60,4 +61,13 @@ echo "B's receive pools free after the stream: $pools"
 for pair in $pools; do
   f=${pair#*:}; [ "${f%/*}" = "${f#*/}" ] || fail "receive buffers still held after the stream: $pair"
 done
+# A's send pool: batches kept for reinjection are freed after at most 300 ms, also when no
+# new traffic comes (before the fix they waited for the next packet).
+sleep 0.5
+send=$("$MPT" --socket "$WORK/a.sock" status --json | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["tx"]
+print("%d/%d" % (t["send_pool_free"], t["send_pool_buffers"]))')
+echo "A's send pool free 1 s after the stream: $send"
+[ "${send%/*}" = "${send#*/}" ] || fail "send batches still held 1 s after the stream: $send"
 echo "PASS: $FLAP_SECONDS s of flaps: the stream survived intact, path_1 rejoined, no buffer leaked"
