@@ -220,7 +220,7 @@ nlohmann::ordered_json Engine::status() const {
       {"send_pool_buffers", reader_->send_pool().count()},
       {"send_pool_buffer_bytes", reader_->send_pool().buf_size()},
       {"send_pool_free_low_water", reader_->send_pool().free_low_water()},
-      {"read_pool_free", reader_->read_pool().free_now()},
+      {"read_pool_free", reader_->read_pool_free()},
       {"send_pool_free", reader_->send_pool().free_now()},
       {"segments", read(t.tx_segments)},
       {"drop_bad_offload", read(t.tx_drop_bad_offload)},

@@ -62,6 +62,7 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
   }
   for (unsigned i = 0; i < kRxPoolCount; ++i) recycle_rx(rx_pool_.at(i));
   provided_.publish();
+  rx_free_.store(rx_in_kernel_, std::memory_order_relaxed);
   recv_msg_template_.msg_namelen = kRxNameBytes;  // keeps the cmsg area 8-byte aligned
   recv_msg_template_.msg_controllen = kRxControlBytes;
   // UDP GRO: the kernel may hand over several same-sized datagrams of one source as one,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +15,17 @@
 #include "scheduler/flow_key.h"
 
 namespace mpt::engine {
+namespace {
+
+std::uint32_t random_u32() {
+  std::uint32_t v = 0;
+  if (::getrandom(&v, sizeof v, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof v)) {
+    v = static_cast<std::uint32_t>(monotonic_ns() * 0x9E3779B97F4A7C15ull >> 32);
+  }
+  return v;
+}
+
+}  // namespace
 namespace {
 
 // Read pool: buffers the kernel fills through the provided ring; each is segmented and given
@@ -83,6 +95,7 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
   build_connections(nullptr);
   for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
   provided_.publish();
+  read_free_.store(reads_in_kernel_, std::memory_order_relaxed);
   bell_.ring_fd = ring_.fd();
 }
 
@@ -108,6 +121,11 @@ void TunReader::build_connections(const TunnelSpec* old) {
   for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
     const ConnectionSpec& cs = tunnel_.connections[c];
     Connection conn{scheduler::PathChooser(cs.policy), {}, 0, -1, 0, 0, 0, {}, 0, 0};
+    // A random first number: a restarted peer's numbers then land far from its old ones at
+    // the receiver, whose reorder stage resyncs at the first of them by itself (otherwise
+    // they lie just behind the old head and look like duplicates until the control plane
+    // reports the new session; Reorder::peer_restarted).
+    conn.next_seq = random_u32();
     if (old && c < old->connections.size() && c < connections_.size() &&
         old->connections[c].active && old->connections[c].name == cs.name) {
       conn.next_seq = connections_[c].next_seq;
@@ -242,13 +260,14 @@ void TunReader::run() {
       io_uring_sqe_set_data64(sqe, make_user_data(Op::kCommand));
       command_armed_ = true;
     }
-    if (!history_timer_armed_ && histories_hold_anything()) {
+    if (history_timers_in_flight_ == 0 && (sent_since_timer_ || histories_hold_anything())) {
       history_ts_.tv_sec = 0;
       history_ts_.tv_nsec = kHistoryTimerNs;
       io_uring_sqe* sqe = ring_.get_sqe();
       io_uring_prep_timeout(sqe, &history_ts_, 0, 0);
       io_uring_sqe_set_data64(sqe, make_user_data(Op::kTimer));
-      history_timer_armed_ = true;
+      ++history_timers_in_flight_;
+      sent_since_timer_ = false;
     }
     ring_.submit_and_wait(1);
     const std::size_t n = ring_.copy_cqes(cqes);
@@ -271,7 +290,7 @@ void TunReader::run() {
         case Op::kCommand: break;  // consumed above
         case Op::kStop: stop = true; break;
         case Op::kMsgRing: wake_failed(c.user_data); break;
-        case Op::kTimer: history_timer_armed_ = false; break;  // drain_returns trimmed
+        case Op::kTimer: --history_timers_in_flight_; break;  // drain_returns trimmed
         default: break;
       }
     }
@@ -283,19 +302,21 @@ void TunReader::run() {
     flush_tx_rings();
     drain_returns();
     provided_.publish();
+    read_free_.store(reads_in_kernel_, std::memory_order_relaxed);
   }
   // Release the TUN queue synchronously: cancel the multishot read and reap it.
   ring_.cancel_all();
-  history_timer_armed_ = false;  // cancelled with the rest
-  for (int i = 0; i < 100 && read_armed_; ++i) {
+  for (int i = 0; i < 100 && (read_armed_ || history_timers_in_flight_ > 0); ++i) {
     ring_.wait_for_completions(10);
     const std::size_t n = ring_.copy_cqes(cqes);
     for (std::size_t k = 0; k < n; ++k) {
       if (op_of(cqes[k].user_data) == Op::kTunRead && !(cqes[k].flags & IORING_CQE_F_MORE)) {
         read_armed_ = false;
       }
+      if (op_of(cqes[k].user_data) == Op::kTimer) --history_timers_in_flight_;
     }
   }
+  history_timers_in_flight_ = 0;  // a completion that did not come in 1 s never will
   ring_.submit_and_wait(0);  // wake-ups still queued go out now, not after a pause
 }
 
@@ -558,7 +579,10 @@ void TunReader::flush_tx_rings() {
       bump(stats_.tx_drop_ring_full, to_push_[p][i]->segments);
       send_pool_.put(to_push_[p][i]);
     }
-    if (pushed) ring_doorbell(ring_, paths_[p]->doorbell());
+    if (pushed) {
+      ring_doorbell(ring_, paths_[p]->doorbell());
+      sent_since_timer_ = true;
+    }
     len = 0;
   }
 }

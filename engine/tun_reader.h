@@ -66,6 +66,9 @@ class TunReader {
   Doorbell& doorbell() { return bell_; }
   TxStats& stats() { return stats_; }
   [[nodiscard]] const BufferPool& read_pool() const { return read_pool_; }
+  // Read buffers free for the kernel to fill (as of the last loop turn); any thread. (They
+  // live in the kernel's provided ring, not in the pool's free list.)
+  [[nodiscard]] std::size_t read_pool_free() const { return read_free_.load(std::memory_order_relaxed); }
   [[nodiscard]] const BufferPool& send_pool() const { return send_pool_; }
 
   // Control thread: a new weight / state for a path, applied at once: the reader is woken
@@ -165,9 +168,12 @@ class TunReader {
   const int stop_fd_;
   int command_fd_ = -1;        // eventfd: the control thread posted a command
   bool command_armed_ = false;
-  // A timer while any history holds batches, so that they are freed on time also when no
-  // new traffic wakes this thread (idle: otherwise they waited for the next packet).
-  bool history_timer_armed_ = false;
+  // A timer while any history holds batches or batches went to the workers since it last
+  // fired, so that they are taken back and freed on time also when no new traffic wakes this
+  // thread (idle: otherwise they waited for the next packet). In flight until its completion
+  // (also a cancelled one, reaped at the end of run()).
+  int history_timers_in_flight_ = 0;
+  bool sent_since_timer_ = false;
   __kernel_timespec history_ts_{};
   static constexpr long kHistoryTimerNs = 100'000'000;  // a third of the longest keep
   [[nodiscard]] bool histories_hold_anything() const {
@@ -183,6 +189,7 @@ class TunReader {
   BufferPool send_pool_;
   bool read_armed_ = false;
   std::size_t reads_in_kernel_ = 0;
+  std::atomic<std::size_t> read_free_{0};  // reads_in_kernel_ as of the last loop turn (status)
   std::vector<Connection> connections_;
   ConnectionTable table_;
   Doorbell bell_;

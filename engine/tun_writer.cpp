@@ -105,7 +105,7 @@ void TunWriter::run() {
         case DelayCommand::kRepair:
           if (r.repair_wait() != 0) r.set_repair(dc.ns, dc.ns2, dc.ns3);  // only where it is on
           break;
-        case DelayCommand::kPeerRestarted: r.peer_restarted(); break;
+        case DelayCommand::kPeerRestarted: r.peer_restarted(now); break;
       }
     }
     if (output_pool_.free_count() > kBatchMax) take_batches(now);

@@ -327,10 +327,16 @@ class Reorder {
   }
 
   // The peer restarted (its signalling shows a new session): its numbering starts afresh,
-  // perhaps far behind the old one, where every number would look like a duplicate. The next
+  // perhaps just behind the old one, where every number would look like a duplicate. The next
   // packet resyncs the stage (counted as a resync): what is held is delivered, what was
-  // delivered is forgotten, and the sequence restarts at that packet.
-  void peer_restarted() { restart_pending_ = started_; }
+  // delivered is forgotten, and the sequence restarts at that packet. Unless the stage
+  // resynced in the last kRestartResyncNs already: senders start at a random number, so the
+  // restarted peer's first packet was a jump, and a second resync would forget what the new
+  // instance delivered (a repaired copy could then be delivered twice).
+  static constexpr std::uint64_t kRestartResyncNs = 2'000'000'000;
+  void peer_restarted(std::uint64_t now) {
+    restart_pending_ = started_ && !(resynced_ && now < last_resync_ns_ + kRestartResyncNs);
+  }
 
   // Delivers everything held, in order (shutdown, peer restart).
   template <typename Sink>
@@ -676,6 +682,8 @@ class Reorder {
   template <typename Sink>
   void resync(std::uint32_t seq, Sink& sink) {
     ++stats_.resyncs;
+    resynced_ = true;
+    last_resync_ns_ = last_push_ns_;  // resync runs in push, after last_push_ns_ = now
     flush(sink);
     next_ = seq;
     std::fill(delivered_.begin(), delivered_.end(), 0);  // old numbering: says nothing now
@@ -715,6 +723,8 @@ class Reorder {
   std::vector<PathState> paths_;
   bool started_ = false;
   bool restart_pending_ = false;   // see peer_restarted()
+  bool resynced_ = false;
+  std::uint64_t last_resync_ns_ = 0;
   std::uint64_t last_push_ns_ = 0; // latest push (idle resume rule)
   std::uint32_t next_ = 0;        // the number expected at the head
   std::uint32_t held_ = 0;

@@ -126,9 +126,14 @@ def run_flood(args, topo):
                                            str(sport), "10.200.1.2", "4754",
                                            str(args.duration + 2)],
                                           text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                    time.sleep(0.5)
-                    m = iperf_measure(topo, "10.201.0.2", args.duration, 1, port + 1 + k)
-                    out, _ = fl.communicate(timeout=30)
+                    try:
+                        time.sleep(0.5)
+                        m = iperf_measure(topo, "10.201.0.2", args.duration, 1, port + 1 + k)
+                        out, _ = fl.communicate(timeout=30)
+                    finally:
+                        if fl.poll() is None:
+                            fl.kill()
+                            fl.wait()
                     time.sleep(0.5)
                     sent = int(out.split()[1]) if out.startswith("sent") else 0
                     m["flood_sent"] = sent

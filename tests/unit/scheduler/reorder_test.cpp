@@ -888,7 +888,7 @@ TEST_CASE("after a peer restart, numbers behind the old head are a new stream, n
   CHECK(control.take().empty());
   CHECK(control.r.stats().duplicate == 10);
 
-  d.r.peer_restarted();
+  d.r.peer_restarted(2 * kMs);
   for (std::uint32_t s = 1000; s < 1010; ++s) d.push(s, 0, 2 * kMs);
   const std::vector<int> got = d.take();
   REQUIRE(got.size() == 10);
@@ -900,4 +900,18 @@ TEST_CASE("after a peer restart, numbers behind the old head are a new stream, n
   d.push(1005, 0, 3 * kMs);
   CHECK(d.take().empty());
   CHECK(d.r.stats().duplicate == 1);
+}
+
+TEST_CASE("a peer restart reported after the stage already resynced on a jump changes nothing") {
+  Driver d(64, 100 * kMs, 1);
+  for (std::uint32_t s = 1000; s < 1010; ++s) d.push(s, 0, 1 * kMs);
+  d.push(900000, 0, 2 * kMs);  // the restarted peer's random first number: a jump
+  d.push(900001, 0, 2 * kMs);
+  REQUIRE(d.take().size() == 12);
+  REQUIRE(d.r.stats().resyncs == 1);
+  d.r.peer_restarted(500 * kMs);  // the control plane's report comes later
+  d.push(900001, 0, 600 * kMs);   // a second copy (repair) is still a duplicate
+  CHECK(d.take().empty());
+  CHECK(d.r.stats().duplicate == 1);
+  CHECK(d.r.stats().resyncs == 1);
 }
