@@ -22,12 +22,13 @@ status=0
 printf '%-24s %12s %10s %8s %14s\n' target executions exec/s edges "corpus before→after"
 for t in "${targets[@]}"; do
   bin=$(find "$build" -name "$t" -type f -perm -u+x | head -n 1)
+  [ -n "$bin" ] && bin=$(realpath "$bin")  # the run happens in the scratch directory
   if [ -z "$bin" ]; then echo "$t: not built in $build" >&2; status=1; continue; fi
   seeds=tests/fuzz/corpus/$t
   mkdir -p "$seeds" "$scratch/$t"
   cp -r "$seeds"/. "$scratch/$t"/ 2>/dev/null || true
   dict=()
-  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="$PWD/tests/fuzz/$t.dict")
   before=$(find "$seeds" -type f | wc -l)
   log=$scratch/$t.log
   (cd "$scratch" && "$bin" -max_total_time="$secs" -max_len=65536 -print_final_stats=1 \
@@ -35,8 +36,8 @@ for t in "${targets[@]}"; do
   rc=$?
   "$bin" -merge=1 "$seeds" "$scratch/$t" >>"$log" 2>&1
   after=$(find "$seeds" -type f | wc -l)
-  execs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$log" | tail -n 1)
-  rate=$(awk -F: '/stat::average_exec_per_sec/ {gsub(/ /, "", $2); print $2}' "$log" | tail -n 1)
+  execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log" | tail -n 1)
+  rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log" | tail -n 1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
   printf '%-24s %12s %10s %8s %8s→%s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$before" "$after"
   if [ $rc -ne 0 ]; then

@@ -20,7 +20,7 @@
 require_root_and_netns
 init_test_env "$@"
 BYTES=${BYTES:-60000000}
-SECONDS_FLOOD=${SECONDS_FLOOD:-4}
+SECONDS_FLOOD=${SECONDS_FLOOD:-3}
 add_veth_paths 2 200mbit
 tc -n "$A" qdisc del dev veth0 root
 tc -n "$A" qdisc add dev veth0 root handle 1: htb default 10

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A path that flaps: path_1's link goes down and up every second (FLAP_SECONDS, default 10;
+# A path that flaps: path_1's link goes down and up every second (FLAP_SECONDS, default 8;
 # `mpt-bench --faults flap` runs 60) while one TCP stream runs through the tunnel over two
 # shaped paths (tbf 200M), probes every 20 ms, hold-down 300 ms.
 # Checks: the stream arrives intact (no reset, no corruption); path_1 is seen down while its
@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
 init_test_env "$@"
-FLAP_SECONDS=${FLAP_SECONDS:-10}
+FLAP_SECONDS=${FLAP_SECONDS:-8}
 BYTES=${BYTES:-2000000000}  # more than the flaps last: the sender is stopped after them
 add_veth_paths 2 200mbit
 AUTH_KEY=flap-test-key write_pair_configs "probe_interval_ms = 20" "dead_misses = 3" "hold_down_ms = 300"

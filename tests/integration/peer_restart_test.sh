@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
 init_test_env "$@"
-BYTES=${BYTES:-150000000}
+BYTES=${BYTES:-100000000}
 add_veth_paths 2 200mbit
 AUTH_KEY=restart-test-key write_pair_configs "probe_interval_ms = 50"
 start_mptd_pair
