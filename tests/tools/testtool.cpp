@@ -345,7 +345,7 @@ int flood_garbage(const char* src, int sport, const char* dst, int dport, double
     std::vector<std::uint8_t> pkt(28 + body.size(), 0);
     outer_headers(pkt.data(), pkt.size(), s, d, sport, dport);
     pkt[1] = kFloodTos;
-    std::memcpy(pkt.data() + 28, body.data(), body.size());
+    if (!body.empty()) std::memcpy(pkt.data() + 28, body.data(), body.size());
     pkts.push_back(std::move(pkt));
   }
   std::vector<iovec> iov(kBatch);
