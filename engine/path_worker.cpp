@@ -224,6 +224,10 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   // The refs this buffer will hand out are counted up front (one extra held by this loop),
   // so a writer that finishes early cannot send it home while we are still splitting.
   b->refs.store(1, std::memory_order_relaxed);
+  // Written once, before any ref is handed out: the TUN writer reads it (release) while this
+  // loop may still be splitting the same batch (a full rx batch is flushed mid-split).
+  // Writing it per datagram was a data race (TSan, reload_test).
+  b->path_index = static_cast<std::uint16_t>(path_index_);
   // How many datagrams share this buffer: the TUN writer holds refs to big GRO batches in
   // its reorder window instead of copying them (bounded pinning, see TunWriter::hold).
   b->segments = static_cast<std::uint16_t>(std::min<std::uint32_t>(0xFFFF, gro_datagram_count(len, gso_size)));
@@ -295,7 +299,6 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
   r.length = len - p.header_size;
   r.has_seq = p.fields.seq.has_value();
   r.seq = p.fields.seq.value_or(0);
-  b->path_index = static_cast<std::uint16_t>(path_index_);
   b->refs.fetch_add(1, std::memory_order_relaxed);
   if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
 }
