@@ -25,6 +25,7 @@
 
 #include "engine/checksum.h"
 #include "engine/tun_offload.h"
+#include "tests/fuzz/naive_checksum.h"
 
 namespace {
 
@@ -33,25 +34,6 @@ using Bytes = std::vector<std::uint8_t>;
 
 void check(bool ok) {
   if (!ok) __builtin_trap();
-}
-
-std::uint32_t naive_add(std::uint32_t sum, const std::uint8_t* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; i += 2) {
-    std::uint32_t word = std::uint32_t{p[i]} << 8;
-    if (i + 1 < n) word |= p[i + 1];
-    sum += word;
-    while (sum > 0xFFFF) sum = (sum & 0xFFFF) + (sum >> 16);
-  }
-  return sum;
-}
-
-bool tcp_verifies(const Bytes& seg, bool v6, std::size_t l4) {
-  const std::uint32_t len = static_cast<std::uint32_t>(seg.size() - l4);
-  std::uint32_t sum = v6 ? naive_add(0, seg.data() + 8, 32) : naive_add(0, seg.data() + 12, 8);
-  const std::uint8_t tail[] = {static_cast<std::uint8_t>(len >> 24), static_cast<std::uint8_t>(len >> 16),
-                               static_cast<std::uint8_t>(len >> 8), static_cast<std::uint8_t>(len), 0, 6};
-  sum = naive_add(sum, tail, sizeof tail);
-  return naive_add(sum, seg.data() + l4, seg.size() - l4) == 0xFFFF;
 }
 
 std::uint32_t be32(const std::uint8_t* p) {
@@ -170,7 +152,7 @@ void flush(Coalescer& c, const Bytes& buf, const std::vector<Bytes>& group) {
     check(out.size() >= hdr);
     check(std::memcmp(out.data() + hdr, group[i].data() + hdr, out.size() - hdr) == 0);
     check(be32(out.data() + h.csum_start + 4) == be32(group[i].data() + h.csum_start + 4));
-    check(tcp_verifies(out, v6, h.csum_start));
+    check(mpt::fuzz::l4_verifies(out, v6, h.csum_start, 6));
   }
 }
 

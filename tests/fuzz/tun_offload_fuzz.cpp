@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/tun_offload.h"
+#include "tests/fuzz/naive_checksum.h"
 
 namespace {
 
@@ -40,27 +41,6 @@ using Bytes = std::vector<std::uint8_t>;
 
 void check(bool ok) {
   if (!ok) __builtin_trap();
-}
-
-std::uint32_t naive_add(std::uint32_t sum, const std::uint8_t* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; i += 2) {
-    std::uint32_t word = std::uint32_t{p[i]} << 8;
-    if (i + 1 < n) word |= p[i + 1];
-    sum += word;
-    while (sum > 0xFFFF) sum = (sum & 0xFFFF) + (sum >> 16);
-  }
-  return sum;
-}
-
-// Pseudo-header + L4 bytes of `seg` (L4 header at `l4`) sum to one's-complement zero.
-bool l4_verifies(const Bytes& seg, bool v6, std::size_t l4, std::uint8_t proto) {
-  const std::uint32_t len = static_cast<std::uint32_t>(seg.size() - l4);
-  std::uint32_t sum = v6 ? naive_add(0, seg.data() + 8, 32) : naive_add(0, seg.data() + 12, 8);
-  const std::uint8_t tail[] = {static_cast<std::uint8_t>(len >> 24), static_cast<std::uint8_t>(len >> 16),
-                               static_cast<std::uint8_t>(len >> 8), static_cast<std::uint8_t>(len),
-                               0, proto};
-  sum = naive_add(sum, tail, sizeof tail);
-  return naive_add(sum, seg.data() + l4, seg.size() - l4) == 0xFFFF;
 }
 
 std::size_t payload_offset(const Bytes& seg, const VnetHdr& h) {
@@ -135,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(std::memcmp(out.data() + off, packet.data() + off + payload_total, len - off) == 0);
       payload_total += len - off;
       if (i + 1 == seg.count()) check(payload_total == packet.size() - off);
-      check(l4_verifies(out, v6, h.csum_start, gso == kVnetGsoUdpL4 ? 17 : 6));
+      check(mpt::fuzz::l4_verifies(out, v6, h.csum_start, gso == kVnetGsoUdpL4 ? 17 : 6));
     }
     segs.push_back(std::move(out));
   }
