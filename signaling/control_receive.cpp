@@ -1,0 +1,155 @@
+// ControlLoop, the receiving side: what the path workers' control rings bring is drained here
+// (ControlIntake: authentication, sessions, replay), then answered or acted on -- probes and
+// their answers (RTT, delivery and loss samples for health and the estimator), the peer's
+// administrative changes, HELLO. The rest of the loop is in control_loop.cpp.
+#include <algorithm>
+
+#include "engine/log.h"
+#include "engine/path_worker.h"
+#include "signaling/control_loop.h"
+
+namespace mpt::signaling {
+
+void ControlLoop::on_hello(std::size_t i, const Message& m, bool is_ack) {
+  Connection& conn = connections_[static_cast<std::size_t>(paths_[i].connection)];
+  const std::size_t ours =
+      engine_.spec().connections[static_cast<std::size_t>(paths_[i].connection)].paths.size();
+  if (!conn.established) {
+    MPT_INFO("connection %s: peer answered (%u paths, probes every %u ms)", conn.cfg.name.c_str(),
+             m.hello->path_count, m.hello->probe_interval_ms);
+    if (m.hello->path_count != ours) {
+      MPT_WARN("connection %s: the peer has %u paths, this side %zu: only paths both sides "
+               "configure can carry traffic", conn.cfg.name.c_str(), m.hello->path_count, ours);
+    }
+  }
+  conn.established = true;
+  if (!is_ack) {
+    Message ack;
+    ack.hello = HelloBody{static_cast<std::uint32_t>(ours),
+                          static_cast<std::uint32_t>(conn.cfg.health.probe_interval_us / 1000)};
+    send(i, MessageType::kHelloAck, nullptr, &ack);
+  }
+}
+
+void ControlLoop::drain(std::size_t i, std::uint64_t now) {
+  engine::ControlPacket cp;
+  engine::ControlRing& ring = engine_.path(i).control_ring();
+  while (ring.pop(cp)) {
+    Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
+    Message m;
+    const ControlIntake::Result r = c.intake.accept({cp.data.data(), cp.length}, *c.auth, m);
+    const ParseError e = r.error;
+    if (r.new_session) {
+      // A new session with a valid MAC: the peer (re)started. Counters start over.
+      if (r.peer_restarted) {
+        MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
+        c.established = false;  // announce ourselves to the new instance
+        c.hello_sent_us = 0;
+        // Its sequence numbers start over: the reorder stage must not take them for
+        // duplicates of the old instance's (retried at every tick until the writer took it).
+        c.reorder_restart_pending =
+            !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
+      }
+      for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
+        if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
+          engine_.path(k).set_peer_session(m.header.session);
+        }
+      }
+    }
+    if (e != ParseError::kOk) {
+      ++rx_errors_[static_cast<std::size_t>(e)];
+      MPT_LOG_RATELIMITED(LogLevel::kWarn, "path %zu: control message dropped (%s)", i,
+                          to_string(e));
+      continue;
+    }
+    handle(i, m, cp, now);
+  }
+}
+
+void ControlLoop::handle(std::size_t i, const Message& m, const engine::ControlPacket& cp,
+                         std::uint64_t now) {
+  Path& p = paths_[i];
+  const std::uint64_t rx_us = cp.rx_time_us;
+  switch (m.header.type) {
+    case MessageType::kProbe: {
+      ProbeBody ack;
+      ack.tx_time_us = now;
+      ack.echo_time_us = m.probe->tx_time_us;
+      ack.echo_delay_us = static_cast<std::uint32_t>(now > rx_us ? now - rx_us : 0);
+      ack.data_tx_packets = engine::read(engine_.path(i).stats().tx_packets);
+      // Received counts as of the probe's arrival (what was sent ahead of it), not as of now.
+      ack.data_rx_packets = cp.rx_packets_before;
+      ack.data_tx_bytes = engine::read(engine_.path(i).stats().tx_bytes);
+      ack.data_rx_bytes = cp.rx_bytes_before;
+      send(i, MessageType::kProbeAck, &ack);
+      break;
+    }
+    case MessageType::kProbeAck: {
+      const ProbeBody& b = *m.probe;
+      if (b.echo_time_us == 0 || b.echo_time_us > rx_us) break;  // not one of ours
+      const std::uint64_t rtt = rx_us - b.echo_time_us;
+      const std::uint64_t net = rtt > b.echo_delay_us ? rtt - b.echo_delay_us : rtt;
+      ++p.acks_received;
+      p.last_ack_us = rx_us;
+      p.health.on_probe_ack(rx_us, net);
+      p.estimator.on_rtt(rx_us, net);
+      // The peer's counts are as of the probe's arrival there: its answer time minus the
+      // time it took to answer.
+      p.estimator.on_delivery(rx_us, b.data_rx_bytes,
+                              b.tx_time_us > b.echo_delay_us ? b.tx_time_us - b.echo_delay_us : 0);
+      // Loss sample: what we sent between two answered probes against what the peer got
+      // ahead of each of them (its counts are taken when the probe arrives; the path is FIFO,
+      // so the difference is what was lost, not what is still in flight).
+      const auto sent = std::find_if(p.sent.begin(), p.sent.end(), [&](const Path::SentProbe& e) {
+        return e.time_us == b.echo_time_us;
+      });
+      if (sent != p.sent.end()) {
+        if (p.acks_received > 1 && sent->tx_packets >= p.tx_at_acked &&
+            b.data_rx_packets >= p.peer_rx_at_ack) {
+          const std::uint64_t n_sent = sent->tx_packets - p.tx_at_acked;
+          const std::uint64_t n_received = b.data_rx_packets - p.peer_rx_at_ack;
+          p.health.on_loss_sample(n_sent, n_received, now, p.estimator.queue_seen());
+          p.estimator.on_loss_sample(now, n_sent, n_received);
+        }
+        p.tx_at_acked = sent->tx_packets;
+        p.peer_rx_at_ack = b.data_rx_packets;
+        // What the path sent before this probe has arrived (FIFO): the reader need not keep
+        // it for reinjection.
+        engine_.path(i).publish_confirmed(sent->time_us * 1000);
+        *sent = {};
+      }
+      publish_estimate(i);
+      break;
+    }
+    case MessageType::kPathStatus: {
+      // The peer changed the path administratively: follow it (no echo back to the peer).
+      const PathStatus st = m.path_status->status;
+      if (st == PathStatus::kAdminDown) admin(i, false, false);
+      if (st == PathStatus::kUp && p.health.state() == HealthState::kAdminDown) admin(i, true, false);
+      Message ack;
+      ack.path_status = *m.path_status;
+      send(i, MessageType::kPathStatusAck, nullptr, &ack);
+      break;
+    }
+    case MessageType::kWeight: {
+      p.weight = m.weight->weight;
+      engine_.set_path_usable(i, p.usable, p.weight);
+      MPT_INFO("path %s: weight %u (set by the peer)", engine_.spec().paths[i].name.c_str(),
+               p.weight);
+      Message ack;
+      ack.weight = *m.weight;
+      send(i, MessageType::kWeightAck, nullptr, &ack);
+      break;
+    }
+    case MessageType::kHello:
+    case MessageType::kHelloAck:
+      on_hello(i, m, m.header.type == MessageType::kHelloAck);
+      break;
+    default:
+      break;  // the other acks: nothing to do
+  }
+  p.health.tick(now);
+  apply(i, now);
+}
+
+}  // namespace mpt::signaling
