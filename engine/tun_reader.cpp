@@ -25,9 +25,6 @@ std::uint32_t random_u32() {
   return v;
 }
 
-}  // namespace
-namespace {
-
 // Read pool: buffers the kernel fills through the provided ring; each is segmented and given
 // back at once, so a few hundred cover any burst. A read holds a virtio header and up to a
 // 64 KB super-packet.
