@@ -924,6 +924,8 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_port_list("redundant_ports", c.redundant_ports);
   r.get_dscp_list("redundant_dscp", c.redundant_dscp);
   r.get_bool("repair", c.repair);
+  r.get_bool("pacing", c.pacing);
+  r.get_int("pace_queue_ms", 1, 10000, c.pace_queue_ms);
   if (IniEntry* e = r.get_string("scheduler", c.scheduler)) {
     c.scheduler = to_lower(c.scheduler);
     if (c.scheduler != "auto" && c.scheduler != "bytes" && c.scheduler != "packets" &&

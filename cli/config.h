@@ -131,6 +131,8 @@ struct ConnectionConfig {
   // sender resends them from its recent history on its best other path (a random loss or a
   // silent path cut costs the inner flows a round trip, not a loss). On by default.
   bool repair = true;
+  bool pacing = true;
+  int pace_queue_ms = 50;
   // Signalling and path health (docs/protocol.md). Probes run when auth_key is set (HMAC
   // key) or when control_auth = none opts into unauthenticated control messages.
   std::string control_auth = "hmac";     // "hmac" or "none"

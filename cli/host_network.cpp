@@ -130,6 +130,8 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
     }
     for (int d : conn.redundant_dscp) cs.redundant_dscp_mask |= std::uint64_t{1} << d;
     cs.repair = conn.repair;
+    cs.pacing = conn.pacing;
+    cs.pace_queue_ms = static_cast<std::uint32_t>(conn.pace_queue_ms);
     if (conn.ip_remote.is_set()) {
       cs.destinations.push_back(
           to_ipnet(conn.ip_remote, conn.ip_remote.family == AF_INET ? 32 : 128));

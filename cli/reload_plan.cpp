@@ -21,7 +21,8 @@ bool same_connection_settings(const engine::ConnectionSpec& a, const engine::Con
       a.sequence_numbers != b.sequence_numbers || a.reorder_window != b.reorder_window ||
       a.max_delay_ms != b.max_delay_ms || a.max_delay_derived != b.max_delay_derived ||
       a.policy != b.policy || a.redundant_ports != b.redundant_ports ||
-      a.redundant_dscp_mask != b.redundant_dscp_mask || a.repair != b.repair) {
+      a.redundant_dscp_mask != b.redundant_dscp_mask || a.repair != b.repair ||
+      a.pacing != b.pacing || a.pace_queue_ms != b.pace_queue_ms) {
     return false;
   }
   return a.destinations == b.destinations;

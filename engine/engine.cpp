@@ -232,6 +232,8 @@ nlohmann::ordered_json Engine::status() const {
       {"repaired", read(t.tx_repaired)},
       {"repair_missing", read(t.tx_repair_missing)},
       {"repair_limited", read(t.tx_repair_limited)},
+      {"paced", read(t.tx_paced)},
+      {"drop_pace_queue", read(t.tx_drop_pace_queue)},
   };
   j["rx"] = {
       {"tun_writes", read(r.tun_writes)},
@@ -347,6 +349,8 @@ std::string Engine::status_text() const {
   append(s, "  repair: %" PRIu64 " segments sent again on request, %" PRIu64 " no longer held, %"
          PRIu64 " over budget; %" PRIu64 " requests sent\n", read(t.tx_repaired),
          read(t.tx_repair_missing), read(t.tx_repair_limited), read(r.nack_sent));
+  append(s, "  pacing: %" PRIu64 " reads held back (no bottleneck path had room), %" PRIu64
+         " dropped after waiting pace_queue_ms\n", read(t.tx_paced), read(t.tx_drop_pace_queue));
   append(s, "  tun write dropped: %" PRIu64 " no output buffer, %" PRIu64 " not IP, %" PRIu64
          " above the MTU; repair requests not sent: %" PRIu64 " ranges (no buffer), %" PRIu64
          " messages (no path)\n",

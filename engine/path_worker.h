@@ -113,12 +113,14 @@ class PathWorker {
     std::uint64_t one_way_delay_ns = 0;
     std::uint64_t penalty_ns = 0;      // extra expected delay (loss)
     std::uint64_t queue_ns = 0;        // queue the probes measured (smoothed RTT - min RTT)
+    std::uint64_t pace_target_ns = 0;  // queue to keep at its bottleneck (0 = not one)
   };
   void publish_estimate(const Estimate& e) {
     est_rate_bps_.store(e.rate_bps, std::memory_order_relaxed);
     est_delay_ns_.store(e.one_way_delay_ns, std::memory_order_relaxed);
     est_penalty_ns_.store(e.penalty_ns, std::memory_order_relaxed);
     est_queue_ns_.store(e.queue_ns, std::memory_order_relaxed);
+    est_pace_target_ns_.store(e.pace_target_ns, std::memory_order_relaxed);
     est_version_.fetch_add(1, std::memory_order_release);
   }
   [[nodiscard]] std::uint64_t estimate_version() const {
@@ -136,7 +138,8 @@ class PathWorker {
     return {est_rate_bps_.load(std::memory_order_relaxed),
             est_delay_ns_.load(std::memory_order_relaxed),
             est_penalty_ns_.load(std::memory_order_relaxed),
-            est_queue_ns_.load(std::memory_order_relaxed)};
+            est_queue_ns_.load(std::memory_order_relaxed),
+            est_pace_target_ns_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -187,6 +190,7 @@ class PathWorker {
   std::atomic<double> est_rate_bps_{0};
   std::atomic<std::uint64_t> est_delay_ns_{0};
   std::atomic<std::uint64_t> est_penalty_ns_{0};
+  std::atomic<std::uint64_t> est_pace_target_ns_{0};
   std::atomic<std::uint64_t> est_queue_ns_{0};
   std::atomic<std::uint64_t> est_version_{0};
   std::atomic<std::uint64_t> confirmed_ns_{0};

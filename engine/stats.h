@@ -45,6 +45,8 @@ struct TxStats {
   Counter tx_drop_no_path{0};       // no path of the connection is up
   Counter tx_drop_ring_full{0};     // the chosen path's ring was full (overflow policy: drop newest)
   Counter tx_batches{0};
+  Counter tx_paced{0};              // TUN reads held back by pacing (no bottleneck had room)
+  Counter tx_drop_pace_queue{0};    // ... dropped: waited longer than pace_queue_ms
 };
 
 // Written by one path worker thread.

@@ -83,6 +83,7 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       open_(paths.size()),
       to_push_(paths.size()),
       to_push_len_(paths.size(), 0),
+      pace_targets_(paths.size(), 0),
       estimate_seen_(paths.size(), 0),
       history_(paths.size()),
       keeps_history_(paths.size(), false) {
@@ -117,7 +118,8 @@ void TunReader::build_connections(const TunnelSpec* old) {
   table_ = ConnectionTable();
   for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
     const ConnectionSpec& cs = tunnel_.connections[c];
-    Connection conn{scheduler::PathChooser(cs.policy), {}, 0, -1, 0, 0, 0, {}, 0, 0};
+    Connection conn{scheduler::PathChooser(cs.policy), {}, 0, -1, 0, 0, 0, {}, 0, 0, {}};
+    conn.held.entries.resize(kHoldCapacity);
     // A random first number: a restarted peer's numbers then land far from its old ones at
     // the receiver, whose reorder stage resyncs at the first of them by itself (otherwise
     // they lie just behind the old head and look like duplicates until the control plane
@@ -156,6 +158,7 @@ void TunReader::build_connections(const TunnelSpec* old) {
     if (!cs.active) continue;
     for (const IpNet& d : cs.destinations) table_.add(d, static_cast<int>(c));
   }
+  drop_all_held();  // the connections they were held for are rebuilt
   connections_ = std::move(next);
   int only = -1, active = 0;
   for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
@@ -196,7 +199,8 @@ void TunReader::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
   open_.resize(paths_.size());
   to_push_.resize(paths_.size());
   to_push_len_.resize(paths_.size(), 0);
-  estimate_seen_.assign(paths_.size(), 0);  // rebuilt schedulers take every estimate again
+  estimate_seen_.assign(paths_.size(), 0);
+  pace_targets_.assign(paths_.size(), 0);  // rebuilt schedulers take every estimate again
   history_.resize(paths_.size());
   keeps_history_.assign(paths_.size(), false);
   build_connections(&old);
@@ -287,10 +291,17 @@ void TunReader::run() {
         case Op::kCommand: break;  // consumed above
         case Op::kStop: stop = true; break;
         case Op::kMsgRing: wake_failed(c.user_data); break;
-        case Op::kTimer: --history_timers_in_flight_; break;  // drain_returns trimmed
+        case Op::kTimer:
+          if (ptr_of(c.user_data) == &pace_ts_) {
+            pace_timer_in_flight_ = false;  // release_held below
+          } else {
+            --history_timers_in_flight_;  // drain_returns trimmed
+          }
+          break;
         default: break;
       }
     }
+    if (held_total_ > 0) release_held(monotonic_ns());
     // After the doorbell was answered: a repair request pushed since then rings it again.
     serve_repairs(monotonic_ns());
     for (std::size_t p = 0; p < paths_.size(); ++p) {
@@ -303,17 +314,25 @@ void TunReader::run() {
   }
   // Release the TUN queue synchronously: cancel the multishot read and reap it.
   ring_.cancel_all();
-  for (int i = 0; i < 100 && (read_armed_ || history_timers_in_flight_ > 0); ++i) {
+  for (int i = 0; i < 100 && (read_armed_ || history_timers_in_flight_ > 0 || pace_timer_in_flight_);
+       ++i) {
     ring_.wait_for_completions(10);
     const std::size_t n = ring_.copy_cqes(cqes);
     for (std::size_t k = 0; k < n; ++k) {
       if (op_of(cqes[k].user_data) == Op::kTunRead && !(cqes[k].flags & IORING_CQE_F_MORE)) {
         read_armed_ = false;
       }
-      if (op_of(cqes[k].user_data) == Op::kTimer) --history_timers_in_flight_;
+      if (op_of(cqes[k].user_data) == Op::kTimer) {
+        if (ptr_of(cqes[k].user_data) == &pace_ts_) {
+          pace_timer_in_flight_ = false;
+        } else {
+          --history_timers_in_flight_;
+        }
+      }
     }
   }
-  history_timers_in_flight_ = 0;  // a completion that did not come in 1 s never will
+  history_timers_in_flight_ = 0;
+  pace_timer_in_flight_ = false;  // a completion that did not come in 1 s never will
   ring_.submit_and_wait(0);  // wake-ups still queued go out now, not after a pause
 }
 
@@ -327,6 +346,7 @@ void TunReader::apply_commands() {
 // The adaptive scheduler's inputs: each path's latest estimate (published by the control
 // thread at probe rate), taken when it changed. A few relaxed loads per path and turn.
 void TunReader::refresh_estimates() {
+  bool changed = false;
   for (std::size_t p = 0; p < paths_.size(); ++p) {
     const PathWorker* w = paths_[p];
     if (!w) continue;
@@ -343,9 +363,16 @@ void TunReader::refresh_estimates() {
       if (ids[i] == static_cast<int>(p)) {
         conn.chooser.set_estimate(static_cast<int>(i), e.rate_bps, e.one_way_delay_ns,
                                   e.penalty_ns);
+        conn.chooser.set_pace_target(static_cast<int>(i), e.pace_target_ns);
         conn.chooser.sync_queue(static_cast<int>(i), monotonic_ns(), e.queue_ns);
       }
     }
+    pace_targets_[p] = e.pace_target_ns;
+    changed = true;
+  }
+  if (changed) {
+    pacing_possible_ = false;
+    for (const std::uint64_t t : pace_targets_) pacing_possible_ = pacing_possible_ || t != 0;
   }
 }
 
@@ -382,6 +409,11 @@ void TunReader::handle_read(const io_uring_cqe& c) {
   const auto bytes = static_cast<std::size_t>(c.res);
   bump(stats_.tun_read_packets);
   bump(stats_.tun_read_bytes, bytes);
+  if (hold(b, bytes)) return;
+  consume_read(b, bytes);
+}
+
+void TunReader::consume_read(PacketBuf* b, std::size_t bytes) {
   if (vnet_hdr_) {
     if (bytes <= kVnetHdrSize) [[unlikely]] {
       bump(stats_.tx_drop_bad_offload);

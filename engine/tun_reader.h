@@ -98,6 +98,25 @@ class TunReader {
     std::uint8_t attempt = 0;  // the request attempt served last (see RepairRequest)
     std::uint64_t ns = 0;
   };
+  // TUN reads held back by pacing (read pool buffers), oldest first; fixed capacity.
+  struct Held {
+    PacketBuf* buf = nullptr;
+    std::uint32_t bytes = 0;
+    std::uint64_t read_ns = 0;
+  };
+  struct HoldQueue {
+    std::vector<Held> entries;  // sized once (kHoldCapacity)
+    std::size_t head = 0, len = 0;
+    [[nodiscard]] bool full() const { return len == entries.size(); }
+    [[nodiscard]] const Held& front() const { return entries[head]; }
+    void push(Held h) { entries[(head + len++) % entries.size()] = h; }
+    Held pop() {
+      const Held h = entries[head];
+      head = (head + 1) % entries.size();
+      --len;
+      return h;
+    }
+  };
   struct Connection {
     scheduler::PathChooser chooser;
     std::vector<scheduler::PathState> states;  // this connection's paths, in [path_N] order
@@ -110,6 +129,8 @@ class TunReader {
     std::vector<RepairSeen> repaired;  // indexed by seq % size (several paths only)
     double repair_tokens = 0;          // repair budget (segments), see serve_repairs
     std::uint32_t repair_refill_seq = 0;  // next_seq when the budget was last refilled
+    // Pacing (tun_reader_pace.cpp): TUN reads held back, oldest first.
+    HoldQueue held;
   };
   // The send batch being filled for one path.
   struct OpenBatch {
@@ -153,6 +174,14 @@ class TunReader {
   bool reroute(PacketBuf* b, int connection, int from);
   void arm_read();
   void handle_read(const io_uring_cqe& cqe);
+  // A TUN read, segmented and scheduled; its buffer goes back to the kernel.
+  void consume_read(PacketBuf* b, std::size_t bytes);
+  // Pacing (tun_reader_pace.cpp). hold(): keeps the read for later if its connection paces
+  // and no bottleneck path has room (true: kept). release_held(): sends what has room now,
+  // drops what waited too long, and arms the pace timer for the rest.
+  bool hold(PacketBuf* b, std::size_t bytes);
+  void release_held(std::uint64_t now_ns);
+  void drop_all_held();
   void process_packet(std::span<const std::uint8_t> packet, const VnetHdr& hdr);
   // Where to write a datagram of `size` bytes for `path` from source port `port_index`;
   // nullptr if no send buffer is free.
@@ -182,6 +211,12 @@ class TunReader {
     }
     return false;
   }
+  // Pacing: a timer for the earliest moment a held read may go (one in flight at a time).
+  bool pace_timer_in_flight_ = false;
+  bool pacing_possible_ = false;  // some path has a pace target (else hold() looks no further)
+  std::size_t held_total_ = 0;
+  __kernel_timespec pace_ts_{};
+  static constexpr std::size_t kHoldCapacity = 128;  // per connection (read pool: 256)
   std::vector<PathWorker*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   BufferPool read_pool_;
@@ -196,6 +231,7 @@ class TunReader {
   std::vector<OpenBatch> open_;                                 // per path
   std::vector<std::array<PacketBuf*, kBatchMax>> to_push_;      // per path, closed batches
   std::vector<std::size_t> to_push_len_;
+  std::vector<std::uint64_t> pace_targets_;   // per path: the last pace target published
   std::vector<std::uint64_t> estimate_seen_;  // per path: PathWorker::estimate_version applied
   std::vector<History> history_;              // per path (reinjection)
   std::vector<bool> keeps_history_;           // per path: its connection has several paths

@@ -53,6 +53,10 @@ struct ConnectionSpec {
   // Repair (several paths only): the receiver asks for missing sequence numbers again (NACK)
   // and the sender resends them from its recent history on its best other path.
   bool repair = true;
+  // Pacing (scheduler = auto): traffic beyond what the bottleneck paths carry with a short
+  // standing queue waits in the sender (TunReader's hold queue, at most pace_queue_ms).
+  bool pacing = true;
+  std::uint32_t pace_queue_ms = 50;
   std::vector<int> paths;          // global path indices, in [path_N] order
   std::vector<IpNet> destinations; // inner destinations routed to this connection (TX lookup)
   bool active = true;              // false: a slot a reload freed (see PathSpec::active)

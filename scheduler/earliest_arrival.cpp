@@ -38,6 +38,45 @@ void EarliestArrival::sync_queue(int path, std::uint64_t now_ns, std::uint64_t m
   f = std::max(f, now_ns + std::min(measured_queue_ns, max_backlog_ns_));
 }
 
+void EarliestArrival::set_pace_target(int path, std::uint64_t target_ns) {
+  if (path < 0 || path >= kMaxPaths) return;
+  target_ns_[static_cast<std::size_t>(path)] = target_ns;
+}
+
+PathMask EarliestArrival::pace_paths() const {
+  PathMask m = 0;
+  for (int i = 0; i < count_; ++i) {
+    if ((eligible_ & (PathMask{1} << i)) && penalty_ns_[static_cast<std::size_t>(i)] == 0) {
+      m |= PathMask{1} << i;
+    }
+  }
+  return m != 0 ? m : eligible_;
+}
+
+bool EarliestArrival::has_room(std::uint64_t now_ns) const {
+  const PathMask m = pace_paths();
+  if (m == 0) return true;  // nothing to send on: the caller counts the drop
+  for (int i = 0; i < count_; ++i) {
+    if (!(m & (PathMask{1} << i))) continue;
+    const std::uint64_t target = target_ns_[static_cast<std::size_t>(i)];
+    if (target == 0 || backlog_ns(i, now_ns) < target) return true;
+  }
+  return false;
+}
+
+std::uint64_t EarliestArrival::room_at(std::uint64_t now_ns) const {
+  const PathMask m = pace_paths();
+  std::uint64_t at = std::numeric_limits<std::uint64_t>::max();
+  for (int i = 0; i < count_; ++i) {
+    if (!(m & (PathMask{1} << i))) continue;
+    const auto k = static_cast<std::size_t>(i);
+    if (target_ns_[k] == 0) return now_ns;
+    const std::uint64_t t = free_ns_[k] > target_ns_[k] ? free_ns_[k] - target_ns_[k] : 0;
+    at = std::min(at, std::max(t, now_ns));
+  }
+  return at == std::numeric_limits<std::uint64_t>::max() ? now_ns : at;
+}
+
 std::uint64_t EarliestArrival::backlog_ns(int path, std::uint64_t now_ns) const {
   const std::uint64_t f = free_ns_[static_cast<std::size_t>(path)];
   return f > now_ns ? f - now_ns : 0;

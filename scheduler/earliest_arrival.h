@@ -24,7 +24,13 @@
 //    backlog, so this alone would let the others' backlog grow to the penalty: a phantom queue
 //    their real bottlenecks drop; hence the cap on penalties above;
 //  - a path that becomes eligible starts with no backlog;
-//  - a queue the probes measured beyond the modelled backlog is taken over (sync_queue).
+//  - a queue the probes measured beyond the modelled backlog is taken over (sync_queue);
+//  - pacing: a path with a pace target (PathEstimator::pace_target: it is a bottleneck) has
+//    *room* while its backlog is below the target. has_room() is false when no path that is
+//    not penalized has room: the caller (TunReader) then holds the traffic back until
+//    room_at() instead of queueing it in front of the bottlenecks, so their buffers stay
+//    short (no tail drops where the scheduler cannot undo them; a reinjection after a cut
+//    waits behind a short queue) and one queue -- the sender's -- absorbs the excess.
 //
 // Pure: no clock (now is a parameter, ns), no I/O, no allocation in pick(). One thread (the
 // TUN reader).
@@ -60,6 +66,11 @@ class EarliestArrival {
   // queue at exactly its drain rate and the queue would stand for good.
   void sync_queue(int path, std::uint64_t now_ns, std::uint64_t measured_queue_ns);
   void set_max_backlog(std::uint64_t ns) { max_backlog_ns_ = ns; }
+  // The backlog to keep on path i (0 = not a bottleneck: always room).
+  void set_pace_target(int path, std::uint64_t target_ns);
+  [[nodiscard]] bool has_room(std::uint64_t now_ns) const;
+  // When has_room() will next be true if nothing else is sent (>= now_ns).
+  [[nodiscard]] std::uint64_t room_at(std::uint64_t now_ns) const;
 
   // The path for a packet (or run) of `bytes`, or -1 if no path is eligible. Charges it.
   [[nodiscard]] int pick(std::uint64_t now_ns, std::uint32_t bytes);
@@ -78,6 +89,8 @@ class EarliestArrival {
 
  private:
   void bound_backlog(std::uint64_t now_ns);
+  // Eligible paths that pacing looks at: those without a penalty, or all if every one has.
+  [[nodiscard]] PathMask pace_paths() const;
 
   int count_ = 0;
   int last_ = -1;
@@ -88,6 +101,7 @@ class EarliestArrival {
   std::array<std::uint64_t, kMaxPaths> delay_ns_{};
   std::array<std::uint64_t, kMaxPaths> penalty_ns_{};
   std::array<std::uint64_t, kMaxPaths> free_ns_{};
+  std::array<std::uint64_t, kMaxPaths> target_ns_{};
 };
 
 }  // namespace mpt::scheduler

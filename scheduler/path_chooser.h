@@ -103,6 +103,14 @@ class PathChooser {
                     std::uint64_t penalty_ns = 0) {
     arrival_.set_estimate(path, rate_bps, one_way_delay_ns, penalty_ns);
   }
+  void set_pace_target(int path, std::uint64_t target_ns) { arrival_.set_pace_target(path, target_ns); }
+  // Pacing (kAuto only; the static policies always have room): see EarliestArrival.
+  [[nodiscard]] bool has_room(std::uint64_t now_ns) const {
+    return policy_ != Policy::kAuto || arrival_.has_room(now_ns);
+  }
+  [[nodiscard]] std::uint64_t room_at(std::uint64_t now_ns) const {
+    return policy_ != Policy::kAuto ? now_ns : arrival_.room_at(now_ns);
+  }
   void sync_queue(int path, std::uint64_t now_ns, std::uint64_t measured_queue_ns) {
     if (policy_ == Policy::kAuto) arrival_.sync_queue(path, now_ns, measured_queue_ns);
   }

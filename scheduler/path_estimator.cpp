@@ -29,6 +29,12 @@ void PathEstimator::on_rtt(std::uint64_t now_us, std::uint64_t rtt_us) {
     epoch_start_us_ = now_us;
   }
   if (min_cur_us_ == 0 || rtt_us < min_cur_us_) min_cur_us_ = rtt_us;
+  if (rtt_us > min_rtt_us() + std::max(kQueueFloorUs, min_rtt_us() / 8)) queued_at_us_ = now_us;
+}
+
+std::uint64_t PathEstimator::pace_target_us(std::uint64_t now_us) const {
+  if (queued_at_us_ == 0 || now_us > queued_at_us_ + kBottleneckHoldUs) return 0;
+  return 2 * std::max(kQueueFloorUs, min_rtt_us() / 8);
 }
 
 std::uint64_t PathEstimator::min_rtt_us() const {

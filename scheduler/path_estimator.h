@@ -40,6 +40,13 @@
 //    buffer of a few ms fills and drains between two probes: hence the hold), not a lossy
 //    link (slow start's overshoot into a shallow buffer demoted a good path for seconds).
 //    A lossy link shows its loss when the flows it slows down leave it without a queue.
+//  - pace_target: how much queue the sender should keep at this path's bottleneck, or 0 when
+//    the path has shown no bottleneck queue for kBottleneckHoldUs (the network, not this path,
+//    limits the tunnel; nothing to pace). Twice the saturation threshold: enough standing
+//    queue that the path stays saturated -- so rate_bps keeps following what it delivers --
+//    and no more (see TunReader's hold queue: the excess waits in the sender, where the
+//    scheduler can still place it, instead of in the bottleneck's buffer, where it would
+//    tail-drop and add delay to every packet behind it).
 //
 // Pure: time is a parameter (microseconds, any monotonic origin); no I/O. Owned by the control
 // thread.
@@ -64,6 +71,7 @@ class PathEstimator {
   static constexpr double kLossDemoteRepaired = 0.05;    // ... when lost packets are repaired
   static constexpr std::uint64_t kLossQueueHoldUs = 1000000;  // see loss above
   static constexpr std::uint64_t kLossWarmupUs = 1000000;
+  static constexpr std::uint64_t kBottleneckHoldUs = 2000000;
 
   void on_rtt(std::uint64_t now_us, std::uint64_t rtt_us);
   void on_delivery(std::uint64_t now_us, std::uint64_t peer_rx_bytes, std::uint64_t peer_time_us);
@@ -85,6 +93,7 @@ class PathEstimator {
   // A queue was seen recently: saturated, or one of the last two round trips was queued.
   [[nodiscard]] bool queue_seen() const;
   [[nodiscard]] std::uint64_t samples() const { return samples_; }
+  [[nodiscard]] std::uint64_t pace_target_us(std::uint64_t now_us) const;
 
  private:
   double rate_bps_ = kInitialRate;
@@ -102,6 +111,7 @@ class PathEstimator {
   double loss_ = 0;
   std::uint64_t loss_idle_since_us_ = 0;
   std::uint64_t queue_hold_until_us_ = 0;  // loss samples wait until then (a queue was seen)
+  std::uint64_t queued_at_us_ = 0;  // the last round trip that found a queue
   bool have_rtt_time_ = false;
   std::uint64_t first_rtt_time_us_ = 0;
 };

@@ -383,6 +383,9 @@ void ControlLoop::publish_estimate(std::size_t i) {
   const double demote = cs.repair && cs.paths.size() > 1 ? scheduler::PathEstimator::kLossDemoteRepaired
                                                          : scheduler::PathEstimator::kLossDemote;
   if (p.estimator.loss() >= demote) e.penalty_ns = 1000000000;
+  if (cs.pacing && cs.policy == scheduler::Policy::kAuto) {
+    e.pace_target_ns = p.estimator.pace_target_us(now_us()) * 1000;
+  }
   engine_.path(i).publish_estimate(e);
 }
 
