@@ -27,7 +27,10 @@ bool TunReader::hold(PacketBuf* b, std::size_t bytes) {
   if (ci < 0) return false;
   Connection& conn = connections_[static_cast<std::size_t>(ci)];
   const ConnectionSpec& cs = tunnel_.connections[static_cast<std::size_t>(ci)];
-  if (!cs.pacing || conn.chooser.policy() != scheduler::Policy::kAuto) return false;
+  // One path: nothing to place, and the bottleneck's own buffer serves the flows as well.
+  if (!cs.pacing || cs.paths.size() < 2 || conn.chooser.policy() != scheduler::Policy::kAuto) {
+    return false;
+  }
   const std::uint64_t now = monotonic_ns();
   if (conn.held.len == 0 && conn.chooser.has_room(now)) return false;
   if (conn.held.full()) {  // the oldest goes: it waited longest

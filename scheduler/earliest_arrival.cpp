@@ -71,7 +71,8 @@ std::uint64_t EarliestArrival::room_at(std::uint64_t now_ns) const {
     if (!(m & (PathMask{1} << i))) continue;
     const auto k = static_cast<std::size_t>(i);
     if (target_ns_[k] == 0) return now_ns;
-    const std::uint64_t t = free_ns_[k] > target_ns_[k] ? free_ns_[k] - target_ns_[k] : 0;
+    // The first instant at which backlog_ns < target.
+    const std::uint64_t t = free_ns_[k] >= target_ns_[k] ? free_ns_[k] - target_ns_[k] + 1 : 0;
     at = std::min(at, std::max(t, now_ns));
   }
   return at == std::numeric_limits<std::uint64_t>::max() ? now_ns : at;

@@ -90,7 +90,7 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
       rate_bps_ = (rate_bps_ + r) / 2;
     }
   } else if (r >= 0.9 * rate_bps_) {
-    rate_bps_ = std::max(rate_bps_, r) * kGrowth;
+    rate_bps_ = std::max(rate_bps_, r) * (queued_at_us_ == 0 ? kStartupGrowth : kGrowth);
   }
   rate_bps_ = std::clamp(rate_bps_, kMinRate, kMaxRate);
 }

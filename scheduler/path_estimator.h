@@ -23,7 +23,10 @@
 //        sample measured nothing, and the estimate stays;
 //      * the path is *not* saturated and delivered at least 90 % of the estimate: everything
 //        planned for it got through without a queue, so there is more: the estimate grows by
-//        kGrowth per sample (10 Mbit/s to 1 Gbit/s in about 30 samples);
+//        kGrowth per sample (10 Mbit/s to 1 Gbit/s in about 30 samples) -- kStartupGrowth
+//        until the path has shown a queue for the first time (startup, as BBR's: the
+//        initial rate is a guess, and while the scheduler plans with a rate far below the
+//        path's, it sends what the path could carry at once onto slower paths);
 //      * otherwise (app-limited: the tunnel had less to send) the estimate stays: a quiet
 //        period must not lower it (draft-cheng-iccrg-delivery-rate-estimation's app-limited
 //        rule).
@@ -62,6 +65,7 @@ class PathEstimator {
   static constexpr double kMinRate = 1e6;
   static constexpr double kMaxRate = 400e9;
   static constexpr double kGrowth = 1.15;
+  static constexpr double kStartupGrowth = 2.0;
   static constexpr std::uint64_t kQueueFloorUs = 4000;   // jitter below this is not a queue
   static constexpr std::uint64_t kMinRttEpochUs = 5000000;
   static constexpr std::uint64_t kMinSampleUs = 5000;    // shorter delivery intervals are merged

@@ -370,3 +370,66 @@ TEST_CASE("a queue the probes measured beyond the modelled backlog is taken over
   ea.sync_queue(1, now, 10'000'000'000ull);  // never beyond the model's bound
   CHECK(ea.backlog_ns(1, now) == mpt::scheduler::EarliestArrival::kDefaultMaxBacklogNs);
 }
+
+TEST_CASE("pacing: room while some unpenalized path is below its target; room_at says when", "[scheduler][earliest]") {
+  EarliestArrival ea;
+  ea.set_paths(paths({{1, true}, {1, true}}), kT0);
+  ea.set_estimate(0, 50e6, 5 * kMs);
+  ea.set_estimate(1, 20e6, 30 * kMs);
+  // No targets: never a reason to hold, however much is queued.
+  for (int i = 0; i < 200; ++i) (void)ea.pick(kT0, 1500);
+  CHECK(ea.has_room(kT0));
+  CHECK(ea.room_at(kT0) == kT0);
+
+  // Both paths are bottlenecks with an 8 ms / 15 ms target.
+  EarliestArrival p;
+  p.set_paths(paths({{1, true}, {1, true}}), kT0);
+  p.set_estimate(0, 50e6, 5 * kMs);
+  p.set_estimate(1, 20e6, 30 * kMs);
+  p.set_pace_target(0, 8 * kMs);
+  p.set_pace_target(1, 15 * kMs);
+  CHECK(p.has_room(kT0));
+  std::uint64_t sent = 0;
+  while (p.has_room(kT0)) {
+    REQUIRE(p.pick(kT0, 1500) >= 0);
+    sent += 1500;
+    REQUIRE(sent < 10'000'000);
+  }
+  // Held back only once both are at their targets (the skew is 25 ms: earliest arrival put
+  // more than 8 ms on the fast path before the slow one got anything).
+  CHECK(p.backlog_ns(1, kT0) >= 15 * kMs);
+  CHECK(p.backlog_ns(0, kT0) >= 8 * kMs);
+  CHECK(p.backlog_ns(0, kT0) <= 25 * kMs + 15 * kMs + serialization_ns(1500, 50e6));
+  // Room again when the first path drains below its target; not a nanosecond earlier.
+  const std::uint64_t at = p.room_at(kT0);
+  CHECK(at > kT0);
+  CHECK(at == 1 + std::min(kT0 + p.backlog_ns(0, kT0) - 8 * kMs, kT0 + p.backlog_ns(1, kT0) - 15 * kMs));
+  CHECK_FALSE(p.has_room(at - 1));
+  CHECK(p.has_room(at));
+
+  // A path without a target (not a bottleneck) always has room.
+  p.set_pace_target(1, 0);
+  CHECK(p.has_room(kT0));
+  CHECK(p.room_at(kT0) == kT0);
+  p.set_pace_target(1, 15 * kMs);
+
+  // A penalized path (lossy) does not count as room while another path is not penalized...
+  EarliestArrival q;
+  q.set_paths(paths({{1, true}, {1, true}}), kT0);
+  q.set_estimate(0, 50e6, 5 * kMs);
+  q.set_estimate(1, 20e6, 30 * kMs, 1'000'000'000);
+  q.set_pace_target(0, 8 * kMs);
+  q.set_pace_target(1, 15 * kMs);
+  while (q.backlog_ns(0, kT0) < 8 * kMs) REQUIRE(q.pick(kT0, 1500) == 0);
+  CHECK(q.backlog_ns(1, kT0) == 0);
+  CHECK_FALSE(q.has_room(kT0));
+  // ... but when every path is penalized, they all count.
+  q.set_estimate(0, 50e6, 5 * kMs, 1'000'000'000);
+  CHECK(q.has_room(kT0));
+
+  // No eligible path: room (the caller sends and counts the drop; nothing to wait for).
+  EarliestArrival none;
+  none.set_paths(paths({{1, false}}), kT0);
+  none.set_pace_target(0, 8 * kMs);
+  CHECK(none.has_room(kT0));
+}

@@ -37,6 +37,13 @@ void settle_rtt(PathEstimator& e, std::uint64_t rtt_us, std::uint64_t now_us = k
   for (int i = 0; i < 40; ++i) e.on_rtt(now_us + static_cast<std::uint64_t>(i) * 1000, rtt_us);
 }
 
+// Round trips after which the path has shown a queue once (startup is over) and has none now.
+void settle_after_startup(PathEstimator& e, std::uint64_t now_us = kT0) {
+  e.on_rtt(now_us, kMinRtt);
+  e.on_rtt(now_us, kMinRtt + 10'000);  // queued: 10 ms above the minimum
+  settle_rtt(e, kMinRtt, now_us);
+}
+
 }  // namespace
 
 TEST_CASE("a new estimator has no round trip and plans with the initial rate", "[scheduler][estimator]") {
@@ -52,7 +59,7 @@ TEST_CASE("a new estimator has no round trip and plans with the initial rate", "
 
 TEST_CASE("without a queue, delivering at least 90 % of the estimate grows it by kGrowth per sample", "[scheduler][estimator]") {
   PathEstimator e;
-  settle_rtt(e, kMinRtt);  // no queue at all
+  settle_after_startup(e);  // no queue now
   REQUIRE_FALSE(e.saturated());
   Peer peer{e};
   peer.start();
@@ -76,7 +83,7 @@ TEST_CASE("without a queue, delivering at least 90 % of the estimate grows it by
 
   // 10 Mbit/s to 1 Gbit/s in about 30 samples, when everything planned gets through.
   PathEstimator g;
-  settle_rtt(g, kMinRtt);
+  settle_after_startup(g);
   Peer gp{g};
   gp.start();
   int n = 0;
@@ -90,7 +97,7 @@ TEST_CASE("without a queue, delivering at least 90 % of the estimate grows it by
 
 TEST_CASE("app-limited samples (under 90 % of the estimate, no queue) leave the estimate alone", "[scheduler][estimator]") {
   PathEstimator e;
-  settle_rtt(e, kMinRtt);
+  settle_after_startup(e);
   Peer peer{e};
   peer.start();
   peer.sample(50e6);  // 57.5 Mbit/s now
@@ -386,4 +393,47 @@ TEST_CASE("reset forgets the round trips and the delivery baseline and restarts 
   REQUIRE(low.rate_bps() == Approx(3e6).epsilon(1e-4));
   low.reset();
   CHECK(low.rate_bps() == Approx(3e6).epsilon(1e-4));
+}
+
+TEST_CASE("startup: until the path shows a queue, the estimate doubles per sample; then kGrowth", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);  // never queued
+  Peer peer{e};
+  peer.start();
+  peer.sample(10e6);
+  CHECK(e.rate_bps() == Approx(10e6 * PathEstimator::kStartupGrowth).epsilon(1e-4));
+  int n = 1;
+  while (e.rate_bps() < 1e9 && n < 100) {
+    peer.sample(e.rate_bps());
+    ++n;
+  }
+  CHECK(n <= 8);  // 10 Mbit/s to 1 Gbit/s in 7 samples
+  // The first queue ends startup: growth is kGrowth from then on.
+  e.on_rtt(kT0 + 100'000, kMinRtt + 10'000);
+  settle_rtt(e, kMinRtt, kT0 + 100'000);
+  const double before = e.rate_bps();
+  peer.sample(before);
+  CHECK(e.rate_bps() == Approx(before * PathEstimator::kGrowth).epsilon(1e-4));
+  // reset() (back from an outage) starts over.
+  e.reset();
+  settle_rtt(e, kMinRtt);
+  Peer again{e};
+  again.start();
+  again.sample(e.rate_bps());
+  CHECK(e.rate_bps() == Approx(PathEstimator::kInitialRate * PathEstimator::kStartupGrowth).epsilon(1e-4));
+}
+
+TEST_CASE("pace target: twice the saturation threshold while the path has shown a queue lately, else 0", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt);
+  CHECK(e.pace_target_us(kT0 + 50'000) == 0);  // never a bottleneck
+  e.on_rtt(kT0 + 100'000, kMinRtt + 10'000);  // a queue: a bottleneck
+  CHECK(e.pace_target_us(kT0 + 100'000) == 8'000);  // 2 x max(4 ms, 20 ms / 8)
+  CHECK(e.pace_target_us(kT0 + 100'000 + PathEstimator::kBottleneckHoldUs) == 8'000);
+  CHECK(e.pace_target_us(kT0 + 100'001 + PathEstimator::kBottleneckHoldUs) == 0);  // forgotten
+  // A long path: the threshold is min_rtt / 8.
+  PathEstimator l;
+  l.on_rtt(kT0, 80'000);
+  l.on_rtt(kT0 + 20'000, 100'000);
+  CHECK(l.pace_target_us(kT0 + 20'000) == 20'000);
 }
