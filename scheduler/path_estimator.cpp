@@ -34,7 +34,7 @@ void PathEstimator::on_rtt(std::uint64_t now_us, std::uint64_t rtt_us) {
 
 std::uint64_t PathEstimator::pace_target_us(std::uint64_t now_us) const {
   if (queued_at_us_ == 0 || now_us > queued_at_us_ + kBottleneckHoldUs) return 0;
-  return 2 * std::max(kQueueFloorUs, min_rtt_us() / 8);
+  return kPaceTargetFactor * std::max(kQueueFloorUs, min_rtt_us() / 8);
 }
 
 std::uint64_t PathEstimator::min_rtt_us() const {

@@ -45,9 +45,10 @@
 //    A lossy link shows its loss when the flows it slows down leave it without a queue.
 //  - pace_target: how much queue the sender should keep at this path's bottleneck, or 0 when
 //    the path has shown no bottleneck queue for kBottleneckHoldUs (the network, not this path,
-//    limits the tunnel; nothing to pace). Twice the saturation threshold: enough standing
-//    queue that the path stays saturated -- so rate_bps keeps following what it delivers --
-//    and no more (see TunReader's hold queue: the excess waits in the sender, where the
+//    limits the tunnel; nothing to pace). kPaceTargetFactor times the saturation threshold:
+//    enough standing queue that the path stays saturated -- so rate_bps keeps following what
+//    it delivers -- and that an estimate a few per cent off does not run it dry between two
+//    samples (twice the threshold cost 100M 5 ms + 100M 25 ms 8 % with 8 flows), no more (see TunReader's hold queue: the excess waits in the sender, where the
 //    scheduler can still place it, instead of in the bottleneck's buffer, where it would
 //    tail-drop and add delay to every packet behind it).
 //
@@ -76,6 +77,7 @@ class PathEstimator {
   static constexpr std::uint64_t kLossQueueHoldUs = 1000000;  // see loss above
   static constexpr std::uint64_t kLossWarmupUs = 1000000;
   static constexpr std::uint64_t kBottleneckHoldUs = 2000000;
+  static constexpr std::uint64_t kPaceTargetFactor = 3;  // x the saturation threshold
 
   void on_rtt(std::uint64_t now_us, std::uint64_t rtt_us);
   void on_delivery(std::uint64_t now_us, std::uint64_t peer_rx_bytes, std::uint64_t peer_time_us);

@@ -28,7 +28,7 @@ import signal
 import sys
 import tempfile
 
-from . import accuracy, aggregate, compare, failover, faults
+from . import accuracy, aggregate, compare, failover, faults, tunnel
 from .emulator import parse_events, parse_links
 from .topology import Topology
 from .units import parse_bitrate, parse_rate
@@ -40,6 +40,10 @@ def build_parser():
     ap = argparse.ArgumentParser(prog="mpt-bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--paths", type=int, default=1)
+    ap.add_argument("--mtu", type=int, default=1440,
+                    help="MTU of the tunnel device (default 1440, mptd's default; 1464 is the "
+                         "largest that fits the 1500-byte paths: outer IPv4 20 + UDP 8 + GRE "
+                         "with sequence number 8)")
     ap.add_argument("--rate", default="0", help="per-path tbf rate, e.g. 100M or 100M,300M (0 = unshaped)")
     ap.add_argument("--link", default=None, metavar="SPEC[,SPEC...]",
                     help="emulated link per path instead of --rate: RATE:DELAY[:key=value...], "
@@ -141,6 +145,7 @@ def _interrupt(signum, frame):
 def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
+    tunnel.TUNNEL_MTU = args.mtu
     args.duration_given = args.duration is not None
     if args.duration is None:
         args.duration = 10

@@ -7,6 +7,9 @@ import time
 
 from .proc import sh
 
+# The tunnel device's MTU in the generated configurations (mpt-bench --mtu).
+TUNNEL_MTU = 1440
+
 
 def connection_extra_lines(args):
     """[connection] lines from --scheduler, --reorder-window, --max-buffdelay-ms and
@@ -25,7 +28,7 @@ def connection_extra_lines(args):
 def write_config(d, me, peer, paths, weights, control=None, extra_lines=()):
     os.makedirs(f"{d}/connections", exist_ok=True)
     with open(f"{d}/interface.conf", "w") as f:
-        f.write(f"[general]\ntunnel_num = 1\n[tun_0]\nname = mpt0\nmtu = 1440\n"
+        f.write(f"[general]\ntunnel_num = 1\n[tun_0]\nname = mpt0\nmtu = {TUNNEL_MTU}\n"
                 f"ipv4_addr = 10.201.0.{me}/24\nipv6_addr = fd00:201::{me}/64\n")
     with open(f"{d}/connections/bench.conf", "w") as f:
         f.write(f"[connection]\nname = bench\nip_ver = 4\nip_local = 10.201.0.{me}\n"

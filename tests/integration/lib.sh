@@ -68,6 +68,7 @@ CONF
     [ -n "${REORDER_WINDOW:-}" ] && echo "reorder_window = $REORDER_WINDOW"
     [ -n "${SCHEDULER:-}" ] && echo "scheduler = $SCHEDULER"
     [ -n "${REPAIR:-}" ] && echo "repair = $REPAIR"
+    [ -n "${PACING:-}" ] && echo "pacing = $PACING"
     local i=0 spec
     for spec in "$@"; do
       IFS="|" read -r ifname ver laddr raddr weight <<<"$spec"
@@ -171,7 +172,7 @@ cleanup_test_env() {
 
 # Configs for the usual pair on the veth paths of add_veth_paths: A = 10.201.0.1, B =
 # 10.201.0.2 (connection "it"), each [connection] section extended by the given lines
-# (e.g. "probe_interval_ms = 20"). Honours AUTH_KEY, SCHEDULER, REPAIR like write_config.
+# (e.g. "probe_interval_ms = 20"). Honours AUTH_KEY, SCHEDULER, REPAIR, PACING like write_config.
 write_pair_configs() {  # [CONNECTION_LINE...]
   local s me peer paths line
   for s in a b; do

@@ -423,17 +423,17 @@ TEST_CASE("startup: until the path shows a queue, the estimate doubles per sampl
   CHECK(e.rate_bps() == Approx(PathEstimator::kInitialRate * PathEstimator::kStartupGrowth).epsilon(1e-4));
 }
 
-TEST_CASE("pace target: twice the saturation threshold while the path has shown a queue lately, else 0", "[scheduler][estimator]") {
+TEST_CASE("pace target: kPaceTargetFactor x the saturation threshold while the path has shown a queue lately, else 0", "[scheduler][estimator]") {
   PathEstimator e;
   settle_rtt(e, kMinRtt);
   CHECK(e.pace_target_us(kT0 + 50'000) == 0);  // never a bottleneck
   e.on_rtt(kT0 + 100'000, kMinRtt + 10'000);  // a queue: a bottleneck
-  CHECK(e.pace_target_us(kT0 + 100'000) == 8'000);  // 2 x max(4 ms, 20 ms / 8)
-  CHECK(e.pace_target_us(kT0 + 100'000 + PathEstimator::kBottleneckHoldUs) == 8'000);
+  CHECK(e.pace_target_us(kT0 + 100'000) == PathEstimator::kPaceTargetFactor * 4'000);  // x max(4 ms, 20 ms / 8)
+  CHECK(e.pace_target_us(kT0 + 100'000 + PathEstimator::kBottleneckHoldUs) == PathEstimator::kPaceTargetFactor * 4'000);
   CHECK(e.pace_target_us(kT0 + 100'001 + PathEstimator::kBottleneckHoldUs) == 0);  // forgotten
   // A long path: the threshold is min_rtt / 8.
   PathEstimator l;
   l.on_rtt(kT0, 80'000);
   l.on_rtt(kT0 + 20'000, 100'000);
-  CHECK(l.pace_target_us(kT0 + 20'000) == 20'000);
+  CHECK(l.pace_target_us(kT0 + 20'000) == PathEstimator::kPaceTargetFactor * 10'000);
 }
