@@ -33,6 +33,7 @@ nlohmann::ordered_json ControlLoop::status() const {
           {"srtt_us", p.estimator.srtt_us()},
           {"rttvar_us", p.estimator.rttvar_us()},
           {"queue_delay_us", p.estimator.queue_delay_us()},
+          {"pace_target_us", p.estimator.pace_target_us(now)},
           {"loss", p.estimator.loss()},
           {"saturated", p.estimator.saturated()},
           {"samples", p.estimator.samples()}}},

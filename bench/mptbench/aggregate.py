@@ -119,7 +119,7 @@ def with_estimates(printer, tunnel):
             e = h.get("estimate", {})
             print(f"        {h['path']:<12} {h['state']:<8} rate {e.get('rate_mbps', 0):7.1f} "
                   f"deliv {e.get('delivery_mbps', 0):7.1f}  minrtt {e.get('min_rtt_us', 0) / 1e3:6.1f} "
-                  f"srtt {e.get('srtt_us', 0) / 1e3:6.1f} queue {e.get('queue_delay_us', 0) / 1e3:6.1f} limit {e.get('queue_limit_us', 0) / 1e3:5.1f} ms"
+                  f"srtt {e.get('srtt_us', 0) / 1e3:6.1f} queue {e.get('queue_delay_us', 0) / 1e3:6.1f} target {e.get('pace_target_us', 0) / 1e3:5.1f} ms"
                   f"  loss {e.get('loss', 0) * 100:5.2f} %  {'sat' if e.get('saturated') else ''}",
                   flush=True)
     return on_sample
