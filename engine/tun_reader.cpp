@@ -199,8 +199,8 @@ void TunReader::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
   open_.resize(paths_.size());
   to_push_.resize(paths_.size());
   to_push_len_.resize(paths_.size(), 0);
-  estimate_seen_.assign(paths_.size(), 0);
-  pace_targets_.assign(paths_.size(), 0);  // rebuilt schedulers take every estimate again
+  estimate_seen_.assign(paths_.size(), 0);  // rebuilt schedulers take every estimate again
+  pace_targets_.assign(paths_.size(), 0);
   history_.resize(paths_.size());
   keeps_history_.assign(paths_.size(), false);
   build_connections(&old);
@@ -331,8 +331,8 @@ void TunReader::run() {
       }
     }
   }
-  history_timers_in_flight_ = 0;
-  pace_timer_in_flight_ = false;  // a completion that did not come in 1 s never will
+  history_timers_in_flight_ = 0;  // a completion that did not come in 1 s never will
+  pace_timer_in_flight_ = false;
   ring_.submit_and_wait(0);  // wake-ups still queued go out now, not after a pause
 }
 
