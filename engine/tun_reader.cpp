@@ -225,12 +225,6 @@ TunReader::~TunReader() {
   if (command_fd_ >= 0) ::close(command_fd_);
 }
 
-void TunReader::post_command(const PathCommand& c) {
-  // The latest state per path, never a queue that can overflow (PathStateMailbox).
-  if (c.path < 0 || !path_states_.post(static_cast<std::size_t>(c.path), c.up, c.weight)) return;
-  [[maybe_unused]] const int r = ::eventfd_write(command_fd_, 1);
-}
-
 void TunReader::recycle_read(PacketBuf* b) {
   provided_.add(b, 0);
   ++reads_in_kernel_;
@@ -334,64 +328,6 @@ void TunReader::run() {
   history_timers_in_flight_ = 0;  // a completion that did not come in 1 s never will
   pace_timer_in_flight_ = false;
   ring_.submit_and_wait(0);  // wake-ups still queued go out now, not after a pause
-}
-
-void TunReader::apply_commands() {
-  path_states_.take_changed([this](std::size_t path, bool up, std::uint32_t weight) {
-    set_path_state(static_cast<int>(path), weight, up);
-  });
-  refresh_estimates();
-}
-
-// The adaptive scheduler's inputs: each path's latest estimate (published by the control
-// thread at probe rate), taken when it changed. A few relaxed loads per path and turn.
-void TunReader::refresh_estimates() {
-  bool changed = false;
-  for (std::size_t p = 0; p < paths_.size(); ++p) {
-    const PathWorker* w = paths_[p];
-    if (!w) continue;
-    const std::uint64_t v = w->estimate_version();
-    if (v == estimate_seen_[p]) continue;
-    estimate_seen_[p] = v;
-    const PathWorker::Estimate e = w->estimate();
-    if (e.rate_bps <= 0) continue;
-    const PathSpec& ps = tunnel_.paths[p];
-    Connection& conn = connections_.at(static_cast<std::size_t>(ps.connection));
-    if (conn.chooser.policy() != scheduler::Policy::kAuto) continue;
-    const auto& ids = tunnel_.connections[static_cast<std::size_t>(ps.connection)].paths;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] == static_cast<int>(p)) {
-        conn.chooser.set_estimate(static_cast<int>(i), e.rate_bps, e.one_way_delay_ns,
-                                  e.penalty_ns);
-        conn.chooser.set_pace_target(static_cast<int>(i), e.pace_target_ns);
-        conn.chooser.sync_queue(static_cast<int>(i), monotonic_ns(), e.queue_ns);
-      }
-    }
-    pace_targets_[p] = e.pace_target_ns;
-    changed = true;
-  }
-  if (changed) {
-    pacing_possible_ = false;
-    for (const std::uint64_t t : pace_targets_) pacing_possible_ = pacing_possible_ || t != 0;
-  }
-}
-
-void TunReader::set_path_state(int path, std::uint32_t weight, bool up) {
-  const PathSpec& ps = tunnel_.paths.at(static_cast<std::size_t>(path));
-  Connection& c = connections_.at(static_cast<std::size_t>(ps.connection));
-  const auto& ids = tunnel_.connections[static_cast<std::size_t>(ps.connection)].paths;
-  bool went_down = false, changed = false;
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] != path) continue;
-    if (c.states[i].up == up && c.states[i].weight == weight) continue;  // as it is already
-    went_down = c.states[i].up && !up;
-    c.states[i] = {weight, up};
-    changed = true;
-  }
-  if (!changed) return;
-  c.chooser.set_paths(c.states, monotonic_ns());
-  if (went_down) reinject(path);
-  c.run_left = 0;  // the next segment is a fresh decision among the paths as they are now
 }
 
 void TunReader::handle_read(const io_uring_cqe& c) {
