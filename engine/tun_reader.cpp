@@ -119,7 +119,6 @@ void TunReader::build_connections(const TunnelSpec* old) {
   for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
     const ConnectionSpec& cs = tunnel_.connections[c];
     Connection conn{scheduler::PathChooser(cs.policy), {}, 0, -1, 0, 0, 0, {}, 0, 0, {}};
-    conn.held.entries.resize(kHoldCapacity);
     // A random first number: a restarted peer's numbers then land far from its old ones at
     // the receiver, whose reorder stage resyncs at the first of them by itself (otherwise
     // they lie just behind the old head and look like duplicates until the control plane

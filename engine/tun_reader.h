@@ -98,25 +98,31 @@ class TunReader {
     std::uint8_t attempt = 0;  // the request attempt served last (see RepairRequest)
     std::uint64_t ns = 0;
   };
-  // TUN reads held back by pacing (read pool buffers), oldest first; fixed capacity.
+  // A FIFO of fixed capacity, storage inside (no allocation): the send histories and the
+  // pacing hold queues. entries[(head + k) % kCapacity] is the k-th oldest.
+  template <class T, std::size_t N>
+  struct FixedRing {
+    static constexpr std::size_t kCapacity = N;
+    std::array<T, N> entries{};
+    std::size_t head = 0, len = 0;
+    [[nodiscard]] bool full() const { return len == kCapacity; }
+    [[nodiscard]] const T& front() const { return entries[head]; }
+    void push(T e) { entries[(head + len++) % kCapacity] = e; }
+    T pop() {
+      const T e = entries[head];
+      head = (head + 1) % kCapacity;
+      --len;
+      return e;
+    }
+  };
+  // A TUN read held back by pacing (a read-pool buffer).
   struct Held {
     PacketBuf* buf = nullptr;
     std::uint32_t bytes = 0;
     std::uint64_t read_ns = 0;
   };
-  struct HoldQueue {
-    std::vector<Held> entries;  // sized once (kHoldCapacity)
-    std::size_t head = 0, len = 0;
-    [[nodiscard]] bool full() const { return len == entries.size(); }
-    [[nodiscard]] const Held& front() const { return entries[head]; }
-    void push(Held h) { entries[(head + len++) % entries.size()] = h; }
-    Held pop() {
-      const Held h = entries[head];
-      head = (head + 1) % entries.size();
-      --len;
-      return h;
-    }
-  };
+  static constexpr std::size_t kHoldCapacity = 128;  // per connection (read pool: 256)
+  using HoldQueue = FixedRing<Held, kHoldCapacity>;
   struct Connection {
     scheduler::PathChooser chooser;
     std::vector<scheduler::PathState> states;  // this connection's paths, in [path_N] order
@@ -138,27 +144,15 @@ class TunReader {
     bool closed = false;  // a shorter datagram ended it
   };
 
-  // Sent batches of one path kept for reinjection, oldest first (fixed capacity).
+  // A sent batch and the sequence numbers it carries.
   struct SentBatch {
     PacketBuf* buf = nullptr;
     std::uint64_t sent_ns = 0;
     std::uint32_t first_seq = 0;  // GRE sequence numbers of its first and last datagram
     std::uint32_t last_seq = 0;
   };
-  struct History {
-    static constexpr std::size_t kCapacity = 2048;
-    std::array<SentBatch, kCapacity> entries{};
-    std::size_t head = 0, len = 0;
-    [[nodiscard]] bool full() const { return len == kCapacity; }
-    [[nodiscard]] const SentBatch& front() const { return entries[head]; }
-    void push(SentBatch e) { entries[(head + len++) % kCapacity] = e; }
-    SentBatch pop() {
-      const SentBatch e = entries[head];
-      head = (head + 1) % kCapacity;
-      --len;
-      return e;
-    }
-  };
+  // Sent batches of one path kept for reinjection, oldest first (fixed capacity).
+  using History = FixedRing<SentBatch, 2048>;
 
   void build_connections(const TunnelSpec* old);
   void keep_sent(PacketBuf* b, std::uint64_t now_ns);
@@ -216,7 +210,6 @@ class TunReader {
   bool pacing_possible_ = false;  // some path has a pace target (else hold() looks no further)
   std::size_t held_total_ = 0;
   __kernel_timespec pace_ts_{};
-  static constexpr std::size_t kHoldCapacity = 128;  // per connection (read pool: 256)
   std::vector<PathWorker*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   BufferPool read_pool_;

@@ -29,12 +29,12 @@ void PathEstimator::on_rtt(std::uint64_t now_us, std::uint64_t rtt_us) {
     epoch_start_us_ = now_us;
   }
   if (min_cur_us_ == 0 || rtt_us < min_cur_us_) min_cur_us_ = rtt_us;
-  if (rtt_us > min_rtt_us() + std::max(kQueueFloorUs, min_rtt_us() / 8)) queued_at_us_ = now_us;
+  if (rtt_us > min_rtt_us() + queue_threshold_us()) queued_at_us_ = now_us;
 }
 
 std::uint64_t PathEstimator::pace_target_us(std::uint64_t now_us) const {
   if (queued_at_us_ == 0 || now_us > queued_at_us_ + kBottleneckHoldUs) return 0;
-  return kPaceTargetFactor * std::max(kQueueFloorUs, min_rtt_us() / 8);
+  return kPaceTargetFactor * queue_threshold_us();
 }
 
 std::uint64_t PathEstimator::min_rtt_us() const {
@@ -49,12 +49,12 @@ std::uint64_t PathEstimator::queue_delay_us() const {
 }
 
 bool PathEstimator::saturated() const {
-  return has_rtt() && queue_delay_us() > std::max(kQueueFloorUs, min_rtt_us() / 8);
+  return has_rtt() && queue_delay_us() > queue_threshold_us();
 }
 
 bool PathEstimator::queue_seen() const {
   if (saturated()) return true;
-  const std::uint64_t limit = min_rtt_us() + std::max(kQueueFloorUs, min_rtt_us() / 8);
+  const std::uint64_t limit = min_rtt_us() + queue_threshold_us();
   return has_rtt() && std::max(last_rtt_us_, prev_rtt_us_) > limit;
 }
 
@@ -75,7 +75,7 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
   report_time_us_ = peer_time_us;
   last_sample_bps_ = r;
   ++samples_;
-  const std::uint64_t threshold = std::max(kQueueFloorUs, min_rtt_us() / 8);
+  const std::uint64_t threshold = queue_threshold_us();
   // The smoothed queue signal lags: when the last round trip found no queue, the queue has
   // just drained (the sender went quiet) and this sample says nothing either way.
   const bool drained = last_rtt_us_ <= min_rtt_us() + threshold;

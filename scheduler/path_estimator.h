@@ -48,14 +48,16 @@
 //    limits the tunnel; nothing to pace). kPaceTargetFactor times the saturation threshold:
 //    enough standing queue that the path stays saturated -- so rate_bps keeps following what
 //    it delivers -- and that an estimate a few per cent off does not run it dry between two
-//    samples (twice the threshold cost 100M 5 ms + 100M 25 ms 8 % with 8 flows), no more (see TunReader's hold queue: the excess waits in the sender, where the
-//    scheduler can still place it, instead of in the bottleneck's buffer, where it would
-//    tail-drop and add delay to every packet behind it).
+//    samples (twice the threshold cost 100M 5 ms + 100M 25 ms 8 % with 8 flows), no more
+//    (see TunReader's hold queue: the excess waits in the sender, where the scheduler can
+//    still place it, instead of in the bottleneck's buffer, where it would tail-drop and add
+//    delay to every packet behind it).
 //
 // Pure: time is a parameter (microseconds, any monotonic origin); no I/O. Owned by the control
 // thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace mpt::scheduler {
@@ -100,6 +102,11 @@ class PathEstimator {
   [[nodiscard]] bool queue_seen() const;
   [[nodiscard]] std::uint64_t samples() const { return samples_; }
   [[nodiscard]] std::uint64_t pace_target_us(std::uint64_t now_us) const;
+  // Queue delay above which the path counts as queued (saturated): max(kQueueFloorUs, min
+  // RTT / 8).
+  [[nodiscard]] std::uint64_t queue_threshold_us() const {
+    return std::max(kQueueFloorUs, min_rtt_us() / 8);
+  }
 
  private:
   double rate_bps_ = kInitialRate;
