@@ -29,9 +29,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/aead.h"
+
 namespace mpt::signaling {
 
-inline constexpr std::uint8_t kProtocolVersion = 1;
+inline constexpr std::uint8_t kProtocolVersion = 1;   // plain (unauthenticated mode only)
+inline constexpr std::uint8_t kHandshakeVersion = 2;  // INIT / RESP, HMAC under the PSK
+inline constexpr std::uint8_t kSealedVersion = 3;     // any other type, AEAD under session keys
 inline constexpr std::size_t kHeaderSize = 24;
 inline constexpr std::size_t kMacSize = 32;
 inline constexpr std::size_t kMaxBody = 256;
@@ -45,6 +49,8 @@ enum class MessageType : std::uint8_t {
   kPathStatusAck = 6,
   kWeight = 7,       // the sender's weight_in for a path changed: the receiver's weight_out
   kWeightAck = 8,
+  kHandshakeInit = 9,   // version 2: our ephemeral public key (docs/protocol.md, "Handshake")
+  kHandshakeResp = 10,  // version 2: our ephemeral public key and the one we answer
 };
 
 enum class PathStatus : std::uint8_t { kUp = 0, kDown = 1, kAdminDown = 2 };
@@ -78,6 +84,11 @@ struct WeightBody {
   std::uint32_t weight = 0;
   friend bool operator==(const WeightBody&, const WeightBody&) = default;
 };
+struct HandshakeBody {
+  std::array<std::uint8_t, 32> public_key{};  // the sender's ephemeral X25519 public key
+  std::array<std::uint8_t, 32> echo{};        // RESP: the INIT's public key; INIT: zero
+  friend bool operator==(const HandshakeBody&, const HandshakeBody&) = default;
+};
 struct HelloBody {
   std::uint32_t path_count = 0;
   std::uint32_t probe_interval_ms = 0;
@@ -92,6 +103,10 @@ enum class ParseError : std::uint8_t {
   kUnknownType,
   kBadMac,
   kReplay,      // counter already seen or too old
+  kBadPath,     // the sender's path index is not the path it arrived on
+  kNoSession,   // sealed, but no session keys (yet) to open it
+  kReflected,   // a handshake message that carries our own session or public key
+  kStale,       // a RESP that answers no INIT of ours (an old or replayed one)
   kCount
 };
 [[nodiscard]] const char* to_string(ParseError e);
@@ -102,6 +117,7 @@ struct Message {
   std::optional<PathStatusBody> path_status;
   std::optional<WeightBody> weight;
   std::optional<HelloBody> hello;
+  std::optional<HandshakeBody> handshake;
   friend bool operator==(const Message&, const Message&) = default;
 };
 
@@ -109,7 +125,9 @@ struct Message {
 // (explicit opt-in in the configuration): MACs are all-zero and not checked.
 class ControlAuth {
  public:
-  explicit ControlAuth(const std::string& pre_shared_key);
+  // info: the HKDF label -- "mpt control v1" for version-1 MACs, kHandshakeInfo for the
+  // handshake (a key of one use never verifies the other's messages).
+  explicit ControlAuth(const std::string& pre_shared_key, const char* info = "mpt control v1");
   [[nodiscard]] bool authenticated() const { return authenticated_; }
   void sign(std::span<const std::uint8_t> data, std::uint8_t* mac_out) const;
   [[nodiscard]] bool verify(std::span<const std::uint8_t> data, const std::uint8_t* mac) const;
@@ -136,12 +154,27 @@ class ReplayWindow {
   std::array<std::uint64_t, kWindow / 64> bits_{};
 };
 
+// The version byte a message of this type is sent with under a key (handshake or sealed).
+[[nodiscard]] constexpr bool is_handshake(MessageType t) {
+  return t == MessageType::kHandshakeInit || t == MessageType::kHandshakeResp;
+}
+
 // Encodes a message (header + body + MAC) into out; returns the size, 0 if out is too small.
+// Handshake types get version 2, the others version 1.
 [[nodiscard]] std::size_t encode(const Message& m, const ControlAuth& auth,
                                  std::span<std::uint8_t> out);
 
-// Parses and authenticates (but does not replay-check) one control message.
+// Parses and authenticates (but does not replay-check) one control message of version 1 or 2.
 [[nodiscard]] ParseError decode(std::span<const std::uint8_t> in, const ControlAuth& auth,
                                 Message& out);
+
+// Sealed messages (version 3): the same 24-byte header in clear (authenticated as associated
+// data), the body encrypted, a 16-byte AEAD tag instead of the MAC. Nonce: space
+// kControlSpaceBase | path, counter = header.counter (per path, see docs/protocol.md).
+inline constexpr std::uint32_t kControlSpaceBase = 0xC0000000u;
+inline constexpr std::size_t kSealedTagSize = 16;
+[[nodiscard]] std::size_t seal(const Message& m, engine::Aead& tx, std::span<std::uint8_t> out);
+// Parses and opens one sealed message (no replay check). `in` is modified (decrypted in place).
+[[nodiscard]] ParseError open(std::span<std::uint8_t> in, engine::Aead& rx, Message& out);
 
 }  // namespace mpt::signaling

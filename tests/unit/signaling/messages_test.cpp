@@ -133,6 +133,9 @@ Case example(MessageType type) {
       c.message.weight = mpt::signaling::WeightBody{0xDEADBEEF};
       c.body = {0xDE, 0xAD, 0xBE, 0xEF};
       break;
+    case MessageType::kHandshakeInit:
+    case MessageType::kHandshakeResp:
+      break;  // version 2: tests/unit/signaling/secure_session_test.cpp
   }
   return c;
 }
@@ -204,7 +207,7 @@ TEST_CASE("Encoding writes a missing body as zeros and refuses unknown types and
   Bytes out(200, 0xEE);
   m.header.type = static_cast<MessageType>(0);
   CHECK(encode(m, none, out) == 0);
-  m.header.type = static_cast<MessageType>(9);
+  m.header.type = static_cast<MessageType>(11);
   CHECK(encode(m, none, out) == 0);
 
   for (const MessageType type : kAllTypes) {
@@ -251,6 +254,9 @@ TEST_CASE("Every message type survives a round trip with every field intact", "[
           case MessageType::kWeight:
           case MessageType::kWeightAck:
             m.weight = mpt::signaling::WeightBody{static_cast<std::uint32_t>(i < 2 ? v : rng())};
+            break;
+          case MessageType::kHandshakeInit:
+          case MessageType::kHandshakeResp:
             break;
         }
         Message back;

@@ -1,0 +1,319 @@
+#include "signaling/secure_session.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace mpt::signaling {
+namespace {
+
+bool hkdf(std::span<const std::uint8_t> salt, std::span<const std::uint8_t> ikm,
+          std::span<const std::uint8_t> info, std::span<std::uint8_t> out) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(ikm.data()),
+                                        ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                        const_cast<std::uint8_t*>(salt.data()), salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                        const_cast<std::uint8_t*>(info.data()), info.size()),
+      OSSL_PARAM_construct_end()};
+  const bool ok = ctx && EVP_KDF_derive(ctx, out.data(), out.size(), params) == 1;
+  EVP_KDF_CTX_free(ctx);
+  EVP_KDF_free(kdf);
+  return ok;
+}
+
+std::span<const std::uint8_t> bytes_of(const char* s) {
+  return {reinterpret_cast<const std::uint8_t*>(s), std::strlen(s)};
+}
+
+bool valid_cipher(std::uint16_t v) {
+  return v == static_cast<std::uint16_t>(engine::Cipher::kAes256Gcm) ||
+         v == static_cast<std::uint16_t>(engine::Cipher::kChaCha20Poly1305);
+}
+
+}  // namespace
+
+// ---- EphemeralKey --------------------------------------------------------------------------
+
+EphemeralKey::EphemeralKey() {
+  EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519");
+  std::size_t len = public_.size();
+  if (!k || EVP_PKEY_get_raw_public_key(k, public_.data(), &len) != 1 || len != public_.size()) {
+    EVP_PKEY_free(k);
+    return;
+  }
+  pkey_ = k;
+}
+
+EphemeralKey::~EphemeralKey() { EVP_PKEY_free(static_cast<EVP_PKEY*>(pkey_)); }
+
+std::optional<std::array<std::uint8_t, 32>> EphemeralKey::agree(const PublicKey& peer) const {
+  if (!pkey_) return std::nullopt;
+  EVP_PKEY* theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer.data(), peer.size());
+  EVP_PKEY_CTX* ctx = theirs ? EVP_PKEY_CTX_new(static_cast<EVP_PKEY*>(pkey_), nullptr) : nullptr;
+  std::array<std::uint8_t, 32> secret{};
+  std::size_t len = secret.size();
+  const bool ok = ctx && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, theirs) == 1 &&
+                  EVP_PKEY_derive(ctx, secret.data(), &len) == 1 && len == secret.size();
+  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_free(theirs);
+  if (!ok) return std::nullopt;
+  const std::array<std::uint8_t, 32> zero{};
+  if (CRYPTO_memcmp(secret.data(), zero.data(), zero.size()) == 0) return std::nullopt;
+  return secret;
+}
+
+bool derive_direction_keys(std::span<const std::uint8_t> psk_salt,
+                           std::span<const std::uint8_t> shared, const PublicKey& a,
+                           const PublicKey& b, DirectionKeys& out) {
+  const bool a_low = std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end());
+  const PublicKey& low = a_low ? a : b;
+  const PublicKey& high = a_low ? b : a;
+  std::vector<std::uint8_t> info;
+  const auto label = bytes_of("mpt session v2");
+  info.insert(info.end(), label.begin(), label.end());
+  info.insert(info.end(), low.begin(), low.end());
+  info.insert(info.end(), high.begin(), high.end());
+  std::array<std::uint8_t, 64> okm{};
+  if (!hkdf(psk_salt, shared, info, okm)) return false;
+  std::copy_n(okm.begin(), 32, out.low_to_high.begin());
+  std::copy_n(okm.begin() + 32, 32, out.high_to_low.begin());
+  OPENSSL_cleanse(okm.data(), okm.size());
+  return true;
+}
+
+// ---- SecureSession -------------------------------------------------------------------------
+
+struct SecureSession::Keys {
+  std::uint64_t peer_session = 0;
+  PublicKey peer_public{};
+  engine::Cipher peer_cipher = engine::Cipher::kNone;
+  engine::Aead tx, rx;
+  std::vector<std::uint64_t> tx_counter;  // per path
+  std::vector<ReplayWindow> replay;       // per path
+};
+
+SecureSession::SecureSession(const std::string& psk, engine::Cipher send_cipher, std::size_t paths)
+    : hs_auth_(psk, kHandshakeInfo), cipher_(send_cipher), paths_(paths) {
+  // The salt of the session keys: the pre-shared key mixed in (an attacker who breaks X25519
+  // later still needs it), under a label of its own.
+  const auto ikm = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(psk.data()),
+                                                 psk.size());
+  const bool salt_ok = !psk.empty() && hkdf(bytes_of("mpt"), ikm, bytes_of("mpt psk salt v2"), psk_salt_);
+  ephemeral_ = std::make_unique<EphemeralKey>();
+  const bool session_ok = RAND_bytes(reinterpret_cast<unsigned char*>(&session_), sizeof session_) == 1;
+  valid_ = salt_ok && session_ok && ephemeral_->valid() && hs_auth_.authenticated() &&
+           (cipher_ == engine::Cipher::kAes256Gcm || cipher_ == engine::Cipher::kChaCha20Poly1305);
+  if (session_ == 0) session_ = 1;  // 0 means "no session" to the data plane's admission
+}
+
+SecureSession::~SecureSession() = default;
+
+std::optional<std::uint64_t> SecureSession::peer_session() const {
+  if (!current_) return std::nullopt;
+  return current_->peer_session;
+}
+
+engine::Cipher SecureSession::receive_cipher() const {
+  return current_ ? current_->peer_cipher : engine::Cipher::kNone;
+}
+
+void SecureSession::set_paths(std::size_t paths) {
+  paths_ = paths;
+  for (auto* k : {&current_}) {
+    if (*k) {
+      (*k)->tx_counter.resize(paths, 0);
+      (*k)->replay.resize(paths);
+    }
+  }
+  for (auto& c : candidates_) {
+    if (c) {
+      c->tx_counter.resize(paths, 0);
+      c->replay.resize(paths);
+    }
+  }
+}
+
+Message SecureSession::init(std::uint16_t path) const {
+  Message m;
+  m.header.type = MessageType::kHandshakeInit;
+  m.header.session = session_;
+  m.header.path = path;
+  m.header.flags = static_cast<std::uint16_t>(cipher_);
+  HandshakeBody h;
+  h.public_key = ephemeral_->public_key();
+  m.handshake = h;
+  return m;
+}
+
+std::unique_ptr<SecureSession::Keys> SecureSession::make_keys(std::uint64_t peer_session,
+                                                              const PublicKey& peer_public,
+                                                              engine::Cipher peer_cipher) const {
+  const auto shared = ephemeral_->agree(peer_public);
+  if (!shared) return nullptr;
+  DirectionKeys dk;
+  if (!derive_direction_keys(psk_salt_, *shared, ephemeral_->public_key(), peer_public, dk)) {
+    return nullptr;
+  }
+  const PublicKey& ours = ephemeral_->public_key();
+  const bool we_low = std::lexicographical_compare(ours.begin(), ours.end(), peer_public.begin(),
+                                                   peer_public.end());
+  auto k = std::make_unique<Keys>();
+  k->peer_session = peer_session;
+  k->peer_public = peer_public;
+  k->peer_cipher = peer_cipher;
+  const bool ok = k->tx.set_key(cipher_, we_low ? dk.low_to_high : dk.high_to_low) &&
+                  k->rx.set_key(peer_cipher, we_low ? dk.high_to_low : dk.low_to_high);
+  OPENSSL_cleanse(&dk, sizeof dk);
+  if (!ok) return nullptr;
+  k->tx_counter.assign(paths_, 0);
+  k->replay.assign(paths_, ReplayWindow{});
+  return k;
+}
+
+SecureSession::Result SecureSession::confirm(std::unique_ptr<Keys> k) {
+  Result r;
+  r.confirmed = true;
+  r.peer_restarted = current_ && current_->peer_session != k->peer_session;
+  if (r.peer_restarted) ++peer_restarts_;
+  ++handshakes_;
+  current_ = std::move(k);
+  for (auto& c : candidates_) c.reset();
+  awaiting_ = false;
+  return r;
+}
+
+SecureSession::Result SecureSession::on_handshake(const Message& m, std::uint16_t path,
+                                                  Message& reply) {
+  Result r;
+  if (!valid_ || !m.handshake) {
+    r.error = ParseError::kNoSession;
+    return r;
+  }
+  const HandshakeBody& h = *m.handshake;
+  // A message of ours sent back to us (same session id or our own public key).
+  if (m.header.session == session_ || h.public_key == ephemeral_->public_key()) {
+    r.error = ParseError::kReflected;
+    return r;
+  }
+  if (m.header.path != path || path >= paths_) {
+    r.error = ParseError::kBadPath;
+    return r;
+  }
+  if (!valid_cipher(m.header.flags)) {
+    r.error = ParseError::kBadLength;
+    return r;
+  }
+  const auto peer_cipher = static_cast<engine::Cipher>(m.header.flags);
+  if (m.header.type == MessageType::kHandshakeResp) {
+    // Only an answer to this round's INIT: it echoes our (fresh) public key, and we still wait.
+    if (!awaiting_ || h.echo != ephemeral_->public_key()) {
+      r.error = ParseError::kStale;
+      return r;
+    }
+    auto k = make_keys(m.header.session, h.public_key, peer_cipher);
+    if (!k) {
+      r.error = ParseError::kBadMac;
+      return r;
+    }
+    return confirm(std::move(k));
+  }
+  // INIT: answer it; keep the keys as a candidate until a sealed message proves the peer.
+  const bool known =
+      (current_ && current_->peer_public == h.public_key && current_->peer_session == m.header.session) ||
+      std::any_of(candidates_.begin(), candidates_.end(), [&](const std::unique_ptr<Keys>& c) {
+        return c && c->peer_public == h.public_key && c->peer_session == m.header.session;
+      });
+  if (!known) {
+    auto k = make_keys(m.header.session, h.public_key, peer_cipher);
+    if (!k) {
+      r.error = ParseError::kBadMac;
+      return r;
+    }
+    candidates_[next_candidate_++ % kCandidates] = std::move(k);
+  }
+  reply = Message{};
+  reply.header.type = MessageType::kHandshakeResp;
+  reply.header.session = session_;
+  reply.header.path = path;
+  reply.header.flags = static_cast<std::uint16_t>(cipher_);
+  HandshakeBody b;
+  b.public_key = ephemeral_->public_key();
+  b.echo = h.public_key;
+  reply.handshake = b;
+  r.reply = true;
+  return r;
+}
+
+std::size_t SecureSession::seal(Message& m, std::uint16_t path, std::span<std::uint8_t> out) {
+  if (!current_ || path >= current_->tx_counter.size()) return 0;
+  m.header.session = session_;
+  m.header.path = path;
+  m.header.flags = 0;
+  m.header.counter = current_->tx_counter[path]++;
+  return signaling::seal(m, current_->tx, out);
+}
+
+SecureSession::Result SecureSession::open(std::span<const std::uint8_t> in, std::uint16_t path,
+                                          Message& out) {
+  Result r;
+  std::array<std::uint8_t, kHeaderSize + kMaxBody + kSealedTagSize> buf;
+  if (in.size() > buf.size()) {
+    r.error = ParseError::kBadLength;
+    return r;
+  }
+  // Opening decrypts in place: each attempt works on a fresh copy.
+  const auto attempt = [&](Keys& k) {
+    std::copy(in.begin(), in.end(), buf.begin());
+    return signaling::open({buf.data(), in.size()}, k.rx, out);
+  };
+  Keys* keys = nullptr;
+  std::size_t candidate = kCandidates;
+  ParseError e = ParseError::kNoSession;
+  if (current_) {
+    e = attempt(*current_);
+    if (e == ParseError::kOk) keys = current_.get();
+  }
+  for (std::size_t i = 0; !keys && i < kCandidates && e != ParseError::kTooShort &&
+                          e != ParseError::kBadVersion && e != ParseError::kBadLength &&
+                          e != ParseError::kUnknownType;
+       ++i) {
+    if (!candidates_[i]) continue;
+    e = attempt(*candidates_[i]);
+    if (e == ParseError::kOk) {
+      keys = candidates_[i].get();
+      candidate = i;
+    }
+  }
+  if (!keys) {
+    r.error = e;
+    return r;
+  }
+  // Authentic from here on: the header is the AEAD's associated data.
+  if (out.header.path != path || path >= keys->replay.size()) {
+    r.error = ParseError::kBadPath;
+    return r;
+  }
+  if (out.header.session != keys->peer_session) {
+    r.error = ParseError::kStale;
+    return r;
+  }
+  if (!keys->replay[path].check_and_update(out.header.counter)) {
+    r.error = ParseError::kReplay;
+    return r;
+  }
+  if (candidate < kCandidates) return confirm(std::move(candidates_[candidate]));
+  return r;
+}
+
+}  // namespace mpt::signaling

@@ -1,0 +1,128 @@
+// SecureSession: one connection's session keys -- the handshake that makes them and the
+// sealing and opening of control messages under them (docs/protocol.md, "Handshake" and
+// "Sealed messages", has the state machine and the reasoning for each check).
+//
+// Handshake (version 2 messages, HMAC-SHA256 under a key derived from the pre-shared key):
+//   INIT  = our session id, our ephemeral X25519 public key, our send cipher;
+//   RESP  = the same, plus the INIT's public key echoed.
+// Either side may send INIT (both do at start); keys come from X25519(ours, theirs) through
+// HKDF, salted with the pre-shared key, one key per direction (a reflected message of ours
+// never opens). A side that sent INIT in this round takes the keys when a RESP echoes its
+// public key (fresh per round, so an old RESP never matches); a side that answered an INIT
+// keeps the keys as a candidate and takes them only when a sealed message opens under them
+// (the peer proved it holds the private key: a replayed INIT never gets that far). No clock
+// and no ordering of session ids: a restarted peer is a confirmed handshake with a new
+// session id.
+//
+// Sealed messages (version 3): AEAD, nonce space per path, counter per path, a replay window
+// per path (a slow path's messages never fall out of a fast path's window); the sender's
+// path index must be the path the message arrived on.
+//
+// Pure (no I/O; randomness from OpenSSL), owned by the control thread, fed raw network input.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/aead.h"
+#include "signaling/messages.h"
+
+namespace mpt::signaling {
+
+inline constexpr const char* kHandshakeInfo = "mpt handshake v2";
+using PublicKey = std::array<std::uint8_t, 32>;
+
+// An ephemeral X25519 key pair (OpenSSL EVP_PKEY).
+class EphemeralKey {
+ public:
+  EphemeralKey();  // generates; valid() is false if OpenSSL failed
+  ~EphemeralKey();
+  EphemeralKey(const EphemeralKey&) = delete;
+  EphemeralKey& operator=(const EphemeralKey&) = delete;
+  [[nodiscard]] bool valid() const { return pkey_ != nullptr; }
+  [[nodiscard]] const PublicKey& public_key() const { return public_; }
+  // X25519 with the peer's public key; nullopt if it is invalid (e.g. a low-order point: an
+  // all-zero shared secret is refused).
+  [[nodiscard]] std::optional<std::array<std::uint8_t, 32>> agree(const PublicKey& peer) const;
+
+ private:
+  void* pkey_ = nullptr;  // EVP_PKEY*
+  PublicKey public_{};
+};
+
+struct DirectionKeys {
+  engine::AeadKey low_to_high{};  // sent by the side whose public key sorts lower
+  engine::AeadKey high_to_low{};
+};
+// HKDF-SHA256(salt = psk_salt, IKM = shared secret, info = "mpt session v2" || the lower
+// public key || the higher one) -> 64 bytes, split per direction. False on an OpenSSL error.
+[[nodiscard]] bool derive_direction_keys(std::span<const std::uint8_t> psk_salt,
+                                         std::span<const std::uint8_t> shared,
+                                         const PublicKey& a, const PublicKey& b,
+                                         DirectionKeys& out);
+
+class SecureSession {
+ public:
+  struct Result {
+    ParseError error = ParseError::kOk;
+    bool reply = false;           // on_handshake: send `reply` back on the same path
+    bool confirmed = false;       // new session keys are in use from now on
+    bool peer_restarted = false;  // ... and they replaced keys of another peer session
+  };
+
+  // paths: how many paths the connection has (path indexes are local, 0..paths-1).
+  SecureSession(const std::string& pre_shared_key, engine::Cipher send_cipher, std::size_t paths);
+  ~SecureSession();
+
+  [[nodiscard]] bool valid() const { return valid_; }
+  [[nodiscard]] std::uint64_t session() const { return session_; }
+  [[nodiscard]] const ControlAuth& handshake_auth() const { return hs_auth_; }
+  [[nodiscard]] bool established() const { return current_ != nullptr; }
+  // True while this side's INIT of the current round has not been answered (send INITs).
+  [[nodiscard]] bool awaiting() const { return awaiting_; }
+  [[nodiscard]] std::optional<std::uint64_t> peer_session() const;
+  [[nodiscard]] engine::Cipher send_cipher() const { return cipher_; }
+  [[nodiscard]] engine::Cipher receive_cipher() const;
+  [[nodiscard]] std::uint64_t peer_restarts() const { return peer_restarts_; }
+  [[nodiscard]] std::uint64_t handshakes() const { return handshakes_; }
+  void set_paths(std::size_t paths);
+
+  // Our INIT for path `path` (to be encoded with handshake_auth()).
+  [[nodiscard]] Message init(std::uint16_t path) const;
+  // A handshake message that decoded and verified under handshake_auth(), from path `path`.
+  [[nodiscard]] Result on_handshake(const Message& m, std::uint16_t path, Message& reply);
+  // Seals `m` (sets session, counter and path) into out; 0 without session keys.
+  [[nodiscard]] std::size_t seal(Message& m, std::uint16_t path, std::span<std::uint8_t> out);
+  // Opens a sealed message from path `path` (replay-checked). `in` is not modified.
+  [[nodiscard]] Result open(std::span<const std::uint8_t> in, std::uint16_t path, Message& out);
+
+ private:
+  struct Keys;
+  [[nodiscard]] std::unique_ptr<Keys> make_keys(std::uint64_t peer_session,
+                                                const PublicKey& peer_public,
+                                                engine::Cipher peer_cipher) const;
+  [[nodiscard]] Result confirm(std::unique_ptr<Keys> k);
+
+  ControlAuth hs_auth_;
+  std::array<std::uint8_t, 32> psk_salt_{};
+  bool valid_ = false;
+  engine::Cipher cipher_;
+  std::size_t paths_;
+  std::uint64_t session_ = 0;
+  std::unique_ptr<EphemeralKey> ephemeral_;
+  bool awaiting_ = true;
+  std::unique_ptr<Keys> current_;
+  static constexpr std::size_t kCandidates = 4;
+  std::array<std::unique_ptr<Keys>, kCandidates> candidates_;
+  std::size_t next_candidate_ = 0;
+  std::uint64_t peer_restarts_ = 0;
+  std::uint64_t handshakes_ = 0;
+};
+
+}  // namespace mpt::signaling
