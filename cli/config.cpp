@@ -926,6 +926,13 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_bool("repair", c.repair);
   r.get_bool("pacing", c.pacing);
   r.get_int("pace_queue_ms", 1, 10000, c.pace_queue_ms);
+  if (IniEntry* e = r.get_string("cipher", c.cipher)) {
+    c.cipher = to_lower(c.cipher);
+    if (c.cipher != "auto" && c.cipher != "aes-256-gcm" && c.cipher != "chacha20-poly1305") {
+      r.bad_value(*e, "must be auto, aes-256-gcm or chacha20-poly1305");
+      c.cipher = "auto";
+    }
+  }
   if (IniEntry* e = r.get_string("scheduler", c.scheduler)) {
     c.scheduler = to_lower(c.scheduler);
     if (c.scheduler != "auto" && c.scheduler != "bytes" && c.scheduler != "packets" &&

@@ -43,6 +43,9 @@ std::vector<mpt::signaling::ConnectionControl> control_settings(const mpt::confi
     cc.name = c.name;
     cc.pre_shared_key = c.control_auth == "none" ? "" : c.auth_key;
     cc.enabled = !c.auth_key.empty() || c.control_auth == "none";
+    cc.cipher = c.cipher == "aes-256-gcm"         ? mpt::engine::Cipher::kAes256Gcm
+                : c.cipher == "chacha20-poly1305" ? mpt::engine::Cipher::kChaCha20Poly1305
+                                                  : mpt::engine::default_cipher();
     int keepalive_s = 0, dead_s = 0;
     for (const auto& p : c.paths) {
       if (p.keepalive_time_s > 0 && (keepalive_s == 0 || p.keepalive_time_s < keepalive_s)) {

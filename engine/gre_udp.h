@@ -41,10 +41,12 @@ inline constexpr std::uint16_t kProtoIpv6 = 0x86DD;
 // 0x88B5 is the IEEE 802 "Local Experimental EtherType 1".
 inline constexpr std::uint16_t kProtoMptControl = 0x88B5;
 // What the data plane reads of a control message (signaling/messages.h has the layout: the
-// version at 0, the sender's session id at 4..11, a 24-byte header, a 32-byte MAC at the end).
-inline constexpr std::uint8_t kControlVersion = 1;
+// version at 0 -- 1 plain, 2 handshake, 3 sealed --, the sender's session id at 4..11, a
+// 24-byte header, then the body and a MAC (32 bytes) or AEAD tag (16) at the end).
+inline constexpr std::uint8_t kControlVersionFirst = 1;
+inline constexpr std::uint8_t kControlVersionLast = 3;
 inline constexpr std::size_t kControlHeaderSize = 24;
-inline constexpr std::size_t kControlMacSize = 32;
+inline constexpr std::size_t kControlMinTrailer = 16;
 
 inline constexpr std::uint16_t kEntropyPortFirst = 49152;  // RFC 8086 §3.2.1
 inline constexpr std::uint16_t kEntropyPortCount = 16384;  // 49152..65535

@@ -255,10 +255,11 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
       bump(stats_.rx_control_dropped);
       return;
     }
-    // Admission (see set_peer_session): version 1, long enough for a header and a MAC, and
-    // the peer's session -- or one of a few other messages per second.
+    // Admission (see set_peer_session): a known version, long enough for a header and a
+    // tag, and the peer's session -- or one of a few other messages per second.
     const std::uint8_t* m = payload + p.header_size;
-    if (n < kControlHeaderSize + kControlMacSize || m[0] != kControlVersion) {
+    if (n < kControlHeaderSize + kControlMinTrailer || m[0] < kControlVersionFirst ||
+        m[0] > kControlVersionLast) {
       bump(stats_.rx_control_dropped);
       return;
     }

@@ -44,18 +44,21 @@ bool link_running(const std::string& ifname) {
 ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
                          std::vector<ConnectionControl> connections)
     : io_(io), engine_(engine), timer_(io) {
-  // Session ids grow with wall-clock time (µs, low byte random), so a restarted peer always
-  // has a higher id than before; a lower one is an old session being replayed.
+  // Unauthenticated mode's session id (version-1 messages): ids grow with wall-clock time
+  // (µs, low byte random), so a restarted peer has a higher id than before. Keyed
+  // connections do not use it: their sessions come from the handshake (SecureSession).
   std::random_device rd;
   timespec rt{};
   clock_gettime(CLOCK_REALTIME, &rt);
   session_ = ((static_cast<std::uint64_t>(rt.tv_sec) * 1000000 +
                static_cast<std::uint64_t>(rt.tv_nsec) / 1000) << 8) | (rd() & 0xFF);
-  for (auto& c : connections) {
+  for (std::size_t c = 0; c < connections.size(); ++c) {
     Connection conn;
-    conn.auth = std::make_unique<ControlAuth>(c.pre_shared_key);
-    conn.cfg = std::move(c);
+    conn.cfg = std::move(connections[c]);
     connections_.push_back(std::move(conn));
+  }
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    if (c < engine.spec().connections.size()) make_security(connections_[c]);
   }
   // Link events: RTM_NEWLINK/DELLINK on RTMGRP_LINK, read on this thread through Asio.
   // Subscribed before the initial link state is read, so that no change is missed.
@@ -134,19 +137,23 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
     ConnectionControl& cc = controls[c];
     if (!conn.active || conn.cfg.name != cc.name) {
       conn = Connection{};  // a new connection (possibly in a freed slot)
-      conn.auth = std::make_unique<ControlAuth>(cc.pre_shared_key);
       conn.cfg = std::move(cc);
+      conn.active = true;
+      make_security(conn);
       MPT_INFO("connection %s added", conn.cfg.name.c_str());
       continue;
     }
-    if (conn.cfg.pre_shared_key != cc.pre_shared_key || conn.cfg.enabled != cc.enabled) {
-      // A new key: messages under the old one stop verifying; start a fresh exchange.
-      conn.auth = std::make_unique<ControlAuth>(cc.pre_shared_key);
+    const bool rekey = conn.cfg.pre_shared_key != cc.pre_shared_key ||
+                       conn.cfg.enabled != cc.enabled || conn.cfg.cipher != cc.cipher;
+    conn.cfg = std::move(cc);
+    if (rekey) {
+      // A new key: messages under the old one stop verifying; a fresh handshake.
+      make_security(conn);
       conn.intake.reset();
       conn.established = false;
       conn.hello_sent_us = 0;
+      conn.init_sent_us = 0;
     }
-    conn.cfg = std::move(cc);
   }
   // Paths: kept ones keep their health (new intervals apply), new ones start unverified.
   std::vector<std::size_t> old_counts(connections_.size(), 0);
@@ -189,6 +196,11 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
   for (Path& p : paths_) {
     p.reorder_lag_floor_ns = 0;
     p.reorder_live = false;
+  }
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    if (connections_[c].active && connections_[c].secure && c < spec.connections.size()) {
+      connections_[c].secure->set_paths(spec.connections[c].paths.size());
+    }
   }
   // Removed paths: a connection with fewer paths announces itself again too.
   for (std::size_t c = 0; c < connections_.size(); ++c) {
@@ -255,7 +267,8 @@ void ControlLoop::tick() {
     drain(i, now);
     // The data plane admits control messages of this session freely, others a few per
     // second (engine::PathWorker::set_peer_session): also new paths, after a reload or a new key.
-    engine_.path(i).set_peer_session(c.intake.peer_session().value_or(0));
+    engine_.path(i).set_peer_session(c.secure ? c.secure->peer_session().value_or(0)
+                                              : c.intake.peer_session().value_or(0));
     if (now - p.rate_at_us >= 1000000) {
       const std::uint64_t tx = engine::read(engine_.path(i).stats().tx_bytes);
       const std::uint64_t rx = engine::read(engine_.path(i).stats().rx_bytes);
@@ -308,7 +321,18 @@ void ControlLoop::tick() {
 void ControlLoop::send_hellos(std::uint64_t now) {
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     Connection& conn = connections_[c];
-    if (!conn.active || !conn.cfg.enabled || conn.established) continue;
+    if (!conn.active || !conn.cfg.enabled) continue;
+    if (conn.secure && conn.secure->awaiting()) {
+      // Keyed: the handshake first (INIT on every path once a second until answered).
+      if (conn.init_sent_us && now - conn.init_sent_us < 1000000) continue;
+      conn.init_sent_us = now;
+      for (std::size_t i = 0; i < paths_.size(); ++i) {
+        if (!paths_[i].active || paths_[i].connection != static_cast<int>(c)) continue;
+        transmit(i, conn.secure->init(static_cast<std::uint16_t>(paths_[i].local_index)));
+      }
+      continue;
+    }
+    if (conn.established) continue;
     if (conn.hello_sent_us && now - conn.hello_sent_us < 1000000) continue;
     conn.hello_sent_us = now;
     for (std::size_t i = 0; i < paths_.size(); ++i) {
@@ -324,6 +348,21 @@ void ControlLoop::send_hellos(std::uint64_t now) {
 
 void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe,
                        const Message* extra) {
+  Message m;
+  m.header.type = type;
+  if (probe) m.probe = *probe;
+  if (extra) {
+    m.path_status = extra->path_status;
+    m.weight = extra->weight;
+    m.hello = extra->hello;
+  }
+  transmit(i, m);
+}
+
+// Encodes `m` as its connection's mode wants it (handshake: HMAC under the PSK; keyed:
+// sealed, dropped until the handshake has keys; unauthenticated: version 1) and sends it on
+// path i's own socket.
+void ControlLoop::transmit(std::size_t i, const Message& msg) {
   Path& p = paths_[i];
   Connection& c = connections_[static_cast<std::size_t>(p.connection)];
   const engine::ConnectionSpec& cs = engine_.spec().connections[static_cast<std::size_t>(p.connection)];
@@ -333,24 +372,45 @@ void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe,
   f.key = cs.gre_key;
   f.checksum = cs.gre_checksum;
   const std::size_t hs = engine::gre_header_size(f);
-  Message m;
-  m.header.type = type;
-  m.header.session = session_;
-  m.header.counter = c.next_counter++;
-  m.header.path = static_cast<std::uint16_t>(p.local_index);
-  if (probe) m.probe = *probe;
-  if (extra) {
-    m.path_status = extra->path_status;
-    m.weight = extra->weight;
-    m.hello = extra->hello;
+  const std::span<std::uint8_t> out{buf.data() + hs, buf.size() - hs};
+  Message m = msg;
+  const auto path = static_cast<std::uint16_t>(p.local_index);
+  std::size_t n = 0;
+  if (c.secure) {
+    if (is_handshake(m.header.type)) {
+      n = encode(m, c.secure->handshake_auth(), out);
+    } else {
+      n = c.secure->seal(m, path, out);  // 0 before the handshake: nothing goes out in clear
+    }
+  } else {
+    m.header.session = session_;
+    m.header.counter = c.next_counter++;
+    m.header.path = path;
+    n = encode(m, *c.auth, out);
   }
-  const std::size_t n = encode(m, *c.auth, {buf.data() + hs, buf.size() - hs});
   if (n == 0) return;
   engine::encode_gre({buf.data(), hs + n}, f);
   const engine::PathSpec& ps = engine_.path(i).spec();
   // The path's own receive socket: same interface, addresses and ports as its data.
   (void)::sendto(engine_.path(i).control_socket(), buf.data(), hs + n, MSG_DONTWAIT,
                  reinterpret_cast<const sockaddr*>(&ps.remote), ps.remote_len);
+}
+
+void ControlLoop::make_security(Connection& conn) {
+  conn.auth = std::make_unique<ControlAuth>(conn.cfg.pre_shared_key);
+  conn.secure.reset();
+  if (!conn.cfg.enabled || conn.cfg.pre_shared_key.empty()) return;
+  std::size_t paths = 0;
+  for (const Path& p : paths_) {
+    if (p.active && &connections_[static_cast<std::size_t>(p.connection)] == &conn) ++paths;
+  }
+  const auto c = static_cast<std::size_t>(&conn - connections_.data());
+  if (c < engine_.spec().connections.size()) paths = engine_.spec().connections[c].paths.size();
+  conn.secure = std::make_unique<SecureSession>(conn.cfg.pre_shared_key, conn.cfg.cipher, paths);
+  if (!conn.secure->valid()) {
+    MPT_ERROR("connection %s: could not set up the handshake (OpenSSL): no signalling",
+              conn.cfg.name.c_str());
+  }
 }
 
 // The adaptive scheduler's probe cadence: while a path carries data its estimate must follow
@@ -424,6 +484,8 @@ int ControlLoop::find_path(const std::string& connection, int path, std::string&
 
 void ControlLoop::admin(std::size_t i, bool up, bool tell_peer) {
   const std::uint64_t now = now_us();
+  // tell_peer: a local command (the peer's own changes come with tell_peer = false).
+  paths_[i].admin_down_by_peer = !tell_peer && !up;
   paths_[i].health.set_admin(up, now);
   apply(i, now);
   if (tell_peer && connections_[static_cast<std::size_t>(paths_[i].connection)].cfg.enabled) {
@@ -508,8 +570,13 @@ std::string ControlLoop::status_text() const {
     s += "  " + conn.cfg.name + ": " +
          (!conn.cfg.enabled ? std::string("off (no auth_key)")
                             : std::string(conn.established ? "peer answered" : "waiting for peer") +
-                                  (conn.auth->authenticated() ? ", HMAC" : ", unauthenticated") +
-                                  ", peer restarts " + std::to_string(conn.intake.peer_restarts())) +
+                                  (conn.secure ? std::string(", X25519 handshake, ") +
+                                                     engine::to_string(conn.cfg.cipher) +
+                                                     (conn.secure->established() ? "" : ", no keys yet")
+                                               : std::string(", unauthenticated")) +
+                                  ", peer restarts " +
+                                  std::to_string(conn.secure ? conn.secure->peer_restarts()
+                                                             : conn.intake.peer_restarts())) +
          "\n";
   }
   s += "path health:\n";

@@ -30,12 +30,14 @@
 #include "signaling/messages.h"
 #include "scheduler/path_estimator.h"
 #include "signaling/path_health.h"
+#include "signaling/secure_session.h"
 
 namespace mpt::signaling {
 
 struct ConnectionControl {
   std::string name;
   std::string pre_shared_key;   // empty = unauthenticated (explicit opt-in in the config)
+  engine::Cipher cipher = engine::Cipher::kAes256Gcm;  // what we seal with (keyed only)
   HealthParams health;
   bool enabled = true;          // false: no probes; paths stay as configured
 };
@@ -106,13 +108,19 @@ class ControlLoop {
     double tx_mbps = 0, rx_mbps = 0;
     std::uint64_t reorder_lag_floor_ns = 0;  // last lag floor sent to the reorder stage
     bool reorder_live = false;                // usable when the floor was last derived
+    bool admin_down_by_peer = false;  // the peer's PATH_STATUS took it down (only then may it
+                                      // bring it back up: a local `mpt path down` stays)
   };
   struct Connection {
     bool active = true;
     ConnectionControl cfg;
+    // Keyed (pre_shared_key set): the handshake and sealed messages (secure); version-1
+    // messages are refused. Unauthenticated mode: version 1 with zero MACs (auth, intake).
+    std::unique_ptr<SecureSession> secure;
+    std::uint64_t init_sent_us = 0;  // last round of handshake INITs
     std::unique_ptr<ControlAuth> auth;
     std::uint64_t next_counter = 1;
-    ControlIntake intake;  // the peer's session and replay window
+    ControlIntake intake;  // the peer's session and replay window (unauthenticated mode)
     bool reorder_restart_pending = false;  // the peer restarted; not yet told to the reorder stage
     std::uint64_t reorder_delay_ns = 0;  // last derived reorder wait sent to the engine
     std::uint64_t repair_wait_ns = 0;    // last repair wait sent to the reorder stage
@@ -129,6 +137,11 @@ class ControlLoop {
               std::uint64_t now_us);
   void send(std::size_t path, MessageType type, const ProbeBody* probe,
             const Message* extra = nullptr);
+  void transmit(std::size_t path, const Message& m);
+  void make_security(Connection& conn);
+  void on_session_confirmed(std::size_t path, bool peer_restarted);
+  [[nodiscard]] ParseError receive_secure(std::size_t path, std::span<const std::uint8_t> in,
+                                          Message& m);
   [[nodiscard]] int find_path(const std::string& connection, int path, std::string& error) const;
   void admin(std::size_t i, bool up, bool tell_peer);
   void apply(std::size_t path, std::uint64_t now_us);
@@ -153,6 +166,8 @@ class ControlLoop {
   std::unique_ptr<boost::asio::posix::stream_descriptor> nl_;
   std::array<std::uint8_t, 16384> nl_buf_{};
   std::array<std::uint64_t, static_cast<std::size_t>(ParseError::kCount)> rx_errors_{};
+  std::uint64_t weight_refused_ = 0;     // WEIGHT messages out of range (0..kMaxWeight)
+  std::uint64_t peer_up_refused_ = 0;    // the peer's "up" for a path we took down ourselves
 };
 
 }  // namespace mpt::signaling

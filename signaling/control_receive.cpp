@@ -6,6 +6,7 @@
 
 #include "engine/log.h"
 #include "engine/path_worker.h"
+#include "scheduler/path_set.h"
 #include "signaling/control_loop.h"
 
 namespace mpt::signaling {
@@ -31,30 +32,82 @@ void ControlLoop::on_hello(std::size_t i, const Message& m, bool is_ack) {
   }
 }
 
+// Keyed connections: a handshake message (answered here) or a sealed one (opened). Returns
+// kOk with `m` set for a sealed message to act on; handshake messages end here.
+ParseError ControlLoop::receive_secure(std::size_t i, std::span<const std::uint8_t> in,
+                                       Message& m) {
+  Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
+  SecureSession& s = *c.secure;
+  const auto path = static_cast<std::uint16_t>(paths_[i].local_index);
+  SecureSession::Result r;
+  if (!in.empty() && in[0] == kHandshakeVersion) {
+    r.error = decode(in, s.handshake_auth(), m);
+    Message reply;
+    if (r.error == ParseError::kOk) r = s.on_handshake(m, path, reply);
+    if (r.reply) transmit(i, reply);
+    if (r.error == ParseError::kOk) m.header.type = MessageType::kHandshakeInit;  // done here
+  } else if (!in.empty() && in[0] == kSealedVersion) {
+    r = s.open(in, path, m);
+  } else {
+    r.error = ParseError::kBadVersion;  // plain messages to a keyed connection
+  }
+  if (r.confirmed) on_session_confirmed(i, r.peer_restarted);
+  return r.error;
+}
+
+// New session keys: the peer answered (or restarted). Admit its session in the data plane at
+// once, and after a restart start over: HELLO, the reorder stage's sequence.
+void ControlLoop::on_session_confirmed(std::size_t i, bool peer_restarted) {
+  Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
+  const std::uint64_t session = c.secure->peer_session().value_or(0);
+  MPT_INFO("connection %s: session keys %s (%s / %s)", c.cfg.name.c_str(),
+           peer_restarted ? "renewed: the peer restarted" : "established",
+           engine::to_string(c.secure->send_cipher()), engine::to_string(c.secure->receive_cipher()));
+  c.established = false;  // HELLO to this instance of the peer
+  c.hello_sent_us = 0;
+  if (peer_restarted) {
+    c.reorder_restart_pending =
+        !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
+  }
+  for (std::size_t k = 0; k < paths_.size(); ++k) {
+    if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
+      engine_.path(k).set_peer_session(session);
+    }
+  }
+}
+
 void ControlLoop::drain(std::size_t i, std::uint64_t now) {
   engine::ControlPacket cp;
   engine::ControlRing& ring = engine_.path(i).control_ring();
   while (ring.pop(cp)) {
     Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
     Message m;
-    const ControlIntake::Result r = c.intake.accept({cp.data.data(), cp.length}, *c.auth, m);
-    const ParseError e = r.error;
-    if (r.new_session) {
-      // A new session with a valid MAC: the peer (re)started. Counters start over.
-      if (r.peer_restarted) {
-        MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
-        c.established = false;  // announce ourselves to the new instance
-        c.hello_sent_us = 0;
-        // Its sequence numbers start over: the reorder stage must not take them for
-        // duplicates of the old instance's (retried at every tick until the writer took it).
-        c.reorder_restart_pending =
-            !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
-      }
-      for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
-        if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
-          engine_.path(k).set_peer_session(m.header.session);
+    ParseError e = ParseError::kOk;
+    if (c.secure) {
+      e = receive_secure(i, {cp.data.data(), cp.length}, m);
+      if (e == ParseError::kOk && is_handshake(m.header.type)) continue;
+    } else {
+      const ControlIntake::Result r = c.intake.accept({cp.data.data(), cp.length}, *c.auth, m);
+      e = r.error;
+      if (r.new_session) {
+        // A new session with a valid MAC: the peer (re)started. Counters start over.
+        if (r.peer_restarted) {
+          MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
+          c.established = false;  // announce ourselves to the new instance
+          c.hello_sent_us = 0;
+          // Its sequence numbers start over: the reorder stage must not take them for
+          // duplicates of the old instance's (retried at every tick until the writer took it).
+          c.reorder_restart_pending =
+              !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
+        }
+        for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
+          if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
+            engine_.path(k).set_peer_session(m.header.session);
+          }
         }
       }
+      // The sender's path index must be the path it came on (paths pair up by index).
+      if (e == ParseError::kOk && m.header.path != paths_[i].local_index) e = ParseError::kBadPath;
     }
     if (e != ParseError::kOk) {
       ++rx_errors_[static_cast<std::size_t>(e)];
@@ -123,15 +176,33 @@ void ControlLoop::handle(std::size_t i, const Message& m, const engine::ControlP
     }
     case MessageType::kPathStatus: {
       // The peer changed the path administratively: follow it (no echo back to the peer).
+      // Its "up" undoes only its own "down": a path taken down here stays down.
       const PathStatus st = m.path_status->status;
-      if (st == PathStatus::kAdminDown) admin(i, false, false);
-      if (st == PathStatus::kUp && p.health.state() == HealthState::kAdminDown) admin(i, true, false);
+      if (st == PathStatus::kAdminDown && p.health.state() != HealthState::kAdminDown) {
+        admin(i, false, false);
+      }
+      if (st == PathStatus::kUp && p.health.state() == HealthState::kAdminDown) {
+        if (p.admin_down_by_peer) {
+          admin(i, true, false);
+        } else {
+          ++peer_up_refused_;
+          MPT_LOG_RATELIMITED(LogLevel::kWarn, "path %s: the peer's \"up\" ignored: it was "
+                              "taken down here (mpt path up)", engine_.spec().paths[i].name.c_str());
+        }
+      }
       Message ack;
       ack.path_status = *m.path_status;
       send(i, MessageType::kPathStatusAck, nullptr, &ack);
       break;
     }
     case MessageType::kWeight: {
+      if (m.weight->weight > scheduler::kMaxWeight) {
+        ++weight_refused_;
+        MPT_LOG_RATELIMITED(LogLevel::kWarn, "path %s: the peer's weight %u refused (0..%u)",
+                            engine_.spec().paths[i].name.c_str(), m.weight->weight,
+                            scheduler::kMaxWeight);
+        break;
+      }
       p.weight = m.weight->weight;
       engine_.set_path_usable(i, p.usable, p.weight);
       MPT_INFO("path %s: weight %u (set by the peer)", engine_.spec().paths[i].name.c_str(),

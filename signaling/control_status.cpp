@@ -43,13 +43,22 @@ nlohmann::ordered_json ControlLoop::status() const {
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     const Connection& conn = connections_[c];
     if (!conn.active) continue;
-    control.push_back({
+    Json entry = {
         {"connection", conn.cfg.name},
         {"signalling", conn.cfg.enabled},
-        {"authenticated", conn.auth->authenticated()},
+        {"authenticated", conn.secure != nullptr || conn.auth->authenticated()},
         {"established", conn.established},
-        {"peer_restarts", conn.intake.peer_restarts()},
-    });
+        {"peer_restarts", conn.secure ? conn.secure->peer_restarts() : conn.intake.peer_restarts()},
+    };
+    if (conn.secure) {
+      entry["session"] = {
+          {"keys", conn.secure->established()},
+          {"cipher_send", engine::to_string(conn.secure->send_cipher())},
+          {"cipher_receive", engine::to_string(conn.secure->receive_cipher())},
+          {"handshakes", conn.secure->handshakes()},
+      };
+    }
+    control.push_back(std::move(entry));
   }
   Json errors = Json::object();
   for (std::size_t e = 1; e < rx_errors_.size(); ++e) {
@@ -59,6 +68,8 @@ nlohmann::ordered_json ControlLoop::status() const {
   j["health"] = std::move(health);
   j["control"] = std::move(control);
   j["control_rx_errors"] = std::move(errors);
+  j["control_refused"] = {{"weight_out_of_range", weight_refused_},
+                          {"peer_up_after_local_down", peer_up_refused_}};
   return j;
 }
 

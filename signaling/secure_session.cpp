@@ -217,6 +217,12 @@ SecureSession::Result SecureSession::on_handshake(const Message& m, std::uint16_
   const auto peer_cipher = static_cast<engine::Cipher>(m.header.flags);
   if (m.header.type == MessageType::kHandshakeResp) {
     // Only an answer to this round's INIT: it echoes our (fresh) public key, and we still wait.
+    // (The answer to our INIT after the peer's INIT already gave us these keys -- both sides
+    // started at once -- is no news either way.)
+    if (!awaiting_ && current_ && h.echo == ephemeral_->public_key() &&
+        current_->peer_public == h.public_key && current_->peer_session == m.header.session) {
+      return r;
+    }
     if (!awaiting_ || h.echo != ephemeral_->public_key()) {
       r.error = ParseError::kStale;
       return r;

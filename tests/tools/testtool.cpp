@@ -199,6 +199,81 @@ int garbage(const char* src, const char* dst, int port, long count) {
   return 0;
 }
 
+// capture-control: for SECONDS, records every mpt control datagram (GRE-in-UDP, protocol
+// 0x88B5, no GRE options) that arrives in this namespace at UDP port PORT (IPv4, raw socket:
+// a copy, the daemon still gets it). FILE gets one line per datagram: source address,
+// destination address, hex of the UDP payload.
+int capture_control(int port, double seconds, const char* file) {
+  int s = socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+  if (s < 0) {
+    std::perror("capture-control: socket");
+    return 2;
+  }
+  timeval tv{0, 100000};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::FILE* out = std::fopen(file, "w");
+  if (!out) return 2;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  long n = 0;
+  std::uint8_t buf[65536];
+  while (std::chrono::steady_clock::now() < end) {
+    const ssize_t r = recv(s, buf, sizeof buf, 0);
+    if (r < 20) continue;
+    const std::size_t ihl = static_cast<std::size_t>(buf[0] & 0x0F) * 4;
+    if (static_cast<std::size_t>(r) < ihl + 8 + 4) continue;
+    const std::uint8_t* udp = buf + ihl;
+    if (((udp[2] << 8) | udp[3]) != port) continue;
+    const std::uint8_t* gre = udp + 8;
+    if (gre[0] != 0 || gre[2] != 0x88 || gre[3] != 0xB5) continue;
+    char src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, buf + 12, src, sizeof src);
+    inet_ntop(AF_INET, buf + 16, dst, sizeof dst);
+    std::fprintf(out, "%s %s ", src, dst);
+    for (const std::uint8_t* q = gre; q < buf + r; ++q) std::fprintf(out, "%02x", *q);
+    std::fprintf(out, "\n");
+    ++n;
+  }
+  std::fclose(out);
+  std::printf("captured %ld control datagrams\n", n);
+  return 0;
+}
+
+// replay-control: sends the datagrams of a capture-control FILE whose destination is ONLY_DST
+// ("any" for all) from SRC (any port) to DST:PORT, after MUTATION: "none" (exact replay),
+// "flip" (one byte of the body changed), "truncate" (the last 5 bytes cut off).
+int replay_control(const char* file, const char* only_dst, const char* src, const char* dst,
+                   int port, const char* mutation) {
+  sockaddr_storage from, to;
+  socklen_t flen, tlen;
+  if (!make_addr(src, 0, from, flen) || !make_addr(dst, port, to, tlen)) return 2;
+  int s = socket(to.ss_family, SOCK_DGRAM, 0);
+  if (bind(s, reinterpret_cast<sockaddr*>(&from), flen) < 0) {
+    std::perror("replay-control: bind");
+    return 2;
+  }
+  std::FILE* in = std::fopen(file, "r");
+  if (!in) return 2;
+  char a[64], b[64];
+  static char hex[140000];
+  long sent = 0;
+  while (std::fscanf(in, "%63s %63s %139999s", a, b, hex) == 3) {
+    if (std::strcmp(only_dst, "any") != 0 && std::strcmp(only_dst, b) != 0) continue;
+    std::vector<std::uint8_t> d(std::strlen(hex) / 2);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      unsigned v = 0;
+      std::sscanf(hex + 2 * i, "%2x", &v);
+      d[i] = static_cast<std::uint8_t>(v);
+    }
+    if (std::strcmp(mutation, "flip") == 0 && d.size() > 40) d[40] ^= 0x01;
+    if (std::strcmp(mutation, "truncate") == 0 && d.size() > 5) d.resize(d.size() - 5);
+    if (sendto(s, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), tlen) >= 0) ++sent;
+    usleep(2000);
+  }
+  std::fclose(in);
+  std::printf("replayed %ld control datagrams\n", sent);
+  return 0;
+}
+
 // Control messages (GRE protocol 0x88B5) that must all be rejected: random MACs on a
 // well-formed header, truncations, bad versions and types, wrong length fields, and exact
 // replays of one forged message.
@@ -566,6 +641,12 @@ int main(int argc, char** argv) {
   if (cmd == "flood-garbage" && argc == 7) {
     return flood_garbage(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atof(argv[6]));
   }
+  if (cmd == "capture-control" && argc == 5) {
+    return capture_control(std::atoi(argv[2]), std::atof(argv[3]), argv[4]);
+  }
+  if (cmd == "replay-control" && argc == 8) {
+    return replay_control(argv[2], argv[3], argv[4], argv[5], std::atoi(argv[6]), argv[7]);
+  }
   if (cmd == "garbage" && argc == 6) {
     return garbage(argv[2], argv[3], std::atoi(argv[4]), std::atol(argv[5]));
   }
@@ -577,6 +658,8 @@ int main(int argc, char** argv) {
                "       mpt-testtool flood-control SRC SPORT DST DPORT SECONDS [RATE]\n"
                "       mpt-testtool flood-oversized SRC SPORT DST DPORT COUNT INNER_BYTES [SRC2 DST2]\n"
                "       mpt-testtool burst-udp SRC SPORT DST DPORT SRC2 DST2 COUNT INNER_SRC INNER_DST UDP_PORT\n"
-               "       mpt-testtool udp-count ADDR PORT SECONDS\n");
+               "       mpt-testtool udp-count ADDR PORT SECONDS\n"
+               "       mpt-testtool capture-control PORT SECONDS FILE\n"
+               "       mpt-testtool replay-control FILE ONLY_DST|any SRC DST PORT none|flip|truncate\n");
   return 2;
 }
