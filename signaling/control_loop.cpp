@@ -29,6 +29,11 @@ namespace {
 
 std::uint64_t now_us() { return engine::monotonic_us(); }
 
+// Session keys are renewed (a new handshake round) this often, and when nothing of the peer's
+// has opened for this long (or 20 probe intervals, if longer).
+constexpr std::uint64_t kRekeyUs = 120'000'000;
+constexpr std::uint64_t kStallUs = 3'000'000;
+
 bool link_running(const std::string& ifname) {
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return true;
@@ -322,6 +327,20 @@ void ControlLoop::send_hellos(std::uint64_t now) {
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     Connection& conn = connections_[c];
     if (!conn.active || !conn.cfg.enabled) continue;
+    if (conn.secure && !conn.secure->awaiting()) {
+      // A new round (fresh key pair, INITs): every kRekeyUs, so that keys do not live long;
+      // and when nothing of the peer's has opened for kStallUs although we have keys (the
+      // peer lost them: it restarted and our answer was lost, or its candidate was crowded
+      // out). The keys in use stay until the round confirms new ones.
+      const bool stale = now - conn.secure_rx_us > std::max<std::uint64_t>(
+                                                       kStallUs, 20 * conn.cfg.health.probe_interval_us);
+      if (now - conn.round_us > kRekeyUs || (conn.secure->established() && stale)) {
+        conn.secure->new_round();
+        conn.round_us = now;
+        conn.secure_rx_us = now;
+        conn.init_sent_us = 0;
+      }
+    }
     if (conn.secure && conn.secure->awaiting()) {
       // Keyed: the handshake first (INIT on every path once a second until answered).
       if (conn.init_sent_us && now - conn.init_sent_us < 1000000) continue;
@@ -407,6 +426,7 @@ void ControlLoop::make_security(Connection& conn) {
   const auto c = static_cast<std::size_t>(&conn - connections_.data());
   if (c < engine_.spec().connections.size()) paths = engine_.spec().connections[c].paths.size();
   conn.secure = std::make_unique<SecureSession>(conn.cfg.pre_shared_key, conn.cfg.cipher, paths);
+  conn.round_us = conn.secure_rx_us = now_us();
   if (!conn.secure->valid()) {
     MPT_ERROR("connection %s: could not set up the handshake (OpenSSL): no signalling",
               conn.cfg.name.c_str());

@@ -118,6 +118,8 @@ class ControlLoop {
     // messages are refused. Unauthenticated mode: version 1 with zero MACs (auth, intake).
     std::unique_ptr<SecureSession> secure;
     std::uint64_t init_sent_us = 0;  // last round of handshake INITs
+    std::uint64_t secure_rx_us = 0;  // last sealed message of the peer that opened
+    std::uint64_t round_us = 0;      // when the current handshake round began
     std::unique_ptr<ControlAuth> auth;
     std::uint64_t next_counter = 1;
     ControlIntake intake;  // the peer's session and replay window (unauthenticated mode)

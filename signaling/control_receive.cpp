@@ -4,6 +4,7 @@
 // administrative changes, HELLO. The rest of the loop is in control_loop.cpp.
 #include <algorithm>
 
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/path_worker.h"
 #include "scheduler/path_set.h"
@@ -48,6 +49,7 @@ ParseError ControlLoop::receive_secure(std::size_t i, std::span<const std::uint8
     if (r.error == ParseError::kOk) m.header.type = MessageType::kHandshakeInit;  // done here
   } else if (!in.empty() && in[0] == kSealedVersion) {
     r = s.open(in, path, m);
+    if (r.error == ParseError::kOk) c.secure_rx_us = engine::monotonic_us();
   } else {
     r.error = ParseError::kBadVersion;  // plain messages to a keyed connection
   }

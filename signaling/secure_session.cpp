@@ -181,14 +181,49 @@ std::unique_ptr<SecureSession::Keys> SecureSession::make_keys(std::uint64_t peer
   return k;
 }
 
+namespace {
+std::uint64_t key_tag(const PublicKey& pub) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | pub[static_cast<std::size_t>(i)];
+  return v;
+}
+}  // namespace
+
+bool SecureSession::retired(std::uint64_t session, const PublicKey& pub) const {
+  const auto e = std::make_pair(session, key_tag(pub));
+  return std::find(retired_.begin(), retired_.end(), e) != retired_.end();
+}
+
+void SecureSession::retire(const Keys& k) {
+  if (retired(k.peer_session, k.peer_public)) return;
+  retired_[retired_next_++ % kRetired] = {k.peer_session, key_tag(k.peer_public)};
+}
+
+void SecureSession::new_round() {
+  // Candidates stay: their keys were derived already (the old private key is not needed).
+  ephemeral_ = std::make_unique<EphemeralKey>();
+  awaiting_ = true;
+  valid_ = valid_ && ephemeral_->valid();
+}
+
 SecureSession::Result SecureSession::confirm(std::unique_ptr<Keys> k) {
   Result r;
   r.confirmed = true;
   r.peer_restarted = current_ && current_->peer_session != k->peer_session;
   if (r.peer_restarted) ++peer_restarts_;
   ++handshakes_;
+  const bool same = current_ && current_->peer_session == k->peer_session &&
+                    current_->peer_public == k->peer_public;
+  if (current_ && !same) retire(*current_);
+  // A renewal by the same peer instance keeps the old receive keys for what is in flight; a
+  // restart drops them (nothing of the dead instance is taken any more).
+  previous_.reset();
+  if (current_ && !r.peer_restarted) previous_ = std::move(current_);
+  for (auto& c : candidates_) {
+    if (c && !(c->peer_session == k->peer_session && c->peer_public == k->peer_public)) retire(*c);
+    c.reset();
+  }
   current_ = std::move(k);
-  for (auto& c : candidates_) c.reset();
   awaiting_ = false;
   return r;
 }
@@ -235,6 +270,10 @@ SecureSession::Result SecureSession::on_handshake(const Message& m, std::uint16_
     return confirm(std::move(k));
   }
   // INIT: answer it; keep the keys as a candidate until a sealed message proves the peer.
+  if (retired(m.header.session, h.public_key)) {
+    r.error = ParseError::kStale;
+    return r;
+  }
   const bool known =
       (current_ && current_->peer_public == h.public_key && current_->peer_session == m.header.session) ||
       std::any_of(candidates_.begin(), candidates_.end(), [&](const std::unique_ptr<Keys>& c) {
@@ -246,7 +285,9 @@ SecureSession::Result SecureSession::on_handshake(const Message& m, std::uint16_
       r.error = ParseError::kBadMac;
       return r;
     }
-    candidates_[next_candidate_++ % kCandidates] = std::move(k);
+    auto& slot = candidates_[next_candidate_++ % kCandidates];
+    if (slot) retire(*slot);  // crowded out: its INIT will not make a candidate again
+    slot = std::move(k);
   }
   reply = Message{};
   reply.header.type = MessageType::kHandshakeResp;
@@ -289,6 +330,10 @@ SecureSession::Result SecureSession::open(std::span<const std::uint8_t> in, std:
   if (current_) {
     e = attempt(*current_);
     if (e == ParseError::kOk) keys = current_.get();
+  }
+  if (!keys && previous_ && (e == ParseError::kBadMac || e == ParseError::kNoSession)) {
+    e = attempt(*previous_);
+    if (e == ParseError::kOk) keys = previous_.get();
   }
   for (std::size_t i = 0; !keys && i < kCandidates && e != ParseError::kTooShort &&
                           e != ParseError::kBadVersion && e != ParseError::kBadLength &&

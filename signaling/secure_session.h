@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,11 @@ class SecureSession {
   [[nodiscard]] std::uint64_t handshakes() const { return handshakes_; }
   void set_paths(std::size_t paths);
 
+  // A new round: a fresh ephemeral key pair, awaiting = yes (send INITs). The keys in use
+  // stay until the round confirms new ones. For a side that hears nothing that opens for a
+  // while (its peer lost our keys: say our RESP was lost, or its candidate was crowded out).
+  void new_round();
+
   // Our INIT for path `path` (to be encoded with handshake_auth()).
   [[nodiscard]] Message init(std::uint16_t path) const;
   // A handshake message that decoded and verified under handshake_auth(), from path `path`.
@@ -118,9 +124,20 @@ class SecureSession {
   std::unique_ptr<EphemeralKey> ephemeral_;
   bool awaiting_ = true;
   std::unique_ptr<Keys> current_;
+  // The keys before current_, when the same peer instance renewed them (a new round): its
+  // messages sealed before it switched still open (no loss during the switch).
+  std::unique_ptr<Keys> previous_;
   static constexpr std::size_t kCandidates = 4;
   std::array<std::unique_ptr<Keys>, kCandidates> candidates_;
   std::size_t next_candidate_ = 0;
+  // Peer (session, public key) pairs given up: every candidate and earlier keys, when other
+  // keys were confirmed. An INIT of one of them is stale: its keys could be confirmed by a
+  // replayed sealed message of that time (nothing in them is fresh to us).
+  [[nodiscard]] bool retired(std::uint64_t session, const PublicKey& pub) const;
+  void retire(const Keys& k);
+  static constexpr std::size_t kRetired = 256;
+  std::array<std::pair<std::uint64_t, std::uint64_t>, kRetired> retired_{};
+  std::size_t retired_next_ = 0;
   std::uint64_t peer_restarts_ = 0;
   std::uint64_t handshakes_ = 0;
 };

@@ -164,8 +164,12 @@ TEST_CASE("A peer restart is a confirmed handshake with a new session, not a lar
   CHECK(a.peer_restarts() == 1);
   // What was recorded from the old instance does nothing now.
   CHECK(a.open(old_probe, 0, m).error == ParseError::kBadMac);
-  const auto ri = receive_handshake(a, old_init, 0);  // answered, but only a candidate
+  // The old instance's INIT is stale now: a candidate from it could be confirmed by replaying
+  // one of the old instance's sealed messages (found by tests/fuzz/secure_session_fuzz.cpp).
+  const auto ri = receive_handshake(a, old_init, 0);
+  CHECK(ri.error == ParseError::kStale);
   CHECK_FALSE(ri.confirmed);
+  CHECK(a.open(old_probe, 0, m).error == ParseError::kBadMac);
   CHECK(a.peer_session() == b->session());
   CHECK(a.open(sealed(*b, MessageType::kProbe, 0), 0, m).error == ParseError::kOk);
   CHECK(receive_handshake(a, old_resp, 0).error == ParseError::kStale);
@@ -220,4 +224,34 @@ TEST_CASE("Direction keys: the same pair of public keys gives the same keys, eit
   CHECK(kx.low_to_high != kx.high_to_low);
   // A low-order point (all zero) gives an all-zero secret: refused.
   CHECK_FALSE(x.agree(mpt::signaling::PublicKey{}));
+}
+
+TEST_CASE("Renewed keys: what was sealed before the switch still opens, nothing twice",
+          "[secure_session]") {
+  SecureSession a(kPsk, Cipher::kAes256Gcm, 1);
+  SecureSession b(kPsk, Cipher::kChaCha20Poly1305, 1);
+  handshake(a, b);
+  const Bytes in_flight = sealed(b, MessageType::kProbe, 0);  // b -> a, still on its way
+  a.new_round();
+  CHECK(a.awaiting());
+  CHECK(a.established());  // the old keys stay in use until the round confirms
+  Bytes resp;
+  REQUIRE(receive_handshake(b, wire_handshake(a, a.init(0)), 0, &resp).reply);
+  const auto ra = receive_handshake(a, resp, 0);
+  REQUIRE(ra.confirmed);
+  CHECK_FALSE(ra.peer_restarted);  // same peer instance
+  Message m;
+  // b still seals with the old keys until a's first message under the new ones opens.
+  const Bytes old_keys = sealed(b, MessageType::kProbe, 0);
+  CHECK(a.open(in_flight, 0, m).error == ParseError::kOk);
+  CHECK(a.open(old_keys, 0, m).error == ParseError::kOk);
+  CHECK(a.open(in_flight, 0, m).error == ParseError::kReplay);
+  const auto rb = b.open(sealed(a, MessageType::kHello, 0), 0, m);
+  CHECK(rb.error == ParseError::kOk);
+  CHECK(rb.confirmed);
+  CHECK_FALSE(rb.peer_restarted);
+  CHECK(a.open(sealed(b, MessageType::kProbe, 0), 0, m).error == ParseError::kOk);
+  CHECK(a.peer_restarts() == 0);
+  CHECK(b.peer_restarts() == 0);
+  CHECK(a.handshakes() == 2);
 }
