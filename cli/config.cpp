@@ -926,6 +926,7 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_bool("repair", c.repair);
   r.get_bool("pacing", c.pacing);
   r.get_int("pace_queue_ms", 1, 10000, c.pace_queue_ms);
+  r.get_int("rekey_after_s", 1, 86400, c.rekey_after_s);
   if (IniEntry* e = r.get_string("cipher", c.cipher)) {
     c.cipher = to_lower(c.cipher);
     if (c.cipher != "auto" && c.cipher != "aes-256-gcm" && c.cipher != "chacha20-poly1305") {

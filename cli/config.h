@@ -139,6 +139,7 @@ struct ConnectionConfig {
   // What this side seals with under a key: "auto" (AES-256-GCM with AES instructions, else
   // ChaCha20-Poly1305), "aes-256-gcm" or "chacha20-poly1305". Each side picks its own.
   std::string cipher = "auto";
+  int rekey_after_s = 120;  // a new handshake round (fresh keys) this often
   int probe_interval_ms = 0;             // 0 = from keepalive_time (s), else 1000
   int dead_misses = 0;                   // 0 = from dead_time / keepalive_time, else 3
   int hold_down_ms = 1000;               // answered without a miss this long to rejoin

@@ -139,6 +139,21 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
     for (const config::NetConfig& n : conn.networks) {
       cs.destinations.push_back(to_ipnet(n.dst_addr.addr, n.dst_addr.prefix_len));
     }
+    cs.sources = cs.destinations;
+    if (connections.size() == 1) {
+      // Point to point: the peer's addresses on the tunnel's own subnets (its IPv6 address
+      // is not configured anywhere) are its.
+      for (const auto& a : {tun.ipv4_addr, tun.ipv6_addr}) {
+        if (a && a->addr.is_set()) cs.sources.push_back(to_ipnet(a->addr, a->prefix_len));
+      }
+      // And its IPv6 link-local address (neighbour discovery, MLD from its TUN).
+      engine::IpNet ll;
+      ll.family = AF_INET6;
+      ll.addr[0] = 0xfe;
+      ll.addr[1] = 0x80;
+      ll.prefix_len = 10;
+      cs.sources.push_back(ll);
+    }
     for (std::size_t i = 0; i < conn.paths.size(); ++i) {
       const config::PathConfig& pc = conn.paths[i];
       engine::PathSpec ps;

@@ -46,6 +46,7 @@ std::vector<mpt::signaling::ConnectionControl> control_settings(const mpt::confi
     cc.cipher = c.cipher == "aes-256-gcm"         ? mpt::engine::Cipher::kAes256Gcm
                 : c.cipher == "chacha20-poly1305" ? mpt::engine::Cipher::kChaCha20Poly1305
                                                   : mpt::engine::default_cipher();
+    cc.rekey_us = static_cast<std::uint64_t>(c.rekey_after_s) * 1000000;
     int keepalive_s = 0, dead_s = 0;
     for (const auto& p : c.paths) {
       if (p.keepalive_time_s > 0 && (keepalive_s == 0 || p.keepalive_time_s < keepalive_s)) {

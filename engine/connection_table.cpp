@@ -52,4 +52,10 @@ int ConnectionTable::lookup(std::span<const std::uint8_t> p) const {
   return -1;
 }
 
+int ConnectionTable::lookup_source(std::span<const std::uint8_t> p) const {
+  if (p.size() >= 20 && (p[0] >> 4) == 4) return lookup_family(v4_, &p[12], 4);
+  if (p.size() >= 40 && (p[0] >> 4) == 6) return lookup_family(v6_, &p[8], 16);
+  return -1;
+}
+
 }  // namespace mpt::engine

@@ -1,6 +1,7 @@
 // ConnectionTable: which connection an inner packet read from the TUN belongs to, by longest
 // prefix match on its destination address (the peer's tunnel address and the [net_N]
-// dst_addr networks of each connection, as MPT routes them).
+// dst_addr networks of each connection, as MPT routes them) -- and, built from the allowed
+// sources instead, which connection may send a packet with a given inner source address.
 //
 // Built at start-up and rebuilt by a reload (TUN reader, paused); lookup() runs on the TUN reader for every packet: one
 // hash probe per distinct prefix length in use (typically 1-3), no allocation, no scan over
@@ -24,6 +25,9 @@ class ConnectionTable {
   void set_only_connection(int connection) { only_ = connection; }
   // The connection for an IP packet, or -1 if no prefix matches.
   [[nodiscard]] int lookup(std::span<const std::uint8_t> ip_packet) const;
+  // The same by the packet's *source* address, always by prefix (never the only-connection
+  // shortcut): the TUN writer's inner source filter (ConnectionSpec::sources).
+  [[nodiscard]] int lookup_source(std::span<const std::uint8_t> ip_packet) const;
 
  private:
   struct Key {

@@ -249,6 +249,7 @@ nlohmann::ordered_json Engine::status() const {
       {"drop_no_buffer", read(r.tun_write_drop_no_buffer)},
       {"drop_not_ip", read(r.tun_write_drop_not_ip)},
       {"drop_too_big", read(r.tun_write_drop_too_big)},
+      {"drop_inner_source", read(r.tun_write_drop_inner_source)},
       {"nack_sent", read(r.nack_sent)},
       {"nack_drop_no_buffer", read(r.nack_drop_no_buffer)},
       {"nack_drop_no_path", read(r.nack_drop_no_path)},
@@ -352,10 +353,11 @@ std::string Engine::status_text() const {
   append(s, "  pacing: %" PRIu64 " reads held back (no bottleneck path had room), %" PRIu64
          " dropped after waiting pace_queue_ms\n", read(t.tx_paced), read(t.tx_drop_pace_queue));
   append(s, "  tun write dropped: %" PRIu64 " no output buffer, %" PRIu64 " not IP, %" PRIu64
-         " above the MTU; repair requests not sent: %" PRIu64 " ranges (no buffer), %" PRIu64
-         " messages (no path)\n",
+         " above the MTU, %" PRIu64 " from a source the peer may not use; repair requests not "
+         "sent: %" PRIu64 " ranges (no buffer), %" PRIu64 " messages (no path)\n",
          read(r.tun_write_drop_no_buffer), read(r.tun_write_drop_not_ip),
-         read(r.tun_write_drop_too_big), read(r.nack_drop_no_buffer), read(r.nack_drop_no_path));
+         read(r.tun_write_drop_too_big), read(r.tun_write_drop_inner_source),
+         read(r.nack_drop_no_buffer), read(r.nack_drop_no_path));
   append(s, "  pools: read %zu x %u B, send %zu x %u B (fewest free %zu), output %zu x %u B "
          "(fewest free %zu)\n", reader_->read_pool().count(), reader_->read_pool().buf_size(),
          reader_->send_pool().count(), reader_->send_pool().buf_size(),

@@ -80,6 +80,7 @@ struct RxStats {
   Counter tun_write_drop_no_buffer{0};
   Counter tun_write_drop_not_ip{0};
   Counter tun_write_drop_too_big{0};  // inner packets longer than a hold buffer (MTU + 64)
+  Counter tun_write_drop_inner_source{0};  // inner source not allowed for the connection
   Counter tun_write_packets{0};     // inner packets written
   Counter tun_write_bytes{0};
   Counter tun_write_errors{0};

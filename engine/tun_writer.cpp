@@ -76,6 +76,16 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
   }
   pending_nacks_.resize(tunnel.connections.size());
   bell_.ring_fd = ring_.fd();
+  build_sources();
+}
+
+void TunWriter::build_sources() {
+  sources_ = ConnectionTable();
+  for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
+    const ConnectionSpec& cs = tunnel_.connections[c];
+    if (!cs.active) continue;
+    for (const IpNet& n : cs.sources) sources_.add(n, static_cast<int>(c));
+  }
 }
 
 void TunWriter::run() {
@@ -170,6 +180,17 @@ void TunWriter::release(const PacketRef& r) {
 }
 
 void TunWriter::deliver(const PacketRef& r) {
+  // Only what the peer may send: its tunnel address or a network routed to it (the packet's
+  // sequence number was consumed by the reorder stage already, so nothing waits for it).
+  if (r.length > 0 && sources_.lookup_source(r.bytes()) != static_cast<int>(sink_conn_))
+      [[unlikely]] {
+    bump(stats_.tun_write_drop_inner_source);
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "dropped an inner packet from a source address the "
+                        "peer of connection %s may not use (not its tunnel address nor a "
+                        "network routed to it)", tunnel_.connections[sink_conn_].name.c_str());
+    release(r);
+    return;
+  }
   if (output_ && vnet_hdr_ && coalescer_.append(r.bytes())) {
     release(r);
     return;
@@ -358,6 +379,7 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
     const std::uint32_t window = cs ? std::min(cs->reorder_window, kMaxReorderWindow) : 0;
     auto& r = reorder_[c];
     if (r && (!existed || !wants || r->window() != window)) {
+      sink_conn_ = c;
       r->flush(*this);  // a connection that goes (or changes its window) delivers what it held
       r.reset();
     }
@@ -392,6 +414,7 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
   if (hold_pool_.count() < windows) hold_pool_.grow(windows - hold_pool_.count());
   finish_output();
   flush_returns();
+  build_sources();  // after the flushes above: what a removed connection held passed the old
   paused_ = false;
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include "engine/connection_table.h"
 #include "engine/repair_message.h"
 #include "engine/stats.h"
 #include "engine/tun_offload.h"
@@ -159,6 +160,9 @@ class TunWriter {
   };
   std::vector<PendingNacks> pending_nacks_;  // per connection
   std::size_t sink_conn_ = 0;  // the connection whose reorder stage is running (nack())
+  // Inner source filter: which connection may send from which inner source (deliver()).
+  ConnectionTable sources_;
+  void build_sources();
   struct NackBuf {
     std::array<std::uint8_t, kGreHeaderMax + kNackMaxSize> data{};
     msghdr msg{};

@@ -59,6 +59,10 @@ struct ConnectionSpec {
   std::uint32_t pace_queue_ms = 50;
   std::vector<int> paths;          // global path indices, in [path_N] order
   std::vector<IpNet> destinations; // inner destinations routed to this connection (TX lookup)
+  // Inner source addresses the peer may send from (RX filter, WireGuard's allowed IPs): the
+  // destinations, and for a tunnel's only connection the TUN's own subnets (the peer sits on
+  // them). A packet from any other source is dropped and counted (rx_drop_inner_source).
+  std::vector<IpNet> sources;
   bool active = true;              // false: a slot a reload freed (see PathSpec::active)
 };
 

@@ -29,9 +29,8 @@ namespace {
 
 std::uint64_t now_us() { return engine::monotonic_us(); }
 
-// Session keys are renewed (a new handshake round) this often, and when nothing of the peer's
-// has opened for this long (or 20 probe intervals, if longer).
-constexpr std::uint64_t kRekeyUs = 120'000'000;
+// Session keys are renewed (a new handshake round) every `rekey_after_s`, and when nothing of
+// the peer's has opened for this long (or 20 probe intervals, if longer).
 constexpr std::uint64_t kStallUs = 3'000'000;
 
 bool link_running(const std::string& ifname) {
@@ -328,13 +327,13 @@ void ControlLoop::send_hellos(std::uint64_t now) {
     Connection& conn = connections_[c];
     if (!conn.active || !conn.cfg.enabled) continue;
     if (conn.secure && !conn.secure->awaiting()) {
-      // A new round (fresh key pair, INITs): every kRekeyUs, so that keys do not live long;
+      // A new round (fresh key pair, INITs): every rekey_us, so that keys do not live long;
       // and when nothing of the peer's has opened for kStallUs although we have keys (the
       // peer lost them: it restarted and our answer was lost, or its candidate was crowded
       // out). The keys in use stay until the round confirms new ones.
       const bool stale = now - conn.secure_rx_us > std::max<std::uint64_t>(
                                                        kStallUs, 20 * conn.cfg.health.probe_interval_us);
-      if (now - conn.round_us > kRekeyUs || (conn.secure->established() && stale)) {
+      if (now - conn.round_us > conn.cfg.rekey_us || (conn.secure->established() && stale)) {
         conn.secure->new_round();
         conn.round_us = now;
         conn.secure_rx_us = now;

@@ -38,6 +38,7 @@ struct ConnectionControl {
   std::string name;
   std::string pre_shared_key;   // empty = unauthenticated (explicit opt-in in the config)
   engine::Cipher cipher = engine::Cipher::kAes256Gcm;  // what we seal with (keyed only)
+  std::uint64_t rekey_us = 120'000'000;                 // a new handshake round this often
   HealthParams health;
   bool enabled = true;          // false: no probes; paths stay as configured
 };

@@ -585,6 +585,51 @@ int burst_udp(const char* src, int sport, const char* dst, int dport, const char
 }
 
 // Counts UDP datagrams arriving on ADDR:PORT for SECONDS; prints the count.
+// spoof-data: COUNT GRE-in-UDP data packets without a sequence number (a connection with one
+// path and no reorder window takes them as they come), each an inner UDP datagram INNER_SRC
+// -> INNER_DST:UPORT, sent from SRC (a normal UDP socket bound to that address: the peer's,
+// in its own namespace) to DST:DPORT. What the inner source filter must judge.
+int spoof_data(const char* src, const char* dst, int dport, const char* inner_src,
+               const char* inner_dst, int uport, long count) {
+  sockaddr_storage from, to;
+  socklen_t flen, tlen;
+  in_addr is{}, id{};
+  if (!make_addr(src, 0, from, flen) || !make_addr(dst, dport, to, tlen) ||
+      inet_pton(AF_INET, inner_src, &is) != 1 || inet_pton(AF_INET, inner_dst, &id) != 1) {
+    return 2;
+  }
+  int s = socket(to.ss_family, SOCK_DGRAM, 0);
+  if (bind(s, reinterpret_cast<sockaddr*>(&from), flen) < 0) {
+    std::perror("spoof-data: bind");
+    return 2;
+  }
+  constexpr std::size_t kInner = 20 + 8 + 100;
+  std::uint8_t pkt[4 + kInner] = {};
+  pkt[2] = 0x08;  // GRE, IPv4, no options
+  std::uint8_t* ip = pkt + 4;
+  ip[0] = 0x45;
+  ip[2] = kInner >> 8;
+  ip[3] = kInner & 0xff;
+  ip[8] = 64;
+  ip[9] = 17;
+  std::memcpy(ip + 12, &is, 4);
+  std::memcpy(ip + 16, &id, 4);
+  mpt::engine::csum::fix_ipv4_header(ip);
+  std::uint8_t* udp = ip + 20;
+  udp[0] = 0x30; udp[1] = 0x39;
+  udp[2] = static_cast<std::uint8_t>(uport >> 8);
+  udp[3] = static_cast<std::uint8_t>(uport);
+  udp[5] = 108;
+  long sent = 0;
+  for (long i = 0; i < count; ++i) {
+    if (sendto(s, pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&to), tlen) >= 0) ++sent;
+    usleep(1000);
+  }
+  std::printf("sent %ld data packets from inner source %s\n", sent, inner_src);
+  close(s);
+  return 0;
+}
+
 int udp_count(const char* addr, int port, double seconds) {
   sockaddr_storage ss;
   socklen_t len;
@@ -641,6 +686,10 @@ int main(int argc, char** argv) {
   if (cmd == "flood-garbage" && argc == 7) {
     return flood_garbage(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atof(argv[6]));
   }
+  if (cmd == "spoof-data" && argc == 9) {
+    return spoof_data(argv[2], argv[3], std::atoi(argv[4]), argv[5], argv[6], std::atoi(argv[7]),
+                      std::atol(argv[8]));
+  }
   if (cmd == "capture-control" && argc == 5) {
     return capture_control(std::atoi(argv[2]), std::atof(argv[3]), argv[4]);
   }
@@ -659,6 +708,7 @@ int main(int argc, char** argv) {
                "       mpt-testtool flood-oversized SRC SPORT DST DPORT COUNT INNER_BYTES [SRC2 DST2]\n"
                "       mpt-testtool burst-udp SRC SPORT DST DPORT SRC2 DST2 COUNT INNER_SRC INNER_DST UDP_PORT\n"
                "       mpt-testtool udp-count ADDR PORT SECONDS\n"
+               "       mpt-testtool spoof-data SRC DST DPORT INNER_SRC INNER_DST UPORT COUNT\n"
                "       mpt-testtool capture-control PORT SECONDS FILE\n"
                "       mpt-testtool replay-control FILE ONLY_DST|any SRC DST PORT none|flip|truncate\n");
   return 2;

@@ -84,3 +84,49 @@ TEST_CASE("The connection table answers 0 for a single connection and -1 for jun
   std::vector<std::uint8_t> not_ip(60, 0x20);
   CHECK(two.lookup(not_ip) == -1);
 }
+
+namespace {
+
+// A minimal IP header with the given source (the destination left zero).
+std::vector<std::uint8_t> packet_from(const char* src) {
+  std::vector<std::uint8_t> p;
+  std::uint8_t a[16];
+  if (inet_pton(AF_INET, src, a) == 1) {
+    p.assign(20, 0);
+    p[0] = 0x45;
+    std::memcpy(&p[12], a, 4);
+  } else {
+    REQUIRE(inet_pton(AF_INET6, src, a) == 1);
+    p.assign(40, 0);
+    p[0] = 0x60;
+    std::memcpy(&p[8], a, 16);
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("lookup_source matches the source address by prefix, even with one connection",
+          "[connection_table]") {
+  ConnectionTable t;
+  t.add(net("10.201.0.2", 32), 0);
+  t.add(net("192.168.50.0", 24), 0);
+  t.add(net("fd00:201::", 64), 0);
+  t.add(net("192.168.60.0", 24), 1);
+  t.set_only_connection(0);  // the destination shortcut must not apply to sources
+  CHECK(t.lookup_source(packet_from("10.201.0.2")) == 0);
+  CHECK(t.lookup_source(packet_from("192.168.50.77")) == 0);
+  CHECK(t.lookup_source(packet_from("fd00:201::2")) == 0);
+  CHECK(t.lookup_source(packet_from("192.168.60.1")) == 1);
+  CHECK(t.lookup_source(packet_from("10.201.0.3")) == -1);
+  CHECK(t.lookup_source(packet_from("192.0.2.77")) == -1);
+  CHECK(t.lookup_source(packet_from("fd00:202::2")) == -1);
+  // The destination is not what counts.
+  auto p = packet_from("192.0.2.77");
+  std::memset(&p[16], 0, 4);
+  p[16] = 10; p[17] = 201; p[19] = 2;
+  CHECK(t.lookup_source(p) == -1);
+  // Too short or not IP: no match.
+  CHECK(t.lookup_source(std::vector<std::uint8_t>(19, 0x45)) == -1);
+  CHECK(t.lookup_source(std::vector<std::uint8_t>(40, 0x20)) == -1);
+}
