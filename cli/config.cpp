@@ -21,6 +21,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <iterator>
 #include <map>
@@ -805,6 +806,59 @@ InterfaceConfig parse_interface_impl(const std::string& text, FileContext& ctx) 
 // ---------------------------------------------------------------------------------------------
 // connections/*.conf
 
+// auth_key = file:PATH -> the key in that file (mode checked, like wg's key files); then the
+// length check. Errors name the file and line, never the key.
+// Returns true if it reported an error.
+bool resolve_auth_key(ConnectionConfig& c, FileContext& ctx) {
+  if (c.auth_key.empty()) return false;
+  const int line = c.auth_key_line;
+  if (c.auth_key.rfind("file:", 0) == 0) {
+    std::filesystem::path path = c.auth_key.substr(5);
+    if (path.is_relative()) path = std::filesystem::path(ctx.file()).parent_path() / path;
+    c.auth_key.clear();
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) {
+      ctx.error(line, "connection:auth_key",
+                "key file " + path.string() + ": " + std::strerror(errno));
+      return true;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ctx.error(line, "connection:auth_key", "key file " + path.string() + " is not a file");
+      return true;
+    }
+    if (st.st_mode & 077) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      ctx.error(line, "connection:auth_key",
+                "key file " + path.string() + " has mode " + mode +
+                    ": group or others may read it (chmod 600 " + path.string() + ")");
+      return true;
+    }
+    std::ifstream in(path);
+    std::string key;
+    std::getline(in, key);
+    while (!key.empty() && (key.back() == '\r' || key.back() == ' ' || key.back() == '\t')) {
+      key.pop_back();
+    }
+    if (!in && !in.eof()) {
+      ctx.error(line, "connection:auth_key", "key file " + path.string() + ": cannot read it");
+      return true;
+    }
+    c.auth_key = key;
+    if (key.empty()) {
+      ctx.error(line, "connection:auth_key", "key file " + path.string() + " is empty");
+      return true;
+    }
+  }
+  if (c.auth_key.size() < kMinAuthKeyLength) {
+    ctx.error(line, "connection:auth_key",
+              "auth_key is too short (" + std::to_string(c.auth_key.size()) + " characters, at "
+              "least " + std::to_string(kMinAuthKeyLength) + "): `mpt genkey` prints a good one");
+    return true;
+  }
+  return false;
+}
+
 struct ConnectionParse {
   ConnectionConfig config;
   int name_line = 0;
@@ -903,7 +957,7 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   if (c.max_buffdelay_msec == 0) c.max_buffdelay_msec = kDefaultBuffDelayMs;
   const bool auth_type_set =
       r.get_choice("auth_type", {0, 1, 2}, "0 (none), 1 or 2", c.auth_type) != nullptr;
-  r.get_string("auth_key", c.auth_key);
+  if (IniEntry* e = r.get_string("auth_key", c.auth_key)) c.auth_key_line = e->line;
   r.get_int("source_port_count", 0, kMaxSourcePortCount, c.source_port_count);
   r.get_u32("gre_key", c.gre_key);
   r.get_bool("gre_checksum", c.gre_checksum);
@@ -1222,7 +1276,8 @@ LoadResult load_config_dir(const std::string& dir) {
         if (!text) return;
         ConnectionParse cp = parse_connection_impl(*text, ctx);
         check_against_tun(cp, result.config.interface, ctx);
-        if (cp.config.auth_key.empty() && cp.config.control_auth != "none") {
+        const bool key_reported = resolve_auth_key(cp.config, ctx);
+        if (!key_reported && cp.config.auth_key.empty() && cp.config.control_auth != "none") {
           ctx.error(cp.connection_line, "connection:auth_key",
                     "no auth_key: control messages must be authenticated; set auth_key, or opt "
                     "into unauthenticated signalling with control_auth = none (auth_type = 0 "

@@ -109,7 +109,11 @@ struct ConnectionConfig {
   // from the paths' measured RTTs (starting from 100 ms until they are known).
   bool max_buffdelay_set = false;
   int auth_type = 0;
+  // The pre-shared key, or "file:PATH" naming a file that holds it (relative paths from the
+  // connection file's directory; the file must not be readable by group or others). After
+  // load_config_dir it is the key itself, at least kMinAuthKeyLength characters.
   std::string auth_key;
+  int auth_key_line = 0;  // for messages
   // --- keys added by mpt (docs/configuration.md) ---
   // Number of UDP source ports used for RFC 8086 §3.2.1 entropy, drawn from 49152-65535 and
   // chosen per inner flow by hash. 0 = one fixed source port: local_port.
@@ -156,6 +160,7 @@ struct Config {
 inline constexpr int kMaxPaths = 64;
 inline constexpr int kMaxNetworks = 64;
 inline constexpr int kMaxWeight = 10000;
+inline constexpr std::size_t kMinAuthKeyLength = 16;
 
 // One problem found while loading. `line` is 1-based; 0 when the problem is about a whole
 // file or section (e.g. a missing section). `key` may be empty.

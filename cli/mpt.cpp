@@ -1,6 +1,9 @@
 // mpt: control CLI. Talks to a running mptd over its Unix control socket (root only).
 //   mpt [--socket PATH] status [--json]
 //   mpt [--socket PATH] show status
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,6 +30,8 @@ void usage(FILE* f) {
                "  path weight CONNECTION PATH W\n"
                "                    set the path's weight (0..10000, 0 = standby) on both sides\n"
                "  int IF up|down    every path on interface IF administratively up or down\n"
+               "  genkey            print a fresh random pre-shared key (32 bytes, base64) for\n"
+               "                    auth_key, or for a key file: mpt genkey > k.key; chmod 600 k.key\n"
                "  reload            re-read the configuration; apply weight and status changes\n"
                "                    (structural changes need a restart and are refused)\n");
 }
@@ -67,6 +72,20 @@ int request(const std::string& socket_path, const std::string& line) {
 
 }  // namespace
 
+// `mpt genkey`: 32 bytes from OpenSSL's CSPRNG, base64 (44 characters).
+int genkey() {
+  unsigned char key[32];
+  if (RAND_bytes(key, sizeof key) != 1) {
+    std::fprintf(stderr, "mpt: genkey: no random bytes from OpenSSL\n");
+    return 1;
+  }
+  unsigned char text[4 * ((sizeof key + 2) / 3) + 1];
+  EVP_EncodeBlock(text, key, sizeof key);
+  OPENSSL_cleanse(key, sizeof key);
+  std::printf("%s\n", reinterpret_cast<const char*>(text));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::string socket_path = kDefaultSocket;
   std::vector<std::string> args;
@@ -96,6 +115,7 @@ int main(int argc, char** argv) {
     return request(socket_path, "path " + args[1] + " " + args[2] + " " + args[3]);
   }
   if (args[0] == "reload" && args.size() == 1) return request(socket_path, "reload");
+  if (args[0] == "genkey" && args.size() == 1) return genkey();
   if (args[0] == "path" && args.size() == 5 && args[1] == "weight") {
     return request(socket_path, "path weight " + args[2] + " " + args[3] + " " + args[4]);
   }

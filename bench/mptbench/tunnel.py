@@ -35,7 +35,7 @@ def write_config(d, me, peer, paths, weights, control=None, extra_lines=()):
         f.write(f"[connection]\nname = bench\nip_ver = 4\nip_local = 10.201.0.{me}\n"
                 f"ip_remote = 10.201.0.{peer}\npath_count = {len(paths)}\n")
         if control:
-            f.write(f"auth_key = mpt-bench-key\nprobe_interval_ms = {control['interval_ms']}\n"
+            f.write(f"auth_key = mpt-bench-key-0001\nprobe_interval_ms = {control['interval_ms']}\n"
                     f"dead_misses = {control['misses']}\nhold_down_ms = {control['hold_down_ms']}\n")
         else:
             f.write("control_auth = none\n")

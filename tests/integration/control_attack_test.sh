@@ -16,7 +16,7 @@
 require_root_and_netns
 init_test_env "$@"
 add_veth_paths 2 200mbit
-AUTH_KEY=attack-test-key write_pair_configs "probe_interval_ms = 50"
+AUTH_KEY=attack-test-key-0001 write_pair_configs "probe_interval_ms = 50"
 start_mptd_pair
 wait_for 50 established a || fail "A: the peer never answered HELLO"
 wait_for 50 established b || fail "B: the peer never answered HELLO"

@@ -27,7 +27,7 @@ tc -n "$A" qdisc add dev veth0 root handle 1: htb default 10
 tc -n "$A" class add dev veth0 parent 1: classid 1:10 htb rate 200mbit burst 262144
 tc -n "$A" class add dev veth0 parent 1: classid 1:20 htb rate 20gbit
 tc -n "$A" filter add dev veth0 parent 1: protocol ip u32 match ip tos 0x04 0xff flowid 1:20
-AUTH_KEY=flood-test-key write_pair_configs "probe_interval_ms = 50" "dead_misses = 4"
+AUTH_KEY=flood-test-key-0001 write_pair_configs "probe_interval_ms = 50" "dead_misses = 4"
 start_mptd_pair
 wait_for 50 established a || fail "A: the peer never answered HELLO"
 wait_for 50 established b || fail "B: the peer never answered HELLO"

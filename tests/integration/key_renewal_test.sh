@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Session keys renewed every second (rekey_after_s = 1) while a byte-checked TCP stream runs
-# over two paths, probes every 20 ms with 3 misses to declare a path dead.
+# over two paths, probes every 20 ms with 3 misses to declare a path dead. The pre-shared key
+# comes from `mpt genkey` in a key file (auth_key = file:PATH, mode 0600).
 # Checks: both sides completed many handshake rounds and counted no peer restart; no control
 # message failed to open during the switches (bad_mac / no_session stay 0: what was sealed
 # under the old keys still opens); neither path ever left "up"; the stream arrived intact.
@@ -9,7 +10,10 @@
 require_root_and_netns
 init_test_env "$@"
 add_veth_paths 2 200mbit
-AUTH_KEY=renewal-test-key write_pair_configs "probe_interval_ms = 20" "dead_misses = 3" "rekey_after_s = 1"
+k1=$("$MPT" genkey) && k2=$("$MPT" genkey) || fail "mpt genkey failed"
+[ ${#k1} -eq 44 ] && [ "$k1" != "$k2" ] || fail "mpt genkey: '$k1' then '$k2'"
+(umask 077 && echo "$k1" >"$WORK/psk.key")
+AUTH_KEY="file:$WORK/psk.key" write_pair_configs "probe_interval_ms = 20" "dead_misses = 3" "rekey_after_s = 1"
 start_mptd_pair
 wait_for 50 established a || fail "A: the peer never answered HELLO"
 wait_for 50 established b || fail "B: the peer never answered HELLO"

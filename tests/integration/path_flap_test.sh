@@ -13,7 +13,7 @@ init_test_env "$@"
 FLAP_SECONDS=${FLAP_SECONDS:-8}
 BYTES=${BYTES:-2000000000}  # more than the flaps last: the sender is stopped after them
 add_veth_paths 2 200mbit
-AUTH_KEY=flap-test-key write_pair_configs "probe_interval_ms = 20" "dead_misses = 3" "hold_down_ms = 300"
+AUTH_KEY=flap-test-key-0001 write_pair_configs "probe_interval_ms = 20" "dead_misses = 3" "hold_down_ms = 300"
 start_mptd_pair
 wait_for 50 established a || fail "A: the peer never answered HELLO"
 wait_for 50 established b || fail "B: the peer never answered HELLO"

@@ -28,7 +28,7 @@ configure() {
   [ "$side" = a ] && { own=1; peer=2; } || { own=2; peer=1; }
   local paths=()
   for i in "$@"; do paths+=("veth$i|4|10.200.$((i + 1)).$own|10.200.$((i + 1)).$peer"); done
-  AUTH_KEY=reload-test-key write_config "$WORK/$side.new" "10.201.0.$own/24" "fd00:201::$own/64" \
+  AUTH_KEY=reload-test-key-0001 write_config "$WORK/$side.new" "10.201.0.$own/24" "fd00:201::$own/64" \
     "10.201.0.$own" "10.201.0.$peer" "${paths[@]}"
   # A sanitizer build pauses for reloads several times longer: 10 misses there, not 3.
   local misses=3
@@ -126,7 +126,7 @@ ip_remote = $4
 local_port = 4755
 remote_port = 4755
 path_count = 1
-auth_key = second-key
+auth_key = second-key-for-reload
 probe_interval_ms = 20
 hold_down_ms = 200
 [path_0]

@@ -1048,7 +1048,7 @@ TEST_CASE("A connection without auth_key is refused unless it opts into unauthen
   CHECK(errs[0].key == "connection:auth_key");
   CHECK(errs[0].line == 1);
   CHECK_THAT(errs[0].message, Contains("control_auth = none"));
-  for (const char* ok : {"auth_key = s3cret", "control_auth = none", "auth_type = 0"}) {
+  for (const char* ok : {"auth_key = s3cret-s3cret-s3cret", "control_auth = none", "auth_type = 0"}) {
     INFO(ok);
     dir.write("connections/c.conf", conn_text(ok));
     r = mpt::config::load_config_dir(dir.str());
@@ -1137,4 +1137,51 @@ TEST_CASE("redundant_ports and redundant_dscp are parsed as lists, errors name t
   const auto bad_port = parse_conn(conn_text("redundant_ports = 70000"));
   REQUIRE(errors(bad_port.diags).size() == 1);
   CHECK(errors(bad_port.diags)[0].key == "connection:redundant_ports");
+}
+
+TEST_CASE("auth_key: at least 16 characters, or a key file that only its owner may read",
+          "[config]") {
+  TempDir dir;
+  dir.write("interface.conf", iface_text());
+  const auto load_errors = [&](const std::string& line) {
+    dir.write("connections/c.conf", conn_text(line));
+    return errors(mpt::config::load_config_dir(dir.str()).diagnostics);
+  };
+  auto errs = load_errors("auth_key = short-key");
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].key == "connection:auth_key");
+  CHECK(errs[0].line == 7);
+  CHECK_THAT(errs[0].message, Contains("too short") && Contains("mpt genkey"));
+  CHECK_THAT(errs[0].message, !Contains("short-key"));  // a key is never echoed
+  CHECK(load_errors("auth_key = 0123456789abcdef").empty());
+
+  // A key file next to the connection file, relative or absolute.
+  dir.write("connections/k.key", "0123456789abcdef-from-a-file\n");
+  const std::string key_path = dir.str() + "/connections/k.key";
+  ::chmod(key_path.c_str(), 0600);
+  CHECK(load_errors("auth_key = file:k.key").empty());
+  dir.write("connections/c.conf", conn_text("auth_key = file:" + key_path));
+  const LoadResult r = mpt::config::load_config_dir(dir.str());
+  REQUIRE(r.ok());
+  CHECK(r.config.connections.at(0).auth_key == "0123456789abcdef-from-a-file");
+  // Readable by others: refused, naming the file, its mode and the line.
+  ::chmod(key_path.c_str(), 0644);
+  errs = load_errors("auth_key = file:k.key");
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].line == 7);
+  CHECK_THAT(errs[0].message, Contains("k.key") && Contains("0644") && Contains("chmod 600"));
+  ::chmod(key_path.c_str(), 0600);
+  errs = load_errors("auth_key = file:missing.key");
+  REQUIRE(errs.size() == 1);
+  CHECK_THAT(errs[0].message, Contains("missing.key") && Contains("No such file"));
+  dir.write("connections/short.key", "tiny\n");
+  ::chmod((dir.str() + "/connections/short.key").c_str(), 0600);
+  errs = load_errors("auth_key = file:short.key");
+  REQUIRE(errs.size() == 1);
+  CHECK_THAT(errs[0].message, Contains("too short"));
+  dir.write("connections/empty.key", "");
+  ::chmod((dir.str() + "/connections/empty.key").c_str(), 0600);
+  errs = load_errors("auth_key = file:empty.key");
+  REQUIRE(errs.size() == 1);
+  CHECK_THAT(errs[0].message, Contains("is empty"));
 }
