@@ -961,10 +961,11 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("source_port_count", 0, kMaxSourcePortCount, c.source_port_count);
   r.get_u32("gre_key", c.gre_key);
   r.get_bool("gre_checksum", c.gre_checksum);
+  c.auth_type_set = auth_type_set;
   if (IniEntry* e = r.get_string("control_auth", c.control_auth)) {
     c.control_auth = to_lower(c.control_auth);
-    if (c.control_auth != "hmac" && c.control_auth != "none") {
-      r.bad_value(*e, "must be hmac or none");
+    if (c.control_auth != "hmac" && c.control_auth != "none" && c.control_auth != "off") {
+      r.bad_value(*e, "must be hmac, none or off");
       c.control_auth = "hmac";
     }
   }
@@ -1277,11 +1278,20 @@ LoadResult load_config_dir(const std::string& dir) {
         ConnectionParse cp = parse_connection_impl(*text, ctx);
         check_against_tun(cp, result.config.interface, ctx);
         const bool key_reported = resolve_auth_key(cp.config, ctx);
-        if (!key_reported && cp.config.auth_key.empty() && cp.config.control_auth != "none") {
+        // The original's auth_type = 0 with no keepalives on any path: a plain RFC 8086
+        // tunnel (no signalling at all), as the original ran it.
+        if (cp.config.auth_key.empty() && cp.config.auth_type_set && cp.config.auth_type == 0 &&
+            cp.config.control_auth == "none" &&
+            std::all_of(cp.config.paths.begin(), cp.config.paths.end(),
+                        [](const PathConfig& p) { return p.keepalive_time_s == 0; })) {
+          cp.config.control_auth = "off";
+        }
+        if (!key_reported && cp.config.auth_key.empty() && cp.config.control_auth == "hmac") {
           ctx.error(cp.connection_line, "connection:auth_key",
                     "no auth_key: control messages must be authenticated; set auth_key, or opt "
                     "into unauthenticated signalling with control_auth = none (auth_type = 0 "
-                    "in original MPT files)");
+                    "in original MPT files), or into a plain RFC 8086 tunnel without "
+                    "signalling with control_auth = off");
         }
         const auto [it, inserted] =
             seen_names.emplace(cp.config.name, std::make_pair(path, cp.name_line));

@@ -109,6 +109,7 @@ struct ConnectionConfig {
   // from the paths' measured RTTs (starting from 100 ms until they are known).
   bool max_buffdelay_set = false;
   int auth_type = 0;
+  bool auth_type_set = false;  // written in the file (the original's auth_type = 0 opt-out)
   // The pre-shared key, or "file:PATH" naming a file that holds it (relative paths from the
   // connection file's directory; the file must not be readable by group or others). After
   // load_config_dir it is the key itself, at least kMinAuthKeyLength characters.
@@ -139,7 +140,9 @@ struct ConnectionConfig {
   int pace_queue_ms = 50;
   // Signalling and path health (docs/protocol.md). Probes run when auth_key is set (HMAC
   // key) or when control_auth = none opts into unauthenticated control messages.
-  std::string control_auth = "hmac";     // "hmac" or "none"
+  // "hmac" (keyed: handshake + sealed), "none" (unauthenticated signalling) or "off" (plain
+  // RFC 8086: no signalling at all; the original's auth_type = 0 with keepalive_time = 0).
+  std::string control_auth = "hmac";
   // What this side seals with under a key: "auto" (AES-256-GCM with AES instructions, else
   // ChaCha20-Poly1305), "aes-256-gcm" or "chacha20-poly1305". Each side picks its own.
   std::string cipher = "auto";

@@ -75,7 +75,8 @@ scheduler::Policy scheduler_policy(const config::ConnectionConfig& c) {
   if (c.scheduler == "flow") return scheduler::Policy::kFlow;
   if (c.scheduler == "bytes") return scheduler::Policy::kBytes;
   // auto learns from the probes: without signalling it has nothing to learn from.
-  const bool signalling = !c.auth_key.empty() || c.control_auth == "none";
+  const bool signalling =
+      c.control_auth != "off" && (!c.auth_key.empty() || c.control_auth == "none");
   return signalling ? scheduler::Policy::kAuto : scheduler::Policy::kBytes;
 }
 

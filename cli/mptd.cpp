@@ -41,8 +41,8 @@ std::vector<mpt::signaling::ConnectionControl> control_settings(const mpt::confi
   for (const auto& c : cfg.connections) {
     mpt::signaling::ConnectionControl cc;
     cc.name = c.name;
-    cc.pre_shared_key = c.control_auth == "none" ? "" : c.auth_key;
-    cc.enabled = !c.auth_key.empty() || c.control_auth == "none";
+    cc.pre_shared_key = c.control_auth == "hmac" ? c.auth_key : "";
+    cc.enabled = c.control_auth != "off" && (!c.auth_key.empty() || c.control_auth == "none");
     cc.cipher = c.cipher == "aes-256-gcm"         ? mpt::engine::Cipher::kAes256Gcm
                 : c.cipher == "chacha20-poly1305" ? mpt::engine::Cipher::kChaCha20Poly1305
                                                   : mpt::engine::default_cipher();
@@ -62,7 +62,11 @@ std::vector<mpt::signaling::ConnectionControl> control_settings(const mpt::confi
     cc.health.probe_interval_us = static_cast<std::uint64_t>(interval_ms) * 1000;
     cc.health.dead_misses = static_cast<std::uint32_t>(misses);
     cc.health.hold_down_us = static_cast<std::uint64_t>(c.hold_down_ms) * 1000;
-    if (!cc.enabled) {
+    if (c.control_auth == "off") {
+      MPT_WARN("%s: plain RFC 8086 (control_auth = off): the wire is neither authenticated nor "
+               "encrypted, and there is no signalling: paths are up while their link is up",
+               c.file.c_str());
+    } else if (!cc.enabled) {
       MPT_WARN("%s: no auth_key: path probes and failover are off (set auth_key, or "
                "control_auth = none to run them unauthenticated)", c.file.c_str());
     } else if (cc.pre_shared_key.empty()) {

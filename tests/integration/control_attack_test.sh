@@ -78,8 +78,11 @@ both_up "forged and truncated messages"
 [ "$(restarts)" = "$r0" ] || fail "A counted a peer restart that did not happen"
 
 # 5. B restarts (new session); its old recorded messages must not bring the old one back.
-kill -9 "$(cat "$WORK/b.pid")"
+bpid=$(cat "$WORK/b.pid")
+kill -9 "$bpid"
+wait "$bpid" 2>/dev/null || true
 rm -f "$WORK/b.sock"
+sleep 1  # as peer_restart_test: the killed instance's sockets are released asynchronously
 ip netns exec "$B" "$MPTD" --config "$WORK/b" --socket "$WORK/b.sock" >>"$WORK/b.log" 2>&1 &
 echo $! >"$WORK/b.pid"
 wait_for 50 test -S "$WORK/b.sock" || fail "mptd B did not start again"

@@ -144,7 +144,9 @@ grep -q "added connection two" "$WORK/reload3.out" || fail "reload 3 did not add
 ip -n "$A" route show 10.210.0.2 | grep -q mpt0 || fail "no route to connection two's peer on A"
 two_up() { "$MPT" --socket "$WORK/a.sock" status --json | grep -q '"path":"two/path_0","state":"up"'; }
 wait_for 50 two_up || fail "connection two's path did not come up"
-ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.210.0.2 >/dev/null || fail "no ping through connection two"
+# From A's own address for connection two (10.211.0.1, B's ip_remote for it): B's inner
+# source filter takes from "two" only what "two"'s peer may send.
+ip netns exec "$A" ping -I 10.211.0.1 -c 3 -i 0.2 -W 2 10.210.0.2 >/dev/null || fail "no ping through connection two"
 two_rx=$("$MPT" --socket "$WORK/b.sock" status --json | python3 -c '
 import json, sys
 print(next(p["rx_packets"] for p in json.load(sys.stdin)["paths"] if p["name"] == "two/path_0"))')

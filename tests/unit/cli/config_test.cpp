@@ -1056,7 +1056,15 @@ TEST_CASE("A connection without auth_key is refused unless it opts into unauthen
   }
   dir.write("connections/c.conf", conn_text("auth_type = 2"));  // SHA-256 but no key
   CHECK_FALSE(mpt::config::load_config_dir(dir.str()).ok());
+  // The original's auth_type = 0: unauthenticated signalling where a path has keepalives,
+  // a plain RFC 8086 tunnel (no signalling) where none has, as the original ran it.
+  dir.write("connections/c.conf", conn_text("auth_type = 0", "keepalive_time = 5"));
+  CHECK(mpt::config::load_config_dir(dir.str()).config.connections.at(0).control_auth == "none");
   dir.write("connections/c.conf", conn_text("auth_type = 0"));
+  CHECK(mpt::config::load_config_dir(dir.str()).config.connections.at(0).control_auth == "off");
+  dir.write("connections/c.conf", conn_text("control_auth = off"));
+  CHECK(mpt::config::load_config_dir(dir.str()).ok());
+  dir.write("connections/c.conf", conn_text("control_auth = none"));
   CHECK(mpt::config::load_config_dir(dir.str()).config.connections.at(0).control_auth == "none");
 }
 
