@@ -141,6 +141,7 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
       cs.destinations.push_back(to_ipnet(n.dst_addr.addr, n.dst_addr.prefix_len));
     }
     cs.sources = cs.destinations;
+    cs.sealed = conn.control_auth == "hmac" && !conn.auth_key.empty();
     if (connections.size() == 1) {
       // Point to point: the peer's addresses on the tunnel's own subnets (its IPv6 address
       // is not configured anywhere) are its.

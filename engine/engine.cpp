@@ -25,6 +25,7 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr
     : spec_(std::move(spec)) {
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  while (keys_.size() < spec_.connections.size()) keys_.emplace_back();
   for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
     paths_.push_back(spec_.paths[i].active
                          ? std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_)
@@ -33,6 +34,8 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr
   wire_paths();
   reader_ = std::make_unique<TunReader>(spec_, tun_read_fd, vnet_hdr, path_ptrs_, stop_fd_);
   writer_ = std::make_unique<TunWriter>(spec_, tun_write_fd, vnet_hdr, path_ptrs_, stop_fd_);
+  reader_->set_keys(&keys_);
+  writer_->set_keys(&keys_);
   for (PathWorker* w : path_ptrs_) {
     if (w) w->connect(&reader_->doorbell(), &writer_->doorbell());
   }
@@ -40,7 +43,10 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr
 
 void Engine::wire_paths() {
   path_ptrs_.clear();
-  for (const auto& w : paths_) path_ptrs_.push_back(w.get());
+  for (const auto& w : paths_) {
+    path_ptrs_.push_back(w.get());
+    if (w) w->set_keys(&keys_.at(static_cast<std::size_t>(w->spec().connection)));
+  }
 }
 
 Engine::~Engine() {
@@ -145,6 +151,7 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
     retired_.push_back(std::move(paths_[i]));
   }
   TunnelSpec old = std::exchange(spec_, std::move(next));
+  while (keys_.size() < spec_.connections.size()) keys_.emplace_back();
   // 2. New paths open their sockets (after the old ones closed: a path may move to a new
   //    peer on the same local address and port).
   std::vector<std::string> errors;
@@ -234,6 +241,7 @@ nlohmann::ordered_json Engine::status() const {
       {"repair_limited", read(t.tx_repair_limited)},
       {"paced", read(t.tx_paced)},
       {"drop_pace_queue", read(t.tx_drop_pace_queue)},
+      {"drop_no_key", read(t.tx_drop_no_key)},
   };
   j["rx"] = {
       {"tun_writes", read(r.tun_writes)},
@@ -253,6 +261,7 @@ nlohmann::ordered_json Engine::status() const {
       {"nack_sent", read(r.nack_sent)},
       {"nack_drop_no_buffer", read(r.nack_drop_no_buffer)},
       {"nack_drop_no_path", read(r.nack_drop_no_path)},
+      {"nack_drop_no_key", read(r.nack_drop_no_key)},
   };
   Json conns = Json::array();
   for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
@@ -322,6 +331,10 @@ nlohmann::ordered_json Engine::status() const {
         {"rx_drop_invalid_gre", gre_drops},
         {"rx_nack_ranges", read(p.rx_nack_ranges)},
         {"rx_nack_dropped", read(p.rx_nack_dropped)},
+        {"rx_drop_unsealed", read(p.rx_drop_unsealed)},
+        {"rx_drop_auth", read(p.rx_drop_auth)},
+        {"rx_drop_replay", read(p.rx_drop_replay)},
+        {"rx_accepted", read(p.rx_accepted)},
         {"tx_nacks", read(p.tx_nacks)},
         {"rx_drop_gre", std::move(gre)},
         {"rx_pool_buffers", w.rx_pool().count()},
@@ -403,6 +416,9 @@ std::string Engine::status_text() const {
            read(p.rx_drop_unknown_peer), gre_drops, read(p.rx_drop_truncated),
            read(p.rx_drop_key_mismatch), read(p.rx_drop_ring_full), read(p.rx_control_dropped),
            read(p.rx_control_limited), read(p.rx_nack_dropped), read(p.rx_nobufs));
+    append(s, "  sealed:   %" PRIu64 " accepted, %" PRIu64 " failed authentication, %" PRIu64
+           " replayed, %" PRIu64 " not sealed\n", read(p.rx_accepted), read(p.rx_drop_auth),
+           read(p.rx_drop_replay), read(p.rx_drop_unsealed));
     append(s, "  rx pool:  %zu x %u B (%zu KiB)\n", w.rx_pool().count(), w.rx_pool().buf_size(),
            w.rx_pool().memory_bytes() / 1024);
   }

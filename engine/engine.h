@@ -17,7 +17,10 @@
 #include <thread>
 #include <vector>
 
+#include <deque>
+
 #include "engine/path_worker.h"
+#include "engine/session_keys.h"
 #include "engine/tun_reader.h"
 #include "engine/tun_writer.h"
 #include "engine/tunnel_spec.h"
@@ -86,6 +89,9 @@ class Engine {
     spec_.paths.at(i).weight = weight;
     spec_.paths.at(i).up = up;
   }
+  // Connection c's session keys as the data plane uses them (keyed connections): written by
+  // the control thread (ControlLoop::publish_keys), read by the data-plane threads.
+  SessionKeys& keys(std::size_t c) { return keys_.at(c); }
   [[nodiscard]] nlohmann::ordered_json status() const;  // `mpt status --json`'s data-plane part
   [[nodiscard]] std::string status_text() const;
 
@@ -95,6 +101,9 @@ class Engine {
   void wire_paths();
 
   TunnelSpec spec_;
+  // One per connection slot; a deque, so that a reload adding slots moves none (the threads
+  // hold pointers).
+  std::deque<SessionKeys> keys_;
   int stop_fd_ = -1;
   bool pin_cpus_ = false;
   std::vector<std::unique_ptr<PathWorker>> paths_;

@@ -33,6 +33,13 @@ GreError check_inner(std::uint16_t protocol, std::span<const std::uint8_t> inner
 
 }  // namespace
 
+GreError check_inner_packet(std::span<const std::uint8_t> inner) noexcept {
+  if (inner.empty()) return GreError::kInnerTooShort;
+  const std::uint16_t protocol = protocol_for_inner(inner);
+  if (protocol == 0) return GreError::kInnerVersionMismatch;
+  return check_inner(protocol, inner);
+}
+
 const char* to_string(GreError e) {
   switch (e) {
     case GreError::kOk: return "ok";

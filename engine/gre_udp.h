@@ -101,6 +101,10 @@ struct GreParsed {
 // the header size (asserted).
 std::size_t encode_gre(std::span<std::uint8_t> packet, const GreFields& fields) noexcept;
 
+// Validates an inner IP packet that came without a protocol type of its own (sealed data):
+// the type from its version nibble, then the same checks as parse_gre's.
+[[nodiscard]] GreError check_inner_packet(std::span<const std::uint8_t> inner) noexcept;
+
 // The GRE protocol type for an inner IP packet, from its version nibble; 0 if it is not IP.
 [[nodiscard]] std::uint16_t protocol_for_inner(std::span<const std::uint8_t> inner) noexcept;
 

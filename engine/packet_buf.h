@@ -69,6 +69,13 @@ struct PacketRef {
   std::uint32_t length = 0;
   std::uint32_t seq = 0;
   bool has_seq = false;
+  // Sealed (keyed connections): which of the peer's keys opened it (SessionKeys::rx slot and
+  // its generation), the sender's nonce space and counter -- for the TUN writer's replay window.
+  bool sealed = false;
+  std::uint8_t key_slot = 0;
+  std::uint8_t space = 0;
+  std::uint32_t key_gen = 0;
+  std::uint64_t counter = 0;
   [[nodiscard]] std::span<const std::uint8_t> bytes() const {
     return {buf->storage + offset, length};
   }

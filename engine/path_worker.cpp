@@ -48,6 +48,7 @@ constexpr std::uint32_t kRxBufBytes = static_cast<std::uint32_t>(
 PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
     : spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
       gre_key_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).gre_key),
+      sealed_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).sealed),
       path_index_(path_index),
       stop_fd_(stop_fd),
       ring_(kUringEntries),
@@ -248,6 +249,19 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
     bump(stats_.rx_drop_key_mismatch);
     return;
   }
+  if (sealed_ && p.fields.protocol != kProtoMptControl) {
+    // A keyed connection takes data and repair requests only sealed: plain ones are what a
+    // spoofer without the keys would send.
+    bump(stats_.rx_drop_unsealed);
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped plain (unsealed) data on a keyed "
+                        "connection", spec_.name.c_str());
+    return;
+  }
+  if (p.fields.protocol == kProtoMptControl && len - p.header_size > 0 &&
+      (payload[p.header_size] == kSealedData || payload[p.header_size] == kSealedRepair)) {
+    handle_sealed(b, payload, len, p);
+    return;
+  }
   if (p.fields.protocol == kProtoMptControl) {
     const std::uint32_t n = len - p.header_size;
     ControlPacket cp;
@@ -300,6 +314,58 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
   r.length = len - p.header_size;
   r.has_seq = p.fields.seq.has_value();
   r.seq = p.fields.seq.value_or(0);
+  r.sealed = false;
+  b->refs.fetch_add(1, std::memory_order_relaxed);
+  if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
+}
+
+int PathWorker::open_sealed(const SealedHeader& h, const GreFields& gre,
+                            std::span<std::uint8_t> body) {
+  if (!keys_) return -1;
+  for (std::size_t s = 0; s < rx_keys_.size(); ++s) {
+    CachedKey& k = rx_keys_[s];
+    if (!k.refresh(keys_->rx[s]) || k.id != h.key_id) continue;
+    if (open_body(k.aead, h, gre, body)) return static_cast<int>(s);
+  }
+  return -1;
+}
+
+// A sealed packet (kind 4 data, 5 repair request): opened in place, or dropped and counted.
+// Only what opens counts as received (and, once the TUN writer's replay window took it, as
+// proof that the path delivers).
+void PathWorker::handle_sealed(PacketBuf* b, std::uint8_t* payload, std::uint32_t len,
+                               const GreParsed& p) {
+  const std::span<std::uint8_t> body{payload + p.header_size, len - p.header_size};
+  const auto h = parse_sealed(body);
+  const int slot = h && sealed_ ? open_sealed(*h, p.fields, body) : -1;
+  if (slot < 0) {
+    bump(stats_.rx_drop_auth);
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped a sealed packet that no key opens "
+                        "(forged, damaged, or under keys already given up)", spec_.name.c_str());
+    return;
+  }
+  const std::span<std::uint8_t> text = body.subspan(kSealedHeaderSize, body.size() - kSealedOverhead);
+  if (h->kind == kSealedRepair) {
+    handle_nack(text);
+    return;
+  }
+  if (const GreError e = check_inner_packet(text); e != GreError::kOk) {
+    bump(stats_.rx_drop_gre[static_cast<std::size_t>(e)]);
+    return;
+  }
+  bump(stats_.rx_packets);
+  bump(stats_.rx_bytes, len);
+  PacketRef& r = rx_batch_[rx_batch_len_++];
+  r.buf = b;
+  r.offset = static_cast<std::uint32_t>(text.data() - b->storage);
+  r.length = static_cast<std::uint32_t>(text.size());
+  r.has_seq = p.fields.seq.has_value();
+  r.seq = p.fields.seq.value_or(0);
+  r.sealed = true;
+  r.key_slot = static_cast<std::uint8_t>(slot);
+  r.key_gen = rx_keys_[static_cast<std::size_t>(slot)].seq;
+  r.space = h->space;
+  r.counter = h->counter;
   b->refs.fetch_add(1, std::memory_order_relaxed);
   if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
 }

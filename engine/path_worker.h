@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include "engine/sealed_packet.h"
+#include "engine/session_keys.h"
 #include "engine/stats.h"
 #include "engine/tunnel_spec.h"
 #include "engine/uring.h"
@@ -64,7 +66,10 @@ class PathWorker {
   void update_spec(const PathSpec& spec, const ConnectionSpec& connection) {
     spec_ = spec;
     gre_key_ = connection.gre_key;
+    sealed_ = connection.sealed;
   }
+  // Engine, while stopped: the connection's session keys (read on every sealed packet).
+  void set_keys(const SessionKeys* keys) { keys_ = keys; }
   [[nodiscard]] int path_index() const { return path_index_; }
   [[nodiscard]] const BufferPool& rx_pool() const { return rx_pool_; }
   // Receive buffers free for the kernel to fill (as of the worker's last loop turn); any thread.
@@ -164,6 +169,14 @@ class PathWorker {
 
   PathSpec spec_;
   std::optional<std::uint32_t> gre_key_;  // the connection's GRE key (checked on receive)
+  bool sealed_ = false;                    // keyed: only sealed data and repair requests
+  const SessionKeys* keys_ = nullptr;
+  std::array<CachedKey, SessionKeys::kRxSlots> rx_keys_;  // this thread's copies
+  // Opens a sealed packet in place with whichever of the peer's keys carries its key id.
+  // Returns the slot that opened it, or -1.
+  int open_sealed(const SealedHeader& h, const GreFields& gre, std::span<std::uint8_t> body);
+  void handle_sealed(PacketBuf* b, std::uint8_t* payload, std::uint32_t len,
+                     const GreParsed& p);
   const int path_index_;
   const int stop_fd_;
   int recv_fd_ = -1;

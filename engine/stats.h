@@ -47,6 +47,7 @@ struct TxStats {
   Counter tx_batches{0};
   Counter tx_paced{0};              // TUN reads held back by pacing (no bottleneck had room)
   Counter tx_drop_pace_queue{0};    // ... dropped: waited longer than pace_queue_ms
+  Counter tx_drop_no_key{0};        // keyed connection, no session keys yet (handshake)
 };
 
 // Written by one path worker thread.
@@ -71,6 +72,14 @@ struct PathStats {
   Counter tx_unsent{0};             // batches handed back because the path was down
   Counter rx_recv_errors{0};
   Counter rx_nobufs{0};             // the kernel ran out of provided receive buffers
+  // Keyed connections (sealed data, engine/sealed_packet.h):
+  Counter rx_drop_unsealed{0};      // plain data or repair requests where only sealed ones count
+  Counter rx_drop_auth{0};          // sealed, but no key of ours opens it (forged, truncated,
+                                    // unknown key): never delivered, never proof of life
+  // Written by the TUN writer thread: sealed packets of this path that passed the replay
+  // window -- the keyed connections' proof that the path delivers (liveness).
+  Counter rx_accepted{0};
+  Counter rx_drop_replay{0};        // (TUN writer) a counter seen before, or too old
   std::array<Counter, static_cast<std::size_t>(GreError::kCount)> rx_drop_gre{};  // by reason
 };
 
@@ -88,6 +97,7 @@ struct RxStats {
   Counter nack_sent{0};             // NACK messages sent (repair requests)
   Counter nack_drop_no_buffer{0};   // NACK ranges dropped: every NACK buffer was in flight
   Counter nack_drop_no_path{0};     // NACK messages not sent: no usable path
+  Counter nack_drop_no_key{0};      // NACK messages not sent: keyed, no session keys yet
 };
 
 }  // namespace mpt::engine

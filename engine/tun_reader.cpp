@@ -113,6 +113,7 @@ void TunReader::build_connections(const TunnelSpec* old) {
       }
     }
   }
+  if (sealers_.size() < tunnel_.connections.size()) sealers_.resize(tunnel_.connections.size());
   std::vector<Connection> next;
   next.reserve(tunnel_.connections.size());
   table_ = ConnectionTable();
@@ -382,6 +383,19 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
   }
   Connection& conn = connections_[static_cast<std::size_t>(conn_index)];
   const ConnectionSpec& cs = tunnel_.connections[static_cast<std::size_t>(conn_index)];
+  // Keyed: every segment is sealed (engine/sealed_packet.h) -- under GRE protocol 0x88B5, so
+  // that a standard decapsulator never takes ciphertext for IP. No keys yet (the handshake
+  // takes a round trip at start): nothing goes out in clear.
+  TxSealer* sealer = nullptr;
+  if (cs.sealed) {
+    sealer = &sealers_[static_cast<std::size_t>(conn_index)];
+    if (!keys_ || !sealer->refresh((*keys_)[static_cast<std::size_t>(conn_index)].tx)) [[unlikely]] {
+      bump(stats_.tx_drop_no_key, segmenter_.count());
+      return;
+    }
+    f.protocol = kProtoMptControl;
+  }
+  const std::size_t seal_room = sealer ? kSealedOverhead : 0;
   // The headers are the same for every segment: one flow key for the whole super-packet.
   const scheduler::FlowKey key = scheduler::extract_flow_key(packet);
   scheduler::PacketInfo info;
@@ -472,20 +486,33 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
     const int path = cs.paths[static_cast<std::size_t>(local_path)];
     if (cs.sequence_numbers) f.seq = conn.next_seq++;
     const std::size_t hs = gre_header_size(f);
-    std::uint8_t* out =
-        reserve_datagram(path, static_cast<std::uint32_t>(hs + len), port_index);
+    const std::size_t size = hs + seal_room + len;
+    std::uint8_t* out = reserve_datagram(path, static_cast<std::uint32_t>(size), port_index);
     if (!out) [[unlikely]] {
       bump(stats_.tx_drop_no_buffer);
       continue;
     }
-    segmenter_.write(i, out + hs);
-    encode_gre({out, hs + len}, f);
+    if (sealer) {
+      segmenter_.write(i, out + hs + kSealedHeaderSize);
+      SealedHeader sh;
+      sh.kind = kSealedData;
+      sh.key_id = sealer->id;
+      sh.space = 0;  // the one TUN reader; one space per queue with a multi-queue TUN
+      sh.counter = sealer->counter++;
+      if (!seal_body(sealer->aead, sh, f, {out + hs, seal_room + len})) [[unlikely]] {
+        bump(stats_.tx_drop_no_key);
+        std::memset(out, 0, size);  // never plaintext on the wire; the peer drops it
+      }
+    } else {
+      segmenter_.write(i, out + hs);
+    }
+    encode_gre({out, size}, f);
     bump(stats_.tx_segments);
     if (second >= 0) {
       const int path2 = cs.paths[static_cast<std::size_t>(second)];
-      std::uint8_t* copy = reserve_datagram(path2, static_cast<std::uint32_t>(hs + len), port_index);
+      std::uint8_t* copy = reserve_datagram(path2, static_cast<std::uint32_t>(size), port_index);
       if (copy) {
-        std::memcpy(copy, out, hs + len);  // same GRE sequence number: the peer keeps one
+        std::memcpy(copy, out, size);  // same GRE sequence number: the peer keeps one
         bump(stats_.tx_redundant);
       } else {
         bump(stats_.tx_drop_no_buffer);

@@ -35,7 +35,10 @@
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include <deque>
+
 #include "engine/path_state_mailbox.h"
+#include "engine/session_keys.h"
 #include "engine/connection_table.h"
 #include "engine/stats.h"
 #include "engine/tun_offload.h"
@@ -79,6 +82,8 @@ class TunReader {
   // requests (NACKs) for it still find it: about the slowest round trip plus the peer's
   // longest reorder wait. Relaxed: a stale value only keeps a few batches longer or shorter.
   void set_repair_keep(std::uint64_t ns) { repair_keep_ns_.store(ns, std::memory_order_relaxed); }
+  // Engine, before start: every connection slot's session keys (keyed connections seal).
+  void set_keys(const std::deque<SessionKeys>* keys) { keys_ = keys; }
   ~TunReader();
 
   // Engine::reconfigure, with every data-plane thread paused (so plain calls are safe):
@@ -155,6 +160,9 @@ class TunReader {
   using History = FixedRing<SentBatch, 2048>;
 
   void build_connections(const TunnelSpec* old);
+  const std::deque<SessionKeys>* keys_ = nullptr;
+  // Per connection slot, never rebuilt (a reload must not restart a counter under a key).
+  std::vector<TxSealer> sealers_;
   void keep_sent(PacketBuf* b, std::uint64_t now_ns);
   void trim_histories(std::uint64_t now_ns);
   void reinject(int path);

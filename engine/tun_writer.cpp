@@ -79,7 +79,31 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
   build_sources();
 }
 
+bool TunWriter::accept_sealed(std::size_t c, const PacketRef& r) {
+  if (r.space >= kDataSpaces || r.key_slot >= SessionKeys::kRxSlots) return false;
+  if (replay_.size() <= c) replay_.resize(c + 1);
+  if (!replay_[c]) replay_[c] = std::make_unique<ConnectionReplay>();
+  ReplayState& st = (*replay_[c])[r.key_slot][r.space];
+  // A slot's generation grows each time it gets new key material: a newer one starts its
+  // window afresh; a packet of an older one (opened just before the slot changed) is refused.
+  if (!st.used || r.key_gen > st.gen) {
+    st.used = true;
+    st.gen = r.key_gen;
+    st.window.reset();
+  } else if (r.key_gen < st.gen) {
+    return false;
+  }
+  return st.window.check_and_update(r.counter);
+}
+
 void TunWriter::build_sources() {
+  if (replay_.size() < tunnel_.connections.size()) replay_.resize(tunnel_.connections.size());
+  if (nack_sealers_.size() < tunnel_.connections.size()) {
+    nack_sealers_.resize(tunnel_.connections.size());
+  }
+  for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
+    if (tunnel_.connections[c].sealed && !replay_[c]) replay_[c] = std::make_unique<ConnectionReplay>();
+  }
   sources_ = ConnectionTable();
   for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
     const ConnectionSpec& cs = tunnel_.connections[c];
@@ -305,6 +329,16 @@ void TunWriter::take_from(PathWorker& w, std::uint64_t now) {
   int local = 0;
   while (conn_paths[static_cast<std::size_t>(local)] != w.path_index()) ++local;
   for (std::size_t i = 0; i < n; ++i) {
+    // Sealed: once only, whatever path it came on (a replay, or the second copy of a
+    // redundant or repaired packet). What passes is the path's proof of delivery.
+    if (refs[i].sealed) {
+      if (!accept_sealed(static_cast<std::size_t>(conn), refs[i])) {
+        bump(w.stats().rx_drop_replay);
+        release(refs[i]);
+        continue;
+      }
+      bump(w.stats().rx_accepted);
+    }
     // An inner packet longer than a hold buffer (MTU + 64: a peer with a larger MTU, or a
     // spoofer) is refused: held, it would pin a 64 KB receive buffer for up to max_delay,
     // and enough of them would drain the path's pool, probes included.
@@ -523,6 +557,18 @@ void TunWriter::send_nack(std::size_t connection) {
     p.count = 0;
     return;
   }
+  // Keyed: sealed (kind 5, this thread's nonce space kRepairSpace), never in clear.
+  TxSealer* sealer = nullptr;
+  if (cs.sealed) {
+    sealer = &nack_sealers_[connection];
+    if (!keys_ || !sealer->refresh((*keys_)[connection].tx)) {
+      bump(stats_.nack_drop_no_key);
+      p.count = 0;
+      return;
+    }
+    f.protocol = kProtoMptControl;
+  }
+  const std::size_t room = sealer ? kSealedHeaderSize : 0;
   bool sent = false;
   for (int slot : best) {
     if (slot < 0) continue;
@@ -534,9 +580,18 @@ void TunWriter::send_nack(std::size_t connection) {
       }
     }
     if (!nb) break;  // every buffer in flight: kept for the next turn
-    const std::size_t body = encode_nack(std::span(nb->data).subspan(hs),
-                                         std::span(p.ranges.data(), p.count));
+    std::size_t body = encode_nack(std::span(nb->data).subspan(hs + room),
+                                   std::span(p.ranges.data(), p.count));
     if (body == 0) break;  // cannot happen: ranges are built valid
+    if (sealer) {
+      SealedHeader sh;
+      sh.kind = kSealedRepair;
+      sh.key_id = sealer->id;
+      sh.space = kRepairSpace;
+      sh.counter = sealer->counter++;
+      body += kSealedOverhead;
+      if (!seal_body(sealer->aead, sh, f, std::span(nb->data).subspan(hs, body))) break;
+    }
     encode_gre(std::span(nb->data.data(), hs + body), f);
     PathWorker* w = paths_[static_cast<std::size_t>(slot)];
     const PathSpec& ps = tunnel_.paths[static_cast<std::size_t>(slot)];

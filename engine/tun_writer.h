@@ -21,12 +21,16 @@
 #include <linux/time_types.h>
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "engine/buffer_pool.h"
 #include "engine/connection_table.h"
+#include "engine/counter_window.h"
+#include "engine/sealed_packet.h"
+#include "engine/session_keys.h"
 #include "engine/repair_message.h"
 #include "engine/stats.h"
 #include "engine/tun_offload.h"
@@ -97,6 +101,8 @@ class TunWriter {
   //    reorder stage (its per-path knowledge remapped), removed ones deliver what they hold.
   void detach_path(int slot);
   void reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots);
+  // Engine, before start: every connection slot's session keys.
+  void set_keys(const std::deque<SessionKeys>* keys) { keys_ = keys; }
 
   // The reorder stage's sink (see scheduler/reorder.h).
   void deliver(const PacketRef& r);
@@ -160,11 +166,26 @@ class TunWriter {
   };
   std::vector<PendingNacks> pending_nacks_;  // per connection
   std::size_t sink_conn_ = 0;  // the connection whose reorder stage is running (nack())
+  // Keyed connections: the replay window per (connection, key slot, nonce space), checked
+  // before the reorder stage (take_from) -- a sealed packet opened by a path worker is
+  // delivered only once, whichever path it came on; and the repair requests' sealers.
+  static constexpr std::size_t kDataSpaces = 4;
+  static constexpr std::size_t kReplayBits = 16384;  // 2 x kMaxReorderWindow
+  struct ReplayState {
+    std::uint32_t gen = 0;
+    bool used = false;
+    CounterWindow<kReplayBits> window;
+  };
+  using ConnectionReplay = std::array<std::array<ReplayState, kDataSpaces>, SessionKeys::kRxSlots>;
+  std::vector<std::unique_ptr<ConnectionReplay>> replay_;
+  std::vector<TxSealer> nack_sealers_;
+  const std::deque<SessionKeys>* keys_ = nullptr;
+  [[nodiscard]] bool accept_sealed(std::size_t connection, const PacketRef& r);
   // Inner source filter: which connection may send from which inner source (deliver()).
   ConnectionTable sources_;
   void build_sources();
   struct NackBuf {
-    std::array<std::uint8_t, kGreHeaderMax + kNackMaxSize> data{};
+    std::array<std::uint8_t, kGreHeaderMax + kSealedOverhead + kNackMaxSize> data{};
     msghdr msg{};
     iovec iov{};
     sockaddr_storage to{};

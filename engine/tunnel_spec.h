@@ -63,6 +63,9 @@ struct ConnectionSpec {
   // destinations, and for a tunnel's only connection the TUN's own subnets (the peer sits on
   // them). A packet from any other source is dropped and counted (rx_drop_inner_source).
   std::vector<IpNet> sources;
+  // Keyed (auth_key): data and repair requests are sealed under the session keys
+  // (engine/sealed_packet.h, SessionKeys); plain ones from the peer are refused.
+  bool sealed = false;
   bool active = true;              // false: a slot a reload freed (see PathSpec::active)
 };
 

@@ -264,6 +264,7 @@ void ControlLoop::tick() {
   }
   derive_reorder_delays();
   send_hellos(now);
+  for (std::size_t c = 0; c < connections_.size(); ++c) publish_keys(c);
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     Path& p = paths_[i];
     if (!p.active) continue;
@@ -294,10 +295,14 @@ void ControlLoop::tick() {
       apply(i, now);
       continue;
     }
-    // Data arriving on the path is proof of life as good as a probe answer.
+    // Data arriving on the path is proof of life as good as a probe answer -- on a keyed
+    // connection only data that opened and passed the replay window (a spoofer's or a
+    // replayer's packets prove nothing).
     const std::uint64_t rx = engine::read(engine_.path(i).stats().rx_packets);
-    if (rx != p.rx_seen) {
-      p.rx_seen = rx;
+    const bool sealed = engine_.spec().connections[static_cast<std::size_t>(p.connection)].sealed;
+    const std::uint64_t proof = sealed ? engine::read(engine_.path(i).stats().rx_accepted) : rx;
+    if (proof != p.rx_seen) {
+      p.rx_seen = proof;
       p.health.on_data_received(now);
     }
     const bool probing = p.health.state() != HealthState::kAdminDown &&
@@ -333,7 +338,13 @@ void ControlLoop::send_hellos(std::uint64_t now) {
       // out). The keys in use stay until the round confirms new ones.
       const bool stale = now - conn.secure_rx_us > std::max<std::uint64_t>(
                                                        kStallUs, 20 * conn.cfg.health.probe_interval_us);
-      if (now - conn.round_us > conn.cfg.rekey_us || (conn.secure->established() && stale)) {
+      // Timed renewals come from one side only -- the one with the lower session id: two
+      // rounds started at once by both sides would each confirm a different key set, and
+      // what was sealed under the one given up would be lost.
+      const bool renewer = conn.secure->established() &&
+                           conn.secure->session() < conn.secure->peer_session().value_or(0);
+      if ((renewer && now - conn.round_us > conn.cfg.rekey_us) ||
+          (conn.secure->established() && stale)) {
         conn.secure->new_round();
         conn.round_us = now;
         conn.secure_rx_us = now;
@@ -412,6 +423,51 @@ void ControlLoop::transmit(std::size_t i, const Message& msg) {
   // The path's own receive socket: same interface, addresses and ports as its data.
   (void)::sendto(engine_.path(i).control_socket(), buf.data(), hs + n, MSG_DONTWAIT,
                  reinterpret_cast<const sockaddr*>(&ps.remote), ps.remote_len);
+}
+
+// The data plane's copy of connection c's keys (engine::SessionKeys): the send key, and each
+// key set the peer may seal with in a receive slot. A key set keeps its slot while it lives
+// (its generation, hence the TUN writer's replay window, stays); only new ones take a slot.
+// Cheap when nothing changed (a few comparisons): called on every tick and at once after a
+// handshake step -- before our RESP goes out, so that the peer's first data under the new
+// keys already finds them.
+void ControlLoop::publish_keys(std::size_t c) {
+  if (c >= engine_.spec().connections.size()) return;
+  Connection& conn = connections_[c];
+  SecureSession::DataKeys want;
+  if (conn.active && conn.secure) want = conn.secure->data_keys();
+  engine::SessionKeys& sk = engine_.keys(c);
+  if (!(want.tx == conn.published_tx)) {
+    sk.tx.publish(want.tx);
+    conn.published_tx = want.tx;
+  }
+  std::array<bool, engine::SessionKeys::kRxSlots> keep{};
+  std::vector<bool> placed(want.rx.size(), false);
+  for (std::size_t s = 0; s < keep.size(); ++s) {
+    if (!conn.published_rx[s].valid) continue;
+    for (std::size_t k = 0; k < want.rx.size(); ++k) {
+      if (!placed[k] && want.rx[k] == conn.published_rx[s]) {
+        keep[s] = placed[k] = true;
+        break;
+      }
+    }
+  }
+  for (std::size_t s = 0; s < keep.size(); ++s) {
+    if (!keep[s] && conn.published_rx[s].valid) {
+      conn.published_rx[s] = engine::KeyMaterial{};
+      sk.rx[s].publish(conn.published_rx[s]);
+    }
+  }
+  for (std::size_t k = 0; k < want.rx.size(); ++k) {
+    if (placed[k]) continue;
+    for (std::size_t s = 0; s < keep.size(); ++s) {
+      if (keep[s]) continue;
+      keep[s] = true;
+      conn.published_rx[s] = want.rx[k];
+      sk.rx[s].publish(want.rx[k]);
+      break;
+    }
+  }
 }
 
 void ControlLoop::make_security(Connection& conn) {

@@ -121,6 +121,9 @@ class ControlLoop {
     std::uint64_t init_sent_us = 0;  // last round of handshake INITs
     std::uint64_t secure_rx_us = 0;  // last sealed message of the peer that opened
     std::uint64_t round_us = 0;      // when the current handshake round began
+    // What publish_keys last wrote to the engine's SessionKeys of this connection.
+    engine::KeyMaterial published_tx;
+    std::array<engine::KeyMaterial, engine::SessionKeys::kRxSlots> published_rx{};
     std::unique_ptr<ControlAuth> auth;
     std::uint64_t next_counter = 1;
     ControlIntake intake;  // the peer's session and replay window (unauthenticated mode)
@@ -142,6 +145,7 @@ class ControlLoop {
             const Message* extra = nullptr);
   void transmit(std::size_t path, const Message& m);
   void make_security(Connection& conn);
+  void publish_keys(std::size_t connection);
   void on_session_confirmed(std::size_t path, bool peer_restarted);
   [[nodiscard]] ParseError receive_secure(std::size_t path, std::span<const std::uint8_t> in,
                                           Message& m);

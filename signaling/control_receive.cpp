@@ -45,11 +45,14 @@ ParseError ControlLoop::receive_secure(std::size_t i, std::span<const std::uint8
     r.error = decode(in, s.handshake_auth(), m);
     Message reply;
     if (r.error == ParseError::kOk) r = s.on_handshake(m, path, reply);
+    // Keys first (a candidate's receive key, or the confirmed send key), then the answer.
+    publish_keys(static_cast<std::size_t>(paths_[i].connection));
     if (r.reply) transmit(i, reply);
     if (r.error == ParseError::kOk) m.header.type = MessageType::kHandshakeInit;  // done here
   } else if (!in.empty() && in[0] == kSealedVersion) {
     r = s.open(in, path, m);
     if (r.error == ParseError::kOk) c.secure_rx_us = engine::monotonic_us();
+    if (r.confirmed) publish_keys(static_cast<std::size_t>(paths_[i].connection));
   } else {
     r.error = ParseError::kBadVersion;  // plain messages to a keyed connection
   }

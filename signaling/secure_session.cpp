@@ -84,10 +84,13 @@ bool derive_direction_keys(std::span<const std::uint8_t> psk_salt,
   info.insert(info.end(), label.begin(), label.end());
   info.insert(info.end(), low.begin(), low.end());
   info.insert(info.end(), high.begin(), high.end());
-  std::array<std::uint8_t, 64> okm{};
+  std::array<std::uint8_t, 129> okm{};
   if (!hkdf(psk_salt, shared, info, okm)) return false;
   std::copy_n(okm.begin(), 32, out.low_to_high.begin());
   std::copy_n(okm.begin() + 32, 32, out.high_to_low.begin());
+  std::copy_n(okm.begin() + 64, 32, out.data_low_to_high.begin());
+  std::copy_n(okm.begin() + 96, 32, out.data_high_to_low.begin());
+  out.id = okm[128];
   OPENSSL_cleanse(okm.data(), okm.size());
   return true;
 }
@@ -99,6 +102,7 @@ struct SecureSession::Keys {
   PublicKey peer_public{};
   engine::Cipher peer_cipher = engine::Cipher::kNone;
   engine::Aead tx, rx;
+  engine::KeyMaterial data_tx, data_rx;  // for the data plane (SessionKeys)
   std::vector<std::uint64_t> tx_counter;  // per path
   std::vector<ReplayWindow> replay;       // per path
 };
@@ -174,6 +178,8 @@ std::unique_ptr<SecureSession::Keys> SecureSession::make_keys(std::uint64_t peer
   k->peer_cipher = peer_cipher;
   const bool ok = k->tx.set_key(cipher_, we_low ? dk.low_to_high : dk.high_to_low) &&
                   k->rx.set_key(peer_cipher, we_low ? dk.high_to_low : dk.low_to_high);
+  k->data_tx = {true, cipher_, dk.id, we_low ? dk.data_low_to_high : dk.data_high_to_low};
+  k->data_rx = {true, peer_cipher, dk.id, we_low ? dk.data_high_to_low : dk.data_low_to_high};
   OPENSSL_cleanse(&dk, sizeof dk);
   if (!ok) return nullptr;
   k->tx_counter.assign(paths_, 0);
@@ -300,6 +306,19 @@ SecureSession::Result SecureSession::on_handshake(const Message& m, std::uint16_
   reply.handshake = b;
   r.reply = true;
   return r;
+}
+
+SecureSession::DataKeys SecureSession::data_keys() const {
+  DataKeys d;
+  if (current_) {
+    d.tx = current_->data_tx;
+    d.rx.push_back(current_->data_rx);
+  }
+  if (previous_) d.rx.push_back(previous_->data_rx);
+  for (const auto& c : candidates_) {
+    if (c) d.rx.push_back(c->data_rx);
+  }
+  return d;
 }
 
 std::size_t SecureSession::seal(Message& m, std::uint16_t path, std::span<std::uint8_t> out) {

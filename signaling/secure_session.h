@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "engine/aead.h"
+#include "engine/session_keys.h"
 #include "signaling/messages.h"
 
 namespace mpt::signaling {
@@ -58,11 +59,15 @@ class EphemeralKey {
 };
 
 struct DirectionKeys {
-  engine::AeadKey low_to_high{};  // sent by the side whose public key sorts lower
+  engine::AeadKey low_to_high{};  // control messages sent by the side whose public key sorts lower
   engine::AeadKey high_to_low{};
+  engine::AeadKey data_low_to_high{};  // data and repair requests (engine/sealed_packet.h)
+  engine::AeadKey data_high_to_low{};
+  std::uint8_t id = 0;  // the key set's id in sealed data packets
 };
 // HKDF-SHA256(salt = psk_salt, IKM = shared secret, info = "mpt session v2" || the lower
-// public key || the higher one) -> 64 bytes, split per direction. False on an OpenSSL error.
+// public key || the higher one) -> 129 bytes: control keys per direction, data keys per
+// direction, one id byte. False on an OpenSSL error.
 [[nodiscard]] bool derive_direction_keys(std::span<const std::uint8_t> psk_salt,
                                          std::span<const std::uint8_t> shared,
                                          const PublicKey& a, const PublicKey& b,
@@ -107,6 +112,14 @@ class SecureSession {
   [[nodiscard]] std::size_t seal(Message& m, std::uint16_t path, std::span<std::uint8_t> out);
   // Opens a sealed message from path `path` (replay-checked). `in` is not modified.
   [[nodiscard]] Result open(std::span<const std::uint8_t> in, std::uint16_t path, Message& out);
+
+  // The data plane's keys (engine::SessionKeys): what to seal with (the current keys), and
+  // every key set the peer may be sealing with -- current, previous, candidates.
+  struct DataKeys {
+    engine::KeyMaterial tx;
+    std::vector<engine::KeyMaterial> rx;
+  };
+  [[nodiscard]] DataKeys data_keys() const;
 
  private:
   struct Keys;

@@ -3,8 +3,10 @@
 # over two paths, probes every 20 ms with 3 misses to declare a path dead. The pre-shared key
 # comes from `mpt genkey` in a key file (auth_key = file:PATH, mode 0600).
 # Checks: both sides completed many handshake rounds and counted no peer restart; no control
-# message failed to open during the switches (bad_mac / no_session stay 0: what was sealed
-# under the old keys still opens); neither path ever left "up"; the stream arrived intact.
+# message and no sealed data packet failed to open during the switches (bad_mac / no_session
+# and rx_drop_auth stay 0: what was sealed under the old keys still opens, and the peer's
+# first packets under the new ones find them); neither path ever left "up"; the stream
+# arrived intact.
 # Usage: key_renewal_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
@@ -35,10 +37,16 @@ for side in a b; do
   r=$(field $side 'j["control"][0]["peer_restarts"]')
   bad=$(field $side 'j["control_rx_errors"]["bad_mac"] + j["control_rx_errors"]["no_session"]')
   other=$(field $side 'sum(j["control_rx_errors"].values())')
-  echo "$side: $h handshakes, $r peer restarts, $bad unopened, $other refused in all"
+  dauth=$(field $side 'sum(p["rx_drop_auth"] for p in j["paths"])')
+  dreplay=$(field $side 'sum(p["rx_drop_replay"] for p in j["paths"])')
+  acc=$(field $side 'sum(p["rx_accepted"] for p in j["paths"])')
+  echo "$side: $h handshakes, $r peer restarts, $bad control messages unopened, $other refused in all; data: $acc sealed packets accepted, $dauth unopened, $dreplay replayed"
+  [ "$dauth" -eq 0 ] || fail "$side: $dauth data packets did not open during the switches"
+  [ "$acc" -gt 0 ] || fail "$side: no sealed data accepted"
   [ "$r" -eq 0 ] || fail "$side counted a peer restart during renewals"
   [ "$bad" -eq 0 ] || fail "$side could not open $bad messages during the switches"
 done
+echo "a sent again: $(field a 'j["tx"]["repaired"]') repaired, $(field a 'j["tx"]["reinjected"]') reinjected (copies the peer may also have: counted there as replayed)"
 h1=$(field a 'j["control"][0]["session"]["handshakes"]')
 [ $((h1 - h0)) -ge 3 ] || fail "only $((h1 - h0)) renewals during the stream"
 echo "PASS: keys renewed $((h1 - h0)) times during the stream, nothing lost, no path down"
