@@ -58,7 +58,8 @@ b_counted() {
 import json, sys
 p = json.load(sys.stdin)["paths"][0]
 print(sum(p.get(k, 0) for k in ("rx_drop_invalid_gre", "rx_drop_key_mismatch", "rx_drop_unknown_peer",
-      "rx_control_dropped", "rx_control_limited", "rx_control", "rx_drop_truncated")))'
+      "rx_control_dropped", "rx_control_limited", "rx_control", "rx_drop_truncated",
+      "rx_drop_unsealed", "rx_drop_auth")))'
 }
 
 base=$(transfer 5101)
