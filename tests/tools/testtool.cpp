@@ -199,8 +199,8 @@ int garbage(const char* src, const char* dst, int port, long count) {
   return 0;
 }
 
-// capture-control: for SECONDS, records every mpt control datagram (GRE-in-UDP, protocol
-// 0x88B5, no GRE options) that arrives in this namespace at UDP port PORT (IPv4, raw socket:
+// capture-control: for SECONDS, records every datagram of protocol 0x88B5 (GRE-in-UDP: mpt's
+// control messages, and on a keyed connection its sealed data and repair requests) that arrives in this namespace at UDP port PORT (IPv4, raw socket:
 // a copy, the daemon still gets it). FILE gets one line per datagram: source address,
 // destination address, hex of the UDP payload.
 int capture_control(int port, double seconds, const char* file) {
@@ -224,7 +224,7 @@ int capture_control(int port, double seconds, const char* file) {
     const std::uint8_t* udp = buf + ihl;
     if (((udp[2] << 8) | udp[3]) != port) continue;
     const std::uint8_t* gre = udp + 8;
-    if (gre[0] != 0 || gre[2] != 0x88 || gre[3] != 0xB5) continue;
+    if (gre[2] != 0x88 || gre[3] != 0xB5) continue;  // any C/K/S options
     char src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, buf + 12, src, sizeof src);
     inet_ntop(AF_INET, buf + 16, dst, sizeof dst);
