@@ -13,7 +13,8 @@ Default scenario, per run, on the same links (data always flows a -> b):
 Each phase records goodput every 100 ms; --at events (e.g. 5s:path1=cut) are played in every
 phase at the same offsets from its start. --udp RATE sends constant-rate UDP instead of TCP.
 --plot DIR writes one SVG per run; --json FILE writes everything.
-Other scenarios: --compare (raw path vs mpt, CPU per GB), --failover (cut and restore path 1),
+Other scenarios: --compare (raw path vs mpt, CPU per GB), --crypto (raw, mpt plain, mpt sealed,
+wireguard-go: one TCP flow, CPU per GB), --failover (cut and restore path 1),
 --faults flood|flap|restart|soak (garbage floods, a flapping path, the peer killed and
 restarted, a long soak with RSS and pool figures; see bench/mptbench/faults.py),
 --emulator-accuracy (how exact the link emulator is; writes a markdown table).
@@ -28,7 +29,7 @@ import signal
 import sys
 import tempfile
 
-from . import accuracy, aggregate, compare, failover, faults, tunnel
+from . import accuracy, aggregate, compare, crypto, failover, faults, tunnel
 from .emulator import parse_events, parse_links
 from .topology import Topology
 from .units import parse_bitrate, parse_rate
@@ -81,6 +82,9 @@ def build_parser():
     ap.add_argument("--compare", action="store_true",
                     help="raw path vs mpt for TCP (1, 8 flows) and UDP (64/512/1400 B), "
                          "with whole-VM CPU seconds per GB")
+    ap.add_argument("--crypto", action="store_true",
+                    help="one TCP flow over path 0: raw, mpt plain, mpt sealed (auth_key) and "
+                         "wireguard-go, with whole-VM CPU seconds per GB")
     ap.add_argument("--no-offload", action="store_true", help="run mptd with --no-offload")
     ap.add_argument("--failover", choices=["link", "drop", "both"],
                     help="2 paths; cut path 1 at 3 s (link down, or nftables drop), restore at 6 s")
@@ -176,6 +180,8 @@ def main(argv=None):
             summary = failover.run(args, topo, weights)
         elif args.compare:
             summary = compare.run(args, topo, weights)
+        elif args.crypto:
+            summary = crypto.run(args, topo, weights)
         else:
             summary = aggregate.run(args, topo, rates, weights, events)
     finally:
