@@ -37,6 +37,9 @@ for ns in $A $B; do ip -n $ns link set lo up; ip -n $ns link set veth0 up; done
 wait_carrier $A veth0
 wait_carrier $B veth0
 
+step "a pre-shared key (mpt genkey) in a key file only root may read: the wire is encrypted"
+(umask 077 && "$BUILD/cli/mpt" genkey >"$WORK/psk.key")
+export AUTH_KEY="file:$WORK/psk.key"
 write_config "$WORK/a" 10.201.0.1/24 fd00:201::1/64 10.201.0.1 10.201.0.2 "veth0|4|10.200.1.1|10.200.1.2"
 write_config "$WORK/b" 10.201.0.2/24 fd00:201::2/64 10.201.0.2 10.201.0.1 "veth0|4|10.200.1.2|10.200.1.1"
 step "configuration of side A ($WORK/a, original MPT layout)"
@@ -49,7 +52,8 @@ echo $! >"$WORK/a.pid"
 ip netns exec $B "$BUILD/cli/mptd" --config "$WORK/b" --socket "$WORK/b.sock" 2>&1 | sed 's/^/[B] /' &
 echo $! >"$WORK/b.pid"
 wait_for 50 test -S "$WORK/a.sock" && wait_for 50 test -S "$WORK/b.sock"
-sleep 0.2
+MPT="$BUILD/cli/mpt"
+wait_for 50 established a && wait_for 50 established b  # the handshake: session keys
 ip -n $A addr show mpt0
 
 step "ping across the tunnel (inner IPv4, inner IPv6)"
