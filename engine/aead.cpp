@@ -78,21 +78,26 @@ bool Aead::set_key(Cipher cipher, const AeadKey& key) {
   return true;
 }
 
-bool Aead::seal(std::uint32_t space, std::uint64_t counter, std::span<const std::uint8_t> aad,
-                std::span<std::uint8_t> text, std::uint8_t* tag_out) {
+// The nonce, the associated data and the text in place: what sealing and opening share.
+bool Aead::process(std::uint32_t space, std::uint64_t counter, std::span<const std::uint8_t> aad,
+                   std::span<std::uint8_t> text, int encrypt) {
   if (!ctx_) return false;
   std::uint8_t nonce[12];
   make_nonce(space, counter, nonce);
   int len = 0;
-  if (EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, 1) != 1) return false;
+  if (EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, encrypt) != 1) return false;
   if (!aad.empty() &&
       EVP_CipherUpdate(ctx_, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
     return false;
   }
-  if (!text.empty() && EVP_CipherUpdate(ctx_, text.data(), &len, text.data(),
-                                        static_cast<int>(text.size())) != 1) {
-    return false;
-  }
+  return text.empty() || EVP_CipherUpdate(ctx_, text.data(), &len, text.data(),
+                                          static_cast<int>(text.size())) == 1;
+}
+
+bool Aead::seal(std::uint32_t space, std::uint64_t counter, std::span<const std::uint8_t> aad,
+                std::span<std::uint8_t> text, std::uint8_t* tag_out) {
+  int len = 0;
+  if (!process(space, counter, aad, text, 1)) return false;
   if (EVP_CipherFinal_ex(ctx_, text.data() + text.size(), &len) != 1) return false;
   return EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kAeadTagSize),
                              tag_out) == 1;
@@ -100,19 +105,8 @@ bool Aead::seal(std::uint32_t space, std::uint64_t counter, std::span<const std:
 
 bool Aead::open(std::uint32_t space, std::uint64_t counter, std::span<const std::uint8_t> aad,
                 std::span<std::uint8_t> text, const std::uint8_t* tag) {
-  if (!ctx_) return false;
-  std::uint8_t nonce[12];
-  make_nonce(space, counter, nonce);
   int len = 0;
-  if (EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, 0) != 1) return false;
-  if (!aad.empty() &&
-      EVP_CipherUpdate(ctx_, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
-    return false;
-  }
-  if (!text.empty() && EVP_CipherUpdate(ctx_, text.data(), &len, text.data(),
-                                        static_cast<int>(text.size())) != 1) {
-    return false;
-  }
+  if (!process(space, counter, aad, text, 0)) return false;
   if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kAeadTagSize),
                           const_cast<std::uint8_t*>(tag)) != 1) {
     return false;

@@ -54,6 +54,9 @@ class Aead {
                           const std::uint8_t* tag);
 
  private:
+  [[nodiscard]] bool process(std::uint32_t space, std::uint64_t counter,
+                             std::span<const std::uint8_t> aad, std::span<std::uint8_t> text,
+                             int encrypt);
   evp_cipher_ctx_st* ctx_ = nullptr;
   Cipher cipher_ = Cipher::kNone;
 };

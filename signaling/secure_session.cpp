@@ -148,16 +148,22 @@ void SecureSession::set_paths(std::size_t paths) {
   }
 }
 
-Message SecureSession::init(std::uint16_t path) const {
+Message SecureSession::handshake_message(MessageType type, std::uint16_t path,
+                                         const PublicKey& echo) const {
   Message m;
-  m.header.type = MessageType::kHandshakeInit;
+  m.header.type = type;
   m.header.session = session_;
   m.header.path = path;
-  m.header.flags = static_cast<std::uint16_t>(cipher_);
+  m.header.flags = static_cast<std::uint16_t>(cipher_);  // the cipher we seal with
   HandshakeBody h;
   h.public_key = ephemeral_->public_key();
+  h.echo = echo;
   m.handshake = h;
   return m;
+}
+
+Message SecureSession::init(std::uint16_t path) const {
+  return handshake_message(MessageType::kHandshakeInit, path, PublicKey{});
 }
 
 std::unique_ptr<SecureSession::Keys> SecureSession::make_keys(std::uint64_t peer_session,
@@ -295,15 +301,7 @@ SecureSession::Result SecureSession::on_handshake(const Message& m, std::uint16_
     if (slot) retire(*slot);  // crowded out: its INIT will not make a candidate again
     slot = std::move(k);
   }
-  reply = Message{};
-  reply.header.type = MessageType::kHandshakeResp;
-  reply.header.session = session_;
-  reply.header.path = path;
-  reply.header.flags = static_cast<std::uint16_t>(cipher_);
-  HandshakeBody b;
-  b.public_key = ephemeral_->public_key();
-  b.echo = h.public_key;
-  reply.handshake = b;
+  reply = handshake_message(MessageType::kHandshakeResp, path, h.public_key);
   r.reply = true;
   return r;
 }

@@ -127,6 +127,8 @@ class SecureSession {
                                                 const PublicKey& peer_public,
                                                 engine::Cipher peer_cipher) const;
   [[nodiscard]] Result confirm(std::unique_ptr<Keys> k);
+  [[nodiscard]] Message handshake_message(MessageType type, std::uint16_t path,
+                                          const PublicKey& echo) const;
 
   ControlAuth hs_auth_;
   std::array<std::uint8_t, 32> psk_salt_{};

@@ -519,6 +519,27 @@ int flood_oversized(const char* src, int sport, const char* dst, int dport, long
   return 0;
 }
 
+// An inner IPv4/UDP datagram with 100 zero bytes of payload (128 bytes in all) at `ip`:
+// src -> dst:uport from port 12345, a valid IPv4 header checksum, UDP checksum 0.
+constexpr std::size_t kInnerUdpBytes = 20 + 8 + 100;
+void write_inner_udp(std::uint8_t* ip, const in_addr& src, const in_addr& dst, int uport) {
+  std::memset(ip, 0, kInnerUdpBytes);
+  ip[0] = 0x45;
+  ip[2] = kInnerUdpBytes >> 8;
+  ip[3] = kInnerUdpBytes & 0xff;
+  ip[8] = 64;
+  ip[9] = 17;
+  std::memcpy(ip + 12, &src, 4);
+  std::memcpy(ip + 16, &dst, 4);
+  mpt::engine::csum::fix_ipv4_header(ip);
+  std::uint8_t* udp = ip + 20;
+  udp[0] = 0x30;
+  udp[1] = 0x39;
+  udp[2] = static_cast<std::uint8_t>(uport >> 8);
+  udp[3] = static_cast<std::uint8_t>(uport);
+  udp[5] = 108;
+}
+
 // COUNT inner UDP datagrams (INNER_SRC -> INNER_DST:UPORT, 100 bytes of payload, valid IPv4
 // header checksum, UDP checksum 0) that a reorder stage holds and then releases all at once:
 // spoofed from the peer's paths (raw socket, SRC:SPORT -> DST:DPORT on path 1, SRC2 -> DST2 on
@@ -535,27 +556,13 @@ int burst_udp(const char* src, int sport, const char* dst, int dport, const char
   }
   const int fd = raw_socket("burst-udp");
   if (fd < 0) return 2;
-  constexpr std::size_t kInner = 20 + 8 + 100, kLen = 20 + 8 + 8 + kInner;
+  constexpr std::size_t kLen = 20 + 8 + 8 + kInnerUdpBytes;
   std::uint8_t pkt[kLen] = {};
   outer_headers(pkt, kLen, s, d, sport, dport);  // addresses set per path in send_on
   std::uint8_t* g = pkt + 28;
   g[0] = 0x10;  // S
   g[2] = 0x08;  // IPv4
-  std::uint8_t* ip = g + 8;
-  ip[0] = 0x45;
-  ip[2] = kInner >> 8;
-  ip[3] = kInner & 0xff;
-  ip[8] = 64;
-  ip[9] = 17;
-  std::memcpy(ip + 12, &is, 4);
-  std::memcpy(ip + 16, &id, 4);
-  mpt::engine::csum::fix_ipv4_header(ip);
-  std::uint8_t* udp = ip + 20;
-  udp[0] = 0x30; udp[1] = 0x39;  // source port 12345
-  udp[2] = static_cast<std::uint8_t>(uport >> 8);
-  udp[3] = static_cast<std::uint8_t>(uport);
-  udp[4] = 0;
-  udp[5] = 108;
+  write_inner_udp(g + 8, is, id, uport);
   const auto send_on = [&](int path, std::uint32_t seq) {
     std::memcpy(pkt + 12, path == 1 ? &s : &s2, 4);
     std::memcpy(pkt + 16, path == 1 ? &d : &d2, 4);
@@ -603,23 +610,9 @@ int spoof_data(const char* src, const char* dst, int dport, const char* inner_sr
     std::perror("spoof-data: bind");
     return 2;
   }
-  constexpr std::size_t kInner = 20 + 8 + 100;
-  std::uint8_t pkt[4 + kInner] = {};
+  std::uint8_t pkt[4 + kInnerUdpBytes] = {};
   pkt[2] = 0x08;  // GRE, IPv4, no options
-  std::uint8_t* ip = pkt + 4;
-  ip[0] = 0x45;
-  ip[2] = kInner >> 8;
-  ip[3] = kInner & 0xff;
-  ip[8] = 64;
-  ip[9] = 17;
-  std::memcpy(ip + 12, &is, 4);
-  std::memcpy(ip + 16, &id, 4);
-  mpt::engine::csum::fix_ipv4_header(ip);
-  std::uint8_t* udp = ip + 20;
-  udp[0] = 0x30; udp[1] = 0x39;
-  udp[2] = static_cast<std::uint8_t>(uport >> 8);
-  udp[3] = static_cast<std::uint8_t>(uport);
-  udp[5] = 108;
+  write_inner_udp(pkt + 4, is, id, uport);
   long sent = 0;
   for (long i = 0; i < count; ++i) {
     if (sendto(s, pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&to), tlen) >= 0) ++sent;
