@@ -76,13 +76,17 @@ constexpr NotActedOn kNotActedOn[] = {
      "runtime updates from the peer are not implemented (the original never enforced it)"},
     {SectionKind::kConnection, "status", false, "a connection is started when mptd starts"},
     {SectionKind::kConnection, "auth_type", false,
-     "mpt authenticates control messages with HMAC-SHA256 under auth_key; only auth_type = 0 "
-     "without auth_key means something (unauthenticated control messages)"},
+     "mpt authenticates with an X25519 handshake under auth_key and seals every packet; only "
+     "auth_type = 0 without auth_key means something (no keepalive_time on any path: a plain "
+     "RFC 8086 tunnel, control_auth = off; otherwise unauthenticated signalling)"},
     {SectionKind::kConnection, "remote_cmd_port", false, kNoSignalling},
     {SectionKind::kConnection, "local_cmd_port", false, kNoSignalling},
     {SectionKind::kPath, "weight_in", false, "it was used only by the original 'mpt create'"},
     {SectionKind::kPath, "cmd_default", false, kNoSignalling},
     {SectionKind::kPath, "window_size", false, "legacy key, unused in the original too"},
+    {SectionKind::kNet, "src_addr", false,
+     "mpt picks the connection of a packet from the tunnel by its destination (dst_addr) only; "
+     "sources are checked on the way in, against the peer's networks (the inner source filter)"},
     {SectionKind::kPath, "public_ipaddr", true,
      "mpt does no NAT discovery; the peer must list this side's address as its remote_ipaddr"},
 };
