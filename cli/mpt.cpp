@@ -32,8 +32,9 @@ void usage(FILE* f) {
                "  int IF up|down    every path on interface IF administratively up or down\n"
                "  genkey            print a fresh random pre-shared key (32 bytes, base64) for\n"
                "                    auth_key, or for a key file: mpt genkey > k.key; chmod 600 k.key\n"
-               "  reload            re-read the configuration; apply weight and status changes\n"
-               "                    (structural changes need a restart and are refused)\n");
+               "  reload            re-read the configuration and apply it live (paths,\n"
+               "                    connections, keys, routes, weights, states); only a TUN\n"
+               "                    change (name, MTU, addresses) needs a restart\n");
 }
 
 int request(const std::string& socket_path, const std::string& line) {
