@@ -425,69 +425,6 @@ void ControlLoop::transmit(std::size_t i, const Message& msg) {
                  reinterpret_cast<const sockaddr*>(&ps.remote), ps.remote_len);
 }
 
-// The data plane's copy of connection c's keys (engine::SessionKeys): the send key, and each
-// key set the peer may seal with in a receive slot. A key set keeps its slot while it lives
-// (its generation, hence the TUN writer's replay window, stays); only new ones take a slot.
-// Cheap when nothing changed (a few comparisons): called on every tick and at once after a
-// handshake step -- before our RESP goes out, so that the peer's first data under the new
-// keys already finds them.
-void ControlLoop::publish_keys(std::size_t c) {
-  if (c >= engine_.spec().connections.size()) return;
-  Connection& conn = connections_[c];
-  SecureSession::DataKeys want;
-  if (conn.active && conn.secure) want = conn.secure->data_keys();
-  engine::SessionKeys& sk = engine_.keys(c);
-  if (!(want.tx == conn.published_tx)) {
-    sk.tx.publish(want.tx);
-    conn.published_tx = want.tx;
-  }
-  std::array<bool, engine::SessionKeys::kRxSlots> keep{};
-  std::vector<bool> placed(want.rx.size(), false);
-  for (std::size_t s = 0; s < keep.size(); ++s) {
-    if (!conn.published_rx[s].valid) continue;
-    for (std::size_t k = 0; k < want.rx.size(); ++k) {
-      if (!placed[k] && want.rx[k] == conn.published_rx[s]) {
-        keep[s] = placed[k] = true;
-        break;
-      }
-    }
-  }
-  for (std::size_t s = 0; s < keep.size(); ++s) {
-    if (!keep[s] && conn.published_rx[s].valid) {
-      conn.published_rx[s] = engine::KeyMaterial{};
-      sk.rx[s].publish(conn.published_rx[s]);
-    }
-  }
-  for (std::size_t k = 0; k < want.rx.size(); ++k) {
-    if (placed[k]) continue;
-    for (std::size_t s = 0; s < keep.size(); ++s) {
-      if (keep[s]) continue;
-      keep[s] = true;
-      conn.published_rx[s] = want.rx[k];
-      sk.rx[s].publish(want.rx[k]);
-      break;
-    }
-  }
-}
-
-void ControlLoop::make_security(Connection& conn) {
-  conn.auth = std::make_unique<ControlAuth>(conn.cfg.pre_shared_key);
-  conn.secure.reset();
-  if (!conn.cfg.enabled || conn.cfg.pre_shared_key.empty()) return;
-  std::size_t paths = 0;
-  for (const Path& p : paths_) {
-    if (p.active && &connections_[static_cast<std::size_t>(p.connection)] == &conn) ++paths;
-  }
-  const auto c = static_cast<std::size_t>(&conn - connections_.data());
-  if (c < engine_.spec().connections.size()) paths = engine_.spec().connections[c].paths.size();
-  conn.secure = std::make_unique<SecureSession>(conn.cfg.pre_shared_key, conn.cfg.cipher, paths);
-  conn.round_us = conn.secure_rx_us = now_us();
-  if (!conn.secure->valid()) {
-    MPT_ERROR("connection %s: could not set up the handshake (OpenSSL): no signalling",
-              conn.cfg.name.c_str());
-  }
-}
-
 // The adaptive scheduler's probe cadence: while a path carries data its estimate must follow
 // the traffic (every kEstimateIntervalUs); an idle path is probed at the health interval.
 std::uint64_t ControlLoop::probe_interval_us(std::size_t i) const {

@@ -1,5 +1,5 @@
 // ControlLoop, the receiving side: what the path workers' control rings bring is drained here
-// (ControlIntake: authentication, sessions, replay), then answered or acted on -- probes and
+// (keyed: control_security.cpp; unauthenticated: ControlIntake), then answered or acted on -- probes and
 // their answers (RTT, delivery and loss samples for health and the estimator), the peer's
 // administrative changes, HELLO. The rest of the loop is in control_loop.cpp.
 #include <algorithm>
@@ -30,54 +30,6 @@ void ControlLoop::on_hello(std::size_t i, const Message& m, bool is_ack) {
     ack.hello = HelloBody{static_cast<std::uint32_t>(ours),
                           static_cast<std::uint32_t>(conn.cfg.health.probe_interval_us / 1000)};
     send(i, MessageType::kHelloAck, nullptr, &ack);
-  }
-}
-
-// Keyed connections: a handshake message (answered here) or a sealed one (opened). Returns
-// kOk with `m` set for a sealed message to act on; handshake messages end here.
-ParseError ControlLoop::receive_secure(std::size_t i, std::span<const std::uint8_t> in,
-                                       Message& m) {
-  Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
-  SecureSession& s = *c.secure;
-  const auto path = static_cast<std::uint16_t>(paths_[i].local_index);
-  SecureSession::Result r;
-  if (!in.empty() && in[0] == kHandshakeVersion) {
-    r.error = decode(in, s.handshake_auth(), m);
-    Message reply;
-    if (r.error == ParseError::kOk) r = s.on_handshake(m, path, reply);
-    // Keys first (a candidate's receive key, or the confirmed send key), then the answer.
-    publish_keys(static_cast<std::size_t>(paths_[i].connection));
-    if (r.reply) transmit(i, reply);
-    if (r.error == ParseError::kOk) m.header.type = MessageType::kHandshakeInit;  // done here
-  } else if (!in.empty() && in[0] == kSealedVersion) {
-    r = s.open(in, path, m);
-    if (r.error == ParseError::kOk) c.secure_rx_us = engine::monotonic_us();
-    if (r.confirmed) publish_keys(static_cast<std::size_t>(paths_[i].connection));
-  } else {
-    r.error = ParseError::kBadVersion;  // plain messages to a keyed connection
-  }
-  if (r.confirmed) on_session_confirmed(i, r.peer_restarted);
-  return r.error;
-}
-
-// New session keys: the peer answered (or restarted). Admit its session in the data plane at
-// once, and after a restart start over: HELLO, the reorder stage's sequence.
-void ControlLoop::on_session_confirmed(std::size_t i, bool peer_restarted) {
-  Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
-  const std::uint64_t session = c.secure->peer_session().value_or(0);
-  MPT_INFO("connection %s: session keys %s (%s / %s)", c.cfg.name.c_str(),
-           peer_restarted ? "renewed: the peer restarted" : "established",
-           engine::to_string(c.secure->send_cipher()), engine::to_string(c.secure->receive_cipher()));
-  c.established = false;  // HELLO to this instance of the peer
-  c.hello_sent_us = 0;
-  if (peer_restarted) {
-    c.reorder_restart_pending =
-        !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
-  }
-  for (std::size_t k = 0; k < paths_.size(); ++k) {
-    if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
-      engine_.path(k).set_peer_session(session);
-    }
   }
 }
 
