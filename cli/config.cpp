@@ -88,7 +88,8 @@ constexpr NotActedOn kNotActedOn[] = {
      "mpt picks the connection of a packet from the tunnel by its destination (dst_addr) only; "
      "sources are checked on the way in, against the peer's networks (the inner source filter)"},
     {SectionKind::kPath, "public_ipaddr", true,
-     "mpt does no NAT discovery; the peer must list this side's address as its remote_ipaddr"},
+     "mpt needs no NAT discovery: a peer that leaves remote_ipaddr unset (keyed connections) "
+     "learns this side's address, and follows it, from its authenticated messages"},
 };
 
 const NotActedOn* find_not_acted_on(SectionKind kind, std::string_view key) {
@@ -883,11 +884,10 @@ PathConfig parse_path(SectionReader& r) {
     }
   }
   r.get_address("gw_ipaddr", family, p.gw_ipaddr);
-  if (r.require("remote_ipaddr")) {
-    if (IniEntry* e = r.get_address("remote_ipaddr", family, p.remote_ipaddr)) {
-      if (!p.remote_ipaddr.is_set()) r.bad_value(*e, "must be a real address, not unspecified");
-    }
-  }
+  // Absent or unspecified (0.0.0.0, ::): learned from the peer's first authenticated
+  // message, which needs auth_key (checked with the connection, load_config_dir).
+  if (IniEntry* e = r.get_address("remote_ipaddr", family, p.remote_ipaddr)) p.remote_line = e->line;
+  p.line = r.line();
   r.get_int("keepalive_time", 0, kMaxKeepalive, p.keepalive_time_s);
   r.get_int("dead_time", 0, kMaxDeadTime, p.dead_time_s);
   if (p.dead_time_s == 0) p.dead_time_s = 3 * p.keepalive_time_s;
@@ -1296,6 +1296,17 @@ LoadResult load_config_dir(const std::string& dir) {
                     "into unauthenticated signalling with control_auth = none (auth_type = 0 "
                     "in original MPT files), or into a plain RFC 8086 tunnel without "
                     "signalling with control_auth = off");
+        }
+        // A learned peer address must come from a message that authenticated.
+        if (cp.config.auth_key.empty() && !key_reported) {
+          for (std::size_t i = 0; i < cp.config.paths.size(); ++i) {
+            const PathConfig& pc = cp.config.paths[i];
+            if (pc.remote_ipaddr.is_set()) continue;
+            ctx.error(pc.remote_line ? pc.remote_line : pc.line,
+                      "path_" + std::to_string(i) + ":remote_ipaddr",
+                      "the peer's address may be left open (learned from the peer) only on a "
+                      "keyed connection: set auth_key, or give the peer's address");
+          }
         }
         const auto [it, inserted] =
             seen_names.emplace(cp.config.name, std::make_pair(path, cp.name_line));

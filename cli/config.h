@@ -70,7 +70,9 @@ struct PathConfig {
   IpAddress private_ipaddr;          // unset = take the interface's address
   IpAddress public_ipaddr;           // unset = same as private (mpt does no discovery)
   IpAddress gw_ipaddr;               // unset = directly connected peer
-  IpAddress remote_ipaddr;           // required: the peer's address on this path
+  IpAddress remote_ipaddr;           // unset = learned from the peer (keyed connections only)
+  int line = 0;                      // the [path_N] header's line (for messages)
+  int remote_line = 0;               // remote_ipaddr's line, 0 when absent
   int keepalive_time_s = 0;          // 0 = off
   int dead_time_s = 0;               // 0 = 3 * keepalive_time
   int weight_out = 1;                // 0 = standby (0..10000)

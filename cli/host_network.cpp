@@ -49,6 +49,24 @@ std::optional<config::IpAddress> interface_address(const std::string& ifname, in
   return found;
 }
 
+// Whether `ifname` has address `want` now.
+bool interface_has_address(const std::string& ifname, const config::IpAddress& want) {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) < 0) return true;  // cannot tell: let bind() decide
+  bool found = false;
+  for (ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr || ifname != i->ifa_name || i->ifa_addr->sa_family != want.family) continue;
+    if (want.family == AF_INET) {
+      found = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr == want.v4.s_addr;
+    } else {
+      found = std::memcmp(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, &want.v6,
+                          sizeof want.v6) == 0;
+    }
+  }
+  freeifaddrs(list);
+  return found;
+}
+
 void fill_sockaddr(const config::IpAddress& a, std::uint16_t port, sockaddr_storage& out,
                    socklen_t& len) {
   out = sockaddr_storage{};
@@ -94,9 +112,8 @@ engine::IpNet to_ipnet(const config::IpAddress& a, int prefix_len) {
   return n;
 }
 
-std::optional<engine::TunnelSpec> build_tunnel_spec(
-    const config::TunConfig& tun, const std::vector<config::ConnectionConfig>& connections,
-    std::string& error) {
+engine::TunnelSpec build_tunnel_spec(const config::TunConfig& tun,
+                                     const std::vector<config::ConnectionConfig>& connections) {
   engine::TunnelSpec spec;
   spec.mtu = tun.mtu;
   for (std::size_t c = 0; c < connections.size(); ++c) {
@@ -162,25 +179,27 @@ std::optional<engine::TunnelSpec> build_tunnel_spec(
       ps.name = conn.name + "/path_" + std::to_string(i);
       ps.connection = static_cast<int>(c);
       ps.interface_name = pc.interface_name;
-      if (if_nametoindex(pc.interface_name.c_str()) == 0) {
-        error = conn.file + ": [path_" + std::to_string(i) + "] interface_name '" +
-                pc.interface_name + "' does not exist";
-        return std::nullopt;
-      }
+      // A path whose interface or address is not there (yet) waits: it joins when they
+      // appear (mptd re-resolves on link and address events, cli/path_resolver.h).
       const int family = pc.ip_ver == 6 ? AF_INET6 : AF_INET;
+      const std::string v = "IPv" + std::to_string(pc.ip_ver);
       config::IpAddress local = pc.private_ipaddr;
-      if (!local.is_set()) {
-        auto a = interface_address(pc.interface_name, family);
-        if (!a) {
-          error = conn.file + ": [path_" + std::to_string(i) +
-                  "] private_ipaddr is not set and interface '" + pc.interface_name +
-                  "' has no IPv" + std::to_string(pc.ip_ver) + " address";
-          return std::nullopt;
+      if (if_nametoindex(pc.interface_name.c_str()) == 0) {
+        ps.waiting = "interface " + pc.interface_name + " does not exist";
+      } else if (!local.is_set()) {
+        if (auto a = interface_address(pc.interface_name, family)) {
+          local = *a;
+        } else {
+          ps.waiting = "interface " + pc.interface_name + " has no " + v + " address";
         }
-        local = *a;
+      } else if (!interface_has_address(pc.interface_name, local)) {
+        ps.waiting = "interface " + pc.interface_name + " does not have " + v + " address " +
+                     local.to_string() + " (private_ipaddr)";
       }
-      fill_sockaddr(local, conn.local_port, ps.local, ps.local_len);
-      fill_sockaddr(pc.remote_ipaddr, conn.remote_port, ps.remote, ps.remote_len);
+      if (ps.waiting.empty()) fill_sockaddr(local, conn.local_port, ps.local, ps.local_len);
+      if (pc.remote_ipaddr.is_set()) {
+        fill_sockaddr(pc.remote_ipaddr, conn.remote_port, ps.remote, ps.remote_len);
+      }
       ps.source_port_count = conn.source_port_count;
       ps.weight = static_cast<std::uint32_t>(pc.weight_out);
       ps.up = pc.status == 0;
@@ -262,7 +281,7 @@ std::vector<HostNetwork::Route> HostNetwork::connection_routes(
   for (std::size_t i = 0; i < conn.paths.size(); ++i) {
     const config::PathConfig& pc = conn.paths[i];
     const int oif = static_cast<int>(if_nametoindex(pc.interface_name.c_str()));
-    if (!pc.gw_ipaddr.is_set() || pc.gw_ipaddr == pc.remote_ipaddr ||
+    if (!pc.gw_ipaddr.is_set() || !pc.remote_ipaddr.is_set() || pc.gw_ipaddr == pc.remote_ipaddr ||
         pc.gw_ipaddr == pc.private_ipaddr || pc.gw_ipaddr == pc.public_ipaddr || oif == 0) {
       continue;
     }

@@ -13,12 +13,13 @@
 
 namespace mpt::cli {
 
-// Translates the connections (with tun `tun`) into a TunnelSpec. Resolves an unset
-// private_ipaddr from the path interface's first address of the path's family. Returns
-// nullopt and sets `error` (naming the file and path) if something cannot be resolved.
-[[nodiscard]] std::optional<engine::TunnelSpec> build_tunnel_spec(
-    const config::TunConfig& tun, const std::vector<config::ConnectionConfig>& connections,
-    std::string& error);
+// Translates the connections (with tun `tun`) into a TunnelSpec, as the host is now: an
+// unset private_ipaddr is the path interface's first address of the path's family. A path
+// whose interface does not exist or lacks the address waits (PathSpec::waiting, no local
+// address): mptd builds the spec again when links or addresses change (cli/mptd.cpp,
+// PathResolver) and the reload machinery swaps the waiting path for one with sockets.
+[[nodiscard]] engine::TunnelSpec build_tunnel_spec(
+    const config::TunConfig& tun, const std::vector<config::ConnectionConfig>& connections);
 
 [[nodiscard]] engine::IpNet to_ipnet(const config::IpAddress& a, int prefix_len);
 

@@ -13,6 +13,7 @@
 
 #include "cli/config.h"
 #include "cli/host_network.h"
+#include "cli/path_resolver.h"
 #include "cli/reload_plan.h"
 #include "engine/engine.h"
 #include "engine/log.h"
@@ -87,6 +88,8 @@ struct Running {
   int tun_ifindex;
 };
 
+std::string apply(Running& r, mpt::config::Config fresh_config, bool from_files);
+
 // `mpt reload`: re-reads the configuration directory and applies it while the tunnel runs
 // (docs/configuration.md, "Reloading"). Paths and connections that stay keep running
 // untouched -- same sockets, health, counters, sequence numbers; added ones start, removed
@@ -114,16 +117,25 @@ std::string reload(Running& r) {
     return "error: the TUN device (name, mtu or addresses in interface.conf) changed: restart "
            "mptd to apply it (nothing applied)\n";
   }
-  std::string error;
-  auto fresh_spec = cli::build_tunnel_spec(tb, fresh.config.connections, error);
-  if (!fresh_spec) return "error: " + error + " (nothing applied)\n";
+  return apply(r, std::move(fresh.config), true);
+}
 
+// Applies `fresh` (the configuration as `mpt reload` read it, or the running one when the
+// host's interfaces changed) to the running tunnel. from_files: an operator's reload --
+// paths that go are taken down and the peer is told; otherwise (PathResolver) a path that
+// goes lost its interface or address, which the peer finds out from its probes like any
+// broken link, and its replacement starts unverified.
+std::string apply(Running& r, mpt::config::Config fresh_config, bool from_files) {
+  using namespace mpt;
+  const config::TunConfig& tb = fresh_config.interface.tuns.at(0);
+  const engine::TunnelSpec fresh_spec = cli::build_tunnel_spec(tb, fresh_config.connections);
   const engine::TunnelSpec before = r.engine.spec();
-  cli::ReloadPlan plan = cli::plan_reload(before, *fresh_spec);
+  cli::ReloadPlan plan = cli::plan_reload(before, fresh_spec);
+  if (!from_files && !plan.structural()) return {};
   // Paths about to go are first taken administratively down and the peer is told
   // (PATH_STATUS): it stops sending on them one RTT later instead of when its own reload
   // comes, and what was queued for them here moves to the remaining paths.
-  for (std::size_t slot = 0; slot < before.paths.size(); ++slot) {
+  for (std::size_t slot = 0; slot < before.paths.size() && from_files; ++slot) {
     const engine::PathSpec& p = before.paths[slot];
     if (!p.active || plan.next.paths[slot].active) continue;
     const auto& ids = before.connections[static_cast<std::size_t>(p.connection)].paths;
@@ -134,7 +146,7 @@ std::string reload(Running& r) {
   std::vector<std::string> failed;
   if (plan.structural()) failed = r.engine.reconfigure(plan.next);
   // The control plane follows the engine's slots.
-  const auto fresh_controls = control_settings(fresh.config);
+  const auto fresh_controls = control_settings(fresh_config);
   std::vector<signaling::ConnectionControl> controls(r.engine.spec().connections.size());
   for (std::size_t c = 0; c < plan.connection_slot.size(); ++c) {
     controls[static_cast<std::size_t>(plan.connection_slot[c])] = fresh_controls[c];
@@ -142,7 +154,7 @@ std::string reload(Running& r) {
   r.loop.reconfigure(controls);  // also keys, probe intervals, hold-down of unchanged paths
   // Routes: added and changed connections get theirs, removed ones lose theirs.
   std::string route_errors;
-  for (const config::ConnectionConfig& conn : fresh.config.connections) {
+  for (const config::ConnectionConfig& conn : fresh_config.connections) {
     try {
       r.host.sync_connection_routes(r.tun_ifindex, tb, conn);
     } catch (const std::system_error& e) {
@@ -152,7 +164,7 @@ std::string reload(Running& r) {
   for (const engine::ConnectionSpec& c : before.connections) {
     if (!c.active) continue;
     bool kept = false;
-    for (const auto& fc : fresh.config.connections) kept = kept || fc.name == c.name;
+    for (const auto& fc : fresh_config.connections) kept = kept || fc.name == c.name;
     if (!kept) r.host.remove_connection_routes(c.name);
   }
   // Weights and administrative states of paths that stayed: applied, and told to the peer.
@@ -188,7 +200,7 @@ std::string reload(Running& r) {
   for (const std::string& c : plan.changes) out = "  " + c + "\n" + out;
   for (const std::string& f : failed) out += "error: path " + f + " (left out)\n";
   out += route_errors;
-  r.config = std::move(fresh.config);
+  r.config = std::move(fresh_config);
   const bool ok = failed.empty() && route_errors.empty();
   return (ok ? "ok: " : "partly applied: ") + std::to_string(applied) + " change(s) applied\n" + out;
 }
@@ -197,11 +209,11 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
                bool pin_cpus) {
   using namespace mpt;
   const config::TunConfig& tun = cfg.interface.tuns.at(0);
-  std::string error;
-  auto spec = cli::build_tunnel_spec(tun, cfg.connections, error);
-  if (!spec) {
-    MPT_ERROR("%s", error.c_str());
-    return 1;
+  auto spec = cli::build_tunnel_spec(tun, cfg.connections);
+  for (const auto& p : spec.paths) {
+    if (!p.waiting.empty()) {
+      MPT_INFO("%s waits: %s (it joins when that changes)", p.name.c_str(), p.waiting.c_str());
+    }
   }
   boost::asio::io_context io;
   try {
@@ -211,7 +223,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     for (const config::ConnectionConfig& conn : cfg.connections) {
       host.add_connection_routes(tun_dev.ifindex(), tun, conn);
     }
-    engine::Engine engine(*spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0), tun_dev.vnet_hdr());
+    engine::Engine engine(spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0), tun_dev.vnet_hdr());
     signaling::ControlLoop control_loop(io, engine, control_settings(cfg));
     Running running{cfg, engine, control_loop, host, tun_dev.ifindex()};
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
@@ -243,6 +255,12 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       }
       return err.empty() ? std::string("ok\n") : "error: " + err + "\n";
     });
+    // Interfaces that come and go: a path waits for its interface and address, joins when
+    // they appear, and is replaced when they change or go.
+    cli::PathResolver resolver(io, [&running] {
+      const std::string out = apply(running, running.config, false);
+      if (!out.empty()) MPT_INFO("interfaces changed: %s", out.c_str());
+    });
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (!ec) MPT_INFO("signal %d: shutting down", sig);
@@ -251,7 +269,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     engine.start(pin_cpus);
     control_loop.start();
     MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, offloads 0x%x, control "
-             "socket %s", tun_dev.name().c_str(), spec->connections.size(), spec->paths.size(),
+             "socket %s", tun_dev.name().c_str(), spec.connections.size(), spec.paths.size(),
              tun.mtu, tun_dev.offload_flags(), socket_path.c_str());
     io.run();
     engine.stop();

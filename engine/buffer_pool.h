@@ -7,6 +7,9 @@
 // and metadata written by the returning thread visible to the owner.
 #pragma once
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <boost/lockfree/spsc_queue.hpp>
 
 #include <array>
@@ -51,6 +54,10 @@ struct ControlPacket {
   // exact rather than blurred by the control thread's answer delay.
   std::uint64_t rx_packets_before = 0;
   std::uint64_t rx_bytes_before = 0;
+  // Where it came from (sockaddr_in or sockaddr_in6): the control thread answers a handshake
+  // there and learns the peer's address from authenticated messages.
+  sockaddr_in6 from{};
+  socklen_t from_len = 0;
   std::uint16_t length = 0;
   std::array<std::uint8_t, 120> data{};
 };

@@ -195,6 +195,12 @@ void Engine::stop() {
 }
 
 namespace {
+// The peer's address now, or a note that it is not known yet (learned on a keyed connection).
+std::string endpoint_string(const PeerEndpoint& e) {
+  sockaddr_storage a;
+  return e.load(a) ? sockaddr_to_string(a) : std::string("(not known yet)");
+}
+
 void append(std::string& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void append(std::string& out, const char* fmt, ...) {
   char buf[512];
@@ -307,8 +313,11 @@ nlohmann::ordered_json Engine::status() const {
     paths.push_back({
         {"name", w.spec().name},
         {"interface", w.spec().interface_name},
-        {"local", sockaddr_to_string(w.spec().local)},
-        {"remote", sockaddr_to_string(w.spec().remote)},
+        {"local", w.spec().local_len ? sockaddr_to_string(w.spec().local) : std::string()},
+        {"waiting", w.spec().waiting},
+        {"remote", endpoint_string(w.endpoint())},
+        {"remote_configured",
+         w.spec().remote_len ? sockaddr_to_string(w.spec().remote) : std::string()},
         {"up", w.spec().up},
         {"weight", w.spec().weight},
         {"source_ports", w.source_port_count()},
@@ -402,9 +411,11 @@ std::string Engine::status_text() const {
     const PathStats& p = w.stats();
     std::uint64_t gre_drops = 0;
     for (std::size_t e = 1; e < p.rx_drop_gre.size(); ++e) gre_drops += read(p.rx_drop_gre[e]);
+    const std::string local = w.spec().local_len ? sockaddr_to_string(w.spec().local)
+                                                 : "(waiting: " + w.spec().waiting + ")";
     append(s, "\npath %s (%s): %s -> %s, %s, weight %u\n", w.spec().name.c_str(),
-           w.spec().interface_name.c_str(), sockaddr_to_string(w.spec().local).c_str(),
-           sockaddr_to_string(w.spec().remote).c_str(), w.spec().up ? "up" : "down",
+           w.spec().interface_name.c_str(), local.c_str(),
+           endpoint_string(w.endpoint()).c_str(), w.spec().up ? "up" : "down",
            w.spec().weight);
     append(s, "  transfer: %" PRIu64 " packets / %" PRIu64 " B sent, %" PRIu64 " packets / %"
            PRIu64 " B received\n", read(p.tx_packets), read(p.tx_bytes), read(p.rx_packets),

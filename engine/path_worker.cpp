@@ -49,11 +49,14 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
     : spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
       gre_key_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).gre_key),
       sealed_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).sealed),
+      endpoint_(spec_.remote, spec_.remote_len),
       path_index_(path_index),
       stop_fd_(stop_fd),
       ring_(kUringEntries),
       rx_pool_(kRxPoolCount, kRxBufBytes),
       provided_(ring_, kRxBufferGroup, kRxPoolCount) {
+  bell_.ring_fd = ring_.fd();
+  if (spec_.local_len == 0) return;  // waiting for its interface or address: no sockets
   recv_fd_ = open_udp_socket(spec_.local, spec_.local_len, spec_.interface_name);
   try {
     open_send_sockets(tunnel.flow_hash_seed);
@@ -73,7 +76,6 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
     MPT_WARN("%s: UDP_GRO refused (%s): one datagram per receive", spec_.name.c_str(),
              std::strerror(errno));
   }
-  bell_.ring_fd = ring_.fd();
 }
 
 void PathWorker::open_send_sockets(std::uint32_t flow_hash_seed) {
@@ -126,7 +128,8 @@ void PathWorker::run() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   bool stop = false;
   ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
-  arm_recv();
+  refresh_peer();
+  if (has_sockets()) arm_recv();
   while (!stop) {
     // Sleep in the kernel only when no ring holds work for us.
     const bool more = tx_ring_.read_available() > 0 || rx_return_ring_.read_available() > 0;
@@ -151,7 +154,7 @@ void PathWorker::run() {
     // (all held downstream), announce it and look once more: the writer either sees the flag
     // and wakes us when it returns some (take_starving), or its push is seen here (fences on
     // both sides). No spin of ENOBUFS completions, no sleep with buffers available.
-    if (!recv_armed_ && !stop) {
+    if (!recv_armed_ && !stop && has_sockets()) {
       if (rx_in_kernel_ == 0) {
         starving_.store(true, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -202,13 +205,20 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
     return;
   }
   const auto* from = static_cast<const sockaddr*>(io_uring_recvmsg_name(out));
-  if (!same_ip(from, spec_.remote)) {
+  // A keyed connection takes datagrams from any address: what is not sealed under its keys
+  // is dropped below (sealed data that does not open, control messages that the control
+  // thread cannot authenticate), and the peer may have moved (NAT rebinding, a new address):
+  // the control thread follows it once an authenticated message shows where it is now.
+  // Without keys the source address is the only check there is.
+  if (!sealed_ && !same_ip(from, peer_)) {
     bump(stats_.rx_drop_unknown_peer);
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped datagram from an address that is not "
                         "this path's peer", spec_.name.c_str());
     recycle_rx(b);
     return;
   }
+  rx_from_ = from;
+  rx_from_len_ = out->namelen;
   auto* payload = static_cast<std::uint8_t*>(io_uring_recvmsg_payload(out, &recv_msg_template_));
   const std::uint32_t len =
       io_uring_recvmsg_payload_length(out, c.res, &recv_msg_template_);
@@ -291,6 +301,8 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
       new_session_tokens_ -= 1;
     }
     cp.rx_time_us = now_us;
+    cp.from_len = std::min<socklen_t>(rx_from_len_, sizeof cp.from);
+    std::memcpy(&cp.from, rx_from_, cp.from_len);
     cp.rx_packets_before = read(stats_.rx_packets);
     cp.rx_bytes_before = read(stats_.rx_bytes);
     cp.length = static_cast<std::uint16_t>(n);
@@ -448,8 +460,10 @@ void PathWorker::send_tx_batch() {
   std::array<PacketBuf*, kBatchMax> bufs;
   const std::size_t n = tx_ring_.pop(bufs.data(), bufs.size());
   if (n == 0) return;
-  if (down()) [[unlikely]] {
-    // The path is dead: hand the batches back so the reader sends them on a live path.
+  refresh_peer();
+  if (down() || peer_len_ == 0 || !has_sockets()) [[unlikely]] {
+    // The path is dead (or has nowhere to send): hand the batches back so the reader sends
+    // them on a live path.
     for (std::size_t i = 0; i < n; ++i) {
       bufs[i]->unsent = true;
       bump(stats_.tx_unsent);
@@ -464,8 +478,10 @@ void PathWorker::send_tx_batch() {
     PacketBuf* b = bufs[i];
     b->iov = {b->data(), b->length};
     b->msg = msghdr{};
-    b->msg.msg_name = const_cast<sockaddr_storage*>(&spec_.remote);
-    b->msg.msg_namelen = spec_.remote_len;
+    // The kernel copies the address when the SQE is submitted (IORING_FEAT_SUBMIT_STABLE),
+    // so a later refresh of peer_ does not touch sends in flight.
+    b->msg.msg_name = &peer_;
+    b->msg.msg_namelen = peer_len_;
     b->msg.msg_iov = &b->iov;
     b->msg.msg_iovlen = 1;
     if (b->segments > 1) {  // UDP GSO: the kernel cuts the batch into gso_size datagrams

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include "engine/peer_endpoint.h"
 #include "engine/sealed_packet.h"
 #include "engine/session_keys.h"
 #include "engine/stats.h"
@@ -82,6 +83,13 @@ class PathWorker {
   // and the path's usability as the control thread decided it. While down, popped batches go
   // back to the TUN reader unsent.
   [[nodiscard]] int control_socket() const { return recv_fd_; }
+  // False for a path that waits for its interface or address (no sockets: it sends and
+  // receives nothing until a re-resolution replaces it, see cli/path_resolver.h).
+  [[nodiscard]] bool has_sockets() const { return recv_fd_ >= 0; }
+  // Where the peer is now (any thread reads; the control thread writes: configured, then
+  // learned from authenticated messages -- ControlLoop::learn_endpoint).
+  PeerEndpoint& endpoint() { return endpoint_; }
+  [[nodiscard]] const PeerEndpoint& endpoint() const { return endpoint_; }
   ControlRing& control_ring() { return control_ring_; }
   // Repair requests (NACKs) received on this path, for the TUN reader (consumer).
   RepairRing& repair_ring() { return repair_ring_; }
@@ -170,6 +178,19 @@ class PathWorker {
   PathSpec spec_;
   std::optional<std::uint32_t> gre_key_;  // the connection's GRE key (checked on receive)
   bool sealed_ = false;                    // keyed: only sealed data and repair requests
+  PeerEndpoint endpoint_;
+  // This thread's copy of endpoint_ (refreshed each loop turn when its version moved): the
+  // destination of the sends it prepares and, on a connection without keys, the only source
+  // it accepts datagrams from.
+  sockaddr_storage peer_{};
+  socklen_t peer_len_ = 0;
+  std::uint64_t peer_version_ = ~std::uint64_t{0};
+  void refresh_peer() {
+    const std::uint64_t v = endpoint_.version();
+    if (v == peer_version_) return;
+    peer_len_ = endpoint_.load(peer_);
+    peer_version_ = v;
+  }
   const SessionKeys* keys_ = nullptr;
   std::array<CachedKey, SessionKeys::kRxSlots> rx_keys_;  // this thread's copies
   // Opens a sealed packet in place with whichever of the peer's keys carries its key id.
@@ -214,6 +235,8 @@ class PathWorker {
   Doorbell* tun_reader_bell_ = nullptr;
   Doorbell* tun_writer_bell_ = nullptr;
 
+  const sockaddr* rx_from_ = nullptr;  // source of the datagram being handled
+  socklen_t rx_from_len_ = 0;
   std::array<PacketRef, kBatchMax> rx_batch_{};
   std::size_t rx_batch_len_ = 0;
   std::array<PacketBuf*, kBatchMax> tx_returns_{};

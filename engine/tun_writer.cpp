@@ -594,12 +594,12 @@ void TunWriter::send_nack(std::size_t connection) {
     }
     encode_gre(std::span(nb->data.data(), hs + body), f);
     PathWorker* w = paths_[static_cast<std::size_t>(slot)];
-    const PathSpec& ps = tunnel_.paths[static_cast<std::size_t>(slot)];
-    nb->to = ps.remote;
+    const socklen_t to_len = w->endpoint().load(nb->to);  // where the peer is now
+    if (to_len == 0 || !w->has_sockets()) continue;  // nowhere to send on this path (yet)
     nb->iov = {nb->data.data(), hs + body};
     nb->msg = {};
     nb->msg.msg_name = &nb->to;
-    nb->msg.msg_namelen = ps.remote_len;
+    nb->msg.msg_namelen = to_len;
     nb->msg.msg_iov = &nb->iov;
     nb->msg.msg_iovlen = 1;
     io_uring_sqe* sqe = ring_.get_sqe();

@@ -22,8 +22,16 @@ struct PathSpec {
   int connection = 0;            // index into TunnelSpec::connections
   std::string interface_name;    // SO_BINDTODEVICE target
   sockaddr_storage local{};      // receive socket address (private_ipaddr : local_port)
-  socklen_t local_len = 0;
-  sockaddr_storage remote{};     // peer (remote_ipaddr : remote_port)
+  socklen_t local_len = 0;       // 0: the path waits (see `waiting`), no sockets
+  // Why the path has no local address yet ("interface wlan0 does not exist", "... has no
+  // IPv4 address"); empty when it has one. A waiting path is a slot with a worker but no
+  // sockets; when its interface and address appear, mptd re-resolves the configuration and
+  // the path is replaced by one with sockets (cli/path_resolver.h).
+  std::string waiting;
+  // The peer's address as configured (remote_ipaddr : remote_port); remote_len 0: not
+  // configured, learned from the first authenticated message (keyed connections only). The
+  // peer's address now is the worker's PeerEndpoint: it starts here and follows the peer.
+  sockaddr_storage remote{};
   socklen_t remote_len = 0;
   // RFC 8086 §3.2.1 entropy: this many extra send sockets bound to ports in 49152-65535,
   // chosen per inner flow by hash. 0 = send from the receive socket (one fixed port).

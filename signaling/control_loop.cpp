@@ -391,8 +391,18 @@ void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe,
 // Encodes `m` as its connection's mode wants it (handshake: HMAC under the PSK; keyed:
 // sealed, dropped until the handshake has keys; unauthenticated: version 1) and sends it on
 // path i's own socket.
-void ControlLoop::transmit(std::size_t i, const Message& msg) {
+void ControlLoop::transmit(std::size_t i, const Message& msg, const sockaddr* to,
+                           socklen_t to_len) {
   Path& p = paths_[i];
+  engine::PathWorker& w = engine_.path(i);
+  sockaddr_storage peer;
+  if (!to) {
+    to_len = w.endpoint().load(peer);
+    to = reinterpret_cast<const sockaddr*>(&peer);
+  }
+  // Nowhere to send yet: the peer's address is learned from its first authenticated
+  // message, or the path waits for its interface (no socket).
+  if (to_len == 0 || !w.has_sockets()) return;
   Connection& c = connections_[static_cast<std::size_t>(p.connection)];
   const engine::ConnectionSpec& cs = engine_.spec().connections[static_cast<std::size_t>(p.connection)];
   std::array<std::uint8_t, 256> buf{};
@@ -419,10 +429,8 @@ void ControlLoop::transmit(std::size_t i, const Message& msg) {
   }
   if (n == 0) return;
   engine::encode_gre({buf.data(), hs + n}, f);
-  const engine::PathSpec& ps = engine_.path(i).spec();
   // The path's own receive socket: same interface, addresses and ports as its data.
-  (void)::sendto(engine_.path(i).control_socket(), buf.data(), hs + n, MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&ps.remote), ps.remote_len);
+  (void)::sendto(w.control_socket(), buf.data(), hs + n, MSG_DONTWAIT, to, to_len);
 }
 
 // The adaptive scheduler's probe cadence: while a path carries data its estimate must follow

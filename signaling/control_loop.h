@@ -104,6 +104,7 @@ class ControlLoop {
     // engine after every answer (Engine path's publish_estimate).
     scheduler::PathEstimator estimator;
     std::uint64_t probes_sent = 0, acks_received = 0;
+    std::uint64_t endpoint_moves = 0;  // the peer's address learned or changed (roaming)
     // Rates over the last second, from the worker's counters.
     std::uint64_t rate_at_us = 0, rate_tx_bytes = 0, rate_rx_bytes = 0;
     double tx_mbps = 0, rx_mbps = 0;
@@ -143,11 +144,14 @@ class ControlLoop {
               std::uint64_t now_us);
   void send(std::size_t path, MessageType type, const ProbeBody* probe,
             const Message* extra = nullptr);
-  void transmit(std::size_t path, const Message& m);
+  // To the path's peer as it is now (PeerEndpoint), or to `to` (a handshake's answer).
+  void transmit(std::size_t path, const Message& m, const sockaddr* to = nullptr,
+                socklen_t to_len = 0);
+  void learn_endpoint(std::size_t path, const sockaddr* from, socklen_t len);
   void make_security(Connection& conn);
   void publish_keys(std::size_t connection);
   void on_session_confirmed(std::size_t path, bool peer_restarted);
-  [[nodiscard]] ParseError receive_secure(std::size_t path, std::span<const std::uint8_t> in,
+  [[nodiscard]] ParseError receive_secure(std::size_t path, const engine::ControlPacket& cp,
                                           Message& m);
   [[nodiscard]] int find_path(const std::string& connection, int path, std::string& error) const;
   void admin(std::size_t i, bool up, bool tell_peer);

@@ -41,7 +41,7 @@ void ControlLoop::drain(std::size_t i, std::uint64_t now) {
     Message m;
     ParseError e = ParseError::kOk;
     if (c.secure) {
-      e = receive_secure(i, {cp.data.data(), cp.length}, m);
+      e = receive_secure(i, cp, m);
       if (e == ParseError::kOk && is_handshake(m.header.type)) continue;
     } else {
       const ControlIntake::Result r = c.intake.accept({cp.data.data(), cp.length}, *c.auth, m);

@@ -2,20 +2,25 @@
 // again for a new key), the handshake and sealed messages as the drain receives them, and the
 // session keys published to the data plane (engine::SessionKeys). docs/protocol.md 2b/2c has
 // the protocol; the rest of the loop is in control_loop.cpp and control_receive.cpp.
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <vector>
 
 #include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/path_worker.h"
+#include "engine/udp_socket.h"
 #include "signaling/control_loop.h"
 
 namespace mpt::signaling {
 
 // Keyed connections: a handshake message (answered here) or a sealed one (opened). Returns
 // kOk with `m` set for a sealed message to act on; handshake messages end here.
-ParseError ControlLoop::receive_secure(std::size_t i, std::span<const std::uint8_t> in,
+ParseError ControlLoop::receive_secure(std::size_t i, const engine::ControlPacket& cp,
                                        Message& m) {
+  const std::span<const std::uint8_t> in{cp.data.data(), cp.length};
+  const auto* from = reinterpret_cast<const sockaddr*>(&cp.from);
   Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
   SecureSession& s = *c.secure;
   const auto path = static_cast<std::uint16_t>(paths_[i].local_index);
@@ -26,17 +31,40 @@ ParseError ControlLoop::receive_secure(std::size_t i, std::span<const std::uint8
     if (r.error == ParseError::kOk) r = s.on_handshake(m, path, reply);
     // Keys first (a candidate's receive key, or the confirmed send key), then the answer.
     publish_keys(static_cast<std::size_t>(paths_[i].connection));
-    if (r.reply) transmit(i, reply);
+    // The answer goes where the INIT came from, which need not be where we believe the peer
+    // is (it restarted behind a new NAT mapping, or nothing is known yet). The INIT moves
+    // nothing: it may be a replay. (No amplification: a RESP is as long as an INIT, and
+    // messages of unknown sessions pass the path worker at most 50 per second.)
+    if (r.reply) transmit(i, reply, from, cp.from_len);
     if (r.error == ParseError::kOk) m.header.type = MessageType::kHandshakeInit;  // done here
   } else if (!in.empty() && in[0] == kSealedVersion) {
     r = s.open(in, path, m);
     if (r.error == ParseError::kOk) c.secure_rx_us = engine::monotonic_us();
+    if (r.error == ParseError::kOk && r.newest) learn_endpoint(i, from, cp.from_len);
     if (r.confirmed) publish_keys(static_cast<std::size_t>(paths_[i].connection));
   } else {
     r.error = ParseError::kBadVersion;  // plain messages to a keyed connection
   }
   if (r.confirmed) on_session_confirmed(i, r.peer_restarted);
   return r.error;
+}
+
+// Address learning and roaming (docs/protocol.md "Addresses"): a sealed message that opened
+// under the current keys and is the newest of its path shows where the peer is now. Nothing
+// else moves the path: not a handshake message, not data, not a replay, not an older
+// message sent late from elsewhere.
+void ControlLoop::learn_endpoint(std::size_t i, const sockaddr* from, socklen_t len) {
+  engine::PathWorker& w = engine_.path(i);
+  sockaddr_storage now;
+  const socklen_t now_len = w.endpoint().load(now);
+  if (len == 0 || engine::same_endpoint(from, len, now, now_len)) return;
+  sockaddr_storage next{};
+  std::memcpy(&next, from, std::min<std::size_t>(len, sizeof next));
+  w.endpoint().store(next, len);
+  ++paths_[i].endpoint_moves;
+  MPT_INFO("%s: peer %s %s%s", w.spec().name.c_str(), now_len ? "moved from" : "found at",
+           now_len ? (engine::sockaddr_to_string(now) + " to ").c_str() : "",
+           engine::sockaddr_to_string(next).c_str());
 }
 
 // New session keys: the peer answered (or restarted). Admit its session in the data plane at

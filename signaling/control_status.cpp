@@ -25,6 +25,7 @@ nlohmann::ordered_json ControlLoop::status() const {
         {"ms_since_ack", p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0},
         {"probes_sent", p.probes_sent},
         {"acks_received", p.acks_received},
+        {"endpoint_moves", p.endpoint_moves},
         {"last_change_ms_ago", (now - p.health.last_change_us()) / 1000},
         {"estimate",
          {{"rate_mbps", p.estimator.rate_bps() / 1e6},

@@ -148,6 +148,8 @@ class ReplayWindow {
   // kInvalidCounter.
   [[nodiscard]] bool check_and_update(std::uint64_t counter);
   void reset() { *this = ReplayWindow{}; }
+  // The highest counter accepted + 1 (0: none yet).
+  [[nodiscard]] std::uint64_t top() const { return top_; }
 
  private:
   std::uint64_t top_ = 0;  // highest counter seen + 1 (0 = nothing yet)

@@ -376,11 +376,20 @@ SecureSession::Result SecureSession::open(std::span<const std::uint8_t> in, std:
     r.error = ParseError::kStale;
     return r;
   }
+  // Newer than anything of this path under these keys (not merely inside the window):
+  // only such a message may move the path's peer address (ControlLoop::learn_endpoint), so
+  // an old message held back by an attacker and sent from elsewhere later cannot.
+  const bool newest = out.header.counter >= keys->replay[path].top();
   if (!keys->replay[path].check_and_update(out.header.counter)) {
     r.error = ParseError::kReplay;
     return r;
   }
-  if (candidate < kCandidates) return confirm(std::move(candidates_[candidate]));
+  if (candidate < kCandidates) {
+    r = confirm(std::move(candidates_[candidate]));
+    r.newest = newest;
+    return r;
+  }
+  r.newest = newest && keys == current_.get();
   return r;
 }
 

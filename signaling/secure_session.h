@@ -80,6 +80,9 @@ class SecureSession {
     bool reply = false;           // on_handshake: send `reply` back on the same path
     bool confirmed = false;       // new session keys are in use from now on
     bool peer_restarted = false;  // ... and they replaced keys of another peer session
+    // open: the message is the newest of its path under the current keys (its counter is
+    // above every one seen before), so its source is where the peer is now.
+    bool newest = false;
   };
 
   // paths: how many paths the connection has (path indexes are local, 0..paths-1).
