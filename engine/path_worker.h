@@ -190,7 +190,14 @@ class PathWorker {
     if (v == peer_version_) return;
     peer_len_ = endpoint_.load(peer_);
     peer_version_ = v;
+    // Entropy source ports only toward the configured address: a peer we learned (or that
+    // moved) may be behind a NAT, which passes back only what comes from the port its
+    // mapping was made for -- the receive socket's.
+    entropy_ = send_fds_.size() > 1 || (send_fds_.size() == 1 && send_fds_[0] != recv_fd_);
+    entropy_ = entropy_ && same_endpoint(reinterpret_cast<const sockaddr*>(&peer_), peer_len_,
+                                         spec_.remote, spec_.remote_len);
   }
+  bool entropy_ = false;  // send from the entropy sockets (else from the receive socket)
   const SessionKeys* keys_ = nullptr;
   std::array<CachedKey, SessionKeys::kRxSlots> rx_keys_;  // this thread's copies
   // Opens a sealed packet in place with whichever of the peer's keys carries its key id.

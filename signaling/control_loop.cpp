@@ -39,8 +39,10 @@ bool link_running(const std::string& ifname) {
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
   const bool ok = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  const int e = errno;
   ::close(fd);
-  return !ok || ((ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING));
+  if (!ok) return e != ENODEV;  // gone is not running; another error: cannot tell
+  return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
 }
 
 }  // namespace
@@ -185,7 +187,7 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
     } else {
       p = make_path(i, now);
       Connection& conn = connections_[static_cast<std::size_t>(p.connection)];
-      if (conn.cfg.enabled && p.health.state() == HealthState::kUp) p.health.start_unverified(now);
+      if (conn.cfg.enabled) p.health.start_unverified(now);
       p.usable = false;  // the engine starts it disabled: apply() below enables it if usable
       engine_.path(i).set_control_listener(true);
       conn.established = false;  // announce the new path count

@@ -18,6 +18,7 @@ void PathHealth::set_state(HealthState s, std::uint64_t now_us) {
   if (s == state_) return;
   state_ = s;
   changed_us_ = now_us;
+  if (s == HealthState::kUp) unverified_ = false;
   if (s == HealthState::kRecovering) recovering_since_us_ = now_us;
 }
 
@@ -40,8 +41,10 @@ void PathHealth::on_link(bool up, std::uint64_t now_us) {
     set_state(HealthState::kLinkDown, now_us);
   } else if (state_ == HealthState::kLinkDown) {
     // Acted on at once: the link is back, so the path is too; silence is judged from now.
+    // Not a path that never carried data (it had no link when it was added: a new veth
+    // or Wi-Fi link gets its carrier a moment later): it joins once it has answered.
     last_heard_us_ = now_us;
-    set_state(HealthState::kUp, now_us);
+    set_state(unverified_ ? HealthState::kDown : HealthState::kUp, now_us);
   }
 }
 

@@ -60,7 +60,11 @@ class PathHealth {
 
   // A path added while mptd runs (`mpt reload`) starts down, unverified: it joins like a path
   // back from an outage, once it has answered for hold_down -- never before the peer knows it.
-  void start_unverified(std::uint64_t now_us) { set_state(HealthState::kDown, now_us); }
+  // Also when its link is down now: its link coming up does not make it usable by itself.
+  void start_unverified(std::uint64_t now_us) {
+    unverified_ = true;
+    if (state_ == HealthState::kUp) set_state(HealthState::kDown, now_us);
+  }
   // New intervals from a reload; the state is kept.
   void set_params(const HealthParams& p) { params_ = p; }
 
@@ -91,6 +95,7 @@ class PathHealth {
   std::uint32_t bad_samples_ = 0;
   std::uint64_t good_since_us_ = 0;
   bool link_up_ = true;  // last on_link(); kept while admin down
+  bool unverified_ = false;  // added while running and not up since (start_unverified)
 };
 
 }  // namespace mpt::signaling

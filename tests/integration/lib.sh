@@ -151,7 +151,7 @@ cleanup_test_env() {
     pid=$(cat "$f")
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
-  sleep 0.1; for ns in "$A" "$B"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
+  sleep 0.1; for ns in "$A" "$B" ${EXTRA_NS:-}; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
   # Sanitizer builds (.ci/setup): any report in a daemon's log fails the test.
   for f in "$WORK"/*.log; do
     [ -f "$f" ] || continue
@@ -164,8 +164,7 @@ cleanup_test_env() {
   if [ $rc -ne 0 ]; then
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
   fi
-  ip netns del "$A" 2>/dev/null || true
-  ip netns del "$B" 2>/dev/null || true
+  for ns in "$A" "$B" ${EXTRA_NS:-}; do ip netns del "$ns" 2>/dev/null || true; done
   if [ -n "${MPT_TEST_KEEP:-}" ]; then echo "kept $WORK (MPT_TEST_KEEP)"; else rm -rf "$WORK"; fi
   exit $rc
 }

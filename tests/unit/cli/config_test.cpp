@@ -445,8 +445,7 @@ TEST_CASE("A missing required key is reported at the line of its section header"
     return std::find_if(errs.begin(), errs.end(), [&](const Diagnostic& d) { return d.key == key; });
   };
   for (const auto& [key, line] : std::vector<std::pair<std::string, int>>{
-           {"connection:ip_local", 1}, {"connection:ip_remote", 1},
-           {"path_1:remote_ipaddr", 7}, {"net_0:dst_addr", 9}}) {
+           {"connection:ip_local", 1}, {"connection:ip_remote", 1}, {"net_0:dst_addr", 9}}) {
     INFO(key);
     const auto it = find(key);
     REQUIRE(it != errs.end());
@@ -814,12 +813,34 @@ TEST_CASE("ip_local and ip_remote must be real, different addresses", "[config]"
   CHECK(errs[0].key == "connection:ip_local");
   CHECK(errs[0].line == 4);
 
-  text = conn_text();
-  text.replace(text.find("10.1.1.2"), 8, "0.0.0.0");
-  errs = errors(parse_conn(text).diags);
-  REQUIRE(errs.size() == 1);
-  CHECK(errs[0].key == "path_0:remote_ipaddr");
-  CHECK(errs[0].line == 9);
+}
+
+TEST_CASE("A peer address left open is learned, and only on a keyed connection", "[config]") {
+  TempDir dir;
+  dir.write("interface.conf", iface_text());
+  for (const std::string open : {"remote_ipaddr = 0.0.0.0", ";"}) {
+    INFO(open);
+    std::string text = conn_text();
+    text.replace(text.find("remote_ipaddr = 10.1.1.2"), 24, open);
+    // Without a key: an error naming the file, the line and the key.
+    dir.write("connections/c.conf", text);
+    LoadResult r = mpt::config::load_config_dir(dir.str());
+    INFO(dump(r.diagnostics));
+    auto errs = errors(r.diagnostics);
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].file == dir.str() + "/connections/c.conf");
+    CHECK(errs[0].key == "path_0:remote_ipaddr");
+    CHECK(errs[0].line == (open == ";" ? 8 : 9));
+    CHECK_THAT(errs[0].message, Contains("keyed connection"));
+    // With one: valid, and the path has no peer address until it is learned.
+    text.replace(text.find("control_auth = none"), 19, "auth_key = 0123456789abcdef0123");
+    dir.write("connections/c.conf", text);
+    r = mpt::config::load_config_dir(dir.str());
+    INFO(dump(r.diagnostics));
+    CHECK(r.ok());
+    REQUIRE(r.config.connections.size() == 1);
+    CHECK_FALSE(r.config.connections[0].paths.at(0).remote_ipaddr.is_set());
+  }
 }
 
 TEST_CASE("interface.conf: tun MTU, addresses and name are checked", "[config]") {

@@ -536,3 +536,25 @@ TEST_CASE("One lost answer while recovering does not restart the hold-down", "[p
   }
   CHECK(h.usable());
 }
+
+TEST_CASE("A path added without its link joins only after answering, not when its link comes up",
+          "[path_health]") {
+  // A new veth or Wi-Fi link gets its carrier a moment after it appears: mptd adds the path
+  // while its link is still down.
+  PathHealth h(params(), 0);
+  h.on_link(false, 0);
+  h.start_unverified(0);
+  CHECK(h.state() == HealthState::kLinkDown);
+  h.on_link(true, 10 * kMsUs);
+  CHECK(h.state() == HealthState::kDown);
+  CHECK_FALSE(h.usable());
+  h.on_probe_ack(20 * kMsUs, 1 * kMsUs);
+  CHECK(h.state() == HealthState::kRecovering);
+  answer(h, 20 * kMsUs, 20 * kMsUs + kHold + kMsUs);
+  CHECK(h.state() == HealthState::kUp);
+  // Once it has been up, a link flap is acted on at once both ways again.
+  h.on_link(false, 2 * kSecUs);
+  CHECK(h.state() == HealthState::kLinkDown);
+  h.on_link(true, 2 * kSecUs + kMsUs);
+  CHECK(h.state() == HealthState::kUp);
+}

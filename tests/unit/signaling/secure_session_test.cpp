@@ -272,3 +272,36 @@ TEST_CASE("Restarts are recognised whether the new session id is higher or lower
   }
   CHECK(lower > 0);  // random ids: about half of them were lower (P(none) = 2^-24)
 }
+
+TEST_CASE("Only the newest message of a path under the current keys may show where the peer is",
+          "[secure_session]") {
+  SecureSession a(kPsk, Cipher::kAes256Gcm, 2);
+  SecureSession b(kPsk, Cipher::kAes256Gcm, 2);
+  // The message that confirms the answering side's keys is the newest there is.
+  Bytes resp;
+  REQUIRE(receive_handshake(b, wire_handshake(a, a.init(0)), 0, &resp).reply);
+  REQUIRE(receive_handshake(a, resp, 0).confirmed);
+  Message m;
+  const auto first = b.open(sealed(a, MessageType::kHello, 0), 0, m);
+  REQUIRE(first.confirmed);
+  CHECK(first.newest);
+  // In order: each one is the newest.
+  const Bytes held = sealed(a, MessageType::kProbe, 0);  // held back by an attacker...
+  const Bytes next = sealed(a, MessageType::kProbe, 0);
+  const auto r1 = b.open(next, 0, m);
+  CHECK(r1.error == ParseError::kOk);
+  CHECK(r1.newest);
+  // ... and sent later (from elsewhere): new to the replay window, so it opens, but it is
+  // older than what came, so it moves nothing.
+  const auto r2 = b.open(held, 0, m);
+  CHECK(r2.error == ParseError::kOk);
+  CHECK_FALSE(r2.newest);
+  // Another path's messages count on their own.
+  const auto r3 = b.open(sealed(a, MessageType::kProbe, 1), 1, m);
+  CHECK(r3.error == ParseError::kOk);
+  CHECK(r3.newest);
+  // Refused messages are never the newest.
+  const auto r4 = b.open(next, 0, m);
+  CHECK(r4.error == ParseError::kReplay);
+  CHECK_FALSE(r4.newest);
+}
