@@ -980,6 +980,7 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("probe_interval_ms", 1, 60000, c.probe_interval_ms);
   r.get_int("dead_misses", 1, 1000, c.dead_misses);
   r.get_int("hold_down_ms", 0, 600000, c.hold_down_ms);
+  r.get_int("nat_keepalive_s", 0, 3600, c.nat_keepalive_s);
   r.get_port_list("redundant_ports", c.redundant_ports);
   r.get_dscp_list("redundant_dscp", c.redundant_dscp);
   r.get_bool("repair", c.repair);

@@ -152,6 +152,7 @@ struct ConnectionConfig {
   int probe_interval_ms = 0;             // 0 = from keepalive_time (s), else 1000
   int dead_misses = 0;                   // 0 = from dead_time / keepalive_time, else 3
   int hold_down_ms = 1000;               // answered without a miss this long to rejoin
+  int nat_keepalive_s = 25;              // every path probed at least this often (0 = no bound)
   std::vector<PathConfig> paths;     // [path_0] .. [path_{path_count-1}]
   std::vector<NetConfig> networks;   // [net_0] .. [net_{network_count-1}]
 };

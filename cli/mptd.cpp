@@ -63,6 +63,7 @@ std::vector<mpt::signaling::ConnectionControl> control_settings(const mpt::confi
     cc.health.probe_interval_us = static_cast<std::uint64_t>(interval_ms) * 1000;
     cc.health.dead_misses = static_cast<std::uint32_t>(misses);
     cc.health.hold_down_us = static_cast<std::uint64_t>(c.hold_down_ms) * 1000;
+    cc.keepalive_us = static_cast<std::uint64_t>(c.nat_keepalive_s) * 1000000;
     if (c.control_auth == "off") {
       MPT_WARN("%s: plain RFC 8086 (control_auth = off): the wire is neither authenticated nor "
                "encrypted, and there is no signalling: paths are up while their link is up",

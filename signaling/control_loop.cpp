@@ -439,7 +439,10 @@ void ControlLoop::transmit(std::size_t i, const Message& msg, const sockaddr* to
 // the traffic (every kEstimateIntervalUs); an idle path is probed at the health interval.
 std::uint64_t ControlLoop::probe_interval_us(std::size_t i) const {
   const Path& p = paths_[i];
-  const std::uint64_t health = connections_[static_cast<std::size_t>(p.connection)].cfg.health.probe_interval_us;
+  const ConnectionControl& cfg = connections_[static_cast<std::size_t>(p.connection)].cfg;
+  std::uint64_t health = cfg.health.probe_interval_us;
+  if (cfg.keepalive_us > 0) health = std::min(health, cfg.keepalive_us);
+  if (p.health.joining()) health = std::min(health, PathHealth::kJoinProbeUs);
   if (engine_.spec().connections[static_cast<std::size_t>(p.connection)].policy !=
       scheduler::Policy::kAuto) {
     return health;
@@ -578,7 +581,10 @@ void ControlLoop::on_link_message(const std::uint8_t* data, std::size_t len) {
         if (!paths_[i].active || paths_[i].ifindex != ifi.ifi_index) continue;
         const HealthState before = paths_[i].health.state();
         paths_[i].health.on_link(up, now);
-        if (paths_[i].health.state() != before) apply(i, now);
+        if (paths_[i].health.state() != before) {
+          apply(i, now);
+          if (before == HealthState::kUp && !up) tell_path_lost(i);
+        }
       }
     }
     off += NLMSG_ALIGN(h.nlmsg_len);

@@ -40,6 +40,10 @@ struct ConnectionControl {
   engine::Cipher cipher = engine::Cipher::kAes256Gcm;  // what we seal with (keyed only)
   std::uint64_t rekey_us = 120'000'000;                 // a new handshake round this often
   HealthParams health;
+  // Every path sends a probe at least this often, whatever its probe interval: the side
+  // behind a NAT keeps its mappings alive (0: no bound). Health still judges silence by
+  // the probe interval.
+  std::uint64_t keepalive_us = 25'000'000;
   bool enabled = true;          // false: no probes; paths stay as configured
 };
 
@@ -148,6 +152,8 @@ class ControlLoop {
   void transmit(std::size_t path, const Message& m, const sockaddr* to = nullptr,
                 socklen_t to_len = 0);
   void learn_endpoint(std::size_t path, const sockaddr* from, socklen_t len);
+  void on_peer_path_lost(std::size_t via, std::uint16_t lost);
+  void tell_path_lost(std::size_t path);
   void make_security(Connection& conn);
   void publish_keys(std::size_t connection);
   void on_session_confirmed(std::size_t path, bool peer_restarted);
@@ -178,7 +184,8 @@ class ControlLoop {
   std::array<std::uint8_t, 16384> nl_buf_{};
   std::array<std::uint64_t, static_cast<std::size_t>(ParseError::kCount)> rx_errors_{};
   std::uint64_t weight_refused_ = 0;     // WEIGHT messages out of range (0..kMaxWeight)
-  std::uint64_t peer_up_refused_ = 0;    // the peer's "up" for a path we took down ourselves
+  std::uint64_t peer_up_refused_ = 0;
+  std::uint64_t peer_path_lost_ = 0;     // PATH_STATUS "down": the peer lost a path's link    // the peer's "up" for a path we took down ourselves
 };
 
 }  // namespace mpt::signaling

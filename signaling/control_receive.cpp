@@ -33,6 +33,43 @@ void ControlLoop::on_hello(std::size_t i, const Message& m, bool is_ack) {
   }
 }
 
+// The peer's path `lost` (its index in the connection) lost its link: declared down here at
+// once instead of after dead_misses silent probe intervals -- what we sent on it since it
+// broke is reinjected on the live paths, and the reorder stage stops waiting for it. It
+// rejoins like any dead path, once it answers again for the hold-down.
+void ControlLoop::on_peer_path_lost(std::size_t via, std::uint16_t lost) {
+  const int c = paths_[via].connection;
+  for (std::size_t k = 0; k < paths_.size(); ++k) {
+    Path& q = paths_[k];
+    if (!q.active || q.connection != c || q.local_index != lost) continue;
+    ++peer_path_lost_;
+    const HealthState before = q.health.state();
+    const std::uint64_t now = engine::monotonic_us();
+    q.health.force_down(now);
+    if (q.health.state() != before) {
+      MPT_INFO("path %s: the peer lost its link on this path (told on %s)",
+               engine_.spec().paths[k].name.c_str(), engine_.spec().paths[via].name.c_str());
+      apply(k, now);
+    }
+  }
+}
+
+// Our path i lost its link: the peer learns it on the connection's other usable paths, so it
+// stops sending into it at once (an interface gone, Wi-Fi out of range: it cannot be told on
+// the path itself).
+void ControlLoop::tell_path_lost(std::size_t i) {
+  if (!connections_[static_cast<std::size_t>(paths_[i].connection)].cfg.enabled) return;
+  Message m;
+  m.path_status = PathStatusBody{PathStatus::kDown, static_cast<std::uint16_t>(paths_[i].local_index)};
+  for (std::size_t k = 0; k < paths_.size(); ++k) {
+    if (k == i || !paths_[k].active || paths_[k].connection != paths_[i].connection ||
+        !paths_[k].health.usable()) {
+      continue;
+    }
+    send(k, MessageType::kPathStatus, nullptr, &m);
+  }
+}
+
 void ControlLoop::drain(std::size_t i, std::uint64_t now) {
   engine::ControlPacket cp;
   engine::ControlRing& ring = engine_.path(i).control_ring();
@@ -135,6 +172,7 @@ void ControlLoop::handle(std::size_t i, const Message& m, const engine::ControlP
       // The peer changed the path administratively: follow it (no echo back to the peer).
       // Its "up" undoes only its own "down": a path taken down here stays down.
       const PathStatus st = m.path_status->status;
+      if (st == PathStatus::kDown) on_peer_path_lost(i, m.path_status->lost_path);
       if (st == PathStatus::kAdminDown && p.health.state() != HealthState::kAdminDown) {
         admin(i, false, false);
       }

@@ -62,6 +62,7 @@ void ControlLoop::learn_endpoint(std::size_t i, const sockaddr* from, socklen_t 
   std::memcpy(&next, from, std::min<std::size_t>(len, sizeof next));
   w.endpoint().store(next, len);
   ++paths_[i].endpoint_moves;
+  if (now_len) paths_[i].health.new_attachment();  // a path that comes back elsewhere
   MPT_INFO("%s: peer %s %s%s", w.spec().name.c_str(), now_len ? "moved from" : "found at",
            now_len ? (engine::sockaddr_to_string(now) + " to ").c_str() : "",
            engine::sockaddr_to_string(next).c_str());

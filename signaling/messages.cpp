@@ -91,6 +91,7 @@ void put_header_and_body(const Message& m, std::uint8_t version, std::size_t bod
     case MessageType::kPathStatus:
     case MessageType::kPathStatusAck:
       b[0] = static_cast<std::uint8_t>(m.path_status.value_or(PathStatusBody{}).status);
+      put16(b + 1, m.path_status.value_or(PathStatusBody{}).lost_path);
       break;
     case MessageType::kWeight:
     case MessageType::kWeightAck:
@@ -128,7 +129,7 @@ ParseError get_header_and_body(const std::uint8_t* p, Message& out) {
     case MessageType::kPathStatus:
     case MessageType::kPathStatusAck:
       if (b[0] > static_cast<std::uint8_t>(PathStatus::kAdminDown)) return ParseError::kBadLength;
-      out.path_status = PathStatusBody{static_cast<PathStatus>(b[0])};
+      out.path_status = PathStatusBody{static_cast<PathStatus>(b[0]), get16(b + 1)};
       break;
     case MessageType::kWeight:
     case MessageType::kWeightAck:

@@ -78,6 +78,9 @@ struct ProbeBody {
 };
 struct PathStatusBody {
   PathStatus status = PathStatus::kUp;
+  // kDown only: which of the sender's paths lost its link (interface down or gone). Sent on
+  // the connection's *other* paths, since the lost one cannot carry it (docs/protocol.md 2).
+  std::uint16_t lost_path = 0;
   friend bool operator==(const PathStatusBody&, const PathStatusBody&) = default;
 };
 struct WeightBody {

@@ -1,5 +1,7 @@
 #include "signaling/path_health.h"
 
+#include <algorithm>
+
 namespace mpt::signaling {
 
 const char* to_string(HealthState s) {
@@ -18,7 +20,7 @@ void PathHealth::set_state(HealthState s, std::uint64_t now_us) {
   if (s == state_) return;
   state_ = s;
   changed_us_ = now_us;
-  if (s == HealthState::kUp) unverified_ = false;
+  if (s == HealthState::kUp) unverified_ = joining_ = false;
   if (s == HealthState::kRecovering) recovering_since_us_ = now_us;
 }
 
@@ -89,7 +91,8 @@ bool PathHealth::tick(std::uint64_t now_us) {
                  2 * (now_us - last_heard_us_) > 5 * params_.probe_interval_us) {
         recovering_since_us_ = now_us;
       } else if (now_us >= recovering_since_us_ &&
-                 now_us - recovering_since_us_ >= params_.hold_down_us) {
+                 now_us - recovering_since_us_ >=
+                     (joining_ ? std::min(params_.hold_down_us, kJoinHoldUs) : params_.hold_down_us)) {
         set_state(HealthState::kUp, now_us);
       }
       break;

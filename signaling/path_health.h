@@ -63,7 +63,26 @@ class PathHealth {
   // Also when its link is down now: its link coming up does not make it usable by itself.
   void start_unverified(std::uint64_t now_us) {
     unverified_ = true;
+    joining_ = true;
     if (state_ == HealthState::kUp) set_state(HealthState::kDown, now_us);
+  }
+  // The peer answers from a new address (its interface came back, or moved) while the path
+  // is not up: a new attachment, not a flapping link. Like a path added while running, it
+  // joins after kJoinHoldUs of answers (at most hold_down), probed every kJoinProbeUs.
+  void new_attachment() {
+    if (state_ != HealthState::kUp) joining_ = true;
+  }
+  static constexpr std::uint64_t kJoinHoldUs = 300000;
+  static constexpr std::uint64_t kJoinProbeUs = 100000;
+  // Not up yet, and a new attachment: probe it often (ControlLoop::probe_interval_us).
+  [[nodiscard]] bool joining() const { return joining_ && state_ != HealthState::kUp; }
+  // The peer told us the path lost its link at its end: down now (not after dead_misses
+  // intervals); it recovers like any dead path. Admin and link states are kept.
+  void force_down(std::uint64_t now_us) {
+    if (state_ == HealthState::kUp || state_ == HealthState::kRecovering ||
+        state_ == HealthState::kDemoted) {
+      set_state(HealthState::kDown, now_us);
+    }
   }
   // New intervals from a reload; the state is kept.
   void set_params(const HealthParams& p) { params_ = p; }
@@ -96,6 +115,7 @@ class PathHealth {
   std::uint64_t good_since_us_ = 0;
   bool link_up_ = true;  // last on_link(); kept while admin down
   bool unverified_ = false;  // added while running and not up since (start_unverified)
+  bool joining_ = false;     // a new attachment, not up since: the short hold-down
 };
 
 }  // namespace mpt::signaling

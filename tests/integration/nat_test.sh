@@ -19,6 +19,7 @@
 #   4. strangers: the client's captured datagrams replayed (exact and altered) from another
 #      address (172.16.1.9) never move the server's path, and are dropped and counted.
 # NAT_MEASURE=1: longer runs, for bench/RESULTS.md (the figures are printed, not asserted).
+# NAT_CONTROL: extra [connection] lines (default none: mpt's probe and hold-down defaults).
 # Usage: nat_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
@@ -91,8 +92,7 @@ ip_local = $2
 ip_remote = $3
 path_count = 2
 auth_key = file:$WORK/psk.key
-probe_interval_ms = 100
-hold_down_ms = 300
+${NAT_CONTROL:-;}
 CONF
     cat "$4"; } >"$1/connections/it.conf"
 }

@@ -125,8 +125,9 @@ Case example(MessageType type) {
       break;
     case MessageType::kPathStatus:
     case MessageType::kPathStatusAck:
-      c.message.path_status = mpt::signaling::PathStatusBody{PathStatus::kAdminDown};
-      c.body = {0x02, 0x00, 0x00, 0x00};  // status, 3 reserved zero bytes
+      // "Path 0x0203 of the sender lost its link" (status 1 names the lost path).
+      c.message.path_status = mpt::signaling::PathStatusBody{PathStatus::kDown, 0x0203};
+      c.body = {0x01, 0x02, 0x03, 0x00};  // status, lost path (u16), 1 reserved zero byte
       break;
     case MessageType::kWeight:
     case MessageType::kWeightAck:

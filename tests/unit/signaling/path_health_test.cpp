@@ -558,3 +558,53 @@ TEST_CASE("A path added without its link joins only after answering, not when it
   h.on_link(true, 2 * kSecUs + kMsUs);
   CHECK(h.state() == HealthState::kUp);
 }
+
+TEST_CASE("A path the peer reports lost is down at once and rejoins after the hold-down",
+          "[path_health]") {
+  PathHealth h(params(), 0);
+  answer(h, 0, 100 * kMsUs);
+  REQUIRE(h.state() == HealthState::kUp);
+  h.force_down(100 * kMsUs);
+  CHECK(h.state() == HealthState::kDown);
+  CHECK_FALSE(h.usable());
+  // Answering again: recovering, then up only after the hold-down.
+  answer(h, 200 * kMsUs, 200 * kMsUs + kHold / 2);
+  CHECK(h.state() == HealthState::kRecovering);
+  answer(h, 200 * kMsUs + kHold / 2, 200 * kMsUs + kHold + 2 * kMsUs);
+  CHECK(h.state() == HealthState::kUp);
+  // Neither an administrative nor a link-down state is overridden.
+  h.set_admin(false, 2 * kSecUs);
+  h.force_down(2 * kSecUs);
+  CHECK(h.state() == HealthState::kAdminDown);
+  h.set_admin(true, 3 * kSecUs);
+  h.on_link(false, 3 * kSecUs);
+  h.force_down(3 * kSecUs);
+  CHECK(h.state() == HealthState::kLinkDown);
+}
+
+TEST_CASE("A new attachment joins after the short hold-down; a flapping path waits the full one",
+          "[path_health]") {
+  using mpt::signaling::PathHealth;
+  // A path added while running (an interface that appeared).
+  PathHealth h(params(), 0);
+  h.start_unverified(0);
+  CHECK(h.joining());
+  answer(h, 10 * kMsUs, 10 * kMsUs + PathHealth::kJoinHoldUs - kMsUs);
+  CHECK(h.state() == HealthState::kRecovering);
+  answer(h, 10 * kMsUs + PathHealth::kJoinHoldUs - kMsUs, 10 * kMsUs + PathHealth::kJoinHoldUs + 2 * kMsUs);
+  CHECK(h.state() == HealthState::kUp);
+  CHECK_FALSE(h.joining());
+  // Dead, then answering from the same place: the full hold-down.
+  REQUIRE(h.tick(1 * kSecUs));
+  REQUIRE(h.state() == HealthState::kDown);
+  answer(h, 1 * kSecUs + 10 * kMsUs, 1 * kSecUs + 10 * kMsUs + PathHealth::kJoinHoldUs + 2 * kMsUs);
+  CHECK(h.state() == HealthState::kRecovering);
+  // The peer answers from a new address: a new attachment.
+  h.new_attachment();
+  CHECK(h.joining());
+  (void)h.tick(1 * kSecUs + 10 * kMsUs + PathHealth::kJoinHoldUs + 3 * kMsUs);
+  CHECK(h.state() == HealthState::kUp);
+  // new_attachment() on a path that is up changes nothing.
+  h.new_attachment();
+  CHECK_FALSE(h.joining());
+}
