@@ -77,6 +77,14 @@ struct RepairRequest {
   std::uint32_t first = 0;
   std::uint16_t count = 0;
   std::uint8_t attempt = 0;  // 0: first request, 1: the repair sent for the first did not come
+  // Sealed requests: the key slot and generation that opened the message and its counter,
+  // for the TUN reader's replay check (once per message: `first_of_message`). kPlain: a
+  // plain request (connection without keys).
+  static constexpr std::uint8_t kPlain = 0xFF;
+  std::uint8_t key_slot = kPlain;
+  bool first_of_message = false;
+  std::uint32_t key_gen = 0;
+  std::uint64_t counter = 0;
 };
 using RepairRing = boost::lockfree::spsc_queue<RepairRequest, boost::lockfree::capacity<1024>>;
 

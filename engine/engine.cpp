@@ -245,6 +245,7 @@ nlohmann::ordered_json Engine::status() const {
       {"repaired", read(t.tx_repaired)},
       {"repair_missing", read(t.tx_repair_missing)},
       {"repair_limited", read(t.tx_repair_limited)},
+      {"repair_replayed", read(t.tx_repair_replayed)},
       {"paced", read(t.tx_paced)},
       {"drop_pace_queue", read(t.tx_drop_pace_queue)},
       {"drop_no_key", read(t.tx_drop_no_key)},
@@ -370,8 +371,9 @@ std::string Engine::status_text() const {
          " redundant copies\n", read(t.tx_rerouted), read(t.tx_reinjected),
          read(t.tx_reinject_dropped), read(t.tx_redundant));
   append(s, "  repair: %" PRIu64 " segments sent again on request, %" PRIu64 " no longer held, %"
-         PRIu64 " over budget; %" PRIu64 " requests sent\n", read(t.tx_repaired),
-         read(t.tx_repair_missing), read(t.tx_repair_limited), read(r.nack_sent));
+         PRIu64 " over budget, %" PRIu64 " replayed requests ignored; %" PRIu64
+         " requests sent\n", read(t.tx_repaired), read(t.tx_repair_missing),
+         read(t.tx_repair_limited), read(t.tx_repair_replayed), read(r.nack_sent));
   append(s, "  pacing: %" PRIu64 " reads held back (no bottleneck path had room), %" PRIu64
          " dropped after waiting pace_queue_ms\n", read(t.tx_paced), read(t.tx_drop_pace_queue));
   append(s, "  tun write dropped: %" PRIu64 " no output buffer, %" PRIu64 " not IP, %" PRIu64

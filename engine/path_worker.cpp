@@ -358,7 +358,11 @@ void PathWorker::handle_sealed(PacketBuf* b, std::uint8_t* payload, std::uint32_
   }
   const std::span<std::uint8_t> text = body.subspan(kSealedHeaderSize, body.size() - kSealedOverhead);
   if (h->kind == kSealedRepair) {
-    handle_nack(text);
+    RepairRequest sealed;
+    sealed.key_slot = static_cast<std::uint8_t>(slot);
+    sealed.key_gen = rx_keys_[static_cast<std::size_t>(slot)].seq;
+    sealed.counter = h->counter;
+    handle_nack(text, sealed);
     return;
   }
   if (const GreError e = check_inner_packet(text); e != GreError::kOk) {
@@ -383,7 +387,7 @@ void PathWorker::handle_sealed(PacketBuf* b, std::uint8_t* payload, std::uint32_
 }
 
 // A NACK from the peer: its ranges go to the TUN reader, which holds what was sent.
-void PathWorker::handle_nack(std::span<const std::uint8_t> body) {
+void PathWorker::handle_nack(std::span<const std::uint8_t> body, RepairRequest how) {
   const NackParsed n = parse_nack(body);
   if (n.error != NackError::kOk) {
     bump(stats_.rx_nack_dropped);
@@ -392,7 +396,12 @@ void PathWorker::handle_nack(std::span<const std::uint8_t> body) {
     return;
   }
   for (std::size_t i = 0; i < n.count; ++i) {
-    if (repair_ring_.push(RepairRequest{n.ranges[i].first, n.ranges[i].count, n.ranges[i].attempt})) {
+    RepairRequest rq = how;
+    rq.first = n.ranges[i].first;
+    rq.count = n.ranges[i].count;
+    rq.attempt = n.ranges[i].attempt;
+    rq.first_of_message = i == 0;
+    if (repair_ring_.push(rq)) {
       bump(stats_.rx_nack_ranges);
       repair_wake_ = true;
     } else {

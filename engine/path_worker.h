@@ -173,7 +173,7 @@ class PathWorker {
     if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle_rx(b);
   }
   void handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint32_t len);
-  void handle_nack(std::span<const std::uint8_t> body);
+  void handle_nack(std::span<const std::uint8_t> body, RepairRequest how = RepairRequest{});
 
   PathSpec spec_;
   std::optional<std::uint32_t> gre_key_;  // the connection's GRE key (checked on receive)

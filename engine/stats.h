@@ -40,6 +40,7 @@ struct TxStats {
   Counter tx_repaired{0};           // segments sent again because the peer asked (NACK)
   Counter tx_repair_missing{0};     // ... asked for but no longer in the history (or no path)
   Counter tx_repair_limited{0};     // ... refused by the repair budget
+  Counter tx_repair_replayed{0};    // ranges of sealed repair requests seen before: ignored
   Counter tx_drop_too_big{0};       // larger than the configured MTU
   Counter tx_drop_no_connection{0}; // inner destination matches no connection
   Counter tx_drop_no_path{0};       // no path of the connection is up

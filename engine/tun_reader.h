@@ -31,10 +31,12 @@
 
 #include <array>
 #include <atomic>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include "engine/counter_window.h"
 #include <deque>
 
 #include "engine/path_state_mailbox.h"
@@ -156,6 +158,17 @@ class TunReader {
     std::uint32_t first_seq = 0;  // GRE sequence numbers of its first and last datagram
     std::uint32_t last_seq = 0;
   };
+  // Replay windows of sealed repair requests (accept_nack), per connection slot and key
+  // slot; allocated when a connection's first sealed request comes, kept across reloads.
+  struct NackWindow {
+    bool used = false;
+    std::uint32_t gen = 0;
+    CounterWindow<1024> window;
+  };
+  using NackReplay = std::array<NackWindow, SessionKeys::kRxSlots>;
+  std::vector<std::unique_ptr<NackReplay>> nack_replay_;
+  std::vector<bool> nack_accepted_;  // per path slot: the message being popped was new
+  bool accept_nack(std::size_t connection, const RepairRequest& rq);
   // Sent batches of one path kept for reinjection, oldest first (fixed capacity).
   using History = FixedRing<SentBatch, 2048>;
 

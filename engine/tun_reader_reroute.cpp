@@ -167,11 +167,39 @@ void TunReader::serve_repairs(std::uint64_t now_ns) {
     PathWorker* w = paths_[p];
     if (!w) continue;
     RepairRequest rq;
+    if (nack_accepted_.size() <= p) nack_accepted_.resize(p + 1, true);
     while (w->repair_ring().pop(rq)) {
       const int conn = tunnel_.paths[p].connection;
+      // A sealed request opened (it is the peer's), but it may be a copy sent again by
+      // anyone who saw it: each message counts once, whichever path brings it.
+      if (rq.key_slot != RepairRequest::kPlain) {
+        if (rq.first_of_message) nack_accepted_[p] = accept_nack(static_cast<std::size_t>(conn), rq);
+        if (!nack_accepted_[p]) {
+          bump(stats_.tx_repair_replayed);
+          continue;
+        }
+      }
       for (std::uint32_t i = 0; i < rq.count; ++i) repair(conn, rq.first + i, rq.attempt, now_ns);
     }
   }
+}
+
+// The replay window of sealed repair requests, per connection and key slot (the peer seals
+// them in one nonce space, kRepairSpace, with its own counter). A slot's newer generation
+// (new key material) starts its window afresh; an older one is refused.
+bool TunReader::accept_nack(std::size_t c, const RepairRequest& rq) {
+  if (rq.key_slot >= SessionKeys::kRxSlots) return false;
+  if (nack_replay_.size() <= c) nack_replay_.resize(c + 1);
+  if (!nack_replay_[c]) nack_replay_[c] = std::make_unique<NackReplay>();
+  NackWindow& st = (*nack_replay_[c])[rq.key_slot];
+  if (!st.used || rq.key_gen > st.gen) {
+    st.used = true;
+    st.gen = rq.key_gen;
+    st.window.reset();
+  } else if (rq.key_gen < st.gen) {
+    return false;
+  }
+  return st.window.check_and_update(rq.counter);
 }
 
 // Sends number `seq` of `connection` again: the datagram is found in the history of the path

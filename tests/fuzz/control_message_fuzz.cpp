@@ -72,7 +72,8 @@ void check_accepted(std::span<const std::uint8_t> in, const ControlAuth& auth, c
   const bool status = m.path_status.has_value();
   bool reserved_zero = true;
   for (std::size_t i = 0; i < kHeaderSize + body; ++i) {
-    if (status && i >= kHeaderSize + 1 && i < kHeaderSize + 4) {
+    // PATH_STATUS: status, lost path (u16, kept), 1 reserved byte (written as zero).
+    if (status && i == kHeaderSize + 3) {
       check(out[i] == 0);
       reserved_zero = reserved_zero && in[i] == 0;
       continue;
