@@ -33,7 +33,7 @@ ip netns add "$N1"
 ip netns add "$N2"
 RATE=${NAT_RATE:-100mbit}
 MEASURE=${NAT_MEASURE:-0}
-T=6; HANDOVER_S=4
+T=5; HANDOVER_S=3
 [ "$MEASURE" = 1 ] && T=10 && HANDOVER_S=10
 
 shape() {  # ns dev
@@ -146,6 +146,27 @@ for i in 1 2; do
   raw_sum=$(python3 -c "print($raw_sum + $r)")
   ip -n "$A" route del "172.16.$i.2/32"
 done
+
+# NAT_MEASURE: kernel MPTCP over the same two NAT paths, in the same run (download, like the
+# tunnel's): the server announces its second address, the client opens a subflow from its
+# second interface to it.
+if [ "$MEASURE" = 1 ] && command -v mptcpize >/dev/null; then
+  for i in 1 2; do ip -n "$A" route add "172.16.$i.2/32" via "10.1.$i.1" dev "c$i"; done
+  for ns in "$A" "$B"; do
+    ip netns exec "$ns" sysctl -qw net.mptcp.enabled=1
+    ip -n "$ns" mptcp limits set subflows 2 add_addr_accepted 2
+  done
+  ip -n "$B" mptcp endpoint add 172.16.2.2 dev s2 signal
+  ip netns exec "$B" mptcpize run iperf3 -s -D -p 5302 --logfile "$WORK/iperf-mptcp.log"
+  wait_for 30 sh -c "ip netns exec '$B' ss -ltn | grep -q :5302"
+  ip netns exec "$A" mptcpize run iperf3 -c 172.16.1.2 -p 5302 -t "$T" -R -J >"$WORK/mptcp.json" ||
+    fail "MPTCP iperf3"
+  read -r mp mpmin mpiv <<<"$(intervals "$WORK/mptcp.json")"
+  subflows=$(ip netns exec "$B" nstat -az MPTcpExtMPJoinAckRx 2>/dev/null | awk '/MPJoinAckRx/ {print $2}')
+  echo "kernel MPTCP download through the NATs: $mp Mbit/s ($(python3 -c "print('%.1f' % (100*$mp/$raw_sum))") % of the raw sum; joins $subflows); per second: $mpiv"
+  ip -n "$B" mptcp endpoint flush
+  for i in 1 2; do ip -n "$A" route del "172.16.$i.2/32"; done
+fi
 
 start_mptd_pair
 wait_for 100 established a || fail "client: the server never answered"
