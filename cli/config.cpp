@@ -68,7 +68,8 @@ constexpr std::string_view kNoSignalling =
 
 constexpr NotActedOn kNotActedOn[] = {
     {SectionKind::kGeneral, "accept_remote", false,
-     "mpt does not accept connections from unknown peers"},
+     "mpt creates no connections for unknown peers (no server template yet); a connection "
+     "file that leaves remote_ipaddr unset (with auth_key) accepts its peer from any address"},
     {SectionKind::kGeneral, "cmdport_local", false, "mpt is controlled through a Unix socket"},
     {SectionKind::kGeneral, "cmd_timeout", false, "it was read only by the original mpt client"},
     {SectionKind::kGeneral, "interface_num", false, "it was unused in the original too"},
