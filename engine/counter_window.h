@@ -52,4 +52,28 @@ class CounterWindow {
   std::array<std::uint64_t, kBits / 64> bits_{};
 };
 
+// A CounterWindow for one receive key slot, whose key material changes over time
+// (SessionKeys): each change bumps the slot's generation. A newer generation starts the
+// window afresh; a packet opened under an older one (just before the slot changed) is
+// refused. Used for sealed data (TunWriter) and sealed repair requests (TunReader).
+template <std::size_t kBits>
+class KeyedCounterWindow {
+ public:
+  [[nodiscard]] bool check_and_update(std::uint32_t generation, std::uint64_t counter) {
+    if (!used_ || generation > generation_) {
+      used_ = true;
+      generation_ = generation;
+      window_.reset();
+    } else if (generation < generation_) {
+      return false;
+    }
+    return window_.check_and_update(counter);
+  }
+
+ private:
+  std::uint32_t generation_ = 0;
+  bool used_ = false;
+  CounterWindow<kBits> window_;
+};
+
 }  // namespace mpt::engine

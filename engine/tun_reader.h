@@ -160,12 +160,7 @@ class TunReader {
   };
   // Replay windows of sealed repair requests (accept_nack), per connection slot and key
   // slot; allocated when a connection's first sealed request comes, kept across reloads.
-  struct NackWindow {
-    bool used = false;
-    std::uint32_t gen = 0;
-    CounterWindow<1024> window;
-  };
-  using NackReplay = std::array<NackWindow, SessionKeys::kRxSlots>;
+  using NackReplay = std::array<KeyedCounterWindow<1024>, SessionKeys::kRxSlots>;
   std::vector<std::unique_ptr<NackReplay>> nack_replay_;
   std::vector<bool> nack_accepted_;  // per path slot: the message being popped was new
   bool accept_nack(std::size_t connection, const RepairRequest& rq);

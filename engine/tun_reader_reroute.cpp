@@ -185,21 +185,12 @@ void TunReader::serve_repairs(std::uint64_t now_ns) {
 }
 
 // The replay window of sealed repair requests, per connection and key slot (the peer seals
-// them in one nonce space, kRepairSpace, with its own counter). A slot's newer generation
-// (new key material) starts its window afresh; an older one is refused.
+// them in one nonce space, kRepairSpace, with its own counter).
 bool TunReader::accept_nack(std::size_t c, const RepairRequest& rq) {
   if (rq.key_slot >= SessionKeys::kRxSlots) return false;
   if (nack_replay_.size() <= c) nack_replay_.resize(c + 1);
   if (!nack_replay_[c]) nack_replay_[c] = std::make_unique<NackReplay>();
-  NackWindow& st = (*nack_replay_[c])[rq.key_slot];
-  if (!st.used || rq.key_gen > st.gen) {
-    st.used = true;
-    st.gen = rq.key_gen;
-    st.window.reset();
-  } else if (rq.key_gen < st.gen) {
-    return false;
-  }
-  return st.window.check_and_update(rq.counter);
+  return (*nack_replay_[c])[rq.key_slot].check_and_update(rq.key_gen, rq.counter);
 }
 
 // Sends number `seq` of `connection` again: the datagram is found in the history of the path

@@ -83,17 +83,7 @@ bool TunWriter::accept_sealed(std::size_t c, const PacketRef& r) {
   if (r.space >= kDataSpaces || r.key_slot >= SessionKeys::kRxSlots) return false;
   if (replay_.size() <= c) replay_.resize(c + 1);
   if (!replay_[c]) replay_[c] = std::make_unique<ConnectionReplay>();
-  ReplayState& st = (*replay_[c])[r.key_slot][r.space];
-  // A slot's generation grows each time it gets new key material: a newer one starts its
-  // window afresh; a packet of an older one (opened just before the slot changed) is refused.
-  if (!st.used || r.key_gen > st.gen) {
-    st.used = true;
-    st.gen = r.key_gen;
-    st.window.reset();
-  } else if (r.key_gen < st.gen) {
-    return false;
-  }
-  return st.window.check_and_update(r.counter);
+  return (*replay_[c])[r.key_slot][r.space].check_and_update(r.key_gen, r.counter);
 }
 
 void TunWriter::build_sources() {

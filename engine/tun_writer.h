@@ -171,12 +171,8 @@ class TunWriter {
   // delivered only once, whichever path it came on; and the repair requests' sealers.
   static constexpr std::size_t kDataSpaces = 4;
   static constexpr std::size_t kReplayBits = 16384;  // 2 x kMaxReorderWindow
-  struct ReplayState {
-    std::uint32_t gen = 0;
-    bool used = false;
-    CounterWindow<kReplayBits> window;
-  };
-  using ConnectionReplay = std::array<std::array<ReplayState, kDataSpaces>, SessionKeys::kRxSlots>;
+  using ConnectionReplay =
+      std::array<std::array<KeyedCounterWindow<kReplayBits>, kDataSpaces>, SessionKeys::kRxSlots>;
   std::vector<std::unique_ptr<ConnectionReplay>> replay_;
   std::vector<TxSealer> nack_sealers_;
   const std::deque<SessionKeys>* keys_ = nullptr;

@@ -184,6 +184,16 @@ write_pair_configs() {  # [CONNECTION_LINE...]
   done
 }
 
+# A byte-checked TCP stream from $A to 10.201.0.2 in $B (mpt-testtool tcp-send/tcp-recv);
+# fails the test if it does not arrive intact. The receiver's report is in $WORK/recv.out.
+checked_stream() {  # PORT BYTES SEED
+  ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 "$1" "$2" "$3" >"$WORK/recv.out" 2>&1 &
+  local rpid=$!
+  wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
+  ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 "$1" "$2" "$3" >/dev/null || fail "sender failed"
+  wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact"; }
+}
+
 # Whether side $1 (a or b) has heard the peer's HELLO answer.
 established() { "$MPT" --socket "$WORK/$1.sock" status --json | grep -q '"established":true'; }
 

@@ -32,11 +32,7 @@ tx() {  # KEY -> A's tx counter
 }
 ip netns exec "$A" "$TOOL" capture-control 4754 6 "$WORK/cap.txt" >"$WORK/cap.out" 2>&1 &
 cpid=$!
-ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5201 60000000 5 >"$WORK/recv.out" 2>&1 &
-rpid=$!
-wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
-ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 5201 60000000 5 >/dev/null || fail "sender failed"
-wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact"; }
+checked_stream 5201 60000000 5
 wait $cpid
 ip netns exec "$B" nft delete table inet loss
 # Repair requests: GRE without options (4 bytes), then the sealed header's kind 5.

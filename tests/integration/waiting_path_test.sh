@@ -36,11 +36,7 @@ ip -n "$B" link set veth1 up
 wait_for 100 sh -c "[ \"\$(\"$MPT\" --socket '$WORK/a.sock' status --json | grep -o '\"path\":\"it/path_1\",\"state\":\"up\"')\" ]" ||
   fail "path 1 did not come up after its interface appeared: $(path_state a 1)"
 echo "path 1 up $((($(date +%s%N) - t0) / 1000000)) ms after its interface was created"
-ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5201 30000000 3 >"$WORK/recv.out" 2>&1 &
-rpid=$!
-wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
-ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 5201 30000000 3 >/dev/null || fail "sender failed"
-wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact"; }
+checked_stream 5201 30000000 3
 tx1=$("$MPT" --socket "$WORK/a.sock" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][1]['tx_bytes'])")
 echo "path 1 carried $tx1 bytes of the transfer"
 [ "$tx1" -gt 100000 ] || fail "path 1 carried only $tx1 bytes"
