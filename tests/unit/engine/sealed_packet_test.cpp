@@ -132,3 +132,17 @@ TEST_CASE("TxSealer: the counter restarts only under new key material", "[sealed
   slot.publish(m);
   CHECK_FALSE(s.refresh(slot));
 }
+
+TEST_CASE("KeyedCounterWindow: a new generation starts afresh, an older one is refused",
+          "[sealed_packet]") {
+  mpt::engine::KeyedCounterWindow<1024> w;
+  CHECK(w.check_and_update(3, 10));
+  CHECK_FALSE(w.check_and_update(3, 10));  // replay
+  CHECK(w.check_and_update(3, 11));
+  // New key material in the slot: counters start again under it.
+  CHECK(w.check_and_update(4, 10));
+  CHECK(w.check_and_update(4, 0));
+  // A packet opened under the slot's previous material, just before it changed.
+  CHECK_FALSE(w.check_and_update(3, 12));
+  CHECK_FALSE(w.check_and_update(4, 10));
+}
