@@ -1219,3 +1219,20 @@ TEST_CASE("auth_key: at least 16 characters, or a key file that only its owner m
   REQUIRE(errs.size() == 1);
   CHECK_THAT(errs[0].message, Contains("is empty"));
 }
+
+TEST_CASE("The NAT example pair loads with no errors and no warnings; the server knows no client address",
+          "[config]") {
+  const LoadResult c = mpt::config::load_config_dir(repo_dir() + "/examples/nat-client");
+  const LoadResult s = mpt::config::load_config_dir(repo_dir() + "/examples/nat-server");
+  INFO(dump(c.diagnostics) + dump(s.diagnostics));
+  REQUIRE(c.ok());
+  REQUIRE(s.ok());
+  CHECK(c.diagnostics.empty());
+  CHECK(s.diagnostics.empty());
+  REQUIRE(s.config.connections.size() == 1);
+  for (const auto& p : s.config.connections[0].paths) CHECK_FALSE(p.remote_ipaddr.is_set());
+  for (const auto& p : c.config.connections[0].paths) {
+    CHECK(p.remote_ipaddr.is_set());
+    CHECK_FALSE(p.private_ipaddr.is_set());
+  }
+}
