@@ -135,6 +135,7 @@ void PathWorker::run() {
     const bool more = tx_ring_.read_available() > 0 || rx_return_ring_.read_available() > 0;
     ring_.submit_and_wait(more ? 0 : 1);
     const std::size_t n = ring_.copy_cqes(cqes);
+    refresh_peer();  // where the peer is now: the receive filter and this turn's sends
     for (std::size_t i = 0; i < n; ++i) {
       const io_uring_cqe& c = cqes[i];
       switch (op_of(c.user_data)) {
@@ -205,12 +206,16 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
     return;
   }
   const auto* from = static_cast<const sockaddr*>(io_uring_recvmsg_name(out));
-  // A keyed connection takes datagrams from any address: what is not sealed under its keys
-  // is dropped below (sealed data that does not open, control messages that the control
-  // thread cannot authenticate), and the peer may have moved (NAT rebinding, a new address):
-  // the control thread follows it once an authenticated message shows where it is now.
-  // Without keys the source address is the only check there is.
-  if (!sealed_ && !same_ip(from, peer_)) {
+  // Without keys the source address is the only check there is. A keyed connection takes
+  // control messages from any address -- the peer may have moved (NAT rebinding, a new
+  // address), and the control thread follows it once an authenticated message shows where
+  // it is now -- but sealed data and repair requests only from the peer's current address
+  // (any port: a NAT maps the peer's entropy ports to ports of its own): from anywhere else
+  // they cost a comparison and a drop, not an AEAD open (handle_datagram). A peer that
+  // moved is followed within a probe (every 20 ms on a busy path; a new path carries data
+  // only after it has answered), so its data is not held up.
+  rx_from_known_ = same_ip(from, peer_);
+  if (!sealed_ && !rx_from_known_) {
     bump(stats_.rx_drop_unknown_peer);
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped datagram from an address that is not "
                         "this path's peer", spec_.name.c_str());
@@ -269,6 +274,12 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
   }
   if (p.fields.protocol == kProtoMptControl && len - p.header_size > 0 &&
       (payload[p.header_size] == kSealedData || payload[p.header_size] == kSealedRepair)) {
+    if (!rx_from_known_) [[unlikely]] {
+      bump(stats_.rx_drop_unknown_peer);
+      MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped sealed data from an address that is "
+                          "not this path's peer", spec_.name.c_str());
+      return;
+    }
     handle_sealed(b, payload, len, p);
     return;
   }
@@ -469,7 +480,6 @@ void PathWorker::send_tx_batch() {
   std::array<PacketBuf*, kBatchMax> bufs;
   const std::size_t n = tx_ring_.pop(bufs.data(), bufs.size());
   if (n == 0) return;
-  refresh_peer();
   if (down() || peer_len_ == 0 || !has_sockets()) [[unlikely]] {
     // The path is dead (or has nowhere to send): hand the batches back so the reader sends
     // them on a live path.

@@ -244,6 +244,7 @@ class PathWorker {
 
   const sockaddr* rx_from_ = nullptr;  // source of the datagram being handled
   socklen_t rx_from_len_ = 0;
+  bool rx_from_known_ = false;         // ... and it is the peer's current address
   std::array<PacketRef, kBatchMax> rx_batch_{};
   std::size_t rx_batch_len_ = 0;
   std::array<PacketBuf*, kBatchMax> tx_returns_{};

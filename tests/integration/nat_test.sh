@@ -248,8 +248,10 @@ echo "handover: path 0 away ${HANDOVER_S} s, back with 10.1.1.3: carrying data a
 [ "$SANITIZED" = 1 ] || [ "$joined" -le 1500 ] || fail "path 0 took $joined ms to carry data again"
 [ "$st" != up ] || fail "path 0 still up after its link was deleted"
 
-# 4. Strangers: the client's datagrams, captured at the server, sent again from elsewhere.
+# 4. Strangers: the client's datagrams, captured at the server, sent again from elsewhere
+# (172.16.1.9 in N1's subnet, not masqueraded: another address than the client's).
 ip -n "$N1" addr add 172.16.1.9/24 dev out
+ip netns exec "$N1" nft insert rule ip nat post ip saddr 172.16.1.9 accept
 ip netns exec "$B" "$TOOL" capture-control 4754 1.5 "$WORK/cap.txt" >/dev/null &
 cpid=$!
 ip netns exec "$A" ping -c 10 -i 0.1 10.201.0.2 >/dev/null || true
@@ -258,12 +260,13 @@ n=$(grep -c " 172.16.1.2 " "$WORK/cap.txt" || true)  # path 0's: those are repla
 [ "$n" -ge 3 ] || fail "captured only $n datagrams of path 0"
 before=$(remote_of b 0); moves0=$(moves_of b 0)
 "$MPT" --socket "$WORK/b.sock" status --json >"$WORK/before.json"
-rej0=$(field b "sum(j['control_rx_errors'].values()) + sum(p['rx_drop_replay'] + p['rx_drop_auth'] for p in j['paths'])")
+rej0=$(field b "sum(j['control_rx_errors'].values()) + sum(p['rx_drop_replay'] + p['rx_drop_auth'] + p['rx_drop_unknown_peer'] for p in j['paths'])")
 for m in none flip truncate; do
   ip netns exec "$N1" "$TOOL" replay-control "$WORK/cap.txt" 172.16.1.2 172.16.1.9 172.16.1.2 4754 $m >/dev/null
 done
 sleep 0.5
-rej1=$(field b "sum(j['control_rx_errors'].values()) + sum(p['rx_drop_replay'] + p['rx_drop_auth'] for p in j['paths'])")
+rej1=$(field b "sum(j['control_rx_errors'].values()) + sum(p['rx_drop_replay'] + p['rx_drop_auth'] + p['rx_drop_unknown_peer'] for p in j['paths'])")
+dunk=$(field b "j['paths'][0]['rx_drop_unknown_peer']")
 after=$(remote_of b 0)
 "$MPT" --socket "$WORK/b.sock" status --json >"$WORK/after.json"
 # Where the stranger's datagrams went: every counter of the server that moved.
@@ -286,6 +289,22 @@ print("  server counters that moved: " + (", ".join(moved) or "none"))
 PY
 echo "strangers: $((3 * n)) datagrams replayed from 172.16.1.9: $((rej1 - rej0)) refused and counted; server path 0 peer $before -> $after"
 [ "$after" = "$before" ] || fail "a stranger moved the server's path 0 to $after"
+# Sealed data and repair requests among them (kind 4 or 5 after the GRE header): dropped
+# unread, by address, 3 times each (exact, flipped, cut).
+ndata=$(python3 - "$WORK/cap.txt" <<'PY'
+import sys
+n = 0
+for line in open(sys.argv[1]):
+    src, dst, hexs = line.split()
+    if dst != "172.16.1.2": continue
+    d = bytes.fromhex(hexs)
+    hs = 4 + 4 * bool(d[0] & 0x80) + 4 * bool(d[0] & 0x20) + 4 * bool(d[0] & 0x10)
+    n += len(d) > hs and d[hs] in (4, 5)
+print(n)
+PY
+)
+echo "  of them sealed data and repair requests: $ndata, each sent 3 times; dropped unread (another address): $dunk"
+[ "$dunk" -ge $((3 * ndata)) ] || fail "sealed data from another address was not dropped unread"
 [ "$(moves_of b 0)" = "$moves0" ] || fail "endpoint_moves changed on a stranger's datagrams"
 [ $((rej1 - rej0)) -ge $((3 * n)) ] || fail "only $((rej1 - rej0)) of $((3 * n)) datagrams refused and counted"
 ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.201.0.2 >/dev/null || fail "ping after the strangers"
