@@ -322,6 +322,10 @@ void ControlLoop::tick() {
       ++p.probes_sent;
       send(i, MessageType::kProbe, &body);
     }
+    // Keyed, and no session keys yet (the handshake takes a round trip, and the peer may
+    // start later): nothing can be heard on the path yet, so its silence is not judged --
+    // declared dead now, it would sit out a hold-down once the peer is there.
+    if (c.secure && !c.secure->established()) p.health.hold_silence(now);
     p.health.tick(now);
     apply(i, now);
   }

@@ -84,6 +84,11 @@ class PathHealth {
       set_state(HealthState::kDown, now_us);
     }
   }
+  // Nothing can be heard on the path yet (no session keys): an up path is not judged
+  // silent until this stops being called.
+  void hold_silence(std::uint64_t now_us) {
+    if (state_ == HealthState::kUp && now_us > last_heard_us_) last_heard_us_ = now_us;
+  }
   // New intervals from a reload; the state is kept.
   void set_params(const HealthParams& p) { params_ = p; }
 

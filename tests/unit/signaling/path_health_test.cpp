@@ -608,3 +608,21 @@ TEST_CASE("A new attachment joins after the short hold-down; a flapping path wai
   h.new_attachment();
   CHECK_FALSE(h.joining());
 }
+
+TEST_CASE("An up path is not judged silent while nothing can be heard on it (no keys yet)",
+          "[path_health]") {
+  PathHealth h(params(), 0);
+  for (std::uint64_t t = 0; t <= 500 * kMsUs; t += kMsUs) {
+    h.hold_silence(t);
+    CHECK_FALSE(h.tick(t));
+  }
+  CHECK(h.state() == HealthState::kUp);
+  // Keys now: silence counts from the last hold.
+  CHECK_FALSE(h.tick(500 * kMsUs + kDead));
+  CHECK(h.tick(500 * kMsUs + kDead + 1));
+  CHECK(h.state() == HealthState::kDown);
+  // A down path stays down: holding silence does not bring it back.
+  h.hold_silence(2 * kSecUs);
+  CHECK_FALSE(h.tick(2 * kSecUs));
+  CHECK(h.state() == HealthState::kDown);
+}
