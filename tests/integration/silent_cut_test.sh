@@ -70,7 +70,12 @@ rto_allowed=0
 [ "$rto" -gt 0 ] && [ "$rto" -le "$rto_allowed" ] && echo "WARNING: $rto RTO tolerated in a sanitizer build"
 if [ "$MODE" = repair ]; then
   [ "${repaired:-0}" -gt 0 ] || { "$MPT" --socket "$WORK/a.sock" status; fail "nothing repaired after a silent cut"; }
-  [ "${reinjected:-0}" -lt 100 ] || fail "$reinjected segments reinjected although repair is on (only the tail should be)"
+  # Only the tail may be reinjected: what the cut path carried beyond the newest number any
+  # other path sent. That is everything it took in the detection time (60 ms, up to ~500
+  # segments at 100 Mbit/s) when the other path was idle meanwhile, and usually far less
+  # (observed 0-74, once 188 in 25 runs on 2026-12-01); the whole unconfirmed history -- what
+  # repair mode must not push -- is about 1000 (50 ms queue + detection).
+  [ "${reinjected:-0}" -lt 500 ] || fail "$reinjected segments reinjected although repair is on (only the tail should be)"
   [ "$rto" -le "$rto_allowed" ] || { "$MPT" --socket "$WORK/a.sock" status; "$MPT" --socket "$WORK/b.sock" status
     fail "the TCP flow had $rto retransmission timeout(s) across the cut"; }
   echo "PASS: silent cut, lost sends repaired on request, payload intact, no RTO"
