@@ -406,13 +406,18 @@ void PathWorker::handle_nack(std::span<const std::uint8_t> body, RepairRequest h
                         spec_.name.c_str(), to_string(n.error));
     return;
   }
+  // The message's first range *that gets into the ring* carries the replay check for the
+  // ones after it (TunReader::serve_repairs): were it the first range, and that one lost to a
+  // full ring, the rest would ride on the previous message's verdict.
+  bool pushed = false;
   for (std::size_t i = 0; i < n.count; ++i) {
     RepairRequest rq = how;
     rq.first = n.ranges[i].first;
     rq.count = n.ranges[i].count;
     rq.attempt = n.ranges[i].attempt;
-    rq.first_of_message = i == 0;
+    rq.first_of_message = !pushed;
     if (repair_ring_.push(rq)) {
+      pushed = true;
       bump(stats_.rx_nack_ranges);
       repair_wake_ = true;
     } else {
