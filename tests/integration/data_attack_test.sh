@@ -99,9 +99,5 @@ echo "  forged: $((a1 - a0)), truncated: $((a2 - a1)) counted as rx_drop_auth; $
 
 # 5. Still a working tunnel.
 [ "$(path_state b 0)" = up ] && [ "$(path_state b 1)" = up ] || fail "B's paths: $(path_state b 0) / $(path_state b 1)"
-ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5401 20000000 11 >"$WORK/recv.out" 2>&1 &
-rpid=$!
-wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
-ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 5401 20000000 11 >/dev/null || fail "sender failed"
-wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact"; }
+checked_stream 5401 20000000 11
 echo "PASS: no plaintext on the wire, every outer packet GRE-in-UDP; spoofed, replayed, forged and truncated data refused and counted; the tunnel carries traffic"
