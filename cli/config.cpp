@@ -1,5 +1,6 @@
 // mpt configuration loader: a small INI reader that keeps line numbers, plus the validation of
-// the original MPT layout (interface.conf + connections/*.conf) into the structs of config.h.
+// the original MPT layout (interface.conf + connections/*.conf, and in server mode
+// connections/conf.template + clients/*.conf) into the structs of config.h.
 //
 // Why our own INI reader: every diagnostic must name the file, the line and the key, and
 // Boost.PropertyTree's INI parser drops line numbers. The reader accepts what iniparser-style
@@ -50,7 +51,7 @@ constexpr std::size_t kMaxIfNameLen = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxNameLen = 255;
 constexpr std::size_t kMaxShownValue = 80;  // longer values are cut in messages
 
-enum class SectionKind { kGeneral, kTun, kConnection, kPath, kNet };
+enum class SectionKind { kGeneral, kTun, kConnection, kPath, kNet, kClient };
 
 // Keys that mpt accepts (so original configurations load unchanged) but does not act on yet.
 // Each one present in a file gives one warning. Remove a row when the feature lands.
@@ -67,9 +68,6 @@ constexpr std::string_view kNoSignalling =
     "mpt signals on the data paths, not on a separate control port";
 
 constexpr NotActedOn kNotActedOn[] = {
-    {SectionKind::kGeneral, "accept_remote", false,
-     "mpt creates no connections for unknown peers (no server template yet); a connection "
-     "file that leaves remote_ipaddr unset (with auth_key) accepts its peer from any address"},
     {SectionKind::kGeneral, "cmdport_local", false, "mpt is controlled through a Unix socket"},
     {SectionKind::kGeneral, "cmd_timeout", false, "it was read only by the original mpt client"},
     {SectionKind::kGeneral, "interface_num", false, "it was unused in the original too"},
@@ -468,6 +466,13 @@ class SectionReader {
     ctx_.error(e.line, qualified(e.key), message + " (got '" + shown(e.value) + "')");
   }
 
+  // A key that may not be set here at all (its value does not matter, and a key's value is
+  // not repeated: it may be a secret).
+  void refuse(IniEntry& e, const std::string& message) {
+    e.bad = true;
+    ctx_.error(e.line, qualified(e.key), message);
+  }
+
   // Integer in lo..hi. Returns the entry when present and valid.
   IniEntry* get_int(std::string_view key, int lo, int hi, int& out) {
     IniEntry* e = take(key);
@@ -792,7 +797,9 @@ InterfaceConfig parse_interface_impl(const std::string& text, FileContext& ctx) 
         }
       }
     }
-    r.get_bool("accept_remote", ic.accept_remote);
+    if (IniEntry* e = r.get_bool("accept_remote", ic.accept_remote)) {
+      ic.accept_remote_line = e->line;
+    }
     r.get_port("cmdport_local", 0, ic.cmdport_local);
     r.get_int("cmd_timeout", 0, kMaxCmdTimeout, ic.cmd_timeout_s);
     r.get_int("interface_num", 0, kMaxInterfaceNum, ic.interface_num);
@@ -813,52 +820,53 @@ InterfaceConfig parse_interface_impl(const std::string& text, FileContext& ctx) 
 // connections/*.conf
 
 // auth_key = file:PATH -> the key in that file (mode checked, like wg's key files); then the
-// length check. Errors name the file and line, never the key.
+// length check. A relative PATH is from the directory of the file that names it (ctx). Errors
+// name the file, the line and `key` ("connection:auth_key", "client:auth_key"), never the key.
 // Returns true if it reported an error.
-bool resolve_auth_key(ConnectionConfig& c, FileContext& ctx) {
-  if (c.auth_key.empty()) return false;
-  const int line = c.auth_key_line;
-  if (c.auth_key.rfind("file:", 0) == 0) {
-    std::filesystem::path path = c.auth_key.substr(5);
+bool resolve_auth_key(std::string& auth_key, int line, const std::string& key,
+                      FileContext& ctx) {
+  if (auth_key.empty()) return false;
+  if (auth_key.rfind("file:", 0) == 0) {
+    std::filesystem::path path = auth_key.substr(5);
     if (path.is_relative()) path = std::filesystem::path(ctx.file()).parent_path() / path;
-    c.auth_key.clear();
+    auth_key.clear();
     struct stat st{};
     if (::stat(path.c_str(), &st) != 0) {
-      ctx.error(line, "connection:auth_key",
-                "key file " + path.string() + ": " + std::strerror(errno));
+      ctx.error(line, key, "key file " + path.string() + ": " + std::strerror(errno));
       return true;
     }
     if (!S_ISREG(st.st_mode)) {
-      ctx.error(line, "connection:auth_key", "key file " + path.string() + " is not a file");
+      ctx.error(line, key, "key file " + path.string() + " is not a file");
       return true;
     }
     if (st.st_mode & 077) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      ctx.error(line, "connection:auth_key",
+      ctx.error(line, key,
                 "key file " + path.string() + " has mode " + mode +
                     ": group or others may read it (chmod 600 " + path.string() + ")");
       return true;
     }
     std::ifstream in(path);
-    std::string key;
-    std::getline(in, key);
-    while (!key.empty() && (key.back() == '\r' || key.back() == ' ' || key.back() == '\t')) {
-      key.pop_back();
+    std::string text;
+    std::getline(in, text);
+    while (!text.empty() &&
+           (text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) {
+      text.pop_back();
     }
     if (!in && !in.eof()) {
-      ctx.error(line, "connection:auth_key", "key file " + path.string() + ": cannot read it");
+      ctx.error(line, key, "key file " + path.string() + ": cannot read it");
       return true;
     }
-    c.auth_key = key;
-    if (key.empty()) {
-      ctx.error(line, "connection:auth_key", "key file " + path.string() + " is empty");
+    auth_key = text;
+    if (text.empty()) {
+      ctx.error(line, key, "key file " + path.string() + " is empty");
       return true;
     }
   }
-  if (c.auth_key.size() < kMinAuthKeyLength) {
-    ctx.error(line, "connection:auth_key",
-              "auth_key is too short (" + std::to_string(c.auth_key.size()) + " characters, at "
+  if (auth_key.size() < kMinAuthKeyLength) {
+    ctx.error(line, key,
+              "auth_key is too short (" + std::to_string(auth_key.size()) + " characters, at "
               "least " + std::to_string(kMinAuthKeyLength) + "): `mpt genkey` prints a good one");
     return true;
   }
@@ -870,6 +878,9 @@ struct ConnectionParse {
   int name_line = 0;
   int ip_local_line = 0;
   int connection_line = 0;  // the [connection] header
+  // Address family of ip_local / ip_remote (from ip_ver); 0 when ip_ver is bad. A server
+  // template's clients check their ip_remote against it.
+  int family = 0;
 };
 
 PathConfig parse_path(SectionReader& r) {
@@ -914,17 +925,30 @@ NetConfig parse_net(SectionReader& r) {
   return n;
 }
 
+// server_template: the [connection] of connections/conf.template (server mode), which serves
+// every client: ip_remote and auth_key come from each clients/NAME.conf and may not be set
+// here, and control_auth must be hmac (each client is keyed).
 void parse_connection_section(SectionReader& r, ConnectionParse& out,
                               int& path_count, int& path_count_line, int& net_count,
-                              int& net_count_line) {
+                              int& net_count_line, bool server_template) {
   ConnectionConfig& c = out.config;
+  // A template's name is not a connection name (each client is named by its file): it is
+  // still checked, and then not used.
   if (IniEntry* e = r.get_name("name", kMaxNameLen, false, c.name)) out.name_line = e->line;
   r.get_int("permission", 0, 3, c.permission);
   const int family = read_ip_ver(r, c.ip_ver);
+  out.family = family;
   IniEntry* local = nullptr;
   IniEntry* remote = nullptr;
   if (r.require("ip_local")) local = r.get_address("ip_local", family, c.ip_local);
-  if (r.require("ip_remote")) remote = r.get_address("ip_remote", family, c.ip_remote);
+  if (server_template) {
+    if (IniEntry* e = r.take("ip_remote")) {
+      r.refuse(*e, "a server template has no ip_remote: it is set per client in "
+                   "clients/NAME.conf");
+    }
+  } else if (r.require("ip_remote")) {
+    remote = r.get_address("ip_remote", family, c.ip_remote);
+  }
   if (local != nullptr) {
     out.ip_local_line = local->line;
     if (!c.ip_local.is_set()) {
@@ -960,17 +984,25 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.get_int("max_buffdelay_msec", 0, kMaxBuffDelayMs, c.max_buffdelay_msec);
   c.max_buffdelay_set = c.max_buffdelay_msec != 0;
   if (c.max_buffdelay_msec == 0) c.max_buffdelay_msec = kDefaultBuffDelayMs;
-  const bool auth_type_set =
-      r.get_choice("auth_type", {0, 1, 2}, "0 (none), 1 or 2", c.auth_type) != nullptr;
-  if (IniEntry* e = r.get_string("auth_key", c.auth_key)) c.auth_key_line = e->line;
+  IniEntry* const auth_type_entry =
+      r.get_choice("auth_type", {0, 1, 2}, "0 (none), 1 or 2", c.auth_type);
+  const bool auth_type_set = auth_type_entry != nullptr;
+  if (IniEntry* e = r.get_string("auth_key", c.auth_key)) {
+    c.auth_key_line = e->line;
+    if (server_template) {
+      r.refuse(*e, "a server template has no auth_key: each client has its own key: "
+                   "clients/NAME.conf auth_key");
+    }
+  }
   r.get_int("source_port_count", 0, kMaxSourcePortCount, c.source_port_count);
   r.get_u32("gre_key", c.gre_key);
   r.get_bool("gre_checksum", c.gre_checksum);
   c.auth_type_set = auth_type_set;
-  if (IniEntry* e = r.get_string("control_auth", c.control_auth)) {
+  IniEntry* const control_auth_entry = r.get_string("control_auth", c.control_auth);
+  if (control_auth_entry != nullptr) {
     c.control_auth = to_lower(c.control_auth);
     if (c.control_auth != "hmac" && c.control_auth != "none" && c.control_auth != "off") {
-      r.bad_value(*e, "must be hmac, none or off");
+      r.bad_value(*control_auth_entry, "must be hmac, none or off");
       c.control_auth = "hmac";
     }
   }
@@ -978,6 +1010,21 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   // opt-in to unauthenticated control messages, like control_auth = none. Without either, a
   // connection needs auth_key: load_config_dir refuses it otherwise.
   if (c.auth_key.empty() && auth_type_set && c.auth_type == 0) c.control_auth = "none";
+  // A server accepts a client only when its handshake verifies under that client's key: a
+  // template without signalling, or with unauthenticated signalling, could not tell clients
+  // apart, nor keep strangers out.
+  if (server_template && c.control_auth != "hmac") {
+    if (control_auth_entry != nullptr &&
+        !equals_ignore_case(control_auth_entry->value, "hmac")) {
+      r.bad_value(*control_auth_entry,
+                  "must be hmac in a server template: every client has its own key "
+                  "(clients/NAME.conf auth_key)");
+    } else if (auth_type_entry != nullptr) {
+      r.refuse(*auth_type_entry,
+               "auth_type = 0 opts out of authentication, but a server template's clients are "
+               "keyed (clients/NAME.conf auth_key): leave auth_type out");
+    }
+  }
   r.get_int("probe_interval_ms", 1, 60000, c.probe_interval_ms);
   r.get_int("dead_misses", 1, 1000, c.dead_misses);
   r.get_int("hold_down_ms", 0, 600000, c.hold_down_ms);
@@ -1006,7 +1053,9 @@ void parse_connection_section(SectionReader& r, ConnectionParse& out,
   r.finish();
 }
 
-ConnectionParse parse_connection_impl(const std::string& text, FileContext& ctx) {
+// server_template: connections/conf.template (see parse_connection_section).
+ConnectionParse parse_connection_impl(const std::string& text, FileContext& ctx,
+                                      bool server_template = false) {
   ConnectionParse out;
   ConnectionConfig& c = out.config;
   c.file = ctx.file();
@@ -1038,7 +1087,7 @@ ConnectionParse parse_connection_impl(const std::string& text, FileContext& ctx)
   } else {
     SectionReader r(ctx, *conn, SectionKind::kConnection);
     parse_connection_section(r, out, path_count, path_count_line, net_count,
-                             net_count_line);
+                             net_count_line, server_template);
   }
 
   check_indexed(ctx, paths, "path_", path_count, "connection:path_count", path_count_line,
@@ -1049,6 +1098,13 @@ ConnectionParse parse_connection_impl(const std::string& text, FileContext& ctx)
   for (const auto& [n, s] : paths.by_index) {
     SectionReader r(ctx, *s, SectionKind::kPath);
     PathConfig p = parse_path(r);
+    // Every client reaches the server from its own address (and port, after NAT): a template
+    // path learns it from each client's authenticated messages.
+    if (server_template && p.remote_ipaddr.is_set()) {
+      ctx.error(p.remote_line, s->name + ":remote_ipaddr",
+                "a server template's paths learn each client's address; leave remote_ipaddr "
+                "out");
+    }
     if (path_count > 0 && n < static_cast<std::uint64_t>(path_count)) c.paths[n] = std::move(p);
   }
   if (net_count > 0) c.networks.resize(static_cast<std::size_t>(net_count));
@@ -1057,6 +1113,101 @@ ConnectionParse parse_connection_impl(const std::string& text, FileContext& ctx)
     NetConfig nc = parse_net(r);
     if (net_count > 0 && n < static_cast<std::uint64_t>(net_count)) c.networks[n] = nc;
   }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// clients/*.conf (server mode): one [client] per file. The rest of the client's connection is
+// the template's (connections/conf.template).
+
+struct ClientParse {
+  IpAddress ip_remote;    // unset when missing or bad
+  int ip_remote_line = 0;
+  std::string auth_key;   // as written: the key or file:PATH (resolve_auth_key)
+  int auth_key_line = 0;
+  std::vector<NetConfig> networks;
+  int networks_line = 0;
+};
+
+// family: the template's inner address family (0 when unknown: not checked); ip_local: the
+// template's tunnel address, which no client may have.
+ClientParse parse_client_impl(const std::string& text, FileContext& ctx, int family,
+                              const IpAddress& ip_local) {
+  ClientParse out;
+  std::vector<IniSection> sections = read_ini(text, ctx);
+  IniSection* client = nullptr;
+  for (auto& s : sections) {
+    if (s.name == "client") {
+      client = &s;
+    } else {
+      ctx.error(s.line, s.name,
+                "unknown section [" + s.name + "] (a client file has only [client])");
+    }
+  }
+  if (client == nullptr) {
+    ctx.error(0, "client", "section [client] is missing");
+    return out;
+  }
+  SectionReader r(ctx, *client, SectionKind::kClient);
+  if (r.require("ip_remote")) {
+    IniEntry* e = r.take("ip_remote");
+    out.ip_remote_line = e->line;
+    const auto a = parse_ip_address(e->value);
+    if (!a) {
+      r.bad_value(*e, "must be an IPv4 or IPv6 address");
+    } else if (!a->is_set()) {
+      r.bad_value(*e, "must be a real address, not unspecified");
+    } else if (family != 0 && a->family != family) {
+      r.bad_value(*e, std::string("is an ") + family_name(a->family) +
+                          " address but ip_ver of the template's [connection] is " +
+                          (family == AF_INET6 ? "6" : "4"));
+    } else if (*a == ip_local) {
+      r.bad_value(*e, "must differ from the template's ip_local (the server's tunnel address)");
+    } else {
+      out.ip_remote = *a;
+    }
+  }
+  if (r.require("auth_key")) {
+    IniEntry* e = r.get_string("auth_key", out.auth_key);
+    out.auth_key_line = e->line;
+    // Not optional as on a connection: a server admits a client only by its key.
+    if (out.auth_key.empty()) {
+      r.refuse(*e, "is empty: each client needs its own key of at least " +
+                       std::to_string(kMinAuthKeyLength) +
+                       " characters (`mpt genkey`), or file:PATH");
+    }
+  }
+  // Prefixes routed to this client (its site behind it), as a connection's [net_N] dst_addr;
+  // a [net_N] section per prefix would be a lot of ceremony for one line.
+  if (IniEntry* e = r.take("networks")) {
+    out.networks_line = e->line;
+    const std::string_view v = e->value;
+    const auto is_sep = [](char c) { return is_blank(c) || c == ','; };
+    std::size_t i = 0;
+    while (i < v.size()) {
+      if (is_sep(v[i])) {
+        ++i;
+        continue;
+      }
+      std::size_t j = i;
+      while (j < v.size() && !is_sep(v[j])) ++j;
+      const std::string_view item = v.substr(i, j - i);
+      i = j;
+      const auto p = parse_ip_prefix(std::string(item));
+      if (!p) {
+        r.bad_value(*e, "item '" + shown(item) +
+                            "' is not a prefix such as 10.1.5.0/24 or fd00:1::/48; a list is "
+                            "separated by spaces or ','");
+        out.networks.clear();
+        break;
+      }
+      NetConfig n;
+      n.ip_ver = p->addr.family == AF_INET6 ? 6 : 4;
+      n.dst_addr = *p;
+      out.networks.push_back(n);
+    }
+  }
+  r.finish();
   return out;
 }
 
@@ -1115,6 +1266,30 @@ std::optional<std::string> read_file(const std::string& path, FileContext& ctx) 
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// The regular files of `dir` whose names end exactly in ".conf" (not ".conf" alone), sorted;
+// other names (conf.template, x.conf.A, x.conf~) are skipped, as in the original. Listing
+// errors are reported in ctx.
+std::vector<std::string> list_conf_files(const std::filesystem::path& dir, FileContext& ctx) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> names;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    ctx.error(0, "", "cannot list the directory: " + ec.message());
+    return names;
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::error_code ec2;
+    if (name.size() > 5 && ends_with(name, ".conf") && it->is_regular_file(ec2)) {
+      names.push_back(name);
+    }
+  }
+  if (ec) ctx.error(0, "", "cannot list the directory: " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 // Warns when the connection's ip_local is not the tun address of the same family (the
@@ -1233,17 +1408,45 @@ LoadResult load_config_dir(const std::string& dir) {
   try {
     result.config.dir = dir;
     const std::string iface_path = (fs::path(dir) / "interface.conf").string();
+    const fs::path conn_dir = fs::path(dir) / "connections";
+    const fs::path template_path = conn_dir / "conf.template";
+    const fs::path clients_dir = fs::path(dir) / "clients";
+    bool have_template = false;
+    std::vector<std::string> client_names;
     {
       FileContext ctx(iface_path);
+      FileContext clients_ctx(clients_dir.string());
       guarded(ctx, [&] {
         if (const auto text = read_file(iface_path, ctx)) {
           result.config.interface = parse_interface_impl(*text, ctx);
         }
+        const InterfaceConfig& ic = result.config.interface;
+        if (!ic.accept_remote) return;
+        // Server mode: what it lacks is reported on the line that asks for it.
+        std::error_code ec;
+        have_template = fs::exists(template_path, ec);
+        if (!have_template) {
+          ctx.error(ic.accept_remote_line, "general:accept_remote",
+                    "accept_remote = 1 needs connections/conf.template (the server's side of "
+                    "every client: paths, scheduler, probes); " + template_path.string() +
+                        " not found");
+        }
+        if (fs::is_directory(clients_dir, ec)) {
+          client_names = list_conf_files(clients_dir, clients_ctx);
+        }
+        // A server without clients serves nobody: not wrong, but more likely a mistake in
+        // the layout than meant.
+        if (client_names.empty()) {
+          ctx.warning(ic.accept_remote_line, "general:accept_remote",
+                      "no clients configured (clients/NAME.conf): " + clients_dir.string() +
+                          " is missing or holds no *.conf file");
+        }
       });
       ctx.flush(result.diagnostics);
+      clients_ctx.flush(result.diagnostics);
     }
+    const bool server_mode = result.config.interface.accept_remote;
 
-    const fs::path conn_dir = fs::path(dir) / "connections";
     std::vector<std::string> names;
     {
       FileContext ctx(conn_dir.string());
@@ -1253,21 +1456,9 @@ LoadResult load_config_dir(const std::string& dir) {
           ctx.error(0, "", "connections directory not found");
           return;
         }
-        fs::directory_iterator it(conn_dir, ec);
-        if (ec) {
-          ctx.error(0, "", "cannot list the directory: " + ec.message());
-          return;
-        }
-        for (; it != fs::directory_iterator(); it.increment(ec)) {
-          const std::string name = it->path().filename().string();
-          std::error_code ec2;
-          if (name.size() > 5 && ends_with(name, ".conf") && it->is_regular_file(ec2)) {
-            names.push_back(name);
-          }
-        }
-        if (ec) ctx.error(0, "", "cannot list the directory: " + ec.message());
-        std::sort(names.begin(), names.end());
-        if (names.empty()) {
+        names = list_conf_files(conn_dir, ctx);
+        // A server may serve only clients: its connections/ holds just the template.
+        if (names.empty() && !server_mode) {
           ctx.error(0, "", "no connection files (*.conf) found");
         }
       });
@@ -1283,7 +1474,8 @@ LoadResult load_config_dir(const std::string& dir) {
         if (!text) return;
         ConnectionParse cp = parse_connection_impl(*text, ctx);
         check_against_tun(cp, result.config.interface, ctx);
-        const bool key_reported = resolve_auth_key(cp.config, ctx);
+        const bool key_reported = resolve_auth_key(cp.config.auth_key, cp.config.auth_key_line,
+                                                   "connection:auth_key", ctx);
         // The original's auth_type = 0 with no keepalives on any path: a plain RFC 8086
         // tunnel (no signalling at all), as the original ran it.
         if (cp.config.auth_key.empty() && cp.config.auth_type_set && cp.config.auth_type == 0 &&
@@ -1322,6 +1514,84 @@ LoadResult load_config_dir(const std::string& dir) {
         result.config.connections.push_back(std::move(cp.config));
       });
       ctx.flush(result.diagnostics);
+    }
+
+    if (server_mode) {
+      // The template: a connection file without what each client sets itself
+      // (parse_connection_impl checks that). Its name is not used.
+      std::optional<ConnectionParse> tmpl;
+      if (have_template) {
+        FileContext ctx(template_path.string());
+        guarded(ctx, [&] {
+          const auto text = read_file(template_path.string(), ctx);
+          if (!text) return;
+          tmpl = parse_connection_impl(*text, ctx, /*server_template=*/true);
+          check_against_tun(*tmpl, result.config.interface, ctx);
+        });
+        ctx.flush(result.diagnostics);
+      }
+      // Every client file is checked even without a usable template (all problems at once);
+      // connections are made only from a template.
+      std::map<std::string, std::pair<std::string, int>> seen_clients;  // ip_remote -> file, line
+      for (const auto& name : client_names) {
+        const std::string path = (clients_dir / name).string();
+        FileContext ctx(path);
+        guarded(ctx, [&] {
+          const auto text = read_file(path, ctx);
+          if (!text) return;
+          ClientParse cl = parse_client_impl(*text, ctx, tmpl ? tmpl->family : 0,
+                                             tmpl ? tmpl->config.ip_local : IpAddress{});
+          resolve_auth_key(cl.auth_key, cl.auth_key_line, "client:auth_key", ctx);
+          // The file name is the connection's name (logs, mpt status, routes).
+          const std::string client_name = name.substr(0, name.size() - 5);
+          if (!is_valid_name(client_name)) {
+            ctx.error(0, "",
+                      "the file name gives the client's connection name '" + shown(client_name) +
+                          "': letters, digits, '_', '-' and '.' only");
+          } else {
+            const auto [it, inserted] =
+                seen_names.emplace(client_name, std::make_pair(path, 0));
+            if (!inserted) {
+              ctx.error(0, "",
+                        "duplicate connection name '" + client_name +
+                            "' (the client's file name; also used in " + it->second.first +
+                            (it->second.second > 0 ? ":" + std::to_string(it->second.second)
+                                                   : "") +
+                            ")");
+            }
+          }
+          // A packet from the tunnel goes to the client whose ip_remote it is addressed to.
+          if (cl.ip_remote.is_set()) {
+            const auto [it, inserted] = seen_clients.emplace(
+                cl.ip_remote.to_string(), std::make_pair(path, cl.ip_remote_line));
+            if (!inserted) {
+              ctx.error(cl.ip_remote_line, "client:ip_remote",
+                        "ip_remote " + cl.ip_remote.to_string() + " is also set in " +
+                            it->second.first + ":" + std::to_string(it->second.second) +
+                            " (each client needs its own tunnel address)");
+            }
+          }
+          if (!tmpl) return;
+          const std::size_t net_total = tmpl->config.networks.size() + cl.networks.size();
+          if (net_total > static_cast<std::size_t>(kMaxNetworks)) {
+            ctx.error(cl.networks_line, "client:networks",
+                      "too many networks: " + std::to_string(cl.networks.size()) +
+                          " here and " + std::to_string(tmpl->config.networks.size()) +
+                          " in the template, at most " + std::to_string(kMaxNetworks));
+          }
+          ConnectionConfig c = tmpl->config;
+          c.name = client_name;
+          c.file = path;
+          c.ip_remote = cl.ip_remote;
+          c.auth_key = std::move(cl.auth_key);
+          c.auth_key_line = cl.auth_key_line;
+          c.networks.insert(c.networks.end(), cl.networks.begin(), cl.networks.end());
+          c.network_count = static_cast<int>(c.networks.size());
+          c.server_client = true;
+          result.config.connections.push_back(std::move(c));
+        });
+        ctx.flush(result.diagnostics);
+      }
     }
   } catch (const std::exception& ex) {
     result.diagnostics.push_back(Diagnostic{Diagnostic::Severity::kError, dir, 0, "",

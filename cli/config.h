@@ -2,6 +2,9 @@
 //
 // A configuration directory holds `interface.conf` ([general], [tun_N]) and
 // `connections/*.conf` (one [connection] with its [path_N] and [net_N] sections per file).
+// In server mode (`[general] accept_remote = 1`) it also holds `connections/conf.template`
+// (the server side of every client) and `clients/NAME.conf` (one [client] per file: the
+// client's tunnel address, key and networks); each client becomes one connection.
 // Every key the original MPT accepts is accepted; keys that mpt does not act on yet are
 // accepted with a warning that names them. Unknown keys, bad values, missing sections and
 // inconsistent counts are errors that name the file, the line and the key.
@@ -49,7 +52,9 @@ struct TunConfig {
 // interface.conf
 struct InterfaceConfig {
   int tunnel_num = 0;
-  bool accept_remote = false;         // accepted, not acted on yet (warning)
+  // Server mode: connections/conf.template plus one connection per clients/NAME.conf.
+  bool accept_remote = false;
+  int accept_remote_line = 0;         // for messages; 0 when absent
   std::uint16_t cmdport_local = 65050;  // accepted, not acted on (mpt uses a Unix socket)
   int cmd_timeout_s = 15;
   int interface_num = 0;
@@ -155,12 +160,19 @@ struct ConnectionConfig {
   int nat_keepalive_s = 25;              // every path probed at least this often (0 = no bound)
   std::vector<PathConfig> paths;     // [path_0] .. [path_{path_count-1}]
   std::vector<NetConfig> networks;   // [net_0] .. [net_{network_count-1}]
+  // A client of server mode (accept_remote): its paths share the listener sockets of the
+  // template's local addresses and learn the client's address. Such a connection is the
+  // template's with name, file, ip_remote and auth_key from clients/NAME.conf and the client's
+  // networks appended (src_addr unset).
+  bool server_client = false;
 };
 
 struct Config {
   std::string dir;
   InterfaceConfig interface;
-  std::vector<ConnectionConfig> connections;  // sorted by file name
+  // connections/*.conf sorted by file name, then the server-mode clients (clients/*.conf,
+  // sorted by file name; server_client set).
+  std::vector<ConnectionConfig> connections;
 };
 
 inline constexpr int kMaxPaths = 64;
@@ -188,7 +200,8 @@ struct LoadResult {
 };
 
 // Loads DIR/interface.conf and DIR/connections/*.conf (only names ending in ".conf"; files
-// such as conf.template, x.conf.A or x.conf~ are ignored, as in the original).
+// such as conf.template, x.conf.A or x.conf~ are ignored, as in the original). With
+// accept_remote = 1 also DIR/connections/conf.template (required) and DIR/clients/*.conf.
 // Never throws for bad content; I/O failures are reported as diagnostics too.
 [[nodiscard]] LoadResult load_config_dir(const std::string& dir);
 

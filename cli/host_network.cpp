@@ -201,6 +201,12 @@ engine::TunnelSpec build_tunnel_spec(const config::TunConfig& tun,
         fill_sockaddr(pc.remote_ipaddr, conn.remote_port, ps.remote, ps.remote_len);
       }
       ps.source_port_count = conn.source_port_count;
+      if (conn.server_client) {
+        // A server client's path is carried by the listener on its local address, which
+        // sends from its one socket.
+        ps.listen = true;
+        ps.source_port_count = 0;
+      }
       ps.weight = static_cast<std::uint32_t>(pc.weight_out);
       ps.up = pc.status == 0;
       auto convert = [](const std::vector<config::PortRange>& in) {

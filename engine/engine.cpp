@@ -27,9 +27,7 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr
   if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   while (keys_.size() < spec_.connections.size()) keys_.emplace_back();
   for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
-    paths_.push_back(spec_.paths[i].active
-                         ? std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_)
-                         : nullptr);
+    paths_.push_back(spec_.paths[i].active ? make_path(i) : nullptr);
   }
   wire_paths();
   reader_ = std::make_unique<TunReader>(spec_, tun_read_fd, vnet_hdr, path_ptrs_, stop_fd_);
@@ -39,6 +37,48 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr
   for (PathWorker* w : path_ptrs_) {
     if (w) w->connect(&reader_->doorbell(), &writer_->doorbell());
   }
+  for (auto& l : listeners_) l->connect(&reader_->doorbell(), &writer_->doorbell());
+}
+
+std::unique_ptr<PathWorker> Engine::make_path(std::size_t i) {
+  const PathSpec& ps = spec_.paths[i];
+  if (listener_of_.size() < spec_.paths.size()) listener_of_.resize(spec_.paths.size(), -1);
+  listener_of_[i] = -1;
+  if (!ps.listen || ps.local_len == 0) {
+    return std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_);
+  }
+  std::size_t k = 0;
+  for (; k < listeners_.size(); ++k) {
+    const PathSpec& l = listeners_[k]->spec();
+    if (l.interface_name == ps.interface_name && l.local_len == ps.local_len &&
+        std::memcmp(&l.local, &ps.local, ps.local_len) == 0) {
+      break;
+    }
+  }
+  if (k == listeners_.size()) {
+    PathSpec where = ps;
+    where.name = "listener " + sockaddr_to_string(ps.local);
+    where.connection = -1;
+    listeners_.push_back(std::make_unique<PathWorker>(PathWorker::Listener{}, where, stop_fd_));
+    if (reader_) listeners_.back()->connect(&reader_->doorbell(), &writer_->doorbell());
+    MPT_INFO("%s: serving clients", where.name.c_str());
+  }
+  auto slot = std::make_unique<PathWorker>(spec_, static_cast<int>(i), *listeners_[k]);
+  listeners_[k]->attach(slot.get());
+  listener_of_[i] = static_cast<int>(k);
+  return slot;
+}
+
+// Path i leaves (its sockets close; a client slot leaves its listener, which takes back the
+// receive buffers it held). The object is kept until the next reload (see retired_).
+void Engine::retire_path(std::size_t i) {
+  PathWorker& w = *paths_[i];
+  if (w.is_client_slot()) {
+    listeners_.at(static_cast<std::size_t>(listener_of_.at(i)))->detach(&w);
+    listener_of_[i] = -1;
+  }
+  w.close_sockets();
+  retired_.push_back(std::move(paths_[i]));
 }
 
 void Engine::wire_paths() {
@@ -87,8 +127,15 @@ void Engine::start(bool pin_cpus) {
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     PathWorker* w = paths_[i].get();
     if (!w) continue;
+    if (w->is_client_slot()) continue;  // its listener carries it
     threads_.emplace_back(guarded("path worker", [w] { w->run(); }));
     const std::string name = "mpt-path" + std::to_string(i);
+    pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
+  }
+  for (std::size_t k = 0; k < listeners_.size(); ++k) {
+    PathWorker* w = listeners_[k].get();
+    threads_.emplace_back(guarded("listener", [w] { w->run(); }));
+    const std::string name = "mpt-listen" + std::to_string(k);
     pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
   }
   if (!pin_cpus) return;
@@ -128,6 +175,7 @@ void Engine::resume() {
   for (PathWorker* w : path_ptrs_) {
     if (w) w->doorbell().pending.store(false);
   }
+  for (auto& l : listeners_) l->doorbell().pending.store(false);
   start(pin_cpus_);
 }
 
@@ -147,8 +195,7 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
     reader_->detach_path(static_cast<int>(i));
     writer_->detach_path(static_cast<int>(i));
     MPT_INFO("path %s removed", spec_.paths[i].name.c_str());
-    paths_[i]->close_sockets();
-    retired_.push_back(std::move(paths_[i]));
+    retire_path(i);
   }
   TunnelSpec old = std::exchange(spec_, std::move(next));
   while (keys_.size() < spec_.connections.size()) keys_.emplace_back();
@@ -164,7 +211,7 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
       continue;
     }
     try {
-      paths_[i] = std::make_unique<PathWorker>(spec_, static_cast<int>(i), stop_fd_);
+      paths_[i] = make_path(i);
       paths_[i]->connect(&reader_->doorbell(), &writer_->doorbell());
       paths_[i]->set_down(true);  // until the control plane enables it (ControlLoop::reconfigure)
       MPT_INFO("path %s added", ps.name.c_str());
@@ -353,6 +400,31 @@ nlohmann::ordered_json Engine::status() const {
     });
   }
   j["paths"] = std::move(paths);
+  // Server mode: what each listener received from no client's address (strangers, and
+  // clients that moved until their next authenticated message), and its shared pool.
+  Json listeners = Json::array();
+  for (const auto& l : listeners_) {
+    const PathStats& p = l->stats();
+    listeners.push_back({
+        {"name", l->spec().name},
+        {"interface", l->spec().interface_name},
+        {"local", sockaddr_to_string(l->spec().local)},
+        {"client_paths", l->served_count()},
+        {"rx_drop_unknown_client", read(p.rx_drop_unknown_peer)},
+        {"rx_drop_unsealed", read(p.rx_drop_unsealed)},
+        {"rx_drop_key_mismatch", read(p.rx_drop_key_mismatch)},
+        {"rx_control", read(p.rx_control)},
+        {"rx_control_dropped", read(p.rx_control_dropped)},
+        {"rx_control_limited", read(p.rx_control_limited)},
+        {"rx_pool_buffers", l->rx_pool().count()},
+        {"rx_pool_buffer_bytes", l->rx_pool().buf_size()},
+        {"rx_pool_free", l->rx_pool_free()},
+    });
+  }
+  j["listeners"] = std::move(listeners);
+  // What the data plane holds per path and per connection, as allocated (pages are touched
+  // as they are used: the resident size of an idle client is smaller; docs/architecture.md).
+  j["memory"] = {{"path_slot_bytes", sizeof(PathWorker)}};
   return j;
 }
 
@@ -432,8 +504,21 @@ std::string Engine::status_text() const {
     append(s, "  sealed:   %" PRIu64 " accepted, %" PRIu64 " failed authentication, %" PRIu64
            " replayed, %" PRIu64 " not sealed\n", read(p.rx_accepted), read(p.rx_drop_auth),
            read(p.rx_drop_replay), read(p.rx_drop_unsealed));
-    append(s, "  rx pool:  %zu x %u B (%zu KiB)\n", w.rx_pool().count(), w.rx_pool().buf_size(),
-           w.rx_pool().memory_bytes() / 1024);
+    if (w.is_client_slot()) {
+      append(s, "  rx pool:  shared (%s)\n",
+             listeners_.at(static_cast<std::size_t>(listener_of(static_cast<std::size_t>(w.path_index()))))->spec().name.c_str());
+    } else {
+      append(s, "  rx pool:  %zu x %u B (%zu KiB)\n", w.rx_pool().count(), w.rx_pool().buf_size(),
+             w.rx_pool().memory_bytes() / 1024);
+    }
+  }
+  for (const auto& l : listeners_) {
+    const PathStats& p = l->stats();
+    append(s, "\n%s (%s): %zu client paths; from no client's address: %" PRIu64
+           " dropped, %" PRIu64 " control messages taken (%" PRIu64 " over the limit); rx pool %zu x %u B\n",
+           l->spec().name.c_str(), l->spec().interface_name.c_str(), l->served_count(),
+           read(p.rx_drop_unknown_peer) + read(p.rx_drop_unsealed) + read(p.rx_drop_key_mismatch),
+           read(p.rx_control), read(p.rx_control_limited), l->rx_pool().count(), l->rx_pool().buf_size());
   }
   return s;
 }

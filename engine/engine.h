@@ -61,6 +61,13 @@ class Engine {
   [[nodiscard]] std::size_t path_count() const { return paths_.size(); }
   [[nodiscard]] bool has_path(std::size_t i) const { return i < paths_.size() && paths_[i]; }
   PathWorker& path(std::size_t i) { return *paths_.at(i); }
+  // Server mode: the listeners (one per local address that client paths share; they stay
+  // until mptd stops), and which one carries path i (-1: an ordinary path with its own worker).
+  [[nodiscard]] std::size_t listener_count() const { return listeners_.size(); }
+  PathWorker& listener(std::size_t k) { return *listeners_.at(k); }
+  [[nodiscard]] int listener_of(std::size_t i) const {
+    return i < listener_of_.size() ? listener_of_[i] : -1;
+  }
   void set_path_usable(std::size_t i, bool usable, std::uint32_t weight);
   // The reorder stage's commands; false: the writer's command queue is full, try again later.
   bool set_reorder_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
@@ -99,6 +106,10 @@ class Engine {
   void pause();   // stops the threads and re-arms the stop eventfd
   void resume();  // starts them again
   void wire_paths();
+  // The path worker for slot i: an ordinary worker, or (server mode) a client slot attached
+  // to the listener on its local address, made on first use.
+  std::unique_ptr<PathWorker> make_path(std::size_t i);
+  void retire_path(std::size_t i);
 
   TunnelSpec spec_;
   // One per connection slot; a deque, so that a reload adding slots moves none (the threads
@@ -112,6 +123,8 @@ class Engine {
   // names their doorbell) never touches freed memory.
   std::vector<std::unique_ptr<PathWorker>> retired_;
   std::vector<PathWorker*> path_ptrs_;
+  std::vector<std::unique_ptr<PathWorker>> listeners_;
+  std::vector<int> listener_of_;  // by path slot
   std::unique_ptr<TunReader> reader_;
   std::unique_ptr<TunWriter> writer_;
   std::vector<std::thread> threads_;

@@ -8,6 +8,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -52,20 +53,75 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
       endpoint_(spec_.remote, spec_.remote_len),
       path_index_(path_index),
       stop_fd_(stop_fd),
-      ring_(kUringEntries),
-      rx_pool_(kRxPoolCount, kRxBufBytes),
-      provided_(ring_, kRxBufferGroup, kRxPoolCount) {
-  bell_.ring_fd = ring_.fd();
+      ring_(std::make_unique<Uring>(kUringEntries)),
+      rx_pool_(std::make_unique<BufferPool>(kRxPoolCount, kRxBufBytes)),
+      provided_(std::make_unique<ProvidedBuffers>(*ring_, kRxBufferGroup, kRxPoolCount)) {
+  served_.push_back(this);
+  slot_of_index_.assign(static_cast<std::size_t>(path_index) + 1, nullptr);
+  slot_of_index_.back() = this;
+  bell_.ring_fd = ring_->fd();
   if (spec_.local_len == 0) return;  // waiting for its interface or address: no sockets
+  open_sockets(tunnel.flow_hash_seed);
+}
+
+PathWorker::PathWorker(Listener, const PathSpec& where, int stop_fd)
+    : spec_(where),
+      sealed_(true),
+      path_index_(-1),
+      stop_fd_(stop_fd),
+      ring_(std::make_unique<Uring>(kUringEntries)),
+      rx_pool_(std::make_unique<BufferPool>(kRxPoolCount, kRxBufBytes)),
+      provided_(std::make_unique<ProvidedBuffers>(*ring_, kRxBufferGroup, kRxPoolCount)) {
+  listener_ = true;
+  spec_.source_port_count = 0;  // clients hear from the one port they sent to
+  control_listener_.store(true, std::memory_order_relaxed);
+  bell_.ring_fd = ring_->fd();
+  open_sockets(0);
+}
+
+PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, PathWorker& host)
+    : spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
+      gre_key_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).gre_key),
+      sealed_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).sealed),
+      endpoint_(spec_.remote, spec_.remote_len),
+      path_index_(path_index),
+      stop_fd_(-1),
+      host_(&host) {}
+
+void PathWorker::attach(PathWorker* slot) {
+  served_.push_back(slot);
+  const auto i = static_cast<std::size_t>(slot->path_index_);
+  if (slot_of_index_.size() <= i) slot_of_index_.resize(i + 1, nullptr);
+  slot_of_index_[i] = slot;
+  gre_key_ = slot->gre_key_;  // the template's: the same for every client
+  slot->peer_version_ = ~std::uint64_t{0};
+  slot->tun_reader_bell_ = tun_reader_bell_ ? tun_reader_bell_ : slot->tun_reader_bell_;
+  demux_stale_ = true;  // rebuilt on the listener's next turn, with the slot's endpoint
+}
+
+void PathWorker::detach(PathWorker* slot) {
+  served_.erase(std::remove(served_.begin(), served_.end(), slot), served_.end());
+  const auto i = static_cast<std::size_t>(slot->path_index_);
+  if (i < slot_of_index_.size()) slot_of_index_[i] = nullptr;
+  std::array<PacketBuf*, kBatchMax> bufs;
+  std::size_t n;
+  while ((n = slot->rx_return_ring_.pop(bufs.data(), bufs.size())) > 0) {
+    for (std::size_t k = 0; k < n; ++k) recycle_rx(bufs[k]);
+  }
+  provided_->publish();
+  rebuild_demux();
+}
+
+void PathWorker::open_sockets(std::uint32_t flow_hash_seed) {
   recv_fd_ = open_udp_socket(spec_.local, spec_.local_len, spec_.interface_name);
   try {
-    open_send_sockets(tunnel.flow_hash_seed);
+    open_send_sockets(flow_hash_seed);
   } catch (...) {
     close_sockets();  // a failed path must not keep its ports bound (a reload retries it)
     throw;
   }
-  for (unsigned i = 0; i < kRxPoolCount; ++i) recycle_rx(rx_pool_.at(i));
-  provided_.publish();
+  for (unsigned i = 0; i < kRxPoolCount; ++i) recycle_rx(rx_pool_->at(i));
+  provided_->publish();
   rx_free_.store(rx_in_kernel_, std::memory_order_relaxed);
   recv_msg_template_.msg_namelen = kRxNameBytes;  // keeps the cmsg area 8-byte aligned
   recv_msg_template_.msg_controllen = kRxControlBytes;
@@ -116,7 +172,7 @@ void PathWorker::close_sockets() {
 
 void PathWorker::arm_recv() {
   starving_.store(false, std::memory_order_relaxed);
-  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_sqe* sqe = ring_->get_sqe();
   io_uring_prep_recvmsg_multishot(sqe, recv_fd_, &recv_msg_template_, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kRxBufferGroup;
@@ -127,15 +183,14 @@ void PathWorker::arm_recv() {
 void PathWorker::run() {
   std::array<io_uring_cqe, kCqeBatch> cqes;
   bool stop = false;
-  ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
-  refresh_peer();
+  ring_->watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
+  refresh_slots();
   if (has_sockets()) arm_recv();
   while (!stop) {
     // Sleep in the kernel only when no ring holds work for us.
-    const bool more = tx_ring_.read_available() > 0 || rx_return_ring_.read_available() > 0;
-    ring_.submit_and_wait(more ? 0 : 1);
-    const std::size_t n = ring_.copy_cqes(cqes);
-    refresh_peer();  // where the peer is now: the receive filter and this turn's sends
+    ring_->submit_and_wait(slots_have_work() ? 0 : 1);
+    const std::size_t n = ring_->copy_cqes(cqes);
+    refresh_slots();  // where the peers are now: the receive filter and this turn's sends
     for (std::size_t i = 0; i < n; ++i) {
       const io_uring_cqe& c = cqes[i];
       switch (op_of(c.user_data)) {
@@ -147,9 +202,11 @@ void PathWorker::run() {
         default: break;
       }
     }
-    flush_rx_batch();
-    flush_tx_returns();
-    drain_rx_returns();
+    for (PathWorker* s : served_) {
+      s->flush_rx_batch();
+      s->flush_tx_returns();
+    }
+    drain_all_rx_returns();
     rx_free_.store(rx_in_kernel_, std::memory_order_relaxed);
     // Re-arm a receive that ended -- if the kernel has buffers to receive into. With none
     // (all held downstream), announce it and look once more: the writer either sees the flag
@@ -159,28 +216,104 @@ void PathWorker::run() {
       if (rx_in_kernel_ == 0) {
         starving_.store(true, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        drain_rx_returns();
+        drain_all_rx_returns();
       }
       if (rx_in_kernel_ > 0) {
         starving_.store(false, std::memory_order_relaxed);
         arm_recv();
       }
     }
-    if (!stop) send_tx_batch();
+    if (!stop) {
+      for (PathWorker* s : served_) s->send_tx_batch();
+    }
   }
   // Release the sockets synchronously: cancel what is in flight and reap it.
-  ring_.cancel_all();
+  ring_->cancel_all();
   for (int i = 0; i < 100 && (recv_armed_ || sends_in_flight_ > 0); ++i) {
-    ring_.wait_for_completions(10);
-    const std::size_t n = ring_.copy_cqes(cqes);
+    ring_->wait_for_completions(10);
+    const std::size_t n = ring_->copy_cqes(cqes);
     for (std::size_t k = 0; k < n; ++k) {
       if (op_of(cqes[k].user_data) == Op::kRecv) handle_recv(cqes[k]);
       if (op_of(cqes[k].user_data) == Op::kSend) handle_send(cqes[k]);
     }
   }
-  flush_rx_batch();
-  flush_tx_returns();
-  ring_.submit_and_wait(0);  // wake-ups queued above go out now, not after a pause
+  for (PathWorker* s : served_) {
+    s->flush_rx_batch();
+    s->flush_tx_returns();
+  }
+  ring_->submit_and_wait(0);  // wake-ups queued above go out now, not after a pause
+}
+
+bool PathWorker::slots_have_work() const {
+  for (const PathWorker* s : served_) {
+    if (s->tx_ring_.read_available() > 0 || s->rx_return_ring_.read_available() > 0) return true;
+  }
+  return false;
+}
+
+void PathWorker::refresh_slots() {
+  bool moved = false;
+  for (PathWorker* s : served_) moved = s->refresh_peer() || moved;
+  if (listener_ && (moved || demux_stale_)) rebuild_demux();
+}
+
+namespace {
+// The address part of a source, for the demux table: family, 16 address bytes, port.
+bool demux_key(const sockaddr* a, std::uint8_t& family, std::array<std::uint8_t, 16>& ip,
+               std::uint16_t& port) {
+  ip.fill(0);
+  if (a->sa_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(a);
+    family = AF_INET;
+    std::memcpy(ip.data(), &v4->sin_addr, 4);
+    port = v4->sin_port;
+    return true;
+  }
+  if (a->sa_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(a);
+    family = AF_INET6;
+    std::memcpy(ip.data(), &v6->sin6_addr, 16);
+    port = v6->sin6_port;
+    return true;
+  }
+  return false;
+}
+}  // namespace
+
+// The listener's table: every served slot whose client's address is known, sorted by
+// (family, address, port). Built on the listener's thread when an endpoint moved (rare: a
+// handshake, a roaming client), never per packet.
+void PathWorker::rebuild_demux() {
+  demux_stale_ = false;
+  demux_.clear();
+  for (PathWorker* s : served_) {
+    if (s->peer_len_ == 0) continue;
+    DemuxEntry e;
+    if (!demux_key(reinterpret_cast<const sockaddr*>(&s->peer_), e.family, e.ip, e.port)) continue;
+    e.slot = s;
+    demux_.push_back(e);
+  }
+  std::sort(demux_.begin(), demux_.end(),
+            [](const DemuxEntry& a, const DemuxEntry& b) { return a.key() < b.key(); });
+}
+
+// A datagram's client slot: the one whose client sends from exactly this address and port;
+// else the only one at this address (a NAT may map the client's entropy ports to ports of
+// its own); else none (a stranger, or a client that moved: its control messages go to the
+// control thread, which finds it by key and moves its endpoint).
+PathWorker* PathWorker::demux(const sockaddr* from) const {
+  DemuxEntry k;
+  if (!demux_key(from, k.family, k.ip, k.port)) return nullptr;
+  const auto less = [](const DemuxEntry& a, const DemuxEntry& b) { return a.key() < b.key(); };
+  auto it = std::lower_bound(demux_.begin(), demux_.end(), k, less);
+  if (it != demux_.end() && it->key() == k.key()) return it->slot;
+  const auto same_ip = [&](const DemuxEntry& e) { return e.family == k.family && e.ip == k.ip; };
+  // Entries of this address sit together around `it`.
+  auto first = it;
+  while (first != demux_.begin() && same_ip(*(first - 1))) --first;
+  auto last = it;
+  while (last != demux_.end() && same_ip(*last)) ++last;
+  return last - first == 1 ? first->slot : nullptr;
 }
 
 void PathWorker::handle_recv(const io_uring_cqe& c) {
@@ -196,7 +329,7 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
     return;
   }
   if (!(c.flags & IORING_CQE_F_BUFFER)) [[unlikely]] return;
-  PacketBuf* b = rx_pool_.at(c.flags >> IORING_CQE_BUFFER_SHIFT);
+  PacketBuf* b = rx_pool_->at(c.flags >> IORING_CQE_BUFFER_SHIFT);
   --rx_in_kernel_;
   io_uring_recvmsg_out* out =
       io_uring_recvmsg_validate(b->storage, c.res, &recv_msg_template_);
@@ -214,16 +347,29 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
   // they cost a comparison and a drop, not an AEAD open (handle_datagram). A peer that
   // moved is followed within a probe (every 20 ms on a busy path; a new path carries data
   // only after it has answered), so its data is not held up.
-  rx_from_known_ = same_ip(from, peer_);
-  if (!sealed_ && !rx_from_known_) {
-    bump(stats_.rx_drop_unknown_peer);
+  // A listener hands the datagram to the client slot of its source address (a GRO batch has
+  // one source); from no client's address it is the listener's own (control messages only).
+  PathWorker* s = this;
+  if (listener_) {
+    s = demux(from);
+    if (s) {
+      s->rx_from_known_ = true;
+    } else {
+      s = this;
+      rx_from_known_ = false;
+    }
+  } else {
+    rx_from_known_ = same_ip(from, peer_);
+  }
+  if (!s->sealed_ && !s->rx_from_known_) {
+    bump(s->stats_.rx_drop_unknown_peer);
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: dropped datagram from an address that is not "
-                        "this path's peer", spec_.name.c_str());
+                        "this path's peer", s->spec_.name.c_str());
     recycle_rx(b);
     return;
   }
-  rx_from_ = from;
-  rx_from_len_ = out->namelen;
+  s->rx_from_ = from;
+  s->rx_from_len_ = out->namelen;
   auto* payload = static_cast<std::uint8_t*>(io_uring_recvmsg_payload(out, &recv_msg_template_));
   const std::uint32_t len =
       io_uring_recvmsg_payload_length(out, c.res, &recv_msg_template_);
@@ -236,19 +382,19 @@ void PathWorker::handle_recv(const io_uring_cqe& c) {
       if (v > 0) gso_size = static_cast<std::uint32_t>(v);
     }
   }
-  bump(stats_.rx_gro_datagrams);
+  bump(s->stats_.rx_gro_datagrams);
   // The refs this buffer will hand out are counted up front (one extra held by this loop),
   // so a writer that finishes early cannot send it home while we are still splitting.
   b->refs.store(1, std::memory_order_relaxed);
   // Written once, before any ref is handed out: the TUN writer reads it (release) while this
   // loop may still be splitting the same batch (a full rx batch is flushed mid-split).
   // Writing it per datagram was a data race (TSan, reload_test).
-  b->path_index = static_cast<std::uint16_t>(path_index_);
+  b->path_index = static_cast<std::uint16_t>(s->path_index_);  // a listener's own: never handed out
   // How many datagrams share this buffer: the TUN writer holds refs to big GRO batches in
   // its reorder window instead of copying them (bounded pinning, see TunWriter::hold).
   b->segments = static_cast<std::uint16_t>(std::min<std::uint32_t>(0xFFFF, gro_datagram_count(len, gso_size)));
   for_each_gro_datagram(payload, len, gso_size,
-                        [&](std::uint8_t* d, std::uint32_t n) { handle_datagram(b, d, n); });
+                        [&](std::uint8_t* d, std::uint32_t n) { s->handle_datagram(b, d, n); });
   release_ref(b);
 }
 
@@ -429,7 +575,7 @@ void PathWorker::handle_nack(std::span<const std::uint8_t> body, RepairRequest h
 void PathWorker::flush_rx_batch() {
   if (repair_wake_) {
     repair_wake_ = false;
-    ring_doorbell(ring_, *tun_reader_bell_);
+    ring_doorbell(ring(), *tun_reader_bell_);
   }
   if (rx_batch_len_ == 0) return;
   const std::size_t pushed = rx_ring_.push(rx_batch_.data(), rx_batch_len_);
@@ -437,13 +583,19 @@ void PathWorker::flush_rx_batch() {
     bump(stats_.rx_drop_ring_full);
     release_ref(rx_batch_[i].buf);
   }
-  if (pushed) ring_doorbell(ring_, *tun_writer_bell_);
+  if (pushed) ring_doorbell(ring(), *tun_writer_bell_);
   rx_batch_len_ = 0;
 }
 
 void PathWorker::handle_send(const io_uring_cqe& c) {
   PacketBuf* b = buf_of(c.user_data);
   --sends_in_flight_;
+  PathWorker* s = b->path_index < slot_of_index_.size() ? slot_of_index_[b->path_index] : nullptr;
+  (s ? s : this)->finish_send(c, b);
+}
+
+// A send completed: counted on the path that sent it, and the batch goes home.
+void PathWorker::finish_send(const io_uring_cqe& c, PacketBuf* b) {
   if (c.res < 0) {
     bump(stats_.tx_send_errors);
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: sendmsg: %s", spec_.name.c_str(),
@@ -466,7 +618,7 @@ void PathWorker::push_tx_returns(bool wake) {
   // Cannot fail: the TX pool has no more buffers than the return ring has slots.
   const std::size_t pushed = tx_return_ring_.push(tx_returns_.data(), tx_returns_len_);
   (void)pushed;
-  if (wake) ring_doorbell(ring_, *tun_reader_bell_);
+  if (wake) ring_doorbell(ring(), *tun_reader_bell_);
   tx_returns_len_ = 0;
 }
 
@@ -477,8 +629,13 @@ std::size_t PathWorker::drain_rx_returns() {
     for (std::size_t i = 0; i < n; ++i) recycle_rx(bufs[i]);
     total += n;
   }
-  provided_.publish();
   return total;
+}
+
+// Host: the buffers every served path's consumer is done with go back to the kernel.
+void PathWorker::drain_all_rx_returns() {
+  for (PathWorker* s : served_) s->drain_rx_returns();
+  provided_->publish();
 }
 
 void PathWorker::send_tx_batch() {
@@ -517,11 +674,11 @@ void PathWorker::send_tx_batch() {
       cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
       std::memcpy(CMSG_DATA(cm), &b->gso_size, sizeof(std::uint16_t));
     }
-    const int fd = entropy_ ? send_fds_[b->source_port_index % send_fds_.size()] : recv_fd_;
-    io_uring_sqe* sqe = ring_.get_sqe();
+    const int fd = entropy_ ? send_fds_[b->source_port_index % send_fds_.size()] : host_->recv_fd_;
+    io_uring_sqe* sqe = ring().get_sqe();
     io_uring_prep_sendmsg(sqe, fd, &b->msg, 0);
     io_uring_sqe_set_data64(sqe, make_user_data(Op::kSend, b));
-    ++sends_in_flight_;
+    ++host_->sends_in_flight_;
   }
 }
 

@@ -19,9 +19,21 @@
 // rx_ring; PacketBuf::refs counts the refs still out, and the thread that drops it to zero
 // sends the buffer home (the writer through rx_return_ring, this thread directly).
 // Overflow policy: rx_ring full -> drop the newest packets, count rx_drop_ring_full.
+//
+// Server mode (docs/architecture.md "Server mode"): many clients' paths share one UDP socket
+// per server address. There the worker with the thread, ring, socket and pool is a
+// *listener* (no path of its own), and each client path is a *client slot*: a PathWorker
+// without thread, ring, socket or pool, whose rings, counters and peer endpoint the listener
+// serves (host_). The listener demultiplexes what it receives by source address to its
+// slots; a datagram from no slot's address is handled as the listener's own: its control
+// messages go to the listener's control ring (the control thread finds the client by its
+// handshake key or session), anything else is dropped and counted (rx_drop_unknown_peer).
+// The per-packet code below is the same for both: it runs on the slot's object, with the
+// host's ring, sockets and pool.
 #pragma once
 
 #include <array>
+#include <tuple>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -40,7 +52,20 @@ class PathWorker {
  public:
   // Opens the sockets and the ring; throws std::system_error with context on failure.
   PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd);
+  // Server mode: a listener on `where`'s local address (sockets, ring, pool, thread; no path).
+  struct Listener {};
+  PathWorker(Listener, const PathSpec& where, int stop_fd);
+  // Server mode: client path `path_index`, carried by `host` (a listener). No thread: the
+  // host serves it once attached (Engine, while the data plane is paused).
+  PathWorker(const TunnelSpec& tunnel, int path_index, PathWorker& host);
   ~PathWorker();
+  // Listener only, while paused: start or stop serving a client slot. detach() takes back
+  // the receive buffers the slot's return ring holds.
+  void attach(PathWorker* slot);
+  void detach(PathWorker* slot);
+  [[nodiscard]] bool is_listener() const { return listener_; }
+  [[nodiscard]] bool is_client_slot() const { return host_ != this; }
+  [[nodiscard]] std::size_t served_count() const { return served_.size(); }
   PathWorker(const PathWorker&) = delete;
   PathWorker& operator=(const PathWorker&) = delete;
 
@@ -58,7 +83,7 @@ class PathWorker {
   ReturnRing& tx_return_ring() { return tx_return_ring_; }
   RefRing& rx_ring() { return rx_ring_; }
   ReturnRing& rx_return_ring() { return rx_return_ring_; }
-  Doorbell& doorbell() { return bell_; }
+  Doorbell& doorbell() { return host_->bell_; }
   PathStats& stats() { return stats_; }
   [[nodiscard]] const PathStats& stats() const { return stats_; }
   [[nodiscard]] const PathSpec& spec() const { return spec_; }
@@ -72,20 +97,23 @@ class PathWorker {
   // Engine, while stopped: the connection's session keys (read on every sealed packet).
   void set_keys(const SessionKeys* keys) { keys_ = keys; }
   [[nodiscard]] int path_index() const { return path_index_; }
-  [[nodiscard]] const BufferPool& rx_pool() const { return rx_pool_; }
+  // The receive pool (a client slot's is its listener's, shared by all its clients).
+  [[nodiscard]] const BufferPool& rx_pool() const { return *host_->rx_pool_; }
   // Receive buffers free for the kernel to fill (as of the worker's last loop turn); any thread.
-  [[nodiscard]] std::size_t rx_pool_free() const { return rx_free_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint16_t source_port(std::size_t i) const { return source_ports_.at(i); }
-  [[nodiscard]] std::size_t source_port_count() const { return source_ports_.size(); }
+  [[nodiscard]] std::size_t rx_pool_free() const {
+    return host_->rx_free_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint16_t source_port(std::size_t i) const { return host_->source_ports_.at(i); }
+  [[nodiscard]] std::size_t source_port_count() const { return host_->source_ports_.size(); }
 
   // Control plane (any thread): the receive socket, for sending control messages on this
   // path's own 5-tuple; the ring of received control messages (consumer: control thread);
   // and the path's usability as the control thread decided it. While down, popped batches go
   // back to the TUN reader unsent.
-  [[nodiscard]] int control_socket() const { return recv_fd_; }
+  [[nodiscard]] int control_socket() const { return host_->recv_fd_; }
   // False for a path that waits for its interface or address (no sockets: it sends and
   // receives nothing until a re-resolution replaces it, see cli/path_resolver.h).
-  [[nodiscard]] bool has_sockets() const { return recv_fd_ >= 0; }
+  [[nodiscard]] bool has_sockets() const { return host_->recv_fd_ >= 0; }
   // Where the peer is now (any thread reads; the control thread writes: configured, then
   // learned from authenticated messages -- ControlLoop::learn_endpoint).
   PeerEndpoint& endpoint() { return endpoint_; }
@@ -112,8 +140,8 @@ class PathWorker {
   // drain) make sure that either the worker's drain sees the push or this sees the flag.
   [[nodiscard]] bool take_starving() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    return starving_.load(std::memory_order_relaxed) &&
-           starving_.exchange(false, std::memory_order_acq_rel);
+    std::atomic<bool>& s = host_->starving_;
+    return s.load(std::memory_order_relaxed) && s.exchange(false, std::memory_order_acq_rel);
   }
   [[nodiscard]] bool down() const { return down_.load(std::memory_order_acquire); }
 
@@ -166,12 +194,22 @@ class PathWorker {
   std::size_t drain_rx_returns();
   void send_tx_batch();
   void recycle_rx(PacketBuf* b) {
-    provided_.add(b, 0);
-    ++rx_in_kernel_;
+    host_->provided_->add(b, 0);
+    ++host_->rx_in_kernel_;
   }
+  Uring& ring() { return *host_->ring_; }
+  // Host: every served slot's peer copy is current; the listener rebuilds its demux table
+  // when one moved.
+  void refresh_slots();
+  void rebuild_demux();
+  [[nodiscard]] PathWorker* demux(const sockaddr* from) const;
+  void drain_all_rx_returns();
+  [[nodiscard]] bool slots_have_work() const;
+  void finish_send(const io_uring_cqe& c, PacketBuf* b);
   void release_ref(PacketBuf* b) {
     if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle_rx(b);
   }
+  void open_sockets(std::uint32_t flow_hash_seed);
   void handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint32_t len);
   void handle_nack(std::span<const std::uint8_t> body, RepairRequest how = RepairRequest{});
 
@@ -185,9 +223,9 @@ class PathWorker {
   sockaddr_storage peer_{};
   socklen_t peer_len_ = 0;
   std::uint64_t peer_version_ = ~std::uint64_t{0};
-  void refresh_peer() {
+  bool refresh_peer() {
     const std::uint64_t v = endpoint_.version();
-    if (v == peer_version_) return;
+    if (v == peer_version_) return false;
     peer_len_ = endpoint_.load(peer_);
     peer_version_ = v;
     // Entropy source ports only toward the configured address: a peer we learned (or that
@@ -196,6 +234,7 @@ class PathWorker {
     entropy_ = send_fds_.size() > 1 || (send_fds_.size() == 1 && send_fds_[0] != recv_fd_);
     entropy_ = entropy_ && same_endpoint(reinterpret_cast<const sockaddr*>(&peer_), peer_len_,
                                          spec_.remote, spec_.remote_len);
+    return true;
   }
   bool entropy_ = false;  // send from the entropy sockets (else from the receive socket)
   const SessionKeys* keys_ = nullptr;
@@ -210,9 +249,25 @@ class PathWorker {
   int recv_fd_ = -1;
   std::vector<int> send_fds_;            // [0] = recv_fd_ when no entropy sockets
   std::vector<std::uint16_t> source_ports_;
-  Uring ring_;
-  BufferPool rx_pool_;
-  ProvidedBuffers provided_;
+  // Host resources (null in a client slot: it uses its host's).
+  std::unique_ptr<Uring> ring_;
+  std::unique_ptr<BufferPool> rx_pool_;
+  std::unique_ptr<ProvidedBuffers> provided_;
+  PathWorker* host_ = this;   // who carries this path: itself, or a listener
+  bool listener_ = false;
+  // Host: the paths it serves, in loop order ({this} for an ordinary worker); by path index
+  // (send completions); the listener's demux table, sorted by address.
+  std::vector<PathWorker*> served_;
+  std::vector<PathWorker*> slot_of_index_;
+  struct DemuxEntry {
+    std::array<std::uint8_t, 16> ip{};
+    std::uint16_t port = 0;
+    std::uint8_t family = 0;
+    PathWorker* slot = nullptr;
+    [[nodiscard]] auto key() const { return std::tie(family, ip, port); }
+  };
+  std::vector<DemuxEntry> demux_;
+  bool demux_stale_ = true;
   msghdr recv_msg_template_{};           // describes the recvmsg_out layout of rx buffers
   bool recv_armed_ = false;
 

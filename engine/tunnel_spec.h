@@ -43,6 +43,8 @@ struct PathSpec {
   // (receive buffers, health state and counters refer to them), so a removed path leaves a
   // hole that a later added path may take.
   bool active = true;
+  // Server mode: a client's path, carried by the listener on its local address (no sockets of its own).
+  bool listen = false;
 };
 
 struct ConnectionSpec {

@@ -267,6 +267,7 @@ void ControlLoop::tick() {
   derive_reorder_delays();
   send_hellos(now);
   for (std::size_t c = 0; c < connections_.size(); ++c) publish_keys(c);
+  for (std::size_t k = 0; k < engine_.listener_count(); ++k) drain_listener(k, now);
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     Path& p = paths_[i];
     if (!p.active) continue;

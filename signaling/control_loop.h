@@ -144,6 +144,13 @@ class ControlLoop {
   void tick();
   void arm_tick();
   void drain(std::size_t path, std::uint64_t now_us);
+  void receive(std::size_t path, const engine::ControlPacket& cp, std::uint64_t now_us);
+  // Server mode: control messages a listener received from no client's address -- a
+  // client's handshake (found by trying the clients' keys) or a client that moved (found by
+  // its session); anything else is dropped and counted (listener_unclaimed_).
+  void drain_listener(std::size_t listener, std::uint64_t now_us);
+  [[nodiscard]] std::optional<std::size_t> claim(std::size_t listener,
+                                                 std::span<const std::uint8_t> in) const;
   void handle(std::size_t path, const Message& m, const engine::ControlPacket& cp,
               std::uint64_t now_us);
   void send(std::size_t path, MessageType type, const ProbeBody* probe,
@@ -185,6 +192,8 @@ class ControlLoop {
   std::array<std::uint64_t, static_cast<std::size_t>(ParseError::kCount)> rx_errors_{};
   std::uint64_t weight_refused_ = 0;     // WEIGHT messages out of range (0..kMaxWeight)
   std::uint64_t peer_up_refused_ = 0;
+  std::uint64_t listener_claimed_ = 0;    // server mode: messages from a client's new address
+  std::uint64_t listener_unclaimed_ = 0;  // ... and from no client (dropped)
   std::uint64_t peer_path_lost_ = 0;     // PATH_STATUS "down": the peer lost a path's link    // the peer's "up" for a path we took down ourselves
 };
 

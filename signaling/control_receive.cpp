@@ -3,8 +3,11 @@
 // their answers (RTT, delivery and loss samples for health and the estimator), the peer's
 // administrative changes, HELLO. The rest of the loop is in control_loop.cpp.
 #include <algorithm>
+#include <cstring>
 
+#include "engine/byte_order.h"
 #include "engine/clock.h"
+#include "engine/udp_socket.h"
 #include "engine/log.h"
 #include "engine/path_worker.h"
 #include "scheduler/path_set.h"
@@ -73,44 +76,92 @@ void ControlLoop::tell_path_lost(std::size_t i) {
 void ControlLoop::drain(std::size_t i, std::uint64_t now) {
   engine::ControlPacket cp;
   engine::ControlRing& ring = engine_.path(i).control_ring();
-  while (ring.pop(cp)) {
-    Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
-    Message m;
-    ParseError e = ParseError::kOk;
-    if (c.secure) {
-      e = receive_secure(i, cp, m);
-      if (e == ParseError::kOk && is_handshake(m.header.type)) continue;
-    } else {
-      const ControlIntake::Result r = c.intake.accept({cp.data.data(), cp.length}, *c.auth, m);
-      e = r.error;
-      if (r.new_session) {
-        // A new session with a valid MAC: the peer (re)started. Counters start over.
-        if (r.peer_restarted) {
-          MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
-          c.established = false;  // announce ourselves to the new instance
-          c.hello_sent_us = 0;
-          // Its sequence numbers start over: the reorder stage must not take them for
-          // duplicates of the old instance's (retried at every tick until the writer took it).
-          c.reorder_restart_pending =
-              !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
-        }
-        for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
-          if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
-            engine_.path(k).set_peer_session(m.header.session);
-          }
+  while (ring.pop(cp)) receive(i, cp, now);
+}
+
+void ControlLoop::receive(std::size_t i, const engine::ControlPacket& cp, std::uint64_t now) {
+  Connection& c = connections_[static_cast<std::size_t>(paths_[i].connection)];
+  Message m;
+  ParseError e = ParseError::kOk;
+  if (c.secure) {
+    e = receive_secure(i, cp, m);
+    if (e == ParseError::kOk && is_handshake(m.header.type)) return;
+  } else {
+    const ControlIntake::Result r = c.intake.accept({cp.data.data(), cp.length}, *c.auth, m);
+    e = r.error;
+    if (r.new_session) {
+      // A new session with a valid MAC: the peer (re)started. Counters start over.
+      if (r.peer_restarted) {
+        MPT_INFO("connection %s: peer restarted (new session)", c.cfg.name.c_str());
+        c.established = false;  // announce ourselves to the new instance
+        c.hello_sent_us = 0;
+        // Its sequence numbers start over: the reorder stage must not take them for
+        // duplicates of the old instance's (retried at every tick until the writer took it).
+        c.reorder_restart_pending =
+            !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
+      }
+      for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
+        if (paths_[k].active && paths_[k].connection == paths_[i].connection) {
+          engine_.path(k).set_peer_session(m.header.session);
         }
       }
-      // The sender's path index must be the path it came on (paths pair up by index).
-      if (e == ParseError::kOk && m.header.path != paths_[i].local_index) e = ParseError::kBadPath;
     }
-    if (e != ParseError::kOk) {
-      ++rx_errors_[static_cast<std::size_t>(e)];
-      MPT_LOG_RATELIMITED(LogLevel::kWarn, "path %zu: control message dropped (%s)", i,
-                          to_string(e));
+    // The sender's path index must be the path it came on (paths pair up by index).
+    if (e == ParseError::kOk && m.header.path != paths_[i].local_index) e = ParseError::kBadPath;
+  }
+  if (e != ParseError::kOk) {
+    ++rx_errors_[static_cast<std::size_t>(e)];
+    MPT_LOG_RATELIMITED(LogLevel::kWarn, "path %zu: control message dropped (%s)", i,
+                        to_string(e));
+    return;
+  }
+  handle(i, m, cp, now);
+}
+
+void ControlLoop::drain_listener(std::size_t k, std::uint64_t now) {
+  engine::ControlPacket cp;
+  engine::ControlRing& ring = engine_.listener(k).control_ring();
+  while (ring.pop(cp)) {
+    const auto i = claim(k, {cp.data.data(), cp.length});
+    if (!i) {
+      ++listener_unclaimed_;
+      sockaddr_storage from{};
+      std::memcpy(&from, &cp.from, std::min<std::size_t>(cp.from_len, sizeof from));
+      MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: control message from %s claimed by no client",
+                          engine_.listener(k).spec().name.c_str(),
+                          engine::sockaddr_to_string(from).c_str());
       continue;
     }
-    handle(i, m, cp, now);
+    ++listener_claimed_;
+    // Its counts as of arrival are the client path's (the listener's own say nothing).
+    cp.rx_packets_before = engine::read(engine_.path(*i).stats().rx_packets);
+    cp.rx_bytes_before = engine::read(engine_.path(*i).stats().rx_bytes);
+    receive(*i, cp, now);
   }
+}
+
+// Which client path a listener's unclaimed control message is for: a handshake message by
+// the client key it verifies under (each client's, in turn: these come at most 50 a second
+// per listener), a sealed one by the sending instance's session (in clear in its header,
+// authenticated when the path's session opens it). The path index in the header picks the
+// client's path among those on this listener.
+std::optional<std::size_t> ControlLoop::claim(std::size_t k, std::span<const std::uint8_t> in) const {
+  if (in.size() < kHeaderSize) return std::nullopt;
+  const std::uint64_t session = engine::load_be64(in.data() + 4);
+  const std::uint16_t path = engine::load_be16(in.data() + 20);
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    const Path& p = paths_[i];
+    if (!p.active || engine_.listener_of(i) != static_cast<int>(k) || p.local_index != path) continue;
+    const Connection& c = connections_[static_cast<std::size_t>(p.connection)];
+    if (!c.secure) continue;
+    if (in[0] == kHandshakeVersion) {
+      Message m;
+      if (decode(in, c.secure->handshake_auth(), m) == ParseError::kOk) return i;
+    } else if (in[0] == kSealedVersion && c.secure->knows_peer_session(session)) {
+      return i;
+    }
+  }
+  return std::nullopt;
 }
 
 void ControlLoop::handle(std::size_t i, const Message& m, const engine::ControlPacket& cp,

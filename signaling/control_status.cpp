@@ -71,7 +71,10 @@ nlohmann::ordered_json ControlLoop::status() const {
   j["control_rx_errors"] = std::move(errors);
   j["control_refused"] = {{"weight_out_of_range", weight_refused_},
                           {"peer_up_after_local_down", peer_up_refused_}};
-  j["peer_paths_lost"] = peer_path_lost_;  // PATH_STATUS "down" from the peer, acted on
+  j["peer_paths_lost"] = peer_path_lost_;
+  // Server mode: control messages that reached a listener from no known client address.
+  j["listener_claimed"] = listener_claimed_;
+  j["listener_unclaimed"] = listener_unclaimed_;  // PATH_STATUS "down" from the peer, acted on
   return j;
 }
 

@@ -128,6 +128,13 @@ std::optional<std::uint64_t> SecureSession::peer_session() const {
   return current_->peer_session;
 }
 
+bool SecureSession::knows_peer_session(std::uint64_t session) const {
+  if (current_ && current_->peer_session == session) return true;
+  if (previous_ && previous_->peer_session == session) return true;
+  return std::any_of(candidates_.begin(), candidates_.end(),
+                     [&](const auto& k) { return k && k->peer_session == session; });
+}
+
 engine::Cipher SecureSession::receive_cipher() const {
   return current_ ? current_->peer_cipher : engine::Cipher::kNone;
 }

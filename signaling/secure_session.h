@@ -96,6 +96,8 @@ class SecureSession {
   // True while this side's INIT of the current round has not been answered (send INITs).
   [[nodiscard]] bool awaiting() const { return awaiting_; }
   [[nodiscard]] std::optional<std::uint64_t> peer_session() const;
+  // Whether `session` is the peer's under any keys held (current, previous, candidates).
+  [[nodiscard]] bool knows_peer_session(std::uint64_t session) const;
   [[nodiscard]] engine::Cipher send_cipher() const { return cipher_; }
   [[nodiscard]] engine::Cipher receive_cipher() const;
   [[nodiscard]] std::uint64_t peer_restarts() const { return peer_restarts_; }

@@ -136,11 +136,58 @@ class TempDir {
   fs::path path_;
 };
 
+// The original sample configuration, copied into `dir` with its accept_remote = 1 set to 0:
+// its conf.template is the original's unkeyed one (ip_remote set, auth_type = 0), which mpt's
+// server mode refuses (see "The original sample with its accept_remote = 1 ...").
+void copy_original_without_server(const TempDir& dir) {
+  fs::copy(fixtures_dir() + "/original", dir.str(), fs::copy_options::recursive);
+  std::ifstream in(dir.str() + "/interface.conf", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto at = text.find("accept_remote = 1");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, 17, "accept_remote = 0");
+  dir.write("interface.conf", text);
+}
+
+// A server template (connections/conf.template) with one extra line in [connection] (line 6)
+// and one in [path_0] (line 10).
+std::string template_text(const std::string& conn_extra = ";",
+                          const std::string& path_extra = ";") {
+  return "[connection]\n"                // 1
+         "name = not-a-client\n"         // 2
+         "ip_ver = 4\n"                  // 3
+         "ip_local = 10.200.0.1\n"       // 4
+         "path_count = 1\n"              // 5
+         + conn_extra + "\n"             // 6
+         "[path_0]\n"                    // 7
+         "interface_name = eth0\n"       // 8
+         "private_ipaddr = 192.0.2.1\n"  // 9
+         + path_extra + "\n";            // 10
+}
+
+// A client file (clients/NAME.conf): ip_remote on line 2, auth_key on line 3, `extra` on 4.
+std::string client_text(const std::string& ip_remote, const std::string& auth_key,
+                        const std::string& extra = ";") {
+  return "[client]\n"                        // 1
+         "ip_remote = " + ip_remote + "\n"   // 2
+         "auth_key = " + auth_key + "\n"     // 3
+         + extra + "\n";                     // 4
+}
+
+// A server directory: accept_remote = 1 on line 3 of interface.conf (tun 10.200.0.1/24) and
+// the template; the clients are up to the test.
+void write_server(const TempDir& dir, const std::string& tmpl = template_text()) {
+  dir.write("interface.conf", iface_text("accept_remote = 1"));
+  dir.write("connections/conf.template", tmpl);
+}
+
 }  // namespace
 
-TEST_CASE("The original MPT sample configuration loads unchanged with only warnings",
+TEST_CASE("The original MPT sample configuration loads with only warnings (accept_remote = 0)",
           "[config]") {
-  const LoadResult r = mpt::config::load_config_dir(fixtures_dir() + "/original");
+  TempDir dir;
+  copy_original_without_server(dir);
+  const LoadResult r = mpt::config::load_config_dir(dir.str());
   INFO(dump(r.diagnostics));
   REQUIRE(r.ok());
   CHECK(errors(r.diagnostics).empty());
@@ -148,7 +195,7 @@ TEST_CASE("The original MPT sample configuration loads unchanged with only warni
 
   const auto& ic = r.config.interface;
   CHECK(ic.tunnel_num == 1);
-  CHECK(ic.accept_remote);
+  CHECK_FALSE(ic.accept_remote);
   CHECK(ic.cmdport_local == 60456);
   CHECK(ic.cmd_timeout_s == 25);
   REQUIRE(ic.tuns.size() == 1);
@@ -159,7 +206,8 @@ TEST_CASE("The original MPT sample configuration loads unchanged with only warni
   REQUIRE(ic.tuns[0].ipv6_addr.has_value());
   CHECK(ic.tuns[0].ipv6_addr->to_string() == "fec0::2/64");
 
-  // conf.template does not end in ".conf": only ipv4.conf is a connection.
+  // conf.template does not end in ".conf": only ipv4.conf is a connection (and without
+  // accept_remote the template is not read).
   REQUIRE(r.config.connections.size() == 1);
   const auto& c = r.config.connections[0];
   CHECK_THAT(c.file, Contains("connections/ipv4.conf"));
@@ -197,7 +245,9 @@ TEST_CASE("The original MPT sample configuration loads unchanged with only warni
 
 TEST_CASE("Each key that mpt does not act on yet gives exactly one warning naming it",
           "[config]") {
-  const LoadResult r = mpt::config::load_config_dir(fixtures_dir() + "/original");
+  TempDir dir;
+  copy_original_without_server(dir);
+  const LoadResult r = mpt::config::load_config_dir(dir.str());
   INFO(dump(r.diagnostics));
   std::vector<std::string> keys;
   for (const auto& d : warnings(r.diagnostics)) {
@@ -212,7 +262,7 @@ TEST_CASE("Each key that mpt does not act on yet gives exactly one warning namin
     return std::any_of(r.diagnostics.begin(), r.diagnostics.end(),
                        [&](const Diagnostic& d) { return d.key == key; });
   };
-  for (const char* k : {"general:accept_remote", "general:cmdport_local", "general:cmd_timeout",
+  for (const char* k : {"general:cmdport_local", "general:cmd_timeout",
                         "connection:permission", "connection:status", "connection:auth_type",
                         "connection:remote_cmd_port", "path_0:public_ipaddr",
                         "path_0:cmd_default"}) {
@@ -231,6 +281,36 @@ TEST_CASE("Each key that mpt does not act on yet gives exactly one warning namin
   // path status and gw_ipaddr (host route to the peer) are acted on: no warning.
   CHECK_FALSE(has("path_0:status"));
   CHECK_FALSE(has("path_0:gw_ipaddr"));
+  // accept_remote is acted on (server mode); 0 does nothing and says nothing.
+  CHECK_FALSE(has("general:accept_remote"));
+}
+
+TEST_CASE("The original sample with its accept_remote = 1: its unkeyed conf.template is "
+          "refused, naming the template's lines",
+          "[config]") {
+  const LoadResult r = mpt::config::load_config_dir(fixtures_dir() + "/original");
+  INFO(dump(r.diagnostics));
+  CHECK_FALSE(r.ok());
+  CHECK(r.config.interface.accept_remote);
+  CHECK(r.config.interface.accept_remote_line == 20);
+  const auto errs = errors(r.diagnostics);
+  REQUIRE(errs.size() == 2);
+  for (const auto& e : errs) {
+    CHECK(e.file == fixtures_dir() + "/original/connections/conf.template");
+  }
+  CHECK(errs[0].line == 9);
+  CHECK(errs[0].key == "connection:ip_remote");
+  CHECK_THAT(errs[0].message, Contains("set per client in clients/NAME.conf"));
+  CHECK(errs[1].line == 15);
+  CHECK(errs[1].key == "connection:auth_type");
+  CHECK_THAT(errs[1].message, Contains("clients/NAME.conf auth_key"));
+  // No clients directory: a warning on the accept_remote line.
+  const auto w = warnings(r.diagnostics);
+  CHECK(std::any_of(w.begin(), w.end(), [](const Diagnostic& d) {
+    return d.line == 20 && d.key == "general:accept_remote" &&
+           d.message.find("no clients configured (clients/NAME.conf)") != std::string::npos;
+  }));
+  REQUIRE(r.config.connections.size() == 1);  // ipv4.conf; no clients
 }
 
 TEST_CASE("The single-path example configurations load with no errors and no warnings",
@@ -1235,4 +1315,339 @@ TEST_CASE("The NAT example pair loads with no errors and no warnings; the server
     CHECK(p.remote_ipaddr.is_set());
     CHECK_FALSE(p.private_ipaddr.is_set());
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server mode: accept_remote = 1, connections/conf.template, clients/NAME.conf
+
+TEST_CASE("Server mode: the template plus one connection per clients/NAME.conf", "[config]") {
+  TempDir dir;
+  write_server(dir);
+  dir.write("clients/alice.conf",
+            client_text("10.200.0.2", "alice-key-0123456789",
+                        "networks = 10.1.5.0/24, 10.1.6.0/24 fd00:5::/64"));
+  dir.write("clients/bob.conf", client_text("10.200.0.3", "file:bob.key"));
+  dir.write("clients/bob.key", "bob-key-from-a-file-0123\n");
+  ::chmod((dir.str() + "/clients/bob.key").c_str(), 0600);
+  dir.write("clients/carol.conf", client_text("10.200.0.4", "carol-key-0123456789"));
+  for (const char* ignored : {"notes.txt", "x.conf~", "x.conf.A", "conf.template"}) {
+    dir.write(std::string("clients/") + ignored, "this is not a valid file\n");
+  }
+  LoadResult r = mpt::config::load_config_dir(dir.str());
+  INFO(dump(r.diagnostics));
+  REQUIRE(r.ok());
+  CHECK(r.diagnostics.empty());  // no connections/*.conf is fine for a server
+  CHECK(r.config.interface.accept_remote);
+  REQUIRE(r.config.connections.size() == 3);
+  const auto& a = r.config.connections[0];
+  const auto& b = r.config.connections[1];
+  const auto& c = r.config.connections[2];
+  CHECK(a.name == "alice");
+  CHECK(b.name == "bob");
+  CHECK(c.name == "carol");
+  CHECK(a.file == dir.str() + "/clients/alice.conf");
+  CHECK(a.ip_remote == addr("10.200.0.2"));
+  CHECK(b.ip_remote == addr("10.200.0.3"));
+  CHECK(c.ip_remote == addr("10.200.0.4"));
+  CHECK(a.auth_key == "alice-key-0123456789");
+  CHECK(b.auth_key == "bob-key-from-a-file-0123");
+  CHECK(c.auth_key == "carol-key-0123456789");
+  CHECK(a.auth_key_line == 3);
+  REQUIRE(a.networks.size() == 3);
+  CHECK(a.network_count == 3);
+  CHECK(a.networks[0].dst_addr.to_string() == "10.1.5.0/24");
+  CHECK(a.networks[0].ip_ver == 4);
+  CHECK_FALSE(a.networks[0].src_addr.addr.is_set());
+  CHECK(a.networks[1].dst_addr.to_string() == "10.1.6.0/24");
+  CHECK(a.networks[2].dst_addr.to_string() == "fd00:5::/64");
+  CHECK(a.networks[2].ip_ver == 6);
+  CHECK(b.networks.empty());
+  CHECK(b.network_count == 0);
+  for (const auto& conn : r.config.connections) {
+    INFO(conn.name);
+    CHECK(conn.server_client);
+    // The rest is the template's.
+    CHECK(conn.ip_ver == 4);
+    CHECK(conn.ip_local == addr("10.200.0.1"));
+    CHECK(conn.control_auth == "hmac");
+    REQUIRE(conn.paths.size() == 1);
+    CHECK(conn.paths[0].interface_name == "eth0");
+    CHECK(conn.paths[0].private_ipaddr == addr("192.0.2.1"));
+    CHECK_FALSE(conn.paths[0].remote_ipaddr.is_set());
+  }
+
+  // Normal connection files keep working alongside, and come first.
+  std::string normal = conn_text("auth_key = normal-key-0123456789");
+  normal.replace(normal.find("10.200.0.2"), 10, "10.200.0.9");
+  dir.write("connections/site.conf", normal);
+  r = mpt::config::load_config_dir(dir.str());
+  INFO(dump(r.diagnostics));
+  REQUIRE(r.ok());
+  REQUIRE(r.config.connections.size() == 4);
+  CHECK(r.config.connections[0].name == "t");
+  CHECK_FALSE(r.config.connections[0].server_client);
+  CHECK(r.config.connections[1].name == "alice");
+  CHECK(r.config.connections[3].server_client);
+
+  // A template path may spell "unset" out.
+  write_server(dir, template_text(";", "remote_ipaddr = 0.0.0.0"));
+  CHECK(mpt::config::load_config_dir(dir.str()).ok());
+}
+
+TEST_CASE("Server mode: a missing conf.template is an error on the accept_remote line",
+          "[config]") {
+  TempDir dir;
+  dir.write("interface.conf", iface_text("accept_remote = 1"));
+  fs::create_directories(dir.str() + "/connections");
+  dir.write("clients/alice.conf", client_text("10.200.0.2", "alice-key-0123456789"));
+  const LoadResult r = mpt::config::load_config_dir(dir.str());
+  INFO(dump(r.diagnostics));
+  CHECK_FALSE(r.ok());
+  const auto errs = errors(r.diagnostics);
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].file == dir.str() + "/interface.conf");
+  CHECK(errs[0].line == 3);
+  CHECK(errs[0].key == "general:accept_remote");
+  CHECK_THAT(errs[0].message, Contains("accept_remote = 1 needs connections/conf.template"));
+  CHECK(r.config.connections.empty());  // no template, no clients
+}
+
+TEST_CASE("Server mode: what a template may not set is an error naming the template's line",
+          "[config]") {
+  TempDir dir;
+  const std::string tmpl = dir.str() + "/connections/conf.template";
+  const auto load_errors = [&](const std::string& conn_extra, const std::string& path_extra) {
+    write_server(dir, template_text(conn_extra, path_extra));
+    dir.write("clients/alice.conf", client_text("10.200.0.2", "alice-key-0123456789"));
+    return errors(mpt::config::load_config_dir(dir.str()).diagnostics);
+  };
+  CHECK(load_errors(";", ";").empty());
+
+  auto errs = load_errors(";", "remote_ipaddr = 198.51.100.7");
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].file == tmpl);
+  CHECK(errs[0].line == 10);
+  CHECK(errs[0].key == "path_0:remote_ipaddr");
+  CHECK_THAT(errs[0].message, Contains("a server template's paths learn each client's address; "
+                                       "leave remote_ipaddr out"));
+
+  errs = load_errors("ip_remote = 10.200.0.2", ";");
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].file == tmpl);
+  CHECK(errs[0].line == 6);
+  CHECK(errs[0].key == "connection:ip_remote");
+  CHECK_THAT(errs[0].message, Contains("set per client in clients/NAME.conf"));
+
+  errs = load_errors("auth_key = template-key-0123456789", ";");
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].file == tmpl);
+  CHECK(errs[0].line == 6);
+  CHECK(errs[0].key == "connection:auth_key");
+  CHECK_THAT(errs[0].message, Contains("each client has its own key: clients/NAME.conf auth_key"));
+  CHECK_THAT(errs[0].message, !Contains("template-key"));  // a key is never echoed
+
+  for (const char* opt_out : {"control_auth = none", "control_auth = off"}) {
+    INFO(opt_out);
+    errs = load_errors(opt_out, ";");
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].line == 6);
+    CHECK(errs[0].key == "connection:control_auth");
+    CHECK_THAT(errs[0].message, Contains("must be hmac"));
+  }
+  errs = load_errors("auth_type = 0", ";");
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].line == 6);
+  CHECK(errs[0].key == "connection:auth_type");
+  CHECK(load_errors("control_auth = hmac", ";").empty());
+}
+
+TEST_CASE("Server mode: a client file's errors name the client file, the line and the key",
+          "[config]") {
+  TempDir dir;
+  write_server(dir);
+  const std::string file = dir.str() + "/clients/alice.conf";
+  const auto load_errors = [&](const std::string& text) {
+    dir.write("clients/alice.conf", text);
+    return errors(mpt::config::load_config_dir(dir.str()).diagnostics);
+  };
+  CHECK(load_errors(client_text("10.200.0.2", "alice-key-0123456789")).empty());
+
+  SECTION("ip_remote missing") {
+    const auto errs = load_errors("[client]\nauth_key = alice-key-0123456789\n");
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].file == file);
+    CHECK(errs[0].line == 1);
+    CHECK(errs[0].key == "client:ip_remote");
+    CHECK_THAT(errs[0].message, Contains("required key 'ip_remote' is missing"));
+  }
+  SECTION("ip_remote not a real address of the template's family, or the server's own") {
+    for (const char* bad : {"junk", "0.0.0.0", "fd00::2", "10.200.0.1"}) {
+      INFO(bad);
+      const auto errs = load_errors(client_text(bad, "alice-key-0123456789"));
+      REQUIRE(errs.size() == 1);
+      CHECK(errs[0].file == file);
+      CHECK(errs[0].line == 2);
+      CHECK(errs[0].key == "client:ip_remote");
+    }
+  }
+  SECTION("auth_key missing, empty, too short, or a bad key file") {
+    auto errs = load_errors("[client]\nip_remote = 10.200.0.2\n");
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].line == 1);
+    CHECK(errs[0].key == "client:auth_key");
+    errs = load_errors("[client]\nip_remote = 10.200.0.2\nauth_key =\n");
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].line == 3);
+    CHECK(errs[0].key == "client:auth_key");
+    errs = load_errors(client_text("10.200.0.2", "short-key"));
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].file == file);
+    CHECK(errs[0].line == 3);
+    CHECK(errs[0].key == "client:auth_key");
+    CHECK_THAT(errs[0].message, Contains("too short") && !Contains("short-key"));
+    errs = load_errors(client_text("10.200.0.2", "file:missing.key"));
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].line == 3);
+    CHECK_THAT(errs[0].message, Contains("clients/missing.key") && Contains("No such file"));
+    // A relative key file is next to the client file; only its owner may read it.
+    dir.write("clients/alice.key", "alice-key-from-a-file-01\n");
+    const std::string key_path = dir.str() + "/clients/alice.key";
+    ::chmod(key_path.c_str(), 0644);
+    errs = load_errors(client_text("10.200.0.2", "file:alice.key"));
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].line == 3);
+    CHECK(errs[0].key == "client:auth_key");
+    CHECK_THAT(errs[0].message, Contains("0644") && Contains("chmod 600"));
+    ::chmod(key_path.c_str(), 0600);
+    CHECK(load_errors(client_text("10.200.0.2", "file:alice.key")).empty());
+  }
+  SECTION("unknown keys and sections, a missing [client]") {
+    auto errs = load_errors(client_text("10.200.0.2", "alice-key-0123456789", "colour = blue"));
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].file == file);
+    CHECK(errs[0].line == 4);
+    CHECK(errs[0].key == "client:colour");
+    CHECK_THAT(errs[0].message, Contains("unknown key"));
+    errs = load_errors(client_text("10.200.0.2", "alice-key-0123456789", "[path_0]"));
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].line == 4);
+    CHECK(errs[0].key == "path_0");
+    CHECK_THAT(errs[0].message, Contains("unknown section"));
+    errs = load_errors("; nothing\n");
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].key == "client");
+    CHECK_THAT(errs[0].message, Contains("section [client] is missing"));
+  }
+  SECTION("a bad network") {
+    const auto errs = load_errors(
+        client_text("10.200.0.2", "alice-key-0123456789", "networks = 10.1.5.0/24 10.1.6.0/33"));
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].line == 4);
+    CHECK(errs[0].key == "client:networks");
+    CHECK_THAT(errs[0].message, Contains("10.1.6.0/33"));
+  }
+  SECTION("a file name that is not a valid connection name, or a normal connection's name") {
+    dir.write("clients/bad name.conf", client_text("10.200.0.3", "bad-name-key-0123456789"));
+    auto errs = load_errors(client_text("10.200.0.2", "alice-key-0123456789"));
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].file == dir.str() + "/clients/bad name.conf");
+    CHECK_THAT(errs[0].message, Contains("'bad name'"));
+    fs::remove(dir.str() + "/clients/bad name.conf");
+    std::string normal = conn_text("auth_key = normal-key-0123456789");
+    normal.replace(normal.find("name = t"), 8, "name = alice");
+    normal.replace(normal.find("10.200.0.2"), 10, "10.200.0.9");
+    dir.write("connections/site.conf", normal);
+    errs = load_errors(client_text("10.200.0.2", "alice-key-0123456789"));
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].file == file);
+    CHECK_THAT(errs[0].message,
+               Contains("duplicate connection name 'alice'") && Contains("site.conf:2"));
+  }
+}
+
+TEST_CASE("Server mode: two clients with the same ip_remote are an error on the second",
+          "[config]") {
+  TempDir dir;
+  write_server(dir);
+  dir.write("clients/a.conf", client_text("10.200.0.2", "a-key-0123456789ab"));
+  dir.write("clients/b.conf", client_text("10.200.0.2", "b-key-0123456789ab"));
+  const LoadResult r = mpt::config::load_config_dir(dir.str());
+  INFO(dump(r.diagnostics));
+  const auto errs = errors(r.diagnostics);
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].file == dir.str() + "/clients/b.conf");
+  CHECK(errs[0].line == 2);
+  CHECK(errs[0].key == "client:ip_remote");
+  CHECK_THAT(errs[0].message, Contains("10.200.0.2") && Contains("a.conf:2"));
+}
+
+TEST_CASE("Server mode: no clients is a warning on the accept_remote line", "[config]") {
+  TempDir dir;
+  write_server(dir);
+  for (int with_empty_dir = 0; with_empty_dir < 2; ++with_empty_dir) {
+    if (with_empty_dir == 1) fs::create_directories(dir.str() + "/clients");
+    const LoadResult r = mpt::config::load_config_dir(dir.str());
+    INFO(dump(r.diagnostics));
+    CHECK(r.ok());
+    CHECK(r.config.connections.empty());
+    REQUIRE(r.diagnostics.size() == 1);
+    CHECK(r.diagnostics[0].severity == Diagnostic::Severity::kWarning);
+    CHECK(r.diagnostics[0].file == dir.str() + "/interface.conf");
+    CHECK(r.diagnostics[0].line == 3);
+    CHECK(r.diagnostics[0].key == "general:accept_remote");
+    CHECK_THAT(r.diagnostics[0].message, Contains("no clients configured (clients/NAME.conf)"));
+  }
+}
+
+TEST_CASE("accept_remote = 0 (or absent) reads neither the template nor clients/", "[config]") {
+  TempDir dir;
+  dir.write("connections/c.conf", conn_text());
+  dir.write("connections/conf.template", "this is not a valid file\n");
+  dir.write("clients/alice.conf", "this is not a valid file\n");
+  for (const char* general : {"accept_remote = 0", ";"}) {
+    INFO(general);
+    dir.write("interface.conf", iface_text(general));
+    const LoadResult r = mpt::config::load_config_dir(dir.str());
+    INFO(dump(r.diagnostics));
+    CHECK(r.ok());
+    CHECK(r.diagnostics.empty());
+    CHECK_FALSE(r.config.interface.accept_remote);
+    REQUIRE(r.config.connections.size() == 1);
+    CHECK_FALSE(r.config.connections[0].server_client);
+  }
+}
+
+TEST_CASE("The server example and its client load with no errors and no warnings",
+          "[config]") {
+  // git keeps no file modes: the example's key files are made private in a copy, as the
+  // example's interface.conf tells its users to do after a checkout.
+  TempDir dir;
+  fs::copy(repo_dir() + "/examples/server", dir.str(), fs::copy_options::recursive);
+  for (const char* key : {"/clients/alice.key", "/clients/bob.key"}) {
+    REQUIRE(::chmod((dir.str() + key).c_str(), 0600) == 0);
+  }
+  const LoadResult s = mpt::config::load_config_dir(dir.str());
+  const LoadResult c = mpt::config::load_config_dir(repo_dir() + "/examples/server-client");
+  INFO(dump(s.diagnostics) + dump(c.diagnostics));
+  REQUIRE(s.ok());
+  REQUIRE(c.ok());
+  CHECK(s.diagnostics.empty());
+  CHECK(c.diagnostics.empty());
+  REQUIRE(s.config.connections.size() == 2);
+  REQUIRE(c.config.connections.size() == 1);
+  const auto& alice = s.config.connections[0];
+  CHECK(alice.name == "alice");
+  CHECK(s.config.connections[1].name == "bob");
+  CHECK(alice.server_client);
+  CHECK(alice.networks.size() == 1);
+  // The client is alice: her key and addresses, and the server's uplink and port.
+  const auto& client = c.config.connections[0];
+  CHECK_FALSE(client.server_client);
+  CHECK(client.auth_key == alice.auth_key);
+  CHECK(client.ip_local == alice.ip_remote);
+  CHECK(client.ip_remote == alice.ip_local);
+  REQUIRE(client.paths.size() == 1);
+  CHECK(client.paths[0].remote_ipaddr == alice.paths[0].private_ipaddr);
+  CHECK(client.remote_port == alice.local_port);
+  CHECK_FALSE(alice.paths[0].remote_ipaddr.is_set());
 }
