@@ -12,6 +12,10 @@
 
 namespace mpt::engine {
 namespace {
+// The hold pool starts with room for this many full reorder windows (see copy_out).
+constexpr std::size_t kHoldPoolStartWindows = 4;
+}  // namespace
+namespace {
 constexpr unsigned kUringEntries = 1024;
 constexpr std::size_t kCqeBatch = 512;
 // Output pool: TUN writes in flight plus the one being filled. Each holds up to a 64 KB
@@ -57,8 +61,10 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       paths_(paths.begin(), paths.end()),
       ring_(kUringEntries),
       output_pool_(kOutputPoolCount, kOutputBufBytes),
-      // Every connection's window can be full at once.
-      hold_pool_(std::max<std::size_t>(1, tunnel.connections.size()) * kMaxReorderWindow,
+      // Room for a few connections' full windows at start; more as they are needed (copy_out):
+      // a server with many clients does not reserve every client's window up front.
+      hold_pool_(std::min<std::size_t>(std::max<std::size_t>(1, tunnel.connections.size()),
+                                       kHoldPoolStartWindows) * kMaxReorderWindow,
                  static_cast<std::uint32_t>(tunnel.mtu + 64)),
       returns_(paths.size()),
       returns_len_(paths.size(), 0) {
@@ -171,7 +177,13 @@ PacketRef TunWriter::copy_out(const PacketRef& r) {
   // where it is: held by reference, never copied past the buffer's end.
   if (r.length > hold_pool_.buf_size()) [[unlikely]] return r;
   PacketBuf* h = hold_pool_.take();
-  if (!h) [[unlikely]] return r;  // cannot happen (sized for every window); keep the original
+  if (!h) [[unlikely]] {
+    // More connections hold full windows than the pool was started for: it grows (an
+    // allocation, rare; bounded by the windows' total, since each window is bounded).
+    hold_pool_.grow(kBatchMax);
+    h = hold_pool_.take();
+    if (!h) return r;  // out of memory: keep the original
+  }
   std::memcpy(h->storage, r.bytes().data(), r.length);
   h->path_index = kHoldPath;
   PacketRef copy = r;
@@ -434,7 +446,8 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> 
     if (r) windows += r->window();
   }
   pending_nacks_.assign(reorder_.size(), PendingNacks{});
-  // Every window can be full at once.
+  // Every window can be full at once: room for the first few now, the rest on demand.
+  windows = std::min<std::size_t>(windows, kHoldPoolStartWindows * kMaxReorderWindow);
   if (hold_pool_.count() < windows) hold_pool_.grow(windows - hold_pool_.count());
   finish_output();
   flush_returns();

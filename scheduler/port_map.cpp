@@ -1,12 +1,13 @@
 #include "scheduler/port_map.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace mpt::scheduler {
 
-PortMap::PortMap() : tables_(std::make_unique<Table[]>(kTables)) {
-  for (int t = 0; t < kTables; ++t) tables_[t].fill(kNone);
-}
+// The tables (256 KB) exist only while some path has port rules: a server with many
+// clients, most without rules, must not pay for them per connection.
+PortMap::PortMap() = default;
 
 std::uint8_t PortMap::intern(PathMask m) {
   for (std::size_t i = 0; i < masks_.size(); ++i) {
@@ -26,6 +27,16 @@ std::uint8_t PortMap::intern(PathMask m) {
 }
 
 void PortMap::set_rules(const std::vector<PathPortRules>& rules) {
+  const bool any = std::any_of(rules.begin(), rules.end(), [](const PathPortRules& r) {
+    return !r.tcp_src.empty() || !r.tcp_dst.empty() || !r.udp_src.empty() || !r.udp_dst.empty();
+  });
+  if (!any) {
+    tables_.reset();
+    masks_.assign(1, 0);
+    empty_ = true;
+    return;
+  }
+  if (!tables_) tables_ = std::make_unique<Table[]>(kTables);
   for (int t = 0; t < kTables; ++t) tables_[t].fill(kNone);
   // Every single path has its set from the start, so that degrading (see intern) always
   // finds one.
@@ -62,6 +73,7 @@ int PortMap::lookup(std::uint8_t protocol, std::uint16_t src_port, std::uint16_t
   } else {
     return -1;
   }
+  if (!tables_) return -1;
   for (std::uint8_t e : {tables_[src_table][src_port], tables_[dst_table][dst_port]}) {
     const PathMask m = masks_[e] & eligible_;
     if (m) return std::countr_zero(m);

@@ -343,8 +343,16 @@ void ControlLoop::send_hellos(std::uint64_t now) {
       // and when nothing of the peer's has opened for kStallUs although we have keys (the
       // peer lost them: it restarted and our answer was lost, or its candidate was crowded
       // out). The keys in use stay until the round confirms new ones.
-      const bool stale = now - conn.secure_rx_us > std::max<std::uint64_t>(
-                                                       kStallUs, 20 * conn.cfg.health.probe_interval_us);
+      // With every path down the wait is short: nothing is lost by a new round then, and a
+      // peer that lost our keys (a server that restarted, a client re-added to a server)
+      // is found again in seconds, not 20 probe intervals.
+      bool any_usable = false;
+      for (const Path& p : paths_) {
+        any_usable = any_usable || (p.active && p.connection == static_cast<int>(c) && p.health.usable());
+      }
+      const bool stale = now - conn.secure_rx_us >
+                         (any_usable ? std::max<std::uint64_t>(kStallUs, 20 * conn.cfg.health.probe_interval_us)
+                                     : kStallUs);
       // Timed renewals come from one side only -- the one with the lower session id: two
       // rounds started at once by both sides would each confirm a different key set, and
       // what was sealed under the one given up would be lost.
@@ -522,6 +530,18 @@ void ControlLoop::admin(std::size_t i, bool up, bool tell_peer) {
     Message m;
     m.path_status = PathStatusBody{up ? PathStatus::kUp : PathStatus::kAdminDown};
     send(i, MessageType::kPathStatus, nullptr, &m);
+  }
+}
+
+// A new instance of the peer (it restarted; a server re-added this client): what the old one
+// took down administratively comes back up -- the new one tells us again if it wants a path
+// down. Paths taken down here stay down.
+void ControlLoop::forget_peer_admin(int connection) {
+  for (std::size_t k = 0; k < paths_.size(); ++k) {
+    Path& p = paths_[k];
+    if (!p.active || p.connection != connection || !p.admin_down_by_peer) continue;
+    if (p.health.state() == HealthState::kAdminDown) admin(k, true, false);
+    p.admin_down_by_peer = false;
   }
 }
 

@@ -144,6 +144,7 @@ class ControlLoop {
   void tick();
   void arm_tick();
   void drain(std::size_t path, std::uint64_t now_us);
+  void forget_peer_admin(int connection);
   void receive(std::size_t path, const engine::ControlPacket& cp, std::uint64_t now_us);
   // Server mode: control messages a listener received from no client's address -- a
   // client's handshake (found by trying the clients' keys) or a client that moved (found by

@@ -99,6 +99,7 @@ void ControlLoop::receive(std::size_t i, const engine::ControlPacket& cp, std::u
         // duplicates of the old instance's (retried at every tick until the writer took it).
         c.reorder_restart_pending =
             !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
+        forget_peer_admin(paths_[i].connection);
       }
       for (std::size_t k = 0; k < paths_.size(); ++k) {  // at once, not at the next tick
         if (paths_[k].active && paths_[k].connection == paths_[i].connection) {

@@ -81,6 +81,7 @@ void ControlLoop::on_session_confirmed(std::size_t i, bool peer_restarted) {
   if (peer_restarted) {
     c.reorder_restart_pending =
         !engine_.reorder_peer_restarted(static_cast<std::size_t>(paths_[i].connection));
+    forget_peer_admin(paths_[i].connection);
   }
   for (std::size_t k = 0; k < paths_.size(); ++k) {
     if (paths_[k].active && paths_[k].connection == paths_[i].connection) {

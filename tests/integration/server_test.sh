@@ -167,6 +167,17 @@ echo "strangers: control messages at the listener: $taken taken ($((unclaimed2 -
 # The clients still pass traffic.
 ip netns exec "mpt-$$-c1" ping -c 2 -i 0.2 -W 2 10.220.0.1 >/dev/null || fail "client 1 lost the tunnel"
 ip netns exec "mpt-$$-c$N" ping -c 2 -i 0.2 -W 2 10.220.0.1 >/dev/null || fail "client $N lost the tunnel"
+# Clients come and go at run time: a removed client file and `mpt reload` end that client's
+# connection; the file back and another reload bring it back.
+mv "$WORK/s/clients/c1.conf" "$WORK/c1.conf.off"
+"$MPT" --socket "$WORK/s.sock" reload >/dev/null || fail "reload without c1 failed"
+! ip netns exec "mpt-$$-c1" ping -c 2 -i 0.2 -W 1 10.220.0.1 >/dev/null 2>&1 || fail "client 1 still reaches the server after its removal"
+ip netns exec "mpt-$$-c2" ping -c 2 -i 0.2 -W 2 10.220.0.1 >/dev/null || fail "client 2 lost the tunnel when client 1 was removed"
+mv "$WORK/c1.conf.off" "$WORK/s/clients/c1.conf"
+"$MPT" --socket "$WORK/s.sock" reload >/dev/null || fail "reload with c1 back failed"
+t0=$(date +%s.%N)
+wait_for 150 ip netns exec "mpt-$$-c1" ping -c 1 -W 1 10.220.0.1 || fail "client 1 did not come back after the reload"
+echo "a client removed and added back at run time (mpt reload): back in $(echo "$(date +%s.%N) - $t0" | bc) s"
 if [ "$SANITIZED" -eq 0 ]; then
   [ "$per_kb" -le "$MAX_CLIENT_KB" ] || fail "server memory per client $per_kb KiB > $MAX_CLIENT_KB KiB"
 fi
