@@ -632,6 +632,21 @@ std::string ControlLoop::status_text() const {
                                                              : conn.intake.peer_restarts())) +
          "\n";
   }
+  if (engine_.listener_count() > 0) {
+    // Server mode: the clients at a glance (each is a connection above).
+    std::size_t clients = 0, answered = 0;
+    for (std::size_t c = 0; c < connections_.size(); ++c) {
+      if (!connections_[c].active || c >= engine_.spec().connections.size()) continue;
+      const auto& ids = engine_.spec().connections[c].paths;
+      if (ids.empty() || engine_.listener_of(static_cast<std::size_t>(ids.front())) < 0) continue;
+      ++clients;
+      if (connections_[c].established) ++answered;
+    }
+    s += "server mode: " + std::to_string(clients) + " clients, " + std::to_string(answered) +
+         " answered; control messages from no client's address: " +
+         std::to_string(listener_claimed_) + " claimed by a client (handshake, moved), " +
+         std::to_string(listener_unclaimed_) + " by none (dropped)\n";
+  }
   s += "path health:\n";
   const std::uint64_t now = now_us();
   char buf[512];

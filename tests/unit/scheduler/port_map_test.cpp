@@ -227,3 +227,21 @@ TEST_CASE("empty() is true only while no port is mapped") {
   CHECK(map.lookup(kUdp, 9, 1) == -1);
   CHECK(map.lookup(kUdp, 10, 1) == -1);
 }
+
+TEST_CASE("without rules nothing matches, and rules taken away leave nothing behind") {
+  PortMap map;
+  CHECK(map.empty());
+  CHECK(map.lookup(kTcp, 1000, 22) == -1);
+  std::vector<PathPortRules> rules(2);
+  map.set_rules(rules);  // paths without any list: no tables
+  CHECK(map.empty());
+  CHECK(map.lookup(kUdp, 53, 53) == -1);
+  rules[1].tcp_dst = {{22, 22}};
+  map.set_rules(rules);
+  CHECK_FALSE(map.empty());
+  CHECK(map.lookup(kTcp, kUnmapped, 22) == 1);
+  rules[1].tcp_dst.clear();
+  map.set_rules(rules);
+  CHECK(map.empty());
+  CHECK(map.lookup(kTcp, kUnmapped, 22) == -1);
+}

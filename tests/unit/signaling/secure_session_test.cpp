@@ -152,8 +152,13 @@ TEST_CASE("A peer restart is a confirmed handshake with a new session, not a lar
   b = std::make_unique<SecureSession>(kPsk, Cipher::kAes256Gcm, 1);  // b restarts
   // Its new INIT and a's RESP: b confirms at once; a when b's first sealed message opens.
   Bytes resp;
+  const std::uint64_t old_session = *a.peer_session();
   REQUIRE(receive_handshake(a, wire_handshake(*b, b->init(0)), 0, &resp).reply);
   CHECK(a.peer_session() != b->session());  // not yet: only a candidate
+  // ... but a server that must find whose message this is knows it already (and the old one).
+  CHECK(a.knows_peer_session(b->session()));
+  CHECK(a.knows_peer_session(old_session));
+  CHECK_FALSE(a.knows_peer_session(b->session() + 1));
   REQUIRE(receive_handshake(*b, resp, 0).confirmed);
   Message m;
   const auto r = a.open(sealed(*b, MessageType::kHello, 0), 0, m);
