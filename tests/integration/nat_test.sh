@@ -117,6 +117,17 @@ private_ipaddr = 172.16.2.2
 CONF
 conf "$WORK/a" 10.201.0.1 10.201.0.2 "$WORK/client.paths"
 conf "$WORK/b" 10.201.0.2 10.201.0.1 "$WORK/server.paths"
+if [ -n "${NAT_SERVER_MODE:-}" ]; then
+  # The same server in server mode (accept_remote): the connection becomes the template and
+  # the client one file in clients/ (same name "it", same key); its two paths are served by
+  # the listeners on the server's two addresses.
+  sed -i 's/^tunnel_num = 1$/tunnel_num = 1\naccept_remote = 1/' "$WORK/b/interface.conf"
+  grep -v "^ip_remote\|^auth_key" "$WORK/b/connections/it.conf" >"$WORK/b/connections/conf.template"
+  rm "$WORK/b/connections/it.conf"
+  mkdir -p "$WORK/b/clients"
+  printf '[client]\nip_remote = 10.201.0.1\nauth_key = file:%s\n' "$WORK/psk.key" >"$WORK/b/clients/it.conf"
+  echo "server mode: conf.template + clients/it.conf"
+fi
 "$MPTD" --check --config "$WORK/b" || fail "server configuration refused"
 
 field() {  # SIDE PYTHON-EXPRESSION-ON-j
@@ -260,13 +271,15 @@ n=$(grep -c " 172.16.1.2 " "$WORK/cap.txt" || true)  # path 0's: those are repla
 [ "$n" -ge 3 ] || fail "captured only $n datagrams of path 0"
 before=$(remote_of b 0); moves0=$(moves_of b 0)
 "$MPT" --socket "$WORK/b.sock" status --json >"$WORK/before.json"
-rej0=$(field b "sum(j['control_rx_errors'].values()) + sum(p['rx_drop_replay'] + p['rx_drop_auth'] + p['rx_drop_unknown_peer'] for p in j['paths'])")
+rej0=$(field b "sum(j['control_rx_errors'].values()) + sum(p['rx_drop_replay'] + p['rx_drop_auth'] + p['rx_drop_unknown_peer'] for p in j['paths']) + sum(l['rx_drop_unknown_client'] + l['rx_control_dropped'] + l['rx_control_limited'] for l in j['listeners']) + j.get('listener_unclaimed', 0)")
 for m in none flip truncate; do
   ip netns exec "$N1" "$TOOL" replay-control "$WORK/cap.txt" 172.16.1.2 172.16.1.9 172.16.1.2 4754 $m >/dev/null
 done
 sleep 0.5
-rej1=$(field b "sum(j['control_rx_errors'].values()) + sum(p['rx_drop_replay'] + p['rx_drop_auth'] + p['rx_drop_unknown_peer'] for p in j['paths'])")
-dunk=$(field b "j['paths'][0]['rx_drop_unknown_peer']")
+rej1=$(field b "sum(j['control_rx_errors'].values()) + sum(p['rx_drop_replay'] + p['rx_drop_auth'] + p['rx_drop_unknown_peer'] for p in j['paths']) + sum(l['rx_drop_unknown_client'] + l['rx_control_dropped'] + l['rx_control_limited'] for l in j['listeners']) + j.get('listener_unclaimed', 0)")
+# (In server mode, what comes from no client's address is the listener's: data dropped there,
+# control messages refused there or claimed by no client.)
+dunk=$(field b "j['paths'][0]['rx_drop_unknown_peer'] + sum(l['rx_drop_unknown_client'] for l in j['listeners'])")
 after=$(remote_of b 0)
 "$MPT" --socket "$WORK/b.sock" status --json >"$WORK/after.json"
 # Where the stranger's datagrams went: every counter of the server that moved.

@@ -18,7 +18,10 @@ init_test_env "$1"
 # 100 clients; 20 in a sanitizer build (100 ASan daemons would need several GB).
 N=${2:-100}
 if [ -z "${2:-}" ] && [ "$SANITIZED" -eq 1 ]; then N=20; fi
-MAX_CLIENT_KB=${MAX_CLIENT_KB:-4096}
+# The server's RSS per connected client, measured over its RSS with no client: about 430 KiB
+# at 100 clients (bench/RESULTS.md "Server mode"; the issue's target is 4 MB). Checked from
+# 50 clients on (below, the listener's fixed part weighs in), not in sanitizer builds.
+MAX_CLIENT_KB=${MAX_CLIENT_KB:-1024}
 EXTRA_NS=""
 for ((i = 1; i <= N + 1; i++)); do EXTRA_NS="$EXTRA_NS mpt-$$-c$i"; done
 ip -n "$A" link add br0 type bridge
@@ -178,7 +181,7 @@ mv "$WORK/c1.conf.off" "$WORK/s/clients/c1.conf"
 t0=$(date +%s.%N)
 wait_for 150 ip netns exec "mpt-$$-c1" ping -c 1 -W 1 10.220.0.1 || fail "client 1 did not come back after the reload"
 echo "a client removed and added back at run time (mpt reload): back in $(echo "$(date +%s.%N) - $t0" | bc) s"
-if [ "$SANITIZED" -eq 0 ]; then
+if [ "$SANITIZED" -eq 0 ] && [ "$N" -ge 50 ]; then
   [ "$per_kb" -le "$MAX_CLIENT_KB" ] || fail "server memory per client $per_kb KiB > $MAX_CLIENT_KB KiB"
 fi
 echo "PASS"
