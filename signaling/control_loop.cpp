@@ -181,6 +181,9 @@ void ControlLoop::reconfigure(std::vector<ConnectionControl> controls) {
     if (kept) {
       p.local_index = local_index(i);
       p.health.set_params(connections_[static_cast<std::size_t>(p.connection)].cfg.health);
+      // The data plane and this thread were paused for the reconfigure (100 ms in a
+      // sanitizer build): silence during our own pause says nothing about the path.
+      p.health.hold_silence(now);
       // The engine's scheduler was rebuilt from the configured weight and state: tell it
       // what the control plane knows (health, weights set at run time).
       engine_.set_path_usable(i, p.usable, p.weight);
