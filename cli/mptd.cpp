@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "cli/config.h"
+#include "cli/control_socket_paths.h"
 #include "cli/host_network.h"
 #include "cli/path_resolver.h"
 #include "cli/reload_plan.h"
@@ -26,7 +27,6 @@ namespace po = boost::program_options;
 
 namespace {
 
-constexpr const char* kDefaultSocket = "/run/mpt/mptd.sock";
 
 std::optional<mpt::LogLevel> parse_level(const std::string& s) {
   if (s == "error") return mpt::LogLevel::kError;
@@ -295,8 +295,9 @@ int main(int argc, char** argv) {
       ("config,c", po::value<std::string>(&dir), "MPT configuration directory "
        "(interface.conf and connections/*.conf)")
       ("check", "validate the configuration and exit (non-zero on any error)")
-      ("socket,s", po::value<std::string>(&socket_path)->default_value(kDefaultSocket),
-       "control socket path (root only)")
+      ("socket,s", po::value<std::string>(&socket_path),
+       "control socket path (root only; default: /run/mpt/<tun name>.sock, the directory "
+       "from MPT_RUN_DIR when set)")
       ("log-level,l", po::value<std::string>(&level)->default_value("info"),
        "error, warn, info or debug")
       ("no-offload", "do not use TUN offloads (virtio header, TSO/USO, GSO writes)")
@@ -334,6 +335,12 @@ int main(int argc, char** argv) {
     std::printf("configuration in %s is valid (%zu connection(s))\n", dir.c_str(),
                 loaded.config.connections.size());
     return 0;
+  }
+  // One socket per tunnel, named after its TUN device (as wg's): two mptd on one host do
+  // not collide, and `mpt -i NAME` finds each.
+  if (socket_path.empty()) {
+    const auto& tuns = loaded.config.interface.tuns;
+    socket_path = mpt::cli::tunnel_socket(tuns.empty() ? std::string("tun0") : tuns.front().name);
   }
   return run_daemon(loaded.config, socket_path, vm.count("no-offload") == 0,
                     vm.count("pin-cpus") > 0);
