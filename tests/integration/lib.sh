@@ -31,13 +31,16 @@ json_counter() {  # json key
 }
 
 # Waits until a command succeeds (up to $1 tenths of a second).
-wait_for() {
-  local tries=$1
-  shift
+wait_for() { wait_every 0.1 "$@"; }
+
+# The same, trying every STEP seconds (for commands that are costly to run often).
+wait_every() {  # STEP TRIES COMMAND...
+  local step=$1 tries=$2
+  shift 2
   while ! "$@" >/dev/null 2>&1; do
     tries=$((tries - 1))
     [ "$tries" -gt 0 ] || return 1
-    sleep 0.1
+    sleep "$step"
   done
 }
 

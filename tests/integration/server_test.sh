@@ -109,23 +109,15 @@ t0=$(date +%s.%N)
 all_established() {
   [ "$(server_status | grep -o '"established":true' | wc -l)" -ge "$N" ]
 }
-poll() {  # TENTHS COMMAND...: like wait_for, but every 0.5 s (a status of 100 clients is big)
-  local tries=$(($1 / 5))
-  shift
-  while ! "$@" >/dev/null 2>&1; do
-    tries=$((tries - 1))
-    [ "$tries" -gt 0 ] || return 1
-    sleep 0.5
-  done
-}
-poll 600 all_established || fail "only $(server_status | grep -o '"established":true' | wc -l) of $N clients established"
+# Polled every 0.5 s, up to 60 s: a status of 100 clients is big.
+wait_every 0.5 120 all_established || fail "only $(server_status | grep -o '"established":true' | wc -l) of $N clients established"
 echo "all $N clients established in $(echo "$(date +%s.%N) - $t0" | bc) s"
 # Established (keys and HELLO) is not yet usable: a path carries data once it has answered
 # probes for the hold-down.
 all_up() {
   [ "$(server_status | grep -o '"path":"c[0-9]*/path_0","state":"up"' | wc -l)" -ge "$N" ]
 }
-poll 600 all_up || fail "only $(server_status | grep -o '"path":"c[0-9]*/path_0","state":"up"' | wc -l) of $N client paths up"
+wait_every 0.5 120 all_up || fail "only $(server_status | grep -o '"path":"c[0-9]*/path_0","state":"up"' | wc -l) of $N client paths up"
 # ... and on the clients' side.
 clients_up() {
   local i
@@ -133,7 +125,7 @@ clients_up() {
     "$MPT" --socket "$WORK/c$i.sock" status --json | grep -q '"state":"up"' || return 1
   done
 }
-poll 600 clients_up || fail "not every client's path is up"
+wait_every 0.5 120 clients_up || fail "not every client's path is up"
 echo "all $N client paths up on both sides $(echo "$(date +%s.%N) - $t0" | bc) s after the clients started"
 
 # Every client pings the server at once.
