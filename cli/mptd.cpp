@@ -1,12 +1,15 @@
 // mptd: the mpt daemon. Loads an MPT-layout configuration directory, creates the TUN device,
 // its addresses and routes (netlink), starts the data plane (engine/) and serves the local
-// control socket on the Asio control thread (this program's main thread) until SIGINT or
-// SIGTERM; then stops the data plane and removes every route it added.
+// control socket (and, with --metrics, a Prometheus endpoint) on the Asio control thread (this
+// program's main thread) until SIGINT or SIGTERM; then stops the data plane and removes every
+// route it added. SIGHUP reloads, as `mpt reload` does. Under systemd (Type=notify) it says
+// READY once the tunnel runs, RELOADING/READY around a reload and STOPPING at the end.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -22,6 +25,11 @@
 #include "signaling/control_command.h"
 #include "signaling/control_loop.h"
 #include "signaling/control_server.h"
+#include "signaling/metrics_render.h"
+#include "signaling/metrics_server.h"
+#include "signaling/status_render.h"
+
+#include <systemd/sd-daemon.h>
 
 namespace po = boost::program_options;
 
@@ -207,7 +215,7 @@ std::string apply(Running& r, mpt::config::Config fresh_config, bool from_files)
 }
 
 int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload,
-               bool pin_cpus) {
+               bool pin_cpus, const std::optional<boost::asio::ip::tcp::endpoint>& metrics_at) {
   using namespace mpt;
   const config::TunConfig& tun = cfg.interface.tuns.at(0);
   auto spec = cli::build_tunnel_spec(tun, cfg.connections);
@@ -227,6 +235,9 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     engine::Engine engine(spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0), tun_dev.vnet_hdr());
     signaling::ControlLoop control_loop(io, engine, control_settings(cfg));
     Running running{cfg, engine, control_loop, host, tun_dev.ifindex()};
+    auto snapshot = [&] {
+      return signaling::StatusSnapshot{tun_dev.name(), engine.snapshot(), control_loop.snapshot()};
+    };
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
       const signaling::CommandParse parsed = signaling::parse_command(req);
       if (!parsed.ok) return "error: " + parsed.error + "\n";
@@ -235,13 +246,11 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       switch (c.verb) {
         case signaling::Command::Verb::kStatusJson: {
           // Built with a JSON library: names from the configuration are escaped.
-          nlohmann::ordered_json j = engine.status();
-          const nlohmann::ordered_json signalling = control_loop.status();
-          for (const auto& [key, value] : signalling.items()) j[key] = value;
-          return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+          return signaling::render_status_json(snapshot())
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         }
         case signaling::Command::Verb::kStatus:
-          return engine.status_text() + control_loop.status_text();
+          return signaling::render_status_text(snapshot());
         case signaling::Command::Verb::kReload:
           return reload(running);
         case signaling::Command::Verb::kPathAdmin:
@@ -262,16 +271,45 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       const std::string out = apply(running, running.config, false);
       if (!out.empty()) MPT_INFO("interfaces changed: %s", out.c_str());
     });
+    std::optional<signaling::MetricsServer> metrics;
+    if (metrics_at) {
+      metrics.emplace(io, *metrics_at, [&] { return signaling::render_metrics(snapshot()); });
+    }
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (!ec) MPT_INFO("signal %d: shutting down", sig);
+      sd_notify(0, "STOPPING=1");
       io.stop();
     });
+    // SIGHUP: `mpt reload` (systemd's ExecReload sends it).
+    boost::asio::signal_set hangup(io, SIGHUP);
+    std::function<void()> arm_hangup = [&] {
+      hangup.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        sd_notify(0, "RELOADING=1");
+        const std::string out = reload(running);
+        if (out.rfind("ok", 0) == 0) {
+          MPT_INFO("SIGHUP: %s", out.c_str());
+        } else {
+          MPT_ERROR("SIGHUP: %s", out.c_str());
+        }
+        sd_notify(0, "READY=1");
+        arm_hangup();
+      });
+    };
+    arm_hangup();
     engine.start(pin_cpus);
     control_loop.start();
     MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, offloads 0x%x, control "
              "socket %s", tun_dev.name().c_str(), spec.connections.size(), spec.paths.size(),
              tun.mtu, tun_dev.offload_flags(), socket_path.c_str());
+    if (metrics) {
+      const auto at = metrics->local_endpoint();
+      MPT_INFO("metrics on http://%s:%u/metrics", at.address().to_string().c_str(), at.port());
+    }
+    // The TUN device, its routes, the sockets and the data plane are up (systemd Type=notify).
+    sd_notifyf(0, "READY=1\nSTATUS=tunnel %s: %zu connection(s), %zu path(s)",
+               tun_dev.name().c_str(), spec.connections.size(), spec.paths.size());
     io.run();
     engine.stop();
     host.remove_routes();
@@ -288,7 +326,7 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir, socket_path, level;
+  std::string dir, socket_path, level, metrics_text;
   po::options_description desc("Usage: mptd --config DIR [--check] [options]\nOptions");
   desc.add_options()
       ("help,h", "show this help")
@@ -301,7 +339,10 @@ int main(int argc, char** argv) {
       ("log-level,l", po::value<std::string>(&level)->default_value("info"),
        "error, warn, info or debug")
       ("no-offload", "do not use TUN offloads (virtio header, TSO/USO, GSO writes)")
-      ("pin-cpus", "bind each data-plane thread to one CPU (round robin)");
+      ("pin-cpus", "bind each data-plane thread to one CPU (round robin)")
+      ("metrics", po::value<std::string>(&metrics_text),
+       "serve Prometheus metrics on http://ADDR:PORT/metrics (PORT alone: 127.0.0.1; "
+       "[V6ADDR]:PORT for IPv6); off by default");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -324,6 +365,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   mpt::set_log_level(*lvl);
+  std::optional<boost::asio::ip::tcp::endpoint> metrics_at;
+  if (!metrics_text.empty()) {
+    std::string error;
+    metrics_at = mpt::signaling::parse_listen_address(metrics_text, error);
+    if (!metrics_at) {
+      std::fprintf(stderr, "mptd: --metrics %s\n", error.c_str());
+      return 2;
+    }
+  }
 
   const mpt::config::LoadResult loaded = mpt::config::load_config_dir(dir);
   for (const auto& d : loaded.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
@@ -343,5 +393,5 @@ int main(int argc, char** argv) {
     socket_path = mpt::cli::tunnel_socket(tuns.empty() ? std::string("tun0") : tuns.front().name);
   }
   return run_daemon(loaded.config, socket_path, vm.count("no-offload") == 0,
-                    vm.count("pin-cpus") > 0);
+                    vm.count("pin-cpus") > 0, metrics_at);
 }

@@ -2,7 +2,7 @@
 // writer, each on its own thread, wired together with SPSC rings and doorbells.
 //
 // Threads: constructed, started, stopped, reconfigured and destroyed by one controlling
-// thread (mptd's main thread, which is also the control thread). status() may be called
+// thread (mptd's main thread, which is also the control thread). snapshot() may be called
 // from it while running: it only reads relaxed counters and sizes that change only while the
 // data plane is paused.
 //
@@ -12,7 +12,6 @@
 #pragma once
 
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +20,7 @@
 
 #include "engine/path_worker.h"
 #include "engine/session_keys.h"
+#include "engine/status_snapshot.h"
 #include "engine/tun_reader.h"
 #include "engine/tun_writer.h"
 #include "engine/tunnel_spec.h"
@@ -99,8 +99,8 @@ class Engine {
   // Connection c's session keys as the data plane uses them (keyed connections): written by
   // the control thread (ControlLoop::publish_keys), read by the data-plane threads.
   SessionKeys& keys(std::size_t c) { return keys_.at(c); }
-  [[nodiscard]] nlohmann::ordered_json status() const;  // `mpt status --json`'s data-plane part
-  [[nodiscard]] std::string status_text() const;
+  // The data plane's counters, pools and identities (`mpt status`, its JSON, the metrics).
+  [[nodiscard]] EngineSnapshot snapshot() const;
 
  private:
   void pause();   // stops the threads and re-arms the stop eventfd

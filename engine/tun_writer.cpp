@@ -9,48 +9,11 @@
 #include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/path_worker.h"
+#include "engine/tun_writer_detail.h"
 
 namespace mpt::engine {
-namespace {
-// The hold pool starts with room for this many full reorder windows (see copy_out).
-constexpr std::size_t kHoldPoolStartWindows = 4;
-}  // namespace
-namespace {
-constexpr unsigned kUringEntries = 1024;
-constexpr std::size_t kCqeBatch = 512;
-// Output pool: TUN writes in flight plus the one being filled. Each holds up to a 64 KB
-// super-packet with its virtio header.
-constexpr std::size_t kOutputPoolCount = 512;
-constexpr std::uint32_t kOutputBufBytes = static_cast<std::uint32_t>(kVnetHdrSize + 65535 + 64);
-constexpr std::uint64_t kNever = scheduler::Reorder<PacketRef>::kNever;
-// How long a gap that every path has passed is still given before it is called lost: covers
-// neighbours swapped by a queue served from two CPUs (see scheduler/reorder.h).
-constexpr std::uint64_t kEarlyLossGraceNs = 3000000;
-// Receive buffers with at least this many datagrams are held by reference (see hold()).
-constexpr std::uint16_t kHoldByRefSegments = 16;
-// A full window pins at most kMaxReorderWindow / kHoldByRefSegments buffers, all of them of
-// paths that are *ahead* (their packets wait for a missing number that another path
-// carries: each path is FIFO), and only until the gap fills or max_delay passes. A path whose
-// pool is pinned stops receiving meanwhile -- backpressure on the path that is ahead, which
-// is what a reorder stage should do -- so the bound is one pool, not a fraction of it.
-static_assert(kMaxReorderWindow / kHoldByRefSegments <= kRxPoolCount,
-              "held batches may pin at most one path's receive pool");
-// Marks hold-pool buffers (they have no path to go home to).
-constexpr std::uint16_t kHoldPath = 0xFFFF;
-// Repair before the control plane has measured the paths (it then derives both from the
-// round trips, ControlLoop::derive_reorder_delays): ask after 3 ms, wait 50 ms for it.
-constexpr std::uint64_t kDefaultNackFloorNs = 3'000'000;
-constexpr std::uint64_t kDefaultRepairWaitNs = 50'000'000;
 
-void default_repair(scheduler::Reorder<PacketRef>& r, const ConnectionSpec& c) {
-  if (c.repair && c.paths.size() > 1) {
-    r.set_repair(kDefaultNackFloorNs, kDefaultRepairWaitNs);
-  } else {
-    r.set_repair(0, 0);
-  }
-}
-
-}  // namespace
+using namespace tun_writer_detail;
 
 TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
                      std::span<PathWorker* const> paths, int stop_fd)
@@ -358,101 +321,6 @@ void TunWriter::take_from(PathWorker& w, std::uint64_t now) {
       deliver(refs[i]);
     }
   }
-}
-
-void TunWriter::detach_path(int slot) {
-  PathWorker* w = paths_.at(static_cast<std::size_t>(slot));
-  if (!w) return;
-  paused_ = true;
-  // What the path received before it stopped is delivered (or held) as usual ...
-  const std::uint64_t now = monotonic_ns();
-  while (w->rx_ring().read_available() > 0) take_from(*w, now);
-  // ... and nothing held may point into its receive buffers once it is gone.
-  for (auto& r : reorder_) {
-    if (!r) continue;
-    r->for_each_held([&](PacketRef& ref) {
-      if (ref.buf->path_index != static_cast<std::uint16_t>(slot)) return;
-      if (hold_pool_.free_count() == 0) hold_pool_.grow(kBatchMax);
-      PacketRef copy = copy_out(ref);
-      if (copy.buf == ref.buf) {
-        // Longer than a hold buffer: an empty stand-in keeps its place (and is dropped when
-        // its turn comes) rather than a reference into a pool that goes away.
-        PacketBuf* h = hold_pool_.take();
-        h->path_index = kHoldPath;
-        release(ref);
-        copy.buf = h;
-        copy.offset = 0;
-        copy.length = 0;
-      }
-      ref = copy;
-    });
-  }
-  finish_output();
-  flush_returns();
-  paths_[static_cast<std::size_t>(slot)] = nullptr;
-  paused_ = false;
-}
-
-void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots) {
-  paused_ = true;
-  // Reorder commands still queued name the old local path indices: dropped. The control
-  // loop's reconfigure, which runs after this one, sends its current values again.
-  DelayCommand stale;
-  while (delay_commands_.pop(stale)) {
-  }
-  paths_.assign(slots.begin(), slots.end());
-  returns_.resize(paths_.size());
-  returns_len_.resize(paths_.size(), 0);
-  const std::size_t conns = tunnel_.connections.size();
-  reorder_.resize(std::max(conns, reorder_.size()));
-  reorder_counters_.resize(std::max(conns, reorder_counters_.size()));
-  std::size_t windows = 0;
-  for (std::size_t c = 0; c < reorder_.size(); ++c) {
-    const ConnectionSpec* cs = c < conns ? &tunnel_.connections[c] : nullptr;
-    const bool existed = cs && c < old.connections.size() && old.connections[c].active &&
-                         cs->active && old.connections[c].name == cs->name;
-    const bool wants = cs && cs->active && cs->sequence_numbers && cs->reorder_window > 0;
-    const std::uint32_t window = cs ? std::min(cs->reorder_window, kMaxReorderWindow) : 0;
-    auto& r = reorder_[c];
-    if (r && (!existed || !wants || r->window() != window)) {
-      sink_conn_ = c;
-      r->flush(*this);  // a connection that goes (or changes its window) delivers what it held
-      r.reset();
-    }
-    if (r) {
-      // The same connection: map its paths' new local indices to the old ones.
-      std::vector<int> old_local;
-      const auto& before = old.connections[c].paths;
-      for (int slot : cs->paths) {
-        const auto it = std::find(before.begin(), before.end(), slot);
-        old_local.push_back(it == before.end() ? -1 : static_cast<int>(it - before.begin()));
-      }
-      r->remap_paths(old_local, monotonic_ns());
-      if (!cs->repair || cs->paths.size() < 2) {
-        r->set_repair(0, 0);
-      } else if (r->repair_wait() == 0) {
-        default_repair(*r, *cs);
-      }
-      if (!cs->max_delay_derived || !old.connections[c].max_delay_derived) {
-        r->set_max_delay(std::uint64_t{cs->max_delay_ms} * 1000000);
-      }
-    } else if (wants) {
-      r = std::make_unique<scheduler::Reorder<PacketRef>>(
-          window, std::uint64_t{cs->max_delay_ms} * 1000000, static_cast<int>(cs->paths.size()),
-          kEarlyLossGraceNs);
-      default_repair(*r, *cs);
-    }
-    if (!existed || !reorder_counters_[c]) reorder_counters_[c] = std::make_unique<ReorderCounters>();
-    if (r) windows += r->window();
-  }
-  pending_nacks_.assign(reorder_.size(), PendingNacks{});
-  // Every window can be full at once: room for the first few now, the rest on demand.
-  windows = std::min<std::size_t>(windows, kHoldPoolStartWindows * kMaxReorderWindow);
-  if (hold_pool_.count() < windows) hold_pool_.grow(windows - hold_pool_.count());
-  finish_output();
-  flush_returns();
-  build_sources();  // after the flushes above: what a removed connection held passed the old
-  paused_ = false;
 }
 
 void TunWriter::expire_and_arm_timer(std::uint64_t now) {

@@ -1,10 +1,7 @@
 #include "signaling/control_loop.h"
 
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,18 +63,10 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     if (c < engine.spec().connections.size()) make_security(connections_[c]);
   }
-  // Link events: RTM_NEWLINK/DELLINK on RTMGRP_LINK, read on this thread through Asio.
-  // Subscribed before the initial link state is read, so that no change is missed.
-  nl_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (nl_fd_ < 0) throw std::system_error(errno, std::generic_category(), "netlink socket");
-  sockaddr_nl sa{};
-  sa.nl_family = AF_NETLINK;
-  sa.nl_groups = RTMGRP_LINK;
-  if (::bind(nl_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
-    const int e = errno;
-    ::close(nl_fd_);
-    throw std::system_error(e, std::generic_category(), "netlink bind RTMGRP_LINK");
-  }
+  // Link events, subscribed before the initial link state is read: no change is missed.
+  link_monitor_ = std::make_unique<LinkMonitor>(io, [this](int ifindex, bool up) {
+    on_link(ifindex, up);
+  });
   const std::uint64_t now = now_us();
   for (std::size_t c = 0; c < connections_.size(); ++c) {
     connections_[c].active = engine.spec().connections.at(c).active;
@@ -103,7 +92,6 @@ ControlLoop::ControlLoop(boost::asio::io_context& io, engine::Engine& engine,
   }
   // Without signalling the timer only re-polls links reported down: 10 times a second.
   if (!any_enabled) tick_us_ = 100000;
-  nl_ = std::make_unique<boost::asio::posix::stream_descriptor>(io, nl_fd_);
 }
 
 int ControlLoop::local_index(std::size_t i) const {
@@ -237,7 +225,6 @@ ControlLoop::~ControlLoop() {
   }
   boost::system::error_code ignored;
   timer_.cancel();
-  if (nl_) nl_->close(ignored);
 }
 
 void ControlLoop::start() {
@@ -247,7 +234,7 @@ void ControlLoop::start() {
     engine_.path(i).set_control_listener(true);
     apply(i, now);
   }
-  read_link_events();
+  link_monitor_->start();
   arm_tick();
 }
 
@@ -582,99 +569,17 @@ std::string ControlLoop::set_interface_admin(const std::string& ifname, bool up)
   return n ? std::string{} : "no path uses interface " + ifname;
 }
 
-void ControlLoop::read_link_events() {
-  nl_->async_read_some(boost::asio::buffer(nl_buf_),
-                       [this](const boost::system::error_code& ec, std::size_t n) {
-                         if (ec == boost::asio::error::operation_aborted) return;
-                         if (!ec) on_link_message(nl_buf_.data(), n);
-                         read_link_events();
-                       });
-}
-
-void ControlLoop::on_link_message(const std::uint8_t* data, std::size_t len) {
+void ControlLoop::on_link(int ifindex, bool up) {
   const std::uint64_t now = now_us();
-  // Walk the netlink messages by hand: bounds-checked, no trust in the lengths.
-  std::size_t off = 0;
-  while (off + sizeof(nlmsghdr) <= len) {
-    nlmsghdr h;
-    std::memcpy(&h, data + off, sizeof h);
-    if (h.nlmsg_len < sizeof(nlmsghdr) || off + h.nlmsg_len > len) break;
-    if ((h.nlmsg_type == RTM_NEWLINK || h.nlmsg_type == RTM_DELLINK) &&
-        h.nlmsg_len >= NLMSG_LENGTH(sizeof(ifinfomsg))) {
-      ifinfomsg ifi;
-      std::memcpy(&ifi, data + off + NLMSG_HDRLEN, sizeof ifi);
-      const bool up = h.nlmsg_type == RTM_NEWLINK && (ifi.ifi_flags & IFF_UP) &&
-                      (ifi.ifi_flags & IFF_RUNNING);
-      for (std::size_t i = 0; i < paths_.size(); ++i) {
-        if (!paths_[i].active || paths_[i].ifindex != ifi.ifi_index) continue;
-        const HealthState before = paths_[i].health.state();
-        paths_[i].health.on_link(up, now);
-        if (paths_[i].health.state() != before) {
-          apply(i, now);
-          if (before == HealthState::kUp && !up) tell_path_lost(i);
-        }
-      }
-    }
-    off += NLMSG_ALIGN(h.nlmsg_len);
-  }
-}
-
-std::string ControlLoop::status_text() const {
-  std::string s = "\nsignalling:\n";
-  for (const Connection& conn : connections_) {
-    if (!conn.active) continue;
-    s += "  " + conn.cfg.name + ": " +
-         (!conn.cfg.enabled ? std::string("off (no auth_key)")
-                            : std::string(conn.established ? "peer answered" : "waiting for peer") +
-                                  (conn.secure ? std::string(", X25519 handshake, ") +
-                                                     engine::to_string(conn.cfg.cipher) +
-                                                     (conn.secure->established() ? "" : ", no keys yet")
-                                               : std::string(", unauthenticated")) +
-                                  ", peer restarts " +
-                                  std::to_string(conn.secure ? conn.secure->peer_restarts()
-                                                             : conn.intake.peer_restarts())) +
-         "\n";
-  }
-  if (engine_.listener_count() > 0) {
-    // Server mode: the clients at a glance (each is a connection above).
-    std::size_t clients = 0, answered = 0;
-    for (std::size_t c = 0; c < connections_.size(); ++c) {
-      if (!connections_[c].active || c >= engine_.spec().connections.size()) continue;
-      const auto& ids = engine_.spec().connections[c].paths;
-      if (ids.empty() || engine_.listener_of(static_cast<std::size_t>(ids.front())) < 0) continue;
-      ++clients;
-      if (connections_[c].established) ++answered;
-    }
-    s += "server mode: " + std::to_string(clients) + " clients, " + std::to_string(answered) +
-         " answered; control messages from no client's address: " +
-         std::to_string(listener_claimed_) + " claimed by a client (handshake, moved), " +
-         std::to_string(listener_unclaimed_) + " by none (dropped)\n";
-  }
-  s += "path health:\n";
-  const std::uint64_t now = now_us();
-  char buf[512];
   for (std::size_t i = 0; i < paths_.size(); ++i) {
-    const Path& p = paths_[i];
-    if (!p.active) continue;
-    std::snprintf(buf, sizeof buf, "  %-20s %-10s weight %-5u tx %8.1f rx %8.1f Mbit/s  "
-                  "rtt %6.2f ms  loss %5.1f %%  last answer %" PRIu64 " ms ago\n",
-                  engine_.spec().paths[i].name.c_str(), to_string(p.health.state()), p.weight,
-                  p.tx_mbps, p.rx_mbps,
-                  static_cast<double>(p.health.rtt_us()) / 1000.0, p.health.loss() * 100,
-                  p.last_ack_us ? (now - p.last_ack_us) / 1000 : 0);
-    s += buf;
-    if (p.estimator.samples() > 0) {
-      std::snprintf(buf, sizeof buf,
-                    "  %-20s estimate: rate %8.1f Mbit/s (delivered %8.1f)  min rtt %6.2f ms  "
-                    "queue %6.2f ms  loss %5.2f %%%s\n",
-                    "", p.estimator.rate_bps() / 1e6, p.estimator.last_delivery_bps() / 1e6,
-                    static_cast<double>(p.estimator.min_rtt_us()) / 1000.0,
-                    static_cast<double>(p.estimator.queue_delay_us()) / 1000.0,
-                    p.estimator.loss() * 100, p.estimator.saturated() ? "  saturated" : "");
-      s += buf;
+    if (!paths_[i].active || paths_[i].ifindex != ifindex) continue;
+    const HealthState before = paths_[i].health.state();
+    paths_[i].health.on_link(up, now);
+    if (paths_[i].health.state() != before) {
+      apply(i, now);
+      if (before == HealthState::kUp && !up) tell_path_lost(i);
     }
   }
-  return s;
 }
 
 }  // namespace mpt::signaling

@@ -27,6 +27,8 @@
 
 #include "engine/engine.h"
 #include "signaling/control_intake.h"
+#include "signaling/control_snapshot.h"
+#include "signaling/link_monitor.h"
 #include "signaling/messages.h"
 #include "scheduler/path_estimator.h"
 #include "signaling/path_health.h"
@@ -73,10 +75,9 @@ class ControlLoop {
   // All paths on interface `ifname`, every connection (the original's `mpt int IF up|down`).
   std::string set_interface_admin(const std::string& ifname, bool up);
 
-  // ,"health":[...] for `mpt status --json`, and text lines for `mpt status`.
-  // `mpt status --json`'s health, control and control_rx_errors members.
-  [[nodiscard]] nlohmann::ordered_json status() const;
-  [[nodiscard]] std::string status_text() const;
+  // Health per path, signalling per connection, refused messages (`mpt status`, its JSON,
+  // the metrics).
+  [[nodiscard]] ControlSnapshot snapshot() const;
 
  private:
   struct Path {
@@ -177,8 +178,7 @@ class ControlLoop {
   [[nodiscard]] std::uint64_t probe_interval_us(std::size_t path) const;
   void send_hellos(std::uint64_t now_us);
   void on_hello(std::size_t path, const Message& m, bool is_ack);
-  void read_link_events();
-  void on_link_message(const std::uint8_t* data, std::size_t len);
+  void on_link(int ifindex, bool up);  // a link event (LinkMonitor)
 
   boost::asio::io_context& io_;
   engine::Engine& engine_;
@@ -187,15 +187,13 @@ class ControlLoop {
   std::uint64_t session_ = 0;
   boost::asio::steady_timer timer_;
   std::uint64_t tick_us_ = 5000;
-  int nl_fd_ = -1;
-  std::unique_ptr<boost::asio::posix::stream_descriptor> nl_;
-  std::array<std::uint8_t, 16384> nl_buf_{};
+  std::unique_ptr<LinkMonitor> link_monitor_;
   std::array<std::uint64_t, static_cast<std::size_t>(ParseError::kCount)> rx_errors_{};
   std::uint64_t weight_refused_ = 0;     // WEIGHT messages out of range (0..kMaxWeight)
-  std::uint64_t peer_up_refused_ = 0;
+  std::uint64_t peer_up_refused_ = 0;    // the peer's "up" for a path we took down ourselves
   std::uint64_t listener_claimed_ = 0;    // server mode: messages from a client's new address
   std::uint64_t listener_unclaimed_ = 0;  // ... and from no client (dropped)
-  std::uint64_t peer_path_lost_ = 0;     // PATH_STATUS "down": the peer lost a path's link    // the peer's "up" for a path we took down ourselves
+  std::uint64_t peer_path_lost_ = 0;     // PATH_STATUS "down": the peer lost a path's link
 };
 
 }  // namespace mpt::signaling
