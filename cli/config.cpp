@@ -143,27 +143,6 @@ using namespace detail;
 // ---------------------------------------------------------------------------------------------
 // Public API
 
-std::string IpAddress::to_string() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (family == AF_INET) {
-    if (inet_ntop(AF_INET, &v4, buf, sizeof(buf)) != nullptr) return buf;
-  } else if (family == AF_INET6) {
-    if (inet_ntop(AF_INET6, &v6, buf, sizeof(buf)) != nullptr) return buf;
-  }
-  return "unset";
-}
-
-bool operator==(const IpAddress& a, const IpAddress& b) {
-  if (a.family != b.family) return false;
-  if (a.family == AF_INET) return a.v4.s_addr == b.v4.s_addr;
-  if (a.family == AF_INET6) return std::memcmp(&a.v6, &b.v6, sizeof(a.v6)) == 0;
-  return true;
-}
-
-std::string IpPrefix::to_string() const {
-  return addr.to_string() + "/" + std::to_string(prefix_len);
-}
-
 std::string Diagnostic::to_string() const {
   std::string s = file;
   if (line > 0) s += ":" + std::to_string(line);

@@ -21,25 +21,15 @@
 #include <string>
 #include <vector>
 
+#include "engine/ip_address.h"
+#include "scheduler/port_range.h"
+
 namespace mpt::config {
 
-// An IPv4 or IPv6 address. IPv4 is kept as AF_INET (never v4-mapped).
-struct IpAddress {
-  int family = 0;  // AF_INET, AF_INET6, or 0 = unset / "0.0.0.0" (auto in the original)
-  in_addr v4{};
-  in6_addr v6{};
-
-  [[nodiscard]] bool is_set() const { return family != 0; }
-  [[nodiscard]] std::string to_string() const;
-  friend bool operator==(const IpAddress& a, const IpAddress& b);
-};
-
-// Address with prefix length, e.g. 10.0.0.2/24 or fd00::1/64.
-struct IpPrefix {
-  IpAddress addr;
-  int prefix_len = 0;
-  [[nodiscard]] std::string to_string() const;
-};
+// An IPv4 or IPv6 address (IPv4 kept as AF_INET, never v4-mapped), and one with a prefix
+// length (10.0.0.2/24, fd00::1/64): the engine's own types (engine/ip_address.h).
+using IpAddress = engine::IpAddress;
+using IpPrefix = engine::IpNet;
 
 // A [tun_N] section of interface.conf.
 struct TunConfig {
@@ -61,12 +51,8 @@ struct InterfaceConfig {
   std::vector<TunConfig> tuns;        // [tun_0] .. [tun_{tunnel_num-1}]
 };
 
-// An inclusive port range for the layer-4 port mapping keys (single port: first == last).
-struct PortRange {
-  std::uint16_t first = 0;
-  std::uint16_t last = 0;
-  friend bool operator==(const PortRange&, const PortRange&) = default;
-};
+// An inclusive port range for the layer-4 port mapping keys: the scheduler's own type.
+using PortRange = scheduler::PortRange;
 
 // A [path_N] section.
 struct PathConfig {

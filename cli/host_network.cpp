@@ -16,10 +16,8 @@ namespace {
 
 bool in_prefix(const config::IpAddress& a, const config::IpPrefix& p) {
   if (a.family != p.addr.family) return false;
-  const auto* x = a.family == AF_INET ? reinterpret_cast<const std::uint8_t*>(&a.v4)
-                                      : reinterpret_cast<const std::uint8_t*>(&a.v6);
-  const auto* y = p.addr.family == AF_INET ? reinterpret_cast<const std::uint8_t*>(&p.addr.v4)
-                                           : reinterpret_cast<const std::uint8_t*>(&p.addr.v6);
+  const std::uint8_t* x = a.bytes();
+  const std::uint8_t* y = p.addr.bytes();
   int bits = p.prefix_len;
   for (int i = 0; bits > 0; ++i, bits -= 8) {
     const std::uint8_t mask = bits >= 8 ? 0xFF : static_cast<std::uint8_t>(0xFF << (8 - bits));
@@ -101,15 +99,7 @@ scheduler::Policy scheduler_policy(const config::ConnectionConfig& c) {
 }  // namespace
 
 engine::IpNet to_ipnet(const config::IpAddress& a, int prefix_len) {
-  engine::IpNet n;
-  n.family = a.family;
-  n.prefix_len = prefix_len;
-  if (a.family == AF_INET) {
-    std::memcpy(n.addr.data(), &a.v4, 4);
-  } else {
-    std::memcpy(n.addr.data(), &a.v6, 16);
-  }
-  return n;
+  return engine::IpNet{a, prefix_len};
 }
 
 engine::TunnelSpec build_tunnel_spec(const config::TunConfig& tun,
@@ -143,9 +133,7 @@ engine::TunnelSpec build_tunnel_spec(const config::TunConfig& tun,
     cs.max_delay_ms = static_cast<std::uint32_t>(conn.max_buffdelay_msec);
     cs.max_delay_derived = !conn.max_buffdelay_set;
     cs.policy = scheduler_policy(conn);
-    for (const config::PortRange& r : conn.redundant_ports) {
-      cs.redundant_ports.push_back(scheduler::PortRange{r.first, r.last});
-    }
+    cs.redundant_ports = conn.redundant_ports;
     for (int d : conn.redundant_dscp) cs.redundant_dscp_mask |= std::uint64_t{1} << d;
     cs.repair = conn.repair;
     cs.pacing = conn.pacing;
@@ -167,9 +155,9 @@ engine::TunnelSpec build_tunnel_spec(const config::TunConfig& tun,
       }
       // And its IPv6 link-local address (neighbour discovery, MLD from its TUN).
       engine::IpNet ll;
-      ll.family = AF_INET6;
-      ll.addr[0] = 0xfe;
-      ll.addr[1] = 0x80;
+      ll.addr.family = AF_INET6;
+      ll.addr.v6.s6_addr[0] = 0xfe;
+      ll.addr.v6.s6_addr[1] = 0x80;
       ll.prefix_len = 10;
       cs.sources.push_back(ll);
     }
@@ -209,15 +197,10 @@ engine::TunnelSpec build_tunnel_spec(const config::TunConfig& tun,
       }
       ps.weight = static_cast<std::uint32_t>(pc.weight_out);
       ps.up = pc.status == 0;
-      auto convert = [](const std::vector<config::PortRange>& in) {
-        std::vector<scheduler::PortRange> out;
-        for (const auto& r : in) out.push_back({r.first, r.last});
-        return out;
-      };
-      ps.ports.tcp_src = convert(pc.tcp_src);
-      ps.ports.tcp_dst = convert(pc.tcp_dst);
-      ps.ports.udp_src = convert(pc.udp_src);
-      ps.ports.udp_dst = convert(pc.udp_dst);
+      ps.ports.tcp_src = pc.tcp_src;
+      ps.ports.tcp_dst = pc.tcp_dst;
+      ps.ports.udp_src = pc.udp_src;
+      ps.ports.udp_dst = pc.udp_dst;
       cs.paths.push_back(static_cast<int>(spec.paths.size()));
       spec.paths.push_back(std::move(ps));
     }

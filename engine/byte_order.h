@@ -1,4 +1,6 @@
-// Big-endian (network order) loads and stores on byte buffers, for the wire codecs.
+// Byte-order loads and stores on byte buffers: big-endian (network order) for the wire codecs
+// and packet headers, little-endian for the virtio header. The one copy: engine/, signaling/
+// and scheduler/ (header-only, no link dependency) all use these.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,17 @@ inline void store_be32(std::uint8_t* p, std::uint32_t v) {
   p[1] = static_cast<std::uint8_t>(v >> 16);
   p[2] = static_cast<std::uint8_t>(v >> 8);
   p[3] = static_cast<std::uint8_t>(v);
+}
+inline void store_be64(std::uint8_t* p, std::uint64_t v) {
+  store_be32(p, static_cast<std::uint32_t>(v >> 32));
+  store_be32(p + 4, static_cast<std::uint32_t>(v));
+}
+[[nodiscard]] inline std::uint16_t load_le16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
+}
+inline void store_le16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v);
+  p[1] = static_cast<std::uint8_t>(v >> 8);
 }
 
 }  // namespace mpt::engine

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "engine/byte_order.h"
+
 namespace mpt::engine {
 
 ConnectionTable::Key ConnectionTable::masked(const std::uint8_t* addr, int addr_bytes,
@@ -16,14 +18,14 @@ ConnectionTable::Key ConnectionTable::masked(const std::uint8_t* addr, int addr_
     b[i] = addr[i] & mask;
   }
   Key k;
-  for (int i = 0; i < 8; ++i) k.hi = (k.hi << 8) | b[i];
-  for (int i = 8; i < 16; ++i) k.lo = (k.lo << 8) | b[i];
+  k.hi = load_be64(b);
+  k.lo = load_be64(b + 8);
   return k;
 }
 
 void ConnectionTable::add(const IpNet& prefix, int connection) {
-  auto& levels = prefix.family == AF_INET ? v4_ : v6_;
-  const int bytes = prefix.family == AF_INET ? 4 : 16;
+  auto& levels = prefix.addr.family == AF_INET ? v4_ : v6_;
+  const int bytes = prefix.addr.family == AF_INET ? 4 : 16;
   auto it = std::find_if(levels.begin(), levels.end(),
                          [&](const Level& l) { return l.prefix_len == prefix.prefix_len; });
   if (it == levels.end()) {
@@ -33,7 +35,7 @@ void ConnectionTable::add(const IpNet& prefix, int connection) {
     it = std::find_if(levels.begin(), levels.end(),
                       [&](const Level& l) { return l.prefix_len == prefix.prefix_len; });
   }
-  it->map.emplace(masked(prefix.addr.data(), bytes, prefix.prefix_len), connection);
+  it->map.emplace(masked(prefix.addr.bytes(), bytes, prefix.prefix_len), connection);
 }
 
 int ConnectionTable::lookup_family(const std::vector<Level>& levels, const std::uint8_t* addr,

@@ -15,12 +15,6 @@ namespace {
 constexpr std::size_t kRequestBytes = 1024;
 }  // namespace
 
-std::string IpNet::to_string() const {
-  char buf[INET6_ADDRSTRLEN] = "?";
-  inet_ntop(family, addr.data(), buf, sizeof buf);
-  return std::string(buf) + "/" + std::to_string(prefix_len);
-}
-
 Netlink::Netlink() {
   nl_ = mnl_socket_open(NETLINK_ROUTE);
   if (!nl_) throw std::system_error(errno, std::generic_category(), "mnl_socket_open");
@@ -70,16 +64,16 @@ std::error_code Netlink::add_address(int ifindex, const IpNet& a) {
   nlh->nlmsg_type = RTM_NEWADDR;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
   auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
-  ifa->ifa_family = static_cast<std::uint8_t>(a.family);
+  ifa->ifa_family = static_cast<std::uint8_t>(a.addr.family);
   ifa->ifa_prefixlen = static_cast<std::uint8_t>(a.prefix_len);
   ifa->ifa_scope = RT_SCOPE_UNIVERSE;
   ifa->ifa_index = static_cast<std::uint32_t>(ifindex);
-  const std::size_t len = a.family == AF_INET ? 4 : 16;
-  mnl_attr_put(nlh, IFA_LOCAL, len, a.addr.data());
-  mnl_attr_put(nlh, IFA_ADDRESS, len, a.addr.data());
+  const std::size_t len = a.addr.family == AF_INET ? 4 : 16;
+  mnl_attr_put(nlh, IFA_LOCAL, len, a.addr.bytes());
+  mnl_attr_put(nlh, IFA_ADDRESS, len, a.addr.bytes());
   // A point-to-point tunnel needs no duplicate address detection; without NODAD the v6
   // address stays "tentative" for a second or two and cannot be used.
-  if (a.family == AF_INET6) mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
+  if (a.addr.family == AF_INET6) mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
   return talk(nlh);
 }
 
@@ -90,16 +84,16 @@ std::error_code Netlink::route_request(int type, int flags, const IpNet& dst, in
   nlh->nlmsg_type = static_cast<std::uint16_t>(type);
   nlh->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
-  rtm->rtm_family = static_cast<std::uint8_t>(dst.family);
+  rtm->rtm_family = static_cast<std::uint8_t>(dst.addr.family);
   rtm->rtm_dst_len = static_cast<std::uint8_t>(dst.prefix_len);
   rtm->rtm_table = RT_TABLE_MAIN;
   rtm->rtm_protocol = RTPROT_STATIC;
   rtm->rtm_scope = gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
   rtm->rtm_type = RTN_UNICAST;
-  const std::size_t len = dst.family == AF_INET ? 4 : 16;
-  mnl_attr_put(nlh, RTA_DST, len, dst.addr.data());
+  const std::size_t len = dst.addr.family == AF_INET ? 4 : 16;
+  mnl_attr_put(nlh, RTA_DST, len, dst.addr.bytes());
   mnl_attr_put_u32(nlh, RTA_OIF, static_cast<std::uint32_t>(oif));
-  if (gw) mnl_attr_put(nlh, RTA_GATEWAY, len, gw->addr.data());
+  if (gw) mnl_attr_put(nlh, RTA_GATEWAY, len, gw->addr.bytes());
   return talk(nlh);
 }
 

@@ -14,17 +14,11 @@
 #include <string>
 #include <system_error>
 
+#include "engine/ip_address.h"
+
 struct mnl_socket;
 
 namespace mpt::engine {
-
-struct IpNet {
-  int family = 0;  // AF_INET or AF_INET6
-  std::array<std::uint8_t, 16> addr{};
-  int prefix_len = 0;
-  [[nodiscard]] std::string to_string() const;
-  friend bool operator==(const IpNet&, const IpNet&) = default;
-};
 
 class Netlink {
  public:

@@ -4,31 +4,11 @@
 #include <cassert>
 #include <cstring>
 
+#include "engine/byte_order.h"
 #include "engine/checksum.h"
 
 namespace mpt::engine {
 namespace {
-
-std::uint16_t le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
-void put_le16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v);
-  p[1] = static_cast<std::uint8_t>(v >> 8);
-}
-std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
-void put_be16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-std::uint32_t be32(const std::uint8_t* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         p[3];
-}
-void put_be32(std::uint8_t* p, std::uint32_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 24);
-  p[1] = static_cast<std::uint8_t>(v >> 16);
-  p[2] = static_cast<std::uint8_t>(v >> 8);
-  p[3] = static_cast<std::uint8_t>(v);
-}
 
 constexpr std::uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpAck = 0x10, kTcpCwr = 0x80;
 constexpr std::size_t kMaxIpPacket = 65535;
@@ -36,9 +16,9 @@ constexpr std::size_t kMaxIpPacket = 65535;
 // Sets the IP length fields of an IPv4/IPv6 packet of `total` bytes.
 void set_ip_length(std::uint8_t* ip, bool v6, std::size_t total) {
   if (v6) {
-    put_be16(ip + 4, static_cast<std::uint16_t>(total - 40));
+    store_be16(ip + 4, static_cast<std::uint16_t>(total - 40));
   } else {
-    put_be16(ip + 2, static_cast<std::uint16_t>(total));
+    store_be16(ip + 2, static_cast<std::uint16_t>(total));
     csum::fix_ipv4_header(ip);
   }
 }
@@ -49,20 +29,20 @@ VnetHdr read_vnet_hdr(const std::uint8_t* p) {
   VnetHdr h;
   h.flags = p[0];
   h.gso_type = p[1];
-  h.hdr_len = le16(p + 2);
-  h.gso_size = le16(p + 4);
-  h.csum_start = le16(p + 6);
-  h.csum_offset = le16(p + 8);
+  h.hdr_len = load_le16(p + 2);
+  h.gso_size = load_le16(p + 4);
+  h.csum_start = load_le16(p + 6);
+  h.csum_offset = load_le16(p + 8);
   return h;
 }
 
 void write_vnet_hdr(std::uint8_t* p, const VnetHdr& h) {
   p[0] = h.flags;
   p[1] = h.gso_type;
-  put_le16(p + 2, h.hdr_len);
-  put_le16(p + 4, h.gso_size);
-  put_le16(p + 6, h.csum_start);
-  put_le16(p + 8, h.csum_offset);
+  store_le16(p + 2, h.hdr_len);
+  store_le16(p + 4, h.gso_size);
+  store_le16(p + 6, h.csum_start);
+  store_le16(p + 8, h.csum_offset);
 }
 
 const char* to_string(OffloadError e) {
@@ -149,12 +129,12 @@ void Segmenter::write(std::size_t i, std::uint8_t* out) const {
   std::memcpy(out, packet_.data(), header_len_);
   std::memcpy(out + header_len_, packet_.data() + header_len_ + i * mss_, payload);
   const std::size_t total = header_len_ + payload;
-  if (!v6_) put_be16(out + 4, static_cast<std::uint16_t>(be16(out + 4) + i));  // IPv4 id
+  if (!v6_) store_be16(out + 4, static_cast<std::uint16_t>(load_be16(out + 4) + i));  // IPv4 id
   set_ip_length(out, v6_, total);
   std::uint8_t* l4 = out + l4_off_;
   const std::size_t l4_len = total - l4_off_;
   if (l4_proto_ == 6) {
-    put_be32(l4 + 4, be32(l4 + 4) + static_cast<std::uint32_t>(i * mss_));
+    store_be32(l4 + 4, load_be32(l4 + 4) + static_cast<std::uint32_t>(i * mss_));
     if (i + 1 < count_) l4[13] &= static_cast<std::uint8_t>(~(kTcpFin | kTcpPsh));
     if (i > 0) l4[13] &= static_cast<std::uint8_t>(~kTcpCwr);
     l4[16] = l4[17] = 0;
@@ -162,7 +142,7 @@ void Segmenter::write(std::size_t i, std::uint8_t* out) const {
                                                              static_cast<std::uint32_t>(l4_len)),
                                          l4, l4_len));
   } else {
-    put_be16(l4 + 4, static_cast<std::uint16_t>(l4_len));
+    store_be16(l4 + 4, static_cast<std::uint16_t>(l4_len));
     l4[6] = l4[7] = 0;
     csum::store_final(l4 + 6, csum::add(csum::pseudo_header(out, v6_, 17,
                                                             static_cast<std::uint32_t>(l4_len)),
@@ -188,7 +168,7 @@ bool Coalescer::start(std::uint8_t* out, std::size_t capacity, std::span<const s
     if (p.size() < 60 || p[6] != 6) return true;
     ip_len_ = 40;
   } else {
-    if (p.size() < 40 || (p[0] & 0x0F) != 5 || p[9] != 6 || (be16(&p[6]) & 0x3FFF) != 0) {
+    if (p.size() < 40 || (p[0] & 0x0F) != 5 || p[9] != 6 || (load_be16(&p[6]) & 0x3FFF) != 0) {
       return true;
     }
     ip_len_ = 20;
@@ -200,7 +180,7 @@ bool Coalescer::start(std::uint8_t* out, std::size_t capacity, std::span<const s
   if ((flags & static_cast<std::uint8_t>(~kTcpPsh)) != kTcpAck) return true;
   hdr_len_ = ip_len_ + thlen;
   mss_ = p.size() - hdr_len_;
-  next_seq_ = be32(th + 4) + static_cast<std::uint32_t>(mss_);
+  next_seq_ = load_be32(th + 4) + static_cast<std::uint32_t>(mss_);
   tcp_ = true;
   closed_ = (flags & kTcpPsh) != 0;
   return true;
@@ -221,7 +201,7 @@ bool Coalescer::append(std::span<const std::uint8_t> p) {
     }
   } else {
     if (p[0] != first[0] || p[1] != first[1] || p[8] != first[8] || p[9] != first[9] ||
-        (be16(&p[6]) & 0x3FFF) != 0 || std::memcmp(p.data() + 12, first + 12, 8) != 0) {
+        (load_be16(&p[6]) & 0x3FFF) != 0 || std::memcmp(p.data() + 12, first + 12, 8) != 0) {
       return false;
     }
   }
@@ -232,7 +212,7 @@ bool Coalescer::append(std::span<const std::uint8_t> p) {
   if ((th[13] & static_cast<std::uint8_t>(~kTcpPsh)) != kTcpAck) return false;
   if (std::memcmp(th, fth, 4) != 0 || std::memcmp(th + 8, fth + 8, 4) != 0) return false;  // ports, ack
   if (std::memcmp(th + 20, fth + 20, thlen - 20) != 0) return false;                       // options
-  if (be32(th + 4) != next_seq_) return false;
+  if (load_be32(th + 4) != next_seq_) return false;
   std::memcpy(out_ + kVnetHdrSize + len_, p.data() + hdr_len_, payload);
   len_ += payload;
   next_seq_ += static_cast<std::uint32_t>(payload);

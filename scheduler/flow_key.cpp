@@ -3,8 +3,14 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "engine/byte_order.h"
+
 namespace mpt::scheduler {
 namespace {
+
+using engine::load_be16;
+using engine::load_be32;
+using engine::load_be64;
 
 constexpr std::size_t kIpv4MinHeader = 20;
 constexpr std::size_t kIpv6Header = 40;
@@ -15,16 +21,6 @@ constexpr std::uint8_t kIpv6Routing = 43;
 constexpr std::uint8_t kIpv6Fragment = 44;
 constexpr std::uint8_t kIpv6DestinationOptions = 60;
 
-std::uint16_t load_be16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-std::uint32_t load_be32(const std::uint8_t* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         std::uint32_t{p[3]};
-}
-std::uint64_t load_be64(const std::uint8_t* p) {
-  return (std::uint64_t{load_be32(p)} << 32) | load_be32(p + 4);
-}
 
 bool protocol_has_ports(std::uint8_t protocol) {
   return protocol == kIpProtoTcp || protocol == kIpProtoUdp || protocol == kIpProtoSctp ||

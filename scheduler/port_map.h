@@ -17,14 +17,9 @@
 #include <vector>
 
 #include "scheduler/path_set.h"
+#include "scheduler/port_range.h"
 
 namespace mpt::scheduler {
-
-struct PortRange {
-  std::uint16_t first = 0;
-  std::uint16_t last = 0;
-  friend bool operator==(const PortRange&, const PortRange&) = default;
-};
 
 struct PathPortRules {
   std::vector<PortRange> tcp_src, tcp_dst, udp_src, udp_dst;

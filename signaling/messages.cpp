@@ -8,30 +8,11 @@
 
 #include <cstring>
 
+#include "engine/byte_order.h"
+
 namespace mpt::signaling {
 namespace {
 
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
-}
-void put64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (56 - 8 * i));
-}
-std::uint16_t get16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
-std::uint32_t get32(const std::uint8_t* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | p[i];
-  return v;
-}
-std::uint64_t get64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
-}
 
 constexpr std::size_t kProbeBodySize = 52;
 constexpr std::size_t kStatusBodySize = 4;
@@ -62,40 +43,40 @@ void put_header_and_body(const Message& m, std::uint8_t version, std::size_t bod
                          std::uint8_t* p) {
   p[0] = version;
   p[1] = static_cast<std::uint8_t>(m.header.type);
-  put16(p + 2, static_cast<std::uint16_t>(body));
-  put64(p + 4, m.header.session);
-  put64(p + 12, m.header.counter);
-  put16(p + 20, m.header.path);
-  put16(p + 22, m.header.flags);
+  engine::store_be16(p + 2, static_cast<std::uint16_t>(body));
+  engine::store_be64(p + 4, m.header.session);
+  engine::store_be64(p + 12, m.header.counter);
+  engine::store_be16(p + 20, m.header.path);
+  engine::store_be16(p + 22, m.header.flags);
   std::uint8_t* b = p + kHeaderSize;
   switch (m.header.type) {
     case MessageType::kHello:
     case MessageType::kHelloAck: {
       const HelloBody h = m.hello.value_or(HelloBody{});
-      put32(b, h.path_count);
-      put32(b + 4, h.probe_interval_ms);
+      engine::store_be32(b, h.path_count);
+      engine::store_be32(b + 4, h.probe_interval_ms);
       break;
     }
     case MessageType::kProbe:
     case MessageType::kProbeAck: {
       const ProbeBody pb = m.probe.value_or(ProbeBody{});
-      put64(b, pb.tx_time_us);
-      put64(b + 8, pb.echo_time_us);
-      put32(b + 16, pb.echo_delay_us);
-      put64(b + 20, pb.data_tx_packets);
-      put64(b + 28, pb.data_rx_packets);
-      put64(b + 36, pb.data_tx_bytes);
-      put64(b + 44, pb.data_rx_bytes);
+      engine::store_be64(b, pb.tx_time_us);
+      engine::store_be64(b + 8, pb.echo_time_us);
+      engine::store_be32(b + 16, pb.echo_delay_us);
+      engine::store_be64(b + 20, pb.data_tx_packets);
+      engine::store_be64(b + 28, pb.data_rx_packets);
+      engine::store_be64(b + 36, pb.data_tx_bytes);
+      engine::store_be64(b + 44, pb.data_rx_bytes);
       break;
     }
     case MessageType::kPathStatus:
     case MessageType::kPathStatusAck:
       b[0] = static_cast<std::uint8_t>(m.path_status.value_or(PathStatusBody{}).status);
-      put16(b + 1, m.path_status.value_or(PathStatusBody{}).lost_path);
+      engine::store_be16(b + 1, m.path_status.value_or(PathStatusBody{}).lost_path);
       break;
     case MessageType::kWeight:
     case MessageType::kWeightAck:
-      put32(b, m.weight.value_or(WeightBody{}).weight);
+      engine::store_be32(b, m.weight.value_or(WeightBody{}).weight);
       break;
     case MessageType::kHandshakeInit:
     case MessageType::kHandshakeResp: {
@@ -111,29 +92,29 @@ void put_header_and_body(const Message& m, std::uint8_t version, std::size_t bod
 ParseError get_header_and_body(const std::uint8_t* p, Message& out) {
   const auto type = static_cast<MessageType>(p[1]);
   out.header.type = type;
-  out.header.session = get64(p + 4);
-  out.header.counter = get64(p + 12);
-  out.header.path = get16(p + 20);
-  out.header.flags = get16(p + 22);
+  out.header.session = engine::load_be64(p + 4);
+  out.header.counter = engine::load_be64(p + 12);
+  out.header.path = engine::load_be16(p + 20);
+  out.header.flags = engine::load_be16(p + 22);
   const std::uint8_t* b = p + kHeaderSize;
   switch (type) {
     case MessageType::kHello:
     case MessageType::kHelloAck:
-      out.hello = HelloBody{get32(b), get32(b + 4)};
+      out.hello = HelloBody{engine::load_be32(b), engine::load_be32(b + 4)};
       break;
     case MessageType::kProbe:
     case MessageType::kProbeAck:
-      out.probe = ProbeBody{get64(b),      get64(b + 8),  get32(b + 16), get64(b + 20),
-                            get64(b + 28), get64(b + 36), get64(b + 44)};
+      out.probe = ProbeBody{engine::load_be64(b),      engine::load_be64(b + 8),  engine::load_be32(b + 16), engine::load_be64(b + 20),
+                            engine::load_be64(b + 28), engine::load_be64(b + 36), engine::load_be64(b + 44)};
       break;
     case MessageType::kPathStatus:
     case MessageType::kPathStatusAck:
       if (b[0] > static_cast<std::uint8_t>(PathStatus::kAdminDown)) return ParseError::kBadLength;
-      out.path_status = PathStatusBody{static_cast<PathStatus>(b[0]), get16(b + 1)};
+      out.path_status = PathStatusBody{static_cast<PathStatus>(b[0]), engine::load_be16(b + 1)};
       break;
     case MessageType::kWeight:
     case MessageType::kWeightAck:
-      out.weight = WeightBody{get32(b)};
+      out.weight = WeightBody{engine::load_be32(b)};
       break;
     case MessageType::kHandshakeInit:
     case MessageType::kHandshakeResp: {
@@ -260,7 +241,7 @@ ParseError decode(std::span<const std::uint8_t> in, const ControlAuth& auth, Mes
   if (expect == 0 || (p[0] == kProtocolVersion && is_handshake(type))) {
     return ParseError::kUnknownType;
   }
-  const std::size_t body = get16(p + 2);
+  const std::size_t body = engine::load_be16(p + 2);
   if (body != expect || in.size() != kHeaderSize + body + kMacSize) return ParseError::kBadLength;
   if (!auth.verify({p, kHeaderSize + body}, p + kHeaderSize + body)) return ParseError::kBadMac;
   return get_header_and_body(p, out);
@@ -288,12 +269,12 @@ ParseError open(std::span<std::uint8_t> in, engine::Aead& rx, Message& out) {
   const auto type = static_cast<MessageType>(p[1]);
   const std::size_t expect = body_size(type);
   if (expect == 0 || is_handshake(type)) return ParseError::kUnknownType;
-  const std::size_t body = get16(p + 2);
+  const std::size_t body = engine::load_be16(p + 2);
   if (body != expect || in.size() != kHeaderSize + body + kSealedTagSize) {
     return ParseError::kBadLength;
   }
-  const std::uint16_t path = get16(p + 20);
-  if (!rx.open(kControlSpaceBase | path, get64(p + 12), {p, kHeaderSize},
+  const std::uint16_t path = engine::load_be16(p + 20);
+  if (!rx.open(kControlSpaceBase | path, engine::load_be64(p + 12), {p, kHeaderSize},
                {p + kHeaderSize, body}, p + kHeaderSize + body)) {
     return ParseError::kBadMac;
   }

@@ -15,11 +15,11 @@ namespace {
 IpNet net(const char* addr, int len) {
   IpNet n;
   n.prefix_len = len;
-  if (inet_pton(AF_INET, addr, n.addr.data()) == 1) {
-    n.family = AF_INET;
+  if (inet_pton(AF_INET, addr, &n.addr.v4) == 1) {
+    n.addr.family = AF_INET;
   } else {
-    REQUIRE(inet_pton(AF_INET6, addr, n.addr.data()) == 1);
-    n.family = AF_INET6;
+    REQUIRE(inet_pton(AF_INET6, addr, &n.addr.v6) == 1);
+    n.addr.family = AF_INET6;
   }
   return n;
 }
