@@ -34,7 +34,7 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr
   writer_ = std::make_unique<TunWriter>(spec_, tun_write_fd, vnet_hdr, path_ptrs_, stop_fd_);
   reader_->set_keys(&keys_);
   writer_->set_keys(&keys_);
-  for (PathWorker* w : path_ptrs_) {
+  for (const auto& w : paths_) {
     if (w) w->connect(&reader_->doorbell(), &writer_->doorbell());
   }
   for (auto& l : listeners_) l->connect(&reader_->doorbell(), &writer_->doorbell());
@@ -172,7 +172,7 @@ void Engine::resume() {
   // consumer looks at all its rings when it starts, so clearing them loses nothing.
   reader_->doorbell().pending.store(false);
   writer_->doorbell().pending.store(false);
-  for (PathWorker* w : path_ptrs_) {
+  for (PathChannel* w : path_ptrs_) {
     if (w) w->doorbell().pending.store(false);
   }
   for (auto& l : listeners_) l->doorbell().pending.store(false);

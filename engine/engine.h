@@ -122,7 +122,7 @@ class Engine {
   // wake-up still addressed to them (a MSG_RING to their ring, a failure completion that
   // names their doorbell) never touches freed memory.
   std::vector<std::unique_ptr<PathWorker>> retired_;
-  std::vector<PathWorker*> path_ptrs_;
+  std::vector<PathChannel*> path_ptrs_;  // what the TUN reader and writer see of paths_
   std::vector<std::unique_ptr<PathWorker>> listeners_;
   std::vector<int> listener_of_;  // by path slot
   std::unique_ptr<TunReader> reader_;

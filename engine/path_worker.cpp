@@ -46,15 +46,15 @@ constexpr std::uint32_t kRxBufBytes = static_cast<std::uint32_t>(
 }  // namespace
 
 PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
-    : spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
+    : PathChannel(path_index, tunnel.paths.at(static_cast<std::size_t>(path_index)).connection),
+      spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
       gre_key_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).gre_key),
       sealed_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).sealed),
-      endpoint_(spec_.remote, spec_.remote_len),
-      path_index_(path_index),
       stop_fd_(stop_fd),
       ring_(std::make_unique<Uring>(kUringEntries)),
       rx_pool_(std::make_unique<BufferPool>(kRxPoolCount, kRxBufBytes)),
       provided_(std::make_unique<ProvidedBuffers>(*ring_, kRxBufferGroup, kRxPoolCount)) {
+  endpoint_.store(spec_.remote, spec_.remote_len);
   served_.push_back(this);
   slot_of_index_.assign(static_cast<std::size_t>(path_index) + 1, nullptr);
   slot_of_index_.back() = this;
@@ -64,9 +64,9 @@ PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
 }
 
 PathWorker::PathWorker(Listener, const PathSpec& where, int stop_fd)
-    : spec_(where),
+    : PathChannel(-1, -1),
+      spec_(where),
       sealed_(true),
-      path_index_(-1),
       stop_fd_(stop_fd),
       ring_(std::make_unique<Uring>(kUringEntries)),
       rx_pool_(std::make_unique<BufferPool>(kRxPoolCount, kRxBufBytes)),
@@ -79,13 +79,15 @@ PathWorker::PathWorker(Listener, const PathSpec& where, int stop_fd)
 }
 
 PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, PathWorker& host)
-    : spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
+    : PathChannel(path_index, tunnel.paths.at(static_cast<std::size_t>(path_index)).connection),
+      spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
       gre_key_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).gre_key),
       sealed_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).sealed),
-      endpoint_(spec_.remote, spec_.remote_len),
-      path_index_(path_index),
       stop_fd_(-1),
-      host_(&host) {}
+      host_(&host) {
+  endpoint_.store(spec_.remote, spec_.remote_len);
+  host_channel_ = &host;
+}
 
 void PathWorker::open_sockets(std::uint32_t flow_hash_seed) {
   recv_fd_ = open_udp_socket(spec_.local, spec_.local_len, spec_.interface_name);

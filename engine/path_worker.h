@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "engine/buffer_pool.h"
+#include "engine/path_channel.h"
 #include "engine/peer_endpoint.h"
 #include "engine/sealed_packet.h"
 #include "engine/session_keys.h"
@@ -48,7 +49,7 @@
 
 namespace mpt::engine {
 
-class PathWorker {
+class PathWorker : public PathChannel {
  public:
   // Opens the sockets and the ring; throws std::system_error with context on failure.
   PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd);
@@ -79,24 +80,17 @@ class PathWorker {
   // bind the same address; the object itself (ring, doorbell) stays until the next reload.
   void close_sockets();
 
-  DataRing& tx_ring() { return tx_ring_; }
-  ReturnRing& tx_return_ring() { return tx_return_ring_; }
-  RefRing& rx_ring() { return rx_ring_; }
-  ReturnRing& rx_return_ring() { return rx_return_ring_; }
-  Doorbell& doorbell() { return host_->bell_; }
-  PathStats& stats() { return stats_; }
-  [[nodiscard]] const PathStats& stats() const { return stats_; }
   [[nodiscard]] const PathSpec& spec() const { return spec_; }
   // Engine::reconfigure, while this worker's thread is paused: the path's new name, weight,
   // state, port rules and connection settings. What shapes its sockets does not change.
   void update_spec(const PathSpec& spec, const ConnectionSpec& connection) {
     spec_ = spec;
+    connection_ = spec.connection;
     gre_key_ = connection.gre_key;
     sealed_ = connection.sealed;
   }
   // Engine, while stopped: the connection's session keys (read on every sealed packet).
   void set_keys(const SessionKeys* keys) { keys_ = keys; }
-  [[nodiscard]] int path_index() const { return path_index_; }
   // The receive pool (a client slot's is its listener's, shared by all its clients).
   [[nodiscard]] const BufferPool& rx_pool() const { return *host_->rx_pool_; }
   // Receive buffers free for the kernel to fill (as of the worker's last loop turn); any thread.
@@ -106,21 +100,9 @@ class PathWorker {
   [[nodiscard]] std::uint16_t source_port(std::size_t i) const { return host_->source_ports_.at(i); }
   [[nodiscard]] std::size_t source_port_count() const { return host_->source_ports_.size(); }
 
-  // Control plane (any thread): the receive socket, for sending control messages on this
-  // path's own 5-tuple; the ring of received control messages (consumer: control thread);
-  // and the path's usability as the control thread decided it. While down, popped batches go
-  // back to the TUN reader unsent.
-  [[nodiscard]] int control_socket() const { return host_->recv_fd_; }
-  // False for a path that waits for its interface or address (no sockets: it sends and
-  // receives nothing until a re-resolution replaces it, see cli/path_resolver.h).
-  [[nodiscard]] bool has_sockets() const { return host_->recv_fd_ >= 0; }
-  // Where the peer is now (any thread reads; the control thread writes: configured, then
-  // learned from authenticated messages -- ControlLoop::learn_endpoint).
-  PeerEndpoint& endpoint() { return endpoint_; }
-  [[nodiscard]] const PeerEndpoint& endpoint() const { return endpoint_; }
+  // Control plane (any thread): the ring of received control messages (consumer: control
+  // thread). The rest of a path's shared face (rings, state, estimates) is PathChannel's.
   ControlRing& control_ring() { return control_ring_; }
-  // Repair requests (NACKs) received on this path, for the TUN reader (consumer).
-  RepairRing& repair_ring() { return repair_ring_; }
   void set_control_listener(bool on) { control_listener_.store(on, std::memory_order_relaxed); }
   // Control thread: the peer's current session id (0: none yet). Control messages that carry
   // another one (a restarted peer's HELLO -- or junk) are admitted only at
@@ -131,57 +113,7 @@ class PathWorker {
   }
   static constexpr double kNewSessionPerSecond = 50;
   static constexpr double kNewSessionBurst = 16;
-  void set_down(bool down) { down_.store(down, std::memory_order_release); }
 
-  // TUN writer: the worker ran out of receive buffers (its multishot receive ended with
-  // ENOBUFS) and sleeps until some come back -- the one case where returning buffers must
-  // wake it; otherwise it takes them back on its next loop turn, without a wake-up.
-  // Call after pushing the returns: the fences here and in the worker (flag store, fence,
-  // drain) make sure that either the worker's drain sees the push or this sees the flag.
-  [[nodiscard]] bool take_starving() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    std::atomic<bool>& s = host_->starving_;
-    return s.load(std::memory_order_relaxed) && s.exchange(false, std::memory_order_acq_rel);
-  }
-  [[nodiscard]] bool down() const { return down_.load(std::memory_order_acquire); }
-
-  // The adaptive scheduler's view of this path (signaling's PathEstimator), control thread ->
-  // TUN reader. Latest value wins: no ring, nothing to lose when the reader sleeps. The
-  // fields are independent relaxed stores; the version is stored last with release, so a
-  // reader that sees a new version (acquire) sees at least the fields written with it.
-  struct Estimate {
-    double rate_bps = 0;               // 0 = no estimate yet
-    std::uint64_t one_way_delay_ns = 0;
-    std::uint64_t penalty_ns = 0;      // extra expected delay (loss)
-    std::uint64_t queue_ns = 0;        // queue the probes measured (smoothed RTT - min RTT)
-    std::uint64_t pace_target_ns = 0;  // queue to keep at its bottleneck (0 = not one)
-  };
-  void publish_estimate(const Estimate& e) {
-    est_rate_bps_.store(e.rate_bps, std::memory_order_relaxed);
-    est_delay_ns_.store(e.one_way_delay_ns, std::memory_order_relaxed);
-    est_penalty_ns_.store(e.penalty_ns, std::memory_order_relaxed);
-    est_queue_ns_.store(e.queue_ns, std::memory_order_relaxed);
-    est_pace_target_ns_.store(e.pace_target_ns, std::memory_order_relaxed);
-    est_version_.fetch_add(1, std::memory_order_release);
-  }
-  [[nodiscard]] std::uint64_t estimate_version() const {
-    return est_version_.load(std::memory_order_acquire);
-  }
-  // Control thread -> TUN reader: everything this path sent before `ns` (CLOCK_MONOTONIC)
-  // has reached the peer or was lost on the way -- a probe sent then has been answered, and
-  // the path is FIFO. The reader keeps what was sent later for reinjection (relaxed: a stale
-  // value only keeps a few batches longer).
-  void publish_confirmed(std::uint64_t ns) { confirmed_ns_.store(ns, std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t confirmed_ns() const {
-    return confirmed_ns_.load(std::memory_order_relaxed);
-  }
-  [[nodiscard]] Estimate estimate() const {
-    return {est_rate_bps_.load(std::memory_order_relaxed),
-            est_delay_ns_.load(std::memory_order_relaxed),
-            est_penalty_ns_.load(std::memory_order_relaxed),
-            est_queue_ns_.load(std::memory_order_relaxed),
-            est_pace_target_ns_.load(std::memory_order_relaxed)};
-  }
 
  private:
   void open_send_sockets(std::uint32_t flow_hash_seed);
@@ -216,7 +148,6 @@ class PathWorker {
   PathSpec spec_;
   std::optional<std::uint32_t> gre_key_;  // the connection's GRE key (checked on receive)
   bool sealed_ = false;                    // keyed: only sealed data and repair requests
-  PeerEndpoint endpoint_;
   // This thread's copy of endpoint_ (refreshed each loop turn when its version moved): the
   // destination of the sends it prepares and, on a connection without keys, the only source
   // it accepts datagrams from.
@@ -244,9 +175,7 @@ class PathWorker {
   int open_sealed(const SealedHeader& h, const GreFields& gre, std::span<std::uint8_t> body);
   void handle_sealed(PacketBuf* b, std::uint8_t* payload, std::uint32_t len,
                      const GreParsed& p);
-  const int path_index_;
   const int stop_fd_;
-  int recv_fd_ = -1;
   std::vector<int> send_fds_;            // [0] = recv_fd_ when no entropy sockets
   std::vector<std::uint16_t> source_ports_;
   // Host resources (null in a client slot: it uses its host's).
@@ -271,29 +200,14 @@ class PathWorker {
   msghdr recv_msg_template_{};           // describes the recvmsg_out layout of rx buffers
   bool recv_armed_ = false;
 
-  DataRing tx_ring_;
-  ReturnRing tx_return_ring_;
-  RefRing rx_ring_;
   ControlRing control_ring_;
   std::atomic<std::uint64_t> peer_session_{0};
   double new_session_tokens_ = kNewSessionBurst;  // worker thread only
   std::uint64_t new_session_refill_us_ = 0;
-  RepairRing repair_ring_;
   bool repair_wake_ = false;  // a repair request was pushed this turn: ring the reader
   std::atomic<bool> control_listener_{false};
-  std::atomic<bool> down_{false};
-  std::atomic<bool> starving_{false};
-  std::atomic<double> est_rate_bps_{0};
-  std::atomic<std::uint64_t> est_delay_ns_{0};
-  std::atomic<std::uint64_t> est_penalty_ns_{0};
-  std::atomic<std::uint64_t> est_pace_target_ns_{0};
-  std::atomic<std::uint64_t> est_queue_ns_{0};
-  std::atomic<std::uint64_t> est_version_{0};
-  std::atomic<std::uint64_t> confirmed_ns_{0};
   std::size_t rx_in_kernel_ = 0;  // receive buffers in the kernel's provided ring
   std::atomic<std::size_t> rx_free_{0};  // rx_in_kernel_ as of the last loop turn (status)
-  ReturnRing rx_return_ring_;
-  Doorbell bell_;
   Doorbell* tun_reader_bell_ = nullptr;
   Doorbell* tun_writer_bell_ = nullptr;
 
@@ -305,7 +219,6 @@ class PathWorker {
   std::array<PacketBuf*, kBatchMax> tx_returns_{};
   std::size_t tx_returns_len_ = 0;
   std::size_t sends_in_flight_ = 0;
-  PathStats stats_;
 };
 
 }  // namespace mpt::engine

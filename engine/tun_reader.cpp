@@ -11,7 +11,8 @@
 
 #include "engine/clock.h"
 #include "engine/log.h"
-#include "engine/path_worker.h"
+#include "engine/path_channel.h"
+#include "engine/sealed_packet.h"
 #include "scheduler/flow_key.h"
 
 namespace mpt::engine {
@@ -69,7 +70,7 @@ bool is_redundant(const ConnectionSpec& cs, const scheduler::FlowKey& key,
 }  // namespace
 
 TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
-                     std::span<PathWorker* const> paths, int stop_fd)
+                     std::span<PathChannel* const> paths, int stop_fd)
     : tunnel_(tunnel),
       tun_fd_(tun_fd),
       vnet_hdr_(vnet_hdr),
@@ -169,7 +170,7 @@ void TunReader::build_connections(const TunnelSpec* old) {
 
 void TunReader::detach_path(int slot) {
   const auto p = static_cast<std::size_t>(slot);
-  PathWorker* w = paths_.at(p);
+  PathChannel* w = paths_.at(p);
   if (!w) return;
   const int conn = tunnel_.paths[p].connection;
   close_batch(slot);
@@ -188,7 +189,7 @@ void TunReader::detach_path(int slot) {
   paths_[p] = nullptr;
 }
 
-void TunReader::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots) {
+void TunReader::reconfigure(const TunnelSpec& old, std::span<PathChannel* const> slots) {
   paths_.assign(slots.begin(), slots.end());
   path_states_.resize(paths_.size());
   for (std::size_t p = 0; p < tunnel_.paths.size(); ++p) {  // a new path in a slot, or none
@@ -581,7 +582,7 @@ void TunReader::flush_tx_rings() {
 void TunReader::drain_returns() {
   std::array<PacketBuf*, kBatchMax> bufs;
   const std::uint64_t now = monotonic_ns();
-  for (PathWorker* w : paths_) {
+  for (PathChannel* w : paths_) {
     if (!w) continue;
     std::size_t n;
     while ((n = w->tx_return_ring().pop(bufs.data(), bufs.size())) > 0) {

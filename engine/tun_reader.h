@@ -20,7 +20,7 @@
 // in flight in a path worker until it returns them).
 // A sent batch of a connection with several paths is not freed at once: it waits in its
 // path's *history* until the peer has confirmed the path up to its send time (a probe sent
-// after it was answered; PathWorker::confirmed_ns), for at most kHistoryNs, and while the send
+// after it was answered; PathChannel::confirmed_ns), for at most kHistoryNs, and while the send
 // pool keeps a quarter free. When the control plane declares the path down, what is still in
 // the history -- sent, unconfirmed, probably lost with the path -- goes out again on a live
 // path (reinjection; the receiver's reorder stage discards the copies it already has), so a
@@ -50,7 +50,7 @@
 
 namespace mpt::engine {
 
-class PathWorker;
+class PathChannel;
 
 class TunReader {
  public:
@@ -63,7 +63,7 @@ class TunReader {
   static constexpr std::size_t kRepairSeenCount = 4096;
 
   TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
-            std::span<PathWorker* const> paths, int stop_fd);
+            std::span<PathChannel* const> paths, int stop_fd);
   TunReader(const TunReader&) = delete;
   TunReader& operator=(const TunReader&) = delete;
 
@@ -95,7 +95,7 @@ class TunReader {
   //    or null): per-path state follows the slots, schedulers are rebuilt from the new
   //    weights and states, connections that stay keep their sequence counters.
   void detach_path(int slot);
-  void reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots);
+  void reconfigure(const TunnelSpec& old, std::span<PathChannel* const> slots);
 
  private:
   // Repair: the numbers sent again lately, per connection (a peer's NACK may arrive on two
@@ -226,7 +226,7 @@ class TunReader {
   bool pacing_possible_ = false;  // some path has a pace target (else hold() looks no further)
   std::size_t held_total_ = 0;
   __kernel_timespec pace_ts_{};
-  std::vector<PathWorker*> paths_;  // by path index; null for a slot a reload freed
+  std::vector<PathChannel*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   BufferPool read_pool_;
   ProvidedBuffers provided_;
@@ -241,7 +241,7 @@ class TunReader {
   std::vector<std::array<PacketBuf*, kBatchMax>> to_push_;      // per path, closed batches
   std::vector<std::size_t> to_push_len_;
   std::vector<std::uint64_t> pace_targets_;   // per path: the last pace target published
-  std::vector<std::uint64_t> estimate_seen_;  // per path: PathWorker::estimate_version applied
+  std::vector<std::uint64_t> estimate_seen_;  // per path: PathChannel::estimate_version applied
   std::vector<History> history_;              // per path (reinjection)
   std::vector<bool> keeps_history_;           // per path: its connection has several paths
   // Batches taken back from removed paths (detach_path), with their connection.

@@ -6,7 +6,7 @@
 #include <sys/eventfd.h>
 
 #include "engine/clock.h"
-#include "engine/path_worker.h"
+#include "engine/path_channel.h"
 
 namespace mpt::engine {
 
@@ -28,12 +28,12 @@ void TunReader::apply_commands() {
 void TunReader::refresh_estimates() {
   bool changed = false;
   for (std::size_t p = 0; p < paths_.size(); ++p) {
-    const PathWorker* w = paths_[p];
+    const PathChannel* w = paths_[p];
     if (!w) continue;
     const std::uint64_t v = w->estimate_version();
     if (v == estimate_seen_[p]) continue;
     estimate_seen_[p] = v;
-    const PathWorker::Estimate e = w->estimate();
+    const PathChannel::Estimate e = w->estimate();
     if (e.rate_bps <= 0) continue;
     const PathSpec& ps = tunnel_.paths[p];
     Connection& conn = connections_.at(static_cast<std::size_t>(ps.connection));

@@ -9,7 +9,7 @@
 
 #include "engine/byte_order.h"
 #include "engine/clock.h"
-#include "engine/path_worker.h"
+#include "engine/path_channel.h"
 #include "scheduler/reorder.h"
 
 namespace mpt::engine {
@@ -54,7 +54,7 @@ bool TunReader::reroute(PacketBuf* b, int connection, int from) {
   const auto& ids = tunnel_.connections[static_cast<std::size_t>(connection)].paths;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const int to = ids[i];
-    PathWorker* w = paths_[static_cast<std::size_t>(to)];
+    PathChannel* w = paths_[static_cast<std::size_t>(to)];
     if (to == from || !w || !conn.states[i].up || w->down()) continue;
     b->path_index = static_cast<std::uint16_t>(to);
     if (paths_[static_cast<std::size_t>(to)]->tx_ring().push(b)) {
@@ -164,7 +164,7 @@ void TunReader::reinject(int path) {
 // a history of its connection is sent again, within the budget.
 void TunReader::serve_repairs(std::uint64_t now_ns) {
   for (std::size_t p = 0; p < paths_.size(); ++p) {
-    PathWorker* w = paths_[p];
+    PathChannel* w = paths_[p];
     if (!w) continue;
     RepairRequest rq;
     if (nack_accepted_.size() <= p) nack_accepted_.resize(p + 1, true);
@@ -258,13 +258,13 @@ void TunReader::repair(int connection, std::uint32_t seq, std::uint8_t attempt,
   // Not into a path that has answered no probe lately (it may be the one that broke and is
   // not declared down yet): a fresher usable path of the connection, if there is one.
   const auto fresh = [&](int local) {
-    const PathWorker* w = paths_[static_cast<std::size_t>(cs.paths[static_cast<std::size_t>(local)])];
+    const PathChannel* w = paths_[static_cast<std::size_t>(cs.paths[static_cast<std::size_t>(local)])];
     return w && now_ns < w->confirmed_ns() + kRepairSuspectNs;
   };
   if (attempt > 0) {
     std::uint64_t freshest = 0;
     for (std::size_t i = 0; i < cs.paths.size(); ++i) {
-      const PathWorker* w = paths_[static_cast<std::size_t>(cs.paths[i])];
+      const PathChannel* w = paths_[static_cast<std::size_t>(cs.paths[i])];
       if (conn.states[i].up && w && w->confirmed_ns() > freshest) {
         freshest = w->confirmed_ns();
         to = static_cast<int>(i);

@@ -8,7 +8,7 @@
 
 #include "engine/clock.h"
 #include "engine/log.h"
-#include "engine/path_worker.h"
+#include "engine/path_channel.h"
 #include "engine/tun_writer_detail.h"
 
 namespace mpt::engine {
@@ -16,7 +16,7 @@ namespace mpt::engine {
 using namespace tun_writer_detail;
 
 TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
-                     std::span<PathWorker* const> paths, int stop_fd)
+                     std::span<PathChannel* const> paths, int stop_fd)
     : tunnel_(tunnel),
       tun_fd_(tun_fd),
       vnet_hdr_(vnet_hdr),
@@ -78,7 +78,7 @@ void TunWriter::run() {
   ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
   while (!stop) {
     bool more = false;
-    for (PathWorker* w : paths_) more = more || (w && w->rx_ring().read_available() > 0);
+    for (PathChannel* w : paths_) more = more || (w && w->rx_ring().read_available() > 0);
     // Only take more input while an output buffer per popped packet is certain.
     const bool room = output_pool_.free_count() > kBatchMax;
     ring_.submit_and_wait(more && room ? 0 : 1);
@@ -272,7 +272,7 @@ void TunWriter::flush_returns() {
 
 void TunWriter::take_batches(std::uint64_t now) {
   std::size_t batches = 0;
-  for (PathWorker* w : paths_) {
+  for (PathChannel* w : paths_) {
     if (output_pool_.free_count() <= kBatchMax) break;
     if (!w || w->rx_ring().read_available() == 0) continue;
     ++batches;
@@ -282,11 +282,11 @@ void TunWriter::take_batches(std::uint64_t now) {
 }
 
 // One batch of w's rx ring through its connection's reorder stage.
-void TunWriter::take_from(PathWorker& w, std::uint64_t now) {
+void TunWriter::take_from(PathChannel& w, std::uint64_t now) {
   std::array<PacketRef, kBatchMax> refs;
   const std::size_t n = w.rx_ring().pop(refs.data(), refs.size());
   if (n == 0) return;
-  const int conn = w.spec().connection;
+  const int conn = w.connection();
   auto* reorder = reorder_[static_cast<std::size_t>(conn)].get();
   sink_conn_ = static_cast<std::size_t>(conn);
   const auto& conn_paths = tunnel_.connections[static_cast<std::size_t>(conn)].paths;
@@ -402,10 +402,10 @@ void TunWriter::send_nack(std::size_t connection) {
   int best[2] = {-1, -1};
   std::uint64_t best_delay[2] = {~0ull, ~0ull};
   for (int slot : cs.paths) {
-    const PathWorker* w = paths_[static_cast<std::size_t>(slot)];
+    const PathChannel* w = paths_[static_cast<std::size_t>(slot)];
     if (!w || w->down()) continue;
     // Unmeasured paths last; a lossy path's penalty counts against it.
-    const PathWorker::Estimate e = w->estimate();
+    const PathChannel::Estimate e = w->estimate();
     const std::uint64_t d =
         e.rate_bps > 0 ? e.one_way_delay_ns + e.penalty_ns : ~0ull - 1;
     if (d < best_delay[0]) {
@@ -464,7 +464,7 @@ void TunWriter::send_nack(std::size_t connection) {
       if (!seal_body(sealer->aead, sh, f, std::span(nb->data).subspan(hs, body))) break;
     }
     encode_gre(std::span(nb->data.data(), hs + body), f);
-    PathWorker* w = paths_[static_cast<std::size_t>(slot)];
+    PathChannel* w = paths_[static_cast<std::size_t>(slot)];
     const socklen_t to_len = w->endpoint().load(nb->to);  // where the peer is now
     if (to_len == 0 || !w->has_sockets()) continue;  // nowhere to send on this path (yet)
     nb->iov = {nb->data.data(), hs + body};

@@ -40,7 +40,7 @@
 
 namespace mpt::engine {
 
-class PathWorker;
+class PathChannel;
 
 // Reorder counters of one connection, published by the TUN writer once per loop turn.
 struct ReorderCounters {
@@ -53,7 +53,7 @@ struct ReorderCounters {
 class TunWriter {
  public:
   TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
-            std::span<PathWorker* const> paths, int stop_fd);
+            std::span<PathChannel* const> paths, int stop_fd);
   TunWriter(const TunWriter&) = delete;
   TunWriter& operator=(const TunWriter&) = delete;
 
@@ -100,7 +100,7 @@ class TunWriter {
   //  reconfigure(): per-path state follows the slots; connections that stay keep their
   //    reorder stage (its per-path knowledge remapped), removed ones deliver what they hold.
   void detach_path(int slot);
-  void reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots);
+  void reconfigure(const TunnelSpec& old, std::span<PathChannel* const> slots);
   // Engine, before start: every connection slot's session keys.
   void set_keys(const std::deque<SessionKeys>* keys) { keys_ = keys; }
 
@@ -121,7 +121,7 @@ class TunWriter {
   void finish_output();
   void flush_returns();
   void take_batches(std::uint64_t now_ns);
-  void take_from(PathWorker& w, std::uint64_t now_ns);
+  void take_from(PathChannel& w, std::uint64_t now_ns);
   [[nodiscard]] PacketRef copy_out(const PacketRef& r);
   void expire_and_arm_timer(std::uint64_t now_ns);
   void publish_reorder_counters();
@@ -132,7 +132,7 @@ class TunWriter {
   const int tun_fd_;
   const bool vnet_hdr_;
   const int stop_fd_;
-  std::vector<PathWorker*> paths_;  // by path index; null for a slot a reload freed
+  std::vector<PathChannel*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   Doorbell bell_;
   BufferPool output_pool_;  // one TUN write each (up to a 64 KB super-packet)

@@ -5,7 +5,7 @@
 
 #include "engine/clock.h"
 #include "engine/log.h"
-#include "engine/path_worker.h"
+#include "engine/path_channel.h"
 #include "engine/tun_writer.h"
 #include "engine/tun_writer_detail.h"
 
@@ -14,7 +14,7 @@ namespace mpt::engine {
 using namespace tun_writer_detail;
 
 void TunWriter::detach_path(int slot) {
-  PathWorker* w = paths_.at(static_cast<std::size_t>(slot));
+  PathChannel* w = paths_.at(static_cast<std::size_t>(slot));
   if (!w) return;
   paused_ = true;
   // What the path received before it stopped is delivered (or held) as usual ...
@@ -46,7 +46,7 @@ void TunWriter::detach_path(int slot) {
   paused_ = false;
 }
 
-void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathWorker* const> slots) {
+void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathChannel* const> slots) {
   paused_ = true;
   // Reorder commands still queued name the old local path indices: dropped. The control
   // loop's reconfigure, which runs after this one, sends its current values again.
