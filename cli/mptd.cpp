@@ -9,12 +9,15 @@
 #include <boost/program_options.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "cli/config.h"
+#include "cli/config_save.h"
 #include "cli/control_socket_paths.h"
 #include "cli/host_network.h"
 #include "cli/path_resolver.h"
@@ -214,6 +217,75 @@ std::string apply(Running& r, mpt::config::Config fresh_config, bool from_files)
   return (ok ? "ok: " : "partly applied: ") + std::to_string(applied) + " change(s) applied\n" + out;
 }
 
+// `mpt save`: the running weight and administrative state of every path written back into
+// its connection file ([path_N] weight_out and status; cli/config_save.h), each file
+// rewritten only when it changes. The running configuration and the engine's record of it
+// then hold the saved values, so that a `mpt reload` of the saved files changes nothing.
+// Server-mode clients are skipped: their paths are conf.template's, shared by every client.
+std::string save(Running& r) {
+  using namespace mpt;
+  std::string saved, skipped, errors;
+  int files = 0, failed = 0;
+  const engine::TunnelSpec& spec = r.engine.spec();
+  for (config::ConnectionConfig& conn : r.config.connections) {
+    if (conn.server_client) {
+      skipped += "  skipped server-mode client " + conn.name +
+                 ": its paths are connections/conf.template's, shared by every client\n";
+      continue;
+    }
+    const auto cs = std::find_if(spec.connections.begin(), spec.connections.end(),
+                                 [&](const engine::ConnectionSpec& c) {
+                                   return c.active && c.name == conn.name;
+                                 });
+    std::vector<std::optional<cli::PathRuntime>> runtime(conn.paths.size());
+    for (std::size_t k = 0; cs != spec.connections.end() && k < conn.paths.size() &&
+                            k < cs->paths.size(); ++k) {
+      if (const auto st = r.loop.operator_state(conn.name, static_cast<int>(k))) {
+        runtime[k] = cli::PathRuntime{st->weight, st->down};
+      }
+    }
+    std::ifstream in(conn.file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      errors += "  " + conn.file + ": cannot read it (not saved)\n";
+      ++failed;
+      continue;
+    }
+    const cli::ConnectionSave plan =
+        cli::plan_connection_save(text.str(), conn.file, conn, runtime);
+    std::string error = plan.error;
+    if (error.empty() && plan.changed) error = cli::write_file_atomically(conn.file, plan.text);
+    if (!error.empty()) {
+      errors += "  " + conn.file + ": " + error + " (not saved)\n";
+      ++failed;
+      continue;
+    }
+    if (plan.changed) {
+      ++files;
+      saved += "  " + conn.file + ":";
+      for (std::size_t i = 0; i < plan.changes.size(); ++i) {
+        saved += (i ? ", " : " ") + plan.changes[i];
+      }
+      saved += "\n";
+    }
+    for (std::size_t k = 0; k < runtime.size(); ++k) {
+      if (!runtime[k]) continue;
+      conn.paths[k].weight_out = static_cast<int>(runtime[k]->weight);
+      conn.paths[k].status = runtime[k]->down ? 128 : 0;
+      r.engine.note_configured(static_cast<std::size_t>(cs->paths[k]), runtime[k]->weight,
+                               !runtime[k]->down);
+    }
+  }
+  std::string head = "saved " + std::to_string(files) + " file(s)";
+  if (failed) {
+    return "error: " + head + ", " + std::to_string(failed) + " not saved\n" + saved + errors +
+           skipped;
+  }
+  if (files == 0) head += " (the files already hold the running weights and states)";
+  return "ok: " + head + "\n" + saved + skipped;
+}
+
 int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload,
                bool pin_cpus, const std::optional<boost::asio::ip::tcp::endpoint>& metrics_at) {
   using namespace mpt;
@@ -253,6 +325,8 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
           return signaling::render_status_text(snapshot());
         case signaling::Command::Verb::kReload:
           return reload(running);
+        case signaling::Command::Verb::kSave:
+          return save(running);
         case signaling::Command::Verb::kPathAdmin:
           err = control_loop.set_admin(c.name, c.path, c.up);
           break;

@@ -71,6 +71,8 @@ CommandParse parse_command(std::string_view line) {
     c.verb = Command::Verb::kStatusJson;
   } else if (n == 1 && w[0] == "reload") {
     c.verb = Command::Verb::kReload;
+  } else if (n == 1 && w[0] == "save") {
+    c.verb = Command::Verb::kSave;
   } else if (n >= 1 && w[0] == "path") {
     const bool weight = n >= 2 && w[1] == "weight";
     if (n < 2 || !(weight || w[1] == "up" || w[1] == "down")) {
@@ -123,6 +125,8 @@ std::string format_command(const Command& c) {
              std::to_string(c.weight);
     case Command::Verb::kInterfaceAdmin:
       return "int " + c.name + (c.up ? " up" : " down");
+    case Command::Verb::kSave:
+      return "save";
   }
   return {};
 }

@@ -1,6 +1,6 @@
 // The control socket's requests: one line from `mpt` (cli/mpt.cpp) to mptd, parsed here.
 //
-//   status | status --json | status json | show status | reload
+//   status | status --json | status json | show status | reload | save
 //   path up|down CONNECTION PATH
 //   path weight CONNECTION PATH WEIGHT
 //   int IFNAME up|down
@@ -28,6 +28,7 @@ struct Command {
     kPathAdmin,       // connection, path, up
     kPathWeight,      // connection, path, weight
     kInterfaceAdmin,  // name (the interface), up
+    kSave,            // runtime weights and states written back to the connection files
   };
   Verb verb = Verb::kStatus;
   std::string name;  // connection or interface

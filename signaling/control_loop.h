@@ -75,6 +75,23 @@ class ControlLoop {
   // All paths on interface `ifname`, every connection (the original's `mpt int IF up|down`).
   std::string set_interface_admin(const std::string& ifname, bool up);
 
+  // `mpt save`: what this side's operator set on path `path` of `connection` -- its current
+  // weight, and whether it is administratively down by a command or the configuration here
+  // (not by the peer's PATH_STATUS, which the peer undoes itself). nullopt: no such path.
+  struct OperatorState {
+    std::uint32_t weight = 1;
+    bool down = false;
+  };
+  [[nodiscard]] std::optional<OperatorState> operator_state(const std::string& connection,
+                                                            int path) const {
+    std::string error;
+    const int i = find_path(connection, path, error);
+    if (i < 0) return std::nullopt;
+    const Path& p = paths_[static_cast<std::size_t>(i)];
+    return OperatorState{p.weight,
+                         p.health.state() == HealthState::kAdminDown && !p.admin_down_by_peer};
+  }
+
   // Health per path, signalling per connection, refused messages (`mpt status`, its JSON,
   // the metrics).
   [[nodiscard]] ControlSnapshot snapshot() const;

@@ -41,3 +41,22 @@ TEST_CASE("control commands: bad requests are refused with a reason, never misre
   CHECK_FALSE(parse_command(std::string(5000, 'x')).ok);
   CHECK(parse_command("path up lan 65536").error.find("path index") != std::string::npos);
 }
+
+TEST_CASE("control commands: save (mpt save) parses, formats back and takes no arguments") {
+  for (const char* line : {"save", "  save\t", "save\r"}) {
+    INFO(line);
+    const auto p = parse_command(line);
+    REQUIRE(p.ok);
+    CHECK(p.command.verb == Command::Verb::kSave);
+    CHECK(format_command(p.command) == "save");
+  }
+  Command c;
+  c.verb = Command::Verb::kSave;
+  CHECK(parse_command(format_command(c)).command == c);
+  for (const char* line : {"save now", "save --json", "saves", "SAVE", "show save"}) {
+    INFO(line);
+    const auto p = parse_command(line);
+    CHECK_FALSE(p.ok);
+    CHECK_FALSE(p.error.empty());
+  }
+}
