@@ -1,11 +1,11 @@
 #include "engine/tun_reader.h"
 
-#include <algorithm>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -58,13 +58,10 @@ bool is_redundant(const ConnectionSpec& cs, const scheduler::FlowKey& key,
   if (cs.redundant_ports.empty() || !key.has_ports || (key.protocol != 6 && key.protocol != 17)) {
     return false;
   }
-  for (const scheduler::PortRange& r : cs.redundant_ports) {
-    if ((key.src_port >= r.first && key.src_port <= r.last) ||
-        (key.dst_port >= r.first && key.dst_port <= r.last)) {
-      return true;
-    }
-  }
-  return false;
+  return std::any_of(cs.redundant_ports.begin(), cs.redundant_ports.end(), [&](const auto& r) {
+    return (key.src_port >= r.first && key.src_port <= r.last) ||
+           (key.dst_port >= r.first && key.dst_port <= r.last);
+  });
 }
 
 }  // namespace
