@@ -144,27 +144,22 @@ std::string apply(Running& r, mpt::config::Config fresh_config, bool from_files)
   const engine::TunnelSpec before = r.engine.spec();
   cli::ReloadPlan plan = cli::plan_reload(before, fresh_spec);
   if (!from_files && !plan.structural()) return {};
-  // Paths about to go are first taken administratively down and the peer is told
-  // (PATH_STATUS): it stops sending on them one RTT later instead of when its own reload
-  // comes, and what was queued for them here moves to the remaining paths.
-  for (std::size_t slot = 0; slot < before.paths.size() && from_files; ++slot) {
-    const engine::PathSpec& p = before.paths[slot];
-    if (!p.active || plan.next.paths[slot].active) continue;
-    const auto& ids = before.connections[static_cast<std::size_t>(p.connection)].paths;
-    const auto local = std::find(ids.begin(), ids.end(), static_cast<int>(slot)) - ids.begin();
-    (void)r.loop.set_admin(before.connections[static_cast<std::size_t>(p.connection)].name,
-                           static_cast<int>(local), false);
+  // 1. Paths about to go: administratively down, the peer told (an operator's reload only:
+  //    a path that lost its interface is found out by the peer's probes).
+  for (const cli::ReloadPlan::PathRef& p : plan.leaving) {
+    if (from_files) (void)r.loop.set_admin(p.connection, p.local, false);
   }
+  // 2. The data plane.
   std::vector<std::string> failed;
   if (plan.structural()) failed = r.engine.reconfigure(plan.next);
-  // The control plane follows the engine's slots.
+  // 3. The control plane follows the engine's slots (keys, probe intervals, hold-down).
   const auto fresh_controls = control_settings(fresh_config);
   std::vector<signaling::ConnectionControl> controls(r.engine.spec().connections.size());
   for (std::size_t c = 0; c < plan.connection_slot.size(); ++c) {
     controls[static_cast<std::size_t>(plan.connection_slot[c])] = fresh_controls[c];
   }
-  r.loop.reconfigure(controls);  // also keys, probe intervals, hold-down of unchanged paths
-  // Routes: added and changed connections get theirs, removed ones lose theirs.
+  r.loop.reconfigure(controls);
+  // 4. Routes: added and changed connections get theirs, removed ones lose theirs.
   std::string route_errors;
   for (const config::ConnectionConfig& conn : fresh_config.connections) {
     try {
@@ -173,41 +168,26 @@ std::string apply(Running& r, mpt::config::Config fresh_config, bool from_files)
       route_errors += std::string("error: ") + e.what() + "\n";
     }
   }
-  for (const engine::ConnectionSpec& c : before.connections) {
-    if (!c.active) continue;
-    bool kept = false;
-    for (const auto& fc : fresh_config.connections) kept = kept || fc.name == c.name;
-    if (!kept) r.host.remove_connection_routes(c.name);
-  }
-  // Weights and administrative states of paths that stayed: applied, and told to the peer.
+  for (const std::string& name : plan.removed_connections) r.host.remove_connection_routes(name);
+  // 5. Weights and administrative states of paths that stayed: applied, told to the peer.
   int applied = static_cast<int>(plan.changes.size());
   std::string out;
-  for (std::size_t i = 0; i < plan.path_slot.size(); ++i) {
-    const auto slot = static_cast<std::size_t>(plan.path_slot[i]);
-    if (slot >= before.paths.size() || !before.paths[slot].active) continue;  // new path
-    const engine::PathSpec& a = before.paths[slot];
-    const engine::PathSpec& b = plan.next.paths[slot];
-    if (!r.engine.has_path(slot)) continue;
-    const std::string& conn = r.engine.spec().connections[static_cast<std::size_t>(b.connection)].name;
-    const int local = static_cast<int>(
-        std::find(plan.next.connections[static_cast<std::size_t>(b.connection)].paths.begin(),
-                  plan.next.connections[static_cast<std::size_t>(b.connection)].paths.end(),
-                  static_cast<int>(slot)) -
-        plan.next.connections[static_cast<std::size_t>(b.connection)].paths.begin());
-    if (a.weight != b.weight) {
-      const std::string e = r.loop.set_weight(conn, local, b.weight);
+  for (const cli::ReloadPlan::PathUpdate& u : plan.updates) {
+    if (!r.engine.has_path(u.path.slot)) continue;
+    if (u.weight != u.old_weight) {
+      const std::string e = r.loop.set_weight(u.path.connection, u.path.local, u.weight);
       if (!e.empty()) out += "error: " + e + "\n";
       ++applied;
-      out += "  weight of " + b.name + ": " + std::to_string(a.weight) + " -> " +
-             std::to_string(b.weight) + "\n";
+      out += "  weight of " + u.path.name + ": " + std::to_string(u.old_weight) + " -> " +
+             std::to_string(u.weight) + "\n";
     }
-    if (a.up != b.up) {
-      const std::string e = r.loop.set_admin(conn, local, b.up);
+    if (u.up != u.old_up) {
+      const std::string e = r.loop.set_admin(u.path.connection, u.path.local, u.up);
       if (!e.empty()) out += "error: " + e + "\n";
       ++applied;
-      out += "  " + b.name + (b.up ? " administratively up\n" : " administratively down\n");
+      out += "  " + u.path.name + (u.up ? " administratively up\n" : " administratively down\n");
     }
-    r.engine.note_configured(slot, b.weight, b.up);
+    r.engine.note_configured(u.path.slot, u.weight, u.up);
   }
   for (const std::string& c : plan.changes) out = "  " + c + "\n" + out;
   for (const std::string& f : failed) out += "error: path " + f + " (left out)\n";

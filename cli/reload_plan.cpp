@@ -28,6 +28,21 @@ bool same_connection_settings(const engine::ConnectionSpec& a, const engine::Con
   return a.destinations == b.destinations;
 }
 
+// Path `slot`'s number within its connection in `spec`.
+int local_index(const engine::TunnelSpec& spec, std::size_t slot) {
+  const auto& ids = spec.connections.at(static_cast<std::size_t>(spec.paths.at(slot).connection)).paths;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] == static_cast<int>(slot)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+ReloadPlan::PathRef path_ref(const engine::TunnelSpec& spec, std::size_t slot) {
+  const engine::PathSpec& p = spec.paths.at(slot);
+  return {spec.connections.at(static_cast<std::size_t>(p.connection)).name, local_index(spec, slot),
+          slot, p.name};
+}
+
 }  // namespace
 
 ReloadPlan plan_reload(const engine::TunnelSpec& running, const engine::TunnelSpec& fresh) {
@@ -69,6 +84,7 @@ ReloadPlan plan_reload(const engine::TunnelSpec& running, const engine::TunnelSp
   for (std::size_t i = 0; i < running.connections.size(); ++i) {
     if (running.connections[i].active && !conn_taken[i]) {
       plan.changes.push_back("removed connection " + running.connections[i].name);
+      plan.removed_connections.push_back(running.connections[i].name);
       engine::ConnectionSpec gone;
       gone.name = running.connections[i].name;
       gone.active = false;
@@ -110,8 +126,18 @@ ReloadPlan plan_reload(const engine::TunnelSpec& running, const engine::TunnelSp
   for (std::size_t i = 0; i < running.paths.size(); ++i) {
     if (running.paths[i].active && !path_taken[i]) {
       plan.changes.push_back("removed path " + running.paths[i].name);
+      plan.leaving.push_back(path_ref(running, i));
       next.paths[i].active = false;
     }
+  }
+  // Weights and states of the paths that stay, as the files say now.
+  for (const int s : plan.path_slot) {
+    const auto slot = static_cast<std::size_t>(s);
+    if (slot >= running.paths.size() || !running.paths[slot].active) continue;  // added
+    const engine::PathSpec& a = running.paths[slot];
+    const engine::PathSpec& b = next.paths[slot];
+    if (a.weight == b.weight && a.up == b.up) continue;
+    plan.updates.push_back({path_ref(next, slot), b.weight, a.weight, b.up, a.up});
   }
   return plan;
 }

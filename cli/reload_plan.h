@@ -10,8 +10,18 @@
 //   - what is gone leaves an inactive slot; what is new takes a slot that was already free
 //     before this reload, or a new one at the end (never a slot freed by this same reload,
 //     so the engine can tell a replaced path from a kept one).
+//
+// The plan is the whole reload; mptd's apply() hands each stage its part, in this order:
+//   1. `leaving`: paths about to go are taken administratively down first and the peer told
+//      (it stops sending on them one RTT later, and what is queued here moves over);
+//   2. `next`: the engine's new spec (Engine::reconfigure; only when structural());
+//   3. the control loop's settings per connection slot (`connection_slot`);
+//   4. routes: every fresh connection's synced, `removed_connections`' removed;
+//   5. `updates`: weights and administrative states of paths that stay (control loop: told
+//      to the peer), then recorded as configured (Engine::note_configured).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,10 +30,28 @@
 namespace mpt::cli {
 
 struct ReloadPlan {
+  // A path by its connection's name and its number in that connection (what the control
+  // loop's set_admin / set_weight take), and its slot.
+  struct PathRef {
+    std::string connection;
+    int local = 0;
+    std::size_t slot = 0;
+    std::string name;
+  };
+  // A kept path whose configured weight or state changed.
+  struct PathUpdate {
+    PathRef path;
+    std::uint32_t weight = 1, old_weight = 1;
+    bool up = true, old_up = true;
+  };
+
   engine::TunnelSpec next;
   std::vector<int> connection_slot;  // fresh connection index -> slot in `next`
   std::vector<int> path_slot;        // fresh path index -> slot in `next`
   std::vector<std::string> changes;  // one line per added, removed or changed item
+  std::vector<PathRef> leaving;      // removed paths, as numbered in the running spec
+  std::vector<PathUpdate> updates;   // kept paths, as numbered in `next`
+  std::vector<std::string> removed_connections;  // by name: their routes go
   [[nodiscard]] bool structural() const { return !changes.empty(); }
 };
 

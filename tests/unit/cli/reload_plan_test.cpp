@@ -140,3 +140,40 @@ TEST_CASE("reload: connections are matched by name; added and removed ones use s
   const auto plan2 = plan_reload(plan.next, keyed);
   CHECK(plan2.changes == std::vector<std::string>{"changed connection b"});
 }
+
+TEST_CASE("reload plan: the control plane's part -- leaving paths, updates, routes to remove",
+          "[reload]") {
+  const TunnelSpec run = spec({{"a", {{"e0", "10.0.0.1", "10.0.0.2"},
+                                      {"e1", "10.0.1.1", "10.0.1.2"},
+                                      {"e2", "10.0.2.1", "10.0.2.2"}}},
+                               {"b", {{"e3", "10.0.3.1", "10.0.3.2"}}}});
+  // a/path_0 goes; a/path_2 (now a/path_1) gets weight 4 and is taken down; b goes.
+  TunnelSpec fresh = spec({{"a", {{"e1", "10.0.1.1", "10.0.1.2"}, {"e2", "10.0.2.1", "10.0.2.2", 4}}}});
+  fresh.paths[1].up = false;
+  const auto plan = plan_reload(run, fresh);
+  // Leaving paths are named as the running spec numbers them (what the peer knows now).
+  REQUIRE(plan.leaving.size() == 2);
+  CHECK(plan.leaving[0].connection == "a");
+  CHECK(plan.leaving[0].local == 0);
+  CHECK(plan.leaving[0].slot == 0);
+  CHECK(plan.leaving[1].connection == "b");
+  CHECK(plan.leaving[1].local == 0);
+  CHECK(plan.leaving[1].slot == 3);
+  // Updates are named as the new spec numbers them (what the peer knows after its reload).
+  REQUIRE(plan.updates.size() == 1);
+  const auto& u = plan.updates[0];
+  CHECK(u.path.connection == "a");
+  CHECK(u.path.local == 1);
+  CHECK(u.path.slot == 2);
+  CHECK(u.path.name == "a/path_1");
+  CHECK(u.old_weight == 1);
+  CHECK(u.weight == 4);
+  CHECK(u.old_up);
+  CHECK_FALSE(u.up);
+  CHECK(plan.removed_connections == std::vector<std::string>{"b"});
+  // Unchanged kept paths and added paths are no updates.
+  const auto same = plan_reload(run, run);
+  CHECK(same.updates.empty());
+  CHECK(same.leaving.empty());
+  CHECK(same.removed_connections.empty());
+}
