@@ -26,10 +26,6 @@ namespace {
 
 std::uint64_t now_us() { return engine::monotonic_us(); }
 
-// Session keys are renewed (a new handshake round) every `rekey_after_s`, and when nothing of
-// the peer's has opened for this long (or 20 probe intervals, if longer).
-constexpr std::uint64_t kStallUs = 3'000'000;
-
 bool link_running(const std::string& ifname) {
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return true;
@@ -322,64 +318,6 @@ void ControlLoop::tick() {
   }
 }
 
-// Connection establishment: until the peer has answered, every connection announces itself
-// (HELLO: its path count and probe interval) on each of its paths once a second.
-void ControlLoop::send_hellos(std::uint64_t now) {
-  for (std::size_t c = 0; c < connections_.size(); ++c) {
-    Connection& conn = connections_[c];
-    if (!conn.active || !conn.cfg.enabled) continue;
-    if (conn.secure && !conn.secure->awaiting()) {
-      // A new round (fresh key pair, INITs): every rekey_us, so that keys do not live long;
-      // and when nothing of the peer's has opened for kStallUs although we have keys (the
-      // peer lost them: it restarted and our answer was lost, or its candidate was crowded
-      // out). The keys in use stay until the round confirms new ones.
-      // With every path down the wait is short: nothing is lost by a new round then, and a
-      // peer that lost our keys (a server that restarted, a client re-added to a server)
-      // is found again in seconds, not 20 probe intervals.
-      bool any_usable = false;
-      for (const Path& p : paths_) {
-        any_usable = any_usable || (p.active && p.connection == static_cast<int>(c) && p.health.usable());
-      }
-      const bool stale = now - conn.secure_rx_us >
-                         (any_usable ? std::max<std::uint64_t>(kStallUs, 20 * conn.cfg.health.probe_interval_us)
-                                     : kStallUs);
-      // Timed renewals come from one side only -- the one with the lower session id: two
-      // rounds started at once by both sides would each confirm a different key set, and
-      // what was sealed under the one given up would be lost.
-      const bool renewer = conn.secure->established() &&
-                           conn.secure->session() < conn.secure->peer_session().value_or(0);
-      if ((renewer && now - conn.round_us > conn.cfg.rekey_us) ||
-          (conn.secure->established() && stale)) {
-        conn.secure->new_round();
-        conn.round_us = now;
-        conn.secure_rx_us = now;
-        conn.init_sent_us = 0;
-      }
-    }
-    if (conn.secure && conn.secure->awaiting()) {
-      // Keyed: the handshake first (INIT on every path once a second until answered).
-      if (conn.init_sent_us && now - conn.init_sent_us < 1000000) continue;
-      conn.init_sent_us = now;
-      for (std::size_t i = 0; i < paths_.size(); ++i) {
-        if (!paths_[i].active || paths_[i].connection != static_cast<int>(c)) continue;
-        transmit(i, conn.secure->init(static_cast<std::uint16_t>(paths_[i].local_index)));
-      }
-      continue;
-    }
-    if (conn.established) continue;
-    if (conn.hello_sent_us && now - conn.hello_sent_us < 1000000) continue;
-    conn.hello_sent_us = now;
-    for (std::size_t i = 0; i < paths_.size(); ++i) {
-      if (!paths_[i].active || paths_[i].connection != static_cast<int>(c)) continue;
-      Message m;
-      m.hello = HelloBody{static_cast<std::uint32_t>(
-                              engine_.spec().connections[c].paths.size()),
-                          static_cast<std::uint32_t>(conn.cfg.health.probe_interval_us / 1000)};
-      send(i, MessageType::kHello, nullptr, &m);
-    }
-  }
-}
-
 void ControlLoop::send(std::size_t i, MessageType type, const ProbeBody* probe,
                        const Message* extra) {
   Message m;
@@ -492,81 +430,6 @@ void ControlLoop::apply(std::size_t i, std::uint64_t now) {
   MPT_INFO("path %s is %s (%s)", ps.name.c_str(), usable ? "up" : "down",
            to_string(p.health.state()));
   (void)now;
-}
-
-int ControlLoop::find_path(const std::string& connection, int path, std::string& error) const {
-  for (std::size_t c = 0; c < connections_.size(); ++c) {
-    if (!connections_[c].active || connections_[c].cfg.name != connection) continue;
-    for (std::size_t i = 0; i < paths_.size(); ++i) {
-      if (paths_[i].active && paths_[i].connection == static_cast<int>(c) &&
-          paths_[i].local_index == path) {
-        return static_cast<int>(i);
-      }
-    }
-    error = "connection " + connection + " has no path " + std::to_string(path);
-    return -1;
-  }
-  error = "no connection named " + connection;
-  return -1;
-}
-
-void ControlLoop::admin(std::size_t i, bool up, bool tell_peer) {
-  const std::uint64_t now = now_us();
-  // tell_peer: a local command (the peer's own changes come with tell_peer = false).
-  paths_[i].admin_down_by_peer = !tell_peer && !up;
-  paths_[i].health.set_admin(up, now);
-  apply(i, now);
-  if (tell_peer && connections_[static_cast<std::size_t>(paths_[i].connection)].cfg.enabled) {
-    Message m;
-    m.path_status = PathStatusBody{up ? PathStatus::kUp : PathStatus::kAdminDown};
-    send(i, MessageType::kPathStatus, nullptr, &m);
-  }
-}
-
-// A new instance of the peer (it restarted; a server re-added this client): what the old one
-// took down administratively comes back up -- the new one tells us again if it wants a path
-// down. Paths taken down here stay down.
-void ControlLoop::forget_peer_admin(int connection) {
-  for (std::size_t k = 0; k < paths_.size(); ++k) {
-    Path& p = paths_[k];
-    if (!p.active || p.connection != connection || !p.admin_down_by_peer) continue;
-    if (p.health.state() == HealthState::kAdminDown) admin(k, true, false);
-    p.admin_down_by_peer = false;
-  }
-}
-
-std::string ControlLoop::set_admin(const std::string& connection, int path, bool up) {
-  std::string error;
-  const int i = find_path(connection, path, error);
-  if (i < 0) return error;
-  admin(static_cast<std::size_t>(i), up, true);
-  return {};
-}
-
-std::string ControlLoop::set_weight(const std::string& connection, int path, std::uint32_t w) {
-  std::string error;
-  const int i = find_path(connection, path, error);
-  if (i < 0) return error;
-  if (w > 10000) return "weight must be 0..10000";
-  Path& p = paths_[static_cast<std::size_t>(i)];
-  p.weight = w;
-  engine_.set_path_usable(static_cast<std::size_t>(i), p.usable, w);
-  if (connections_[static_cast<std::size_t>(p.connection)].cfg.enabled) {
-    Message m;
-    m.weight = WeightBody{w};
-    send(static_cast<std::size_t>(i), MessageType::kWeight, nullptr, &m);
-  }
-  return {};
-}
-
-std::string ControlLoop::set_interface_admin(const std::string& ifname, bool up) {
-  int n = 0;
-  for (std::size_t i = 0; i < paths_.size(); ++i) {
-    if (!paths_[i].active || engine_.spec().paths[i].interface_name != ifname) continue;
-    admin(i, up, true);
-    ++n;
-  }
-  return n ? std::string{} : "no path uses interface " + ifname;
 }
 
 void ControlLoop::on_link(int ifindex, bool up) {

@@ -1,5 +1,5 @@
 // ControlLoop, the receiving side: what the path workers' control rings bring is drained here
-// (keyed: control_security.cpp; unauthenticated: ControlIntake), then answered or acted on -- probes and
+// (keyed: control_peer_session.cpp; unauthenticated: ControlIntake), then answered or acted on -- probes and
 // their answers (RTT, delivery and loss samples for health and the estimator), the peer's
 // administrative changes, HELLO. The rest of the loop is in control_loop.cpp.
 #include <algorithm>
@@ -14,27 +14,6 @@
 #include "signaling/control_loop.h"
 
 namespace mpt::signaling {
-
-void ControlLoop::on_hello(std::size_t i, const Message& m, bool is_ack) {
-  Connection& conn = connections_[static_cast<std::size_t>(paths_[i].connection)];
-  const std::size_t ours =
-      engine_.spec().connections[static_cast<std::size_t>(paths_[i].connection)].paths.size();
-  if (!conn.established) {
-    MPT_INFO("connection %s: peer answered (%u paths, probes every %u ms)", conn.cfg.name.c_str(),
-             m.hello->path_count, m.hello->probe_interval_ms);
-    if (m.hello->path_count != ours) {
-      MPT_WARN("connection %s: the peer has %u paths, this side %zu: only paths both sides "
-               "configure can carry traffic", conn.cfg.name.c_str(), m.hello->path_count, ours);
-    }
-  }
-  conn.established = true;
-  if (!is_ack) {
-    Message ack;
-    ack.hello = HelloBody{static_cast<std::uint32_t>(ours),
-                          static_cast<std::uint32_t>(conn.cfg.health.probe_interval_us / 1000)};
-    send(i, MessageType::kHelloAck, nullptr, &ack);
-  }
-}
 
 // The peer's path `lost` (its index in the connection) lost its link: declared down here at
 // once instead of after dead_misses silent probe intervals -- what we sent on it since it

@@ -1,7 +1,9 @@
-// ControlLoop, keyed connections (auth_key): the connection's SecureSession (made here, and
-// again for a new key), the handshake and sealed messages as the drain receives them, and the
-// session keys published to the data plane (engine::SessionKeys). docs/protocol.md 2b/2c has
-// the protocol; the rest of the loop is in control_loop.cpp and control_receive.cpp.
+// ControlLoop, the peer session of each connection: HELLO until the peer answers (and its
+// answer), and for keyed connections (auth_key) the SecureSession (made here, and again for a
+// new key), the handshake and sealed messages as the drain receives them, and the session
+// keys published to the data plane (engine::SessionKeys). docs/protocol.md 2b/2c has the
+// protocol. The loop itself is control_loop.cpp, the drain control_receive.cpp, operator
+// commands control_admin.cpp, link events link_monitor.cpp.
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -14,6 +16,11 @@
 #include "signaling/control_loop.h"
 
 namespace mpt::signaling {
+namespace {
+// Session keys are renewed (a new handshake round) every `rekey_after_s`, and when nothing of
+// the peer's has opened for this long (or 20 probe intervals, if longer).
+constexpr std::uint64_t kStallUs = 3'000'000;
+}  // namespace
 
 // Keyed connections: a handshake message (answered here) or a sealed one (opened). Returns
 // kOk with `m` set for a sealed message to act on; handshake messages end here.
@@ -147,6 +154,85 @@ void ControlLoop::make_security(Connection& conn) {
   if (!conn.secure->valid()) {
     MPT_ERROR("connection %s: could not set up the handshake (OpenSSL): no signalling",
               conn.cfg.name.c_str());
+  }
+}
+
+// Connection establishment: until the peer has answered, every connection announces itself
+// (HELLO: its path count and probe interval) on each of its paths once a second.
+void ControlLoop::send_hellos(std::uint64_t now) {
+  for (std::size_t c = 0; c < connections_.size(); ++c) {
+    Connection& conn = connections_[c];
+    if (!conn.active || !conn.cfg.enabled) continue;
+    if (conn.secure && !conn.secure->awaiting()) {
+      // A new round (fresh key pair, INITs): every rekey_us, so that keys do not live long;
+      // and when nothing of the peer's has opened for kStallUs although we have keys (the
+      // peer lost them: it restarted and our answer was lost, or its candidate was crowded
+      // out). The keys in use stay until the round confirms new ones.
+      // With every path down the wait is short: nothing is lost by a new round then, and a
+      // peer that lost our keys (a server that restarted, a client re-added to a server)
+      // is found again in seconds, not 20 probe intervals.
+      bool any_usable = false;
+      for (const Path& p : paths_) {
+        any_usable = any_usable || (p.active && p.connection == static_cast<int>(c) && p.health.usable());
+      }
+      const bool stale = now - conn.secure_rx_us >
+                         (any_usable ? std::max<std::uint64_t>(kStallUs, 20 * conn.cfg.health.probe_interval_us)
+                                     : kStallUs);
+      // Timed renewals come from one side only -- the one with the lower session id: two
+      // rounds started at once by both sides would each confirm a different key set, and
+      // what was sealed under the one given up would be lost.
+      const bool renewer = conn.secure->established() &&
+                           conn.secure->session() < conn.secure->peer_session().value_or(0);
+      if ((renewer && now - conn.round_us > conn.cfg.rekey_us) ||
+          (conn.secure->established() && stale)) {
+        conn.secure->new_round();
+        conn.round_us = now;
+        conn.secure_rx_us = now;
+        conn.init_sent_us = 0;
+      }
+    }
+    if (conn.secure && conn.secure->awaiting()) {
+      // Keyed: the handshake first (INIT on every path once a second until answered).
+      if (conn.init_sent_us && now - conn.init_sent_us < 1000000) continue;
+      conn.init_sent_us = now;
+      for (std::size_t i = 0; i < paths_.size(); ++i) {
+        if (!paths_[i].active || paths_[i].connection != static_cast<int>(c)) continue;
+        transmit(i, conn.secure->init(static_cast<std::uint16_t>(paths_[i].local_index)));
+      }
+      continue;
+    }
+    if (conn.established) continue;
+    if (conn.hello_sent_us && now - conn.hello_sent_us < 1000000) continue;
+    conn.hello_sent_us = now;
+    for (std::size_t i = 0; i < paths_.size(); ++i) {
+      if (!paths_[i].active || paths_[i].connection != static_cast<int>(c)) continue;
+      Message m;
+      m.hello = HelloBody{static_cast<std::uint32_t>(
+                              engine_.spec().connections[c].paths.size()),
+                          static_cast<std::uint32_t>(conn.cfg.health.probe_interval_us / 1000)};
+      send(i, MessageType::kHello, nullptr, &m);
+    }
+  }
+}
+
+void ControlLoop::on_hello(std::size_t i, const Message& m, bool is_ack) {
+  Connection& conn = connections_[static_cast<std::size_t>(paths_[i].connection)];
+  const std::size_t ours =
+      engine_.spec().connections[static_cast<std::size_t>(paths_[i].connection)].paths.size();
+  if (!conn.established) {
+    MPT_INFO("connection %s: peer answered (%u paths, probes every %u ms)", conn.cfg.name.c_str(),
+             m.hello->path_count, m.hello->probe_interval_ms);
+    if (m.hello->path_count != ours) {
+      MPT_WARN("connection %s: the peer has %u paths, this side %zu: only paths both sides "
+               "configure can carry traffic", conn.cfg.name.c_str(), m.hello->path_count, ours);
+    }
+  }
+  conn.established = true;
+  if (!is_ack) {
+    Message ack;
+    ack.hello = HelloBody{static_cast<std::uint32_t>(ours),
+                          static_cast<std::uint32_t>(conn.cfg.health.probe_interval_us / 1000)};
+    send(i, MessageType::kHelloAck, nullptr, &ack);
   }
 }
 
