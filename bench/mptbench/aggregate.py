@@ -27,6 +27,73 @@ def path_label(topo, i):
     return f"raw path{i} ({rate / 1e6:g}M)" if rate else f"raw path{i} (unshaped)"
 
 
+def metrics_scraper(args, tunnel):
+    """mpt-bench --metrics: a MetricsScrape for the mpt phase, or None."""
+    return MetricsScrape(args, tunnel) if getattr(args, "metrics", None) else None
+
+
+class MetricsScrape:
+    """One scrape of A's /metrics halfway through the mpt phase, between two `status --json`,
+    checked with python3-prometheus-client's parser (Debian's python): every path's byte and
+    packet counters must lie between the two. The scrape is kept (next to --json, or
+    ./mpt-bench-metrics.txt)."""
+
+    def __init__(self, args, tunnel):
+        self.args, self.tunnel, self.timer, self.result = args, tunnel, None, None
+
+    def start(self, t0):
+        import threading
+        self.timer = threading.Timer(max(1.0, self.args.duration / 2), self._scrape)
+        self.timer.start()
+
+    def _scrape(self):
+        import json
+        import subprocess
+        before = self.tunnel.status("a")
+        text = self.tunnel.scrape_metrics()
+        after = self.tunnel.status("a")
+        if text is None or not before or not after:
+            self.result = {"ok": False, "error": "no answer from /metrics"}
+            return
+        path = (os.path.splitext(self.args.json)[0] + ".metrics.txt" if self.args.json
+                else "mpt-bench-metrics.txt")
+        with open(path, "w") as f:
+            f.write(text)
+        check = subprocess.run(["/usr/bin/python3", "-c", METRICS_CHECK, path,
+                                json.dumps(before), json.dumps(after)], capture_output=True, text=True)
+        self.result = {"ok": check.returncode == 0, "report": (check.stdout + check.stderr).strip(),
+                       "bytes": len(text), "file": path}
+
+    def finish(self):
+        if self.timer:
+            self.timer.join()
+        r = self.result or {"ok": False, "error": "not scraped (phase too short)"}
+        print(f"metrics: {'ok' if r.get('ok') else 'FAILED'}: {r.get('report') or r.get('error')}",
+              flush=True)
+        return r
+
+
+METRICS_CHECK = r"""
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1]).read()
+before, after = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+samples = {}
+fams = list(text_string_to_metric_families(text))
+for f in fams:
+    for s in f.samples:
+        samples[(s.name, s.labels.get("path"))] = s.value
+n = 0
+for pb, pa in zip(before["paths"], after["paths"]):
+    for field in ("tx_bytes", "tx_packets", "rx_bytes", "rx_packets"):
+        v = samples[("mpt_path_" + field + "_total", pb["name"])]
+        assert pb[field] <= v <= pa[field], (pb["name"], field, pb[field], v, pa[field])
+        n += 1
+print(f"{len(fams)} families parsed by prometheus_client, {n} per-path counters between "
+      f"the status before and after the scrape")
+"""
+
+
 LINK_COUNTERS = ("pkts_in", "pkts_out", "loss_drops", "queue_drops", "cut_drops", "kernel_drops",
                  "ring_drops", "oversize_drops", "delay_err_us")
 
@@ -217,11 +284,15 @@ def one_run(args, topo, weights, run_index, events):
             res["baseline_mbps"] = ph["mbps"]
             print(report.phase_line(ph["label"], ph, udp), flush=True)
         with Tunnel(topo, args.build, list(range(n)), weights, f"{work}/all",
-                    offload=not args.no_offload, extra_lines=extra) as t:
+                    offload=not args.no_offload, extra_lines=extra,
+                    metrics_port=getattr(args, "metrics", None)) as t:
             st0, b0 = t.status("a"), t.status("b")
+            scrape = metrics_scraper(args, t)
             ph = run_phase(args, topo, events, f"mpt ({n} paths)", "10.201.0.1", 5401, args.flows,
-                           tunnel=t, live=True)
+                           tunnel=t, live=True, extra_start=scrape.start if scrape else None)
             st1, b1 = t.status("a"), t.status("b")
+        if scrape:
+            res["metrics"] = scrape.finish()
         phases["mpt"] = ph
         if n == 1 and "baseline_mbps" not in res:
             res["baseline_mbps"] = ph["mbps"]

@@ -86,6 +86,10 @@ def build_parser():
                     help="one TCP flow over path 0: raw, mpt plain, mpt sealed (auth_key) and "
                          "wireguard-go, with whole-VM CPU seconds per GB")
     ap.add_argument("--no-offload", action="store_true", help="run mptd with --no-offload")
+    ap.add_argument("--metrics", type=int, default=None, metavar="PORT",
+                    help="side A's mptd serves Prometheus metrics on 127.0.0.1:PORT (in its "
+                         "namespace); the mpt phase scrapes it halfway, checks it with a "
+                         "Prometheus parser against mpt status --json and keeps the scrape")
     ap.add_argument("--failover", choices=["link", "drop", "both"],
                     help="2 paths; cut path 1 at 3 s (link down, or nftables drop), restore at 6 s")
     ap.add_argument("--faults", choices=["flood", "flap", "restart", "soak"], default=None,

@@ -49,9 +49,10 @@ def write_config(d, me, peer, paths, weights, control=None, extra_lines=()):
 
 class Tunnel:
     def __init__(self, topo, build, paths, weights, work, offload=True, control=None,
-                 extra_lines=()):
+                 extra_lines=(), metrics_port=None):
         self.topo, self.build, self.paths, self.work = topo, build, paths, work
         self.offload = offload
+        self.metrics_port = metrics_port  # side A serves /metrics on 127.0.0.1 in its namespace
         self.procs = []
         for side, me, peer in (("a", 1, 2), ("b", 2, 1)):
             write_config(f"{work}/{side}", me, peer, paths, weights, control, extra_lines)
@@ -64,7 +65,9 @@ class Tunnel:
         return subprocess.Popen(["ip", "netns", "exec", self.topo.ns(side),
                                  f"{self.build}/cli/mptd", "--config", f"{self.work}/{side}",
                                  "--socket", self.sock(side), "--log-level", "warn"]
-                                + ([] if self.offload else ["--no-offload"]),
+                                + ([] if self.offload else ["--no-offload"])
+                                + (["--metrics", str(self.metrics_port)]
+                                   if self.metrics_port and side == "a" else []),
                                 stdout=log, stderr=log)
 
     def restart(self, side):
@@ -92,6 +95,13 @@ class Tunnel:
                 raise RuntimeError(f"mptd {side} did not start:\n{log}")
         time.sleep(0.3)
         return self
+
+    def scrape_metrics(self):
+        """GET /metrics of side A's mptd (curl in its namespace): the text, or None."""
+        r = subprocess.run(["ip", "netns", "exec", self.topo.ns("a"), "curl", "-s", "-f", "-m", "5",
+                            f"http://127.0.0.1:{self.metrics_port}/metrics"],
+                           capture_output=True, text=True)
+        return r.stdout if r.returncode == 0 else None
 
     def status(self, side):
         """`mpt status --json` of side's mptd, asked over its control socket directly (one
