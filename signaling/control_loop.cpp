@@ -219,7 +219,6 @@ ControlLoop::~ControlLoop() {
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     if (engine_.has_path(i)) engine_.path(i).set_control_listener(false);
   }
-  boost::system::error_code ignored;
   timer_.cancel();
 }
 
