@@ -17,7 +17,8 @@ Other scenarios: --compare (raw path vs mpt, CPU per GB), --crypto (raw, mpt pla
 wireguard-go: one TCP flow, CPU per GB), --failover (cut and restore path 1),
 --faults flood|flap|restart|soak (garbage floods, a flapping path, the peer killed and
 restarted, a long soak with RSS and pool figures; see bench/mptbench/faults.py),
---emulator-accuracy (how exact the link emulator is; writes a markdown table).
+--emulator-accuracy (how exact the link emulator is; writes a markdown table), --ab OTHER_BUILD
+(two builds alternated on the same namespaces: a change judged in the same minutes).
 Needs root, iproute2, iperf3, mptcpize for MPTCP, and a build of mpt (default ./build;
 mpt-delayline is built with the tests).
 """
@@ -29,7 +30,7 @@ import signal
 import sys
 import tempfile
 
-from . import accuracy, aggregate, compare, crypto, failover, faults, tunnel
+from . import ab, accuracy, aggregate, compare, crypto, failover, faults, tunnel
 from .emulator import parse_events, parse_links
 from .topology import Topology
 from .units import parse_bitrate, parse_rate
@@ -79,6 +80,10 @@ def build_parser():
     ap.add_argument("--estimates", action="store_true",
                     help="print the sender's path estimates (rate, RTT, queue, loss) every second "
                          "of the mpt phase")
+    ap.add_argument("--ab", default=None, metavar="OTHER_BUILD_DIR",
+                    help="A/B: this build (--build, A) and OTHER_BUILD_DIR (B) alternated on the "
+                         "same namespaces, TCP 1 and 8 flows, raw path measured every round; "
+                         "medians of --runs rounds, B/A and CPU-s/GB against raw")
     ap.add_argument("--compare", action="store_true",
                     help="raw path vs mpt for TCP (1, 8 flows) and UDP (64/512/1400 B), "
                          "with whole-VM CPU seconds per GB")
@@ -139,6 +144,8 @@ def check_args(ap, args):
             args.flap_s = 10.0 if args.faults == "soak" else 2.0
         if args.duration_given is False:
             args.duration = {"flood": 10, "flap": 60, "restart": 30, "soak": 1800}[args.faults]
+    if args.ab and (args.faults or args.failover or args.compare or args.crypto or events):
+        ap.error("--ab is a scenario of its own (no --faults/--failover/--compare/--crypto/--at)")
     if args.failover and args.paths != 2:
         ap.error("--failover needs --paths 2")
     if args.udp and (args.failover or args.compare):
@@ -182,6 +189,8 @@ def main(argv=None):
             summary = faults.run(args, topo)
         elif args.failover:
             summary = failover.run(args, topo, weights)
+        elif args.ab:
+            summary = ab.run(args, topo, weights)
         elif args.compare:
             summary = compare.run(args, topo, weights)
         elif args.crypto:
