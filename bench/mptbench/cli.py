@@ -91,6 +91,8 @@ def build_parser():
                     help="one TCP flow over path 0: raw, mpt plain, mpt sealed (auth_key) and "
                          "wireguard-go, with whole-VM CPU seconds per GB")
     ap.add_argument("--no-offload", action="store_true", help="run mptd with --no-offload")
+    ap.add_argument("--pin-cpus", action="store_true",
+                    help="run mptd with --pin-cpus (each data-plane thread bound to one CPU)")
     ap.add_argument("--metrics", type=int, default=None, metavar="PORT",
                     help="side A's mptd serves Prometheus metrics on 127.0.0.1:PORT (in its "
                          "namespace); the mpt phase scrapes it halfway, checks it with a "
@@ -161,6 +163,7 @@ def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
     tunnel.TUNNEL_MTU = args.mtu
+    tunnel.PIN_CPUS = args.pin_cpus
     args.duration_given = args.duration is not None
     if args.duration is None:
         args.duration = 10

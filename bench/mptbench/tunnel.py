@@ -10,6 +10,8 @@ from .proc import sh
 
 # The tunnel device's MTU in the generated configurations (mpt-bench --mtu).
 TUNNEL_MTU = 1440
+# mpt-bench --pin-cpus: every mptd binds each data-plane thread to one CPU.
+PIN_CPUS = False
 
 
 def connection_extra_lines(args):
@@ -66,6 +68,7 @@ class Tunnel:
                                  f"{self.build}/cli/mptd", "--config", f"{self.work}/{side}",
                                  "--socket", self.sock(side), "--log-level", "warn"]
                                 + ([] if self.offload else ["--no-offload"])
+                                + (["--pin-cpus"] if PIN_CPUS else [])
                                 + (["--metrics", str(self.metrics_port)]
                                    if self.metrics_port and side == "a" else []),
                                 stdout=log, stderr=log)
