@@ -321,6 +321,15 @@ TEST_CASE("csum::add over random lengths and offsets equals the naive checksum",
   CHECK(static_cast<std::uint16_t>((ones_native >> 8) | (ones_native << 8)) == naive_sum(ones));
   const Bytes zeros(77, 0);
   CHECK(csum::fold(csum::add(0, zeros.data(), zeros.size())) == 0);
+  // The largest super-packet of 0xFF bytes after a large partial sum: no lane of the
+  // vectorised bulk may overflow, and a sum carried in equals one added after.
+  const Bytes big(65535, 0xFF);
+  const std::uint64_t carried = 0xFFFFFFFFull * 1000;
+  const std::uint16_t in = csum::fold(csum::add(carried, big.data(), big.size()));
+  const std::uint16_t after = csum::fold(csum::add(0, big.data(), big.size()) + carried);
+  CHECK(in == after);
+  const std::uint16_t big_native = csum::fold(csum::add(0, big.data(), big.size()));
+  CHECK(static_cast<std::uint16_t>((big_native >> 8) | (big_native << 8)) == naive_sum(big));
 }
 
 TEST_CASE("Partial sums over even splits combine into the sum of the whole", "[offload][csum]") {
