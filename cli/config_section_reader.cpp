@@ -213,18 +213,7 @@ IniEntry* SectionReader::get_port_list(std::string_view key, std::vector<PortRan
   IniEntry* e = take(key);
   if (e == nullptr) return nullptr;
   std::vector<PortRange> list;
-  const std::string_view v = e->value;
-  std::size_t i = 0;
-  while (i < v.size()) {
-    const auto is_sep = [](char c) { return is_blank(c) || c == ',' || c == ';' || c == ':'; };
-    if (is_sep(v[i])) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < v.size() && !is_sep(v[j])) ++j;
-    const std::string_view item = v.substr(i, j - i);
-    i = j;
+  const bool ok = for_each_list_item(e->value, ",;:", [&](std::string_view item) {
     const std::size_t dash = item.find('-');
     const auto first = parse_decimal(item.substr(0, dash));
     const auto last =
@@ -233,11 +222,13 @@ IniEntry* SectionReader::get_port_list(std::string_view key, std::vector<PortRan
       bad_value(*e, "item '" + shown(item) +
                         "' is not a port 1..65535 or a range A-B with A <= B; a port list is "
                         "separated by spaces, ',', ';' or ':'");
-      return nullptr;
+      return false;
     }
     list.push_back(PortRange{static_cast<std::uint16_t>(*first),
                              static_cast<std::uint16_t>(*last)});
-  }
+    return true;
+  });
+  if (!ok) return nullptr;
   out = std::move(list);
   return e;
 }
@@ -246,27 +237,18 @@ IniEntry* SectionReader::get_dscp_list(std::string_view key, std::vector<int>& o
   IniEntry* e = take(key);
   if (e == nullptr) return nullptr;
   std::vector<int> list;
-  const std::string_view v = e->value;
-  std::size_t i = 0;
-  while (i < v.size()) {
-    const auto is_sep = [](char c) { return is_blank(c) || c == ',' || c == ';'; };
-    if (is_sep(v[i])) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < v.size() && !is_sep(v[j])) ++j;
-    const std::string_view item = v.substr(i, j - i);
-    i = j;
+  const bool ok = for_each_list_item(e->value, ",;", [&](std::string_view item) {
     const auto d = parse_decimal(item);
     if (!d || *d > 63) {
       bad_value(*e, "item '" + shown(item) +
                         "' is not a DSCP value 0..63 (e.g. 46 for EF); a list is separated by "
                         "spaces, ',' or ';'");
-      return nullptr;
+      return false;
     }
     list.push_back(static_cast<int>(*d));
-  }
+    return true;
+  });
+  if (!ok) return nullptr;
   out = std::move(list);
   return e;
 }

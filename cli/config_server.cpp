@@ -80,31 +80,21 @@ ClientParse parse_client_impl(const std::string& text, FileContext& ctx, int fam
   // a [net_N] section per prefix would be a lot of ceremony for one line.
   if (IniEntry* e = r.take("networks")) {
     out.networks_line = e->line;
-    const std::string_view v = e->value;
-    const auto is_sep = [](char c) { return is_blank(c) || c == ','; };
-    std::size_t i = 0;
-    while (i < v.size()) {
-      if (is_sep(v[i])) {
-        ++i;
-        continue;
-      }
-      std::size_t j = i;
-      while (j < v.size() && !is_sep(v[j])) ++j;
-      const std::string_view item = v.substr(i, j - i);
-      i = j;
+    for_each_list_item(e->value, ",", [&](std::string_view item) {
       const auto p = parse_ip_prefix(std::string(item));
       if (!p) {
         r.bad_value(*e, "item '" + shown(item) +
                             "' is not a prefix such as 10.1.5.0/24 or fd00:1::/48; a list is "
                             "separated by spaces or ','");
         out.networks.clear();
-        break;
+        return false;
       }
       NetConfig n;
       n.ip_ver = p->addr.family == AF_INET6 ? 6 : 4;
       n.dst_addr = *p;
       out.networks.push_back(n);
-    }
+      return true;
+    });
   }
   r.finish();
   return out;

@@ -49,6 +49,25 @@ std::optional<std::uint64_t> section_index(std::string_view name, std::string_vi
 
 bool is_comment_start(char c);
 
+// The items of a list value, in order: runs of characters that are neither blanks nor one of
+// `separators`. Stops early when `item` returns false; returns false then.
+template <class F>
+bool for_each_list_item(std::string_view v, std::string_view separators, F&& item) {
+  const auto is_sep = [&](char c) { return is_blank(c) || separators.find(c) != std::string_view::npos; };
+  std::size_t i = 0;
+  while (i < v.size()) {
+    if (is_sep(v[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < v.size() && !is_sep(v[j])) ++j;
+    if (!item(v.substr(i, j - i))) return false;
+    i = j;
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Diagnostics of one file: collected, sorted by line and appended to the caller's vector.
 // (FileContext in config_internal.h adds the MPT warnings for keys not acted on.)

@@ -249,18 +249,28 @@ void check_complete(const std::map<int, std::vector<Sent>>& got, std::uint32_t c
   CHECK(*seqs.rbegin() - *seqs.begin() == count - 1);
 }
 
+// The TUN reader under test, on a fake TUN, with two paths the test plays; started by the
+// test (thread.start(reader)) once it has set the paths up.
+struct ReaderRig {
+  FakeTun tun;
+  TunnelSpec spec = two_path_spec(scheduler::Policy::kPackets);
+  LoopbackPath p0{0, 0}, p1{1, 0};
+  std::vector<PathChannel*> slots{&p0.ch, &p1.ch};
+  StageThread thread;
+  std::deque<SessionKeys> keys;
+  TunReader reader{spec, tun.dev, false, slots, thread.fd()};
+  ReaderRig() {
+    keys.emplace_back();
+    reader.set_keys(&keys);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("tun reader: packets leave numbered once, spread over the paths by weight",
           "[tun_stage]") {
-  FakeTun tun;
-  TunnelSpec spec = two_path_spec(scheduler::Policy::kPackets);
-  LoopbackPath p0(0, 0), p1(1, 0);
-  std::vector<PathChannel*> slots = {&p0.ch, &p1.ch};
-  StageThread thread;
-  TunReader reader(spec, tun.dev, false, slots, thread.fd());
-  std::deque<SessionKeys> keys(1);
-  reader.set_keys(&keys);
+  ReaderRig rig;
+  auto& [tun, spec, p0, p1, slots, thread, keys, reader] = rig;
   thread.start(reader);
   constexpr std::uint32_t kCount = 400;
   // Many flows: a static policy decides once per run of one flow, so one flow would stay
@@ -285,14 +295,8 @@ TEST_CASE("tun reader: packets leave numbered once, spread over the paths by wei
 
 TEST_CASE("tun reader: one flow goes as runs; a run stays on one path in order",
           "[tun_stage]") {
-  FakeTun tun;
-  TunnelSpec spec = two_path_spec(scheduler::Policy::kPackets);
-  LoopbackPath p0(0, 0), p1(1, 0);
-  std::vector<PathChannel*> slots = {&p0.ch, &p1.ch};
-  StageThread thread;
-  TunReader reader(spec, tun.dev, false, slots, thread.fd());
-  std::deque<SessionKeys> keys(1);
-  reader.set_keys(&keys);
+  ReaderRig rig;
+  auto& [tun, spec, p0, p1, slots, thread, keys, reader] = rig;
   thread.start(reader);
   constexpr std::uint32_t kCount = 300;
   for (std::uint32_t i = 0; i < kCount; ++i) tun.send(udp_packet(i, 4242));
@@ -310,14 +314,8 @@ TEST_CASE("tun reader: one flow goes as runs; a run stays on one path in order",
 
 TEST_CASE("tun reader: batches a dead path returns unsent go out on the live path",
           "[tun_stage]") {
-  FakeTun tun;
-  TunnelSpec spec = two_path_spec(scheduler::Policy::kPackets);
-  LoopbackPath p0(0, 0), p1(1, 0);
-  std::vector<PathChannel*> slots = {&p0.ch, &p1.ch};
-  StageThread thread;
-  TunReader reader(spec, tun.dev, false, slots, thread.fd());
-  std::deque<SessionKeys> keys(1);
-  reader.set_keys(&keys);
+  ReaderRig rig;
+  auto& [tun, spec, p0, p1, slots, thread, keys, reader] = rig;
   // Path 0 died and its worker knows (set_down), the scheduler not yet: what the reader
   // queues for it comes back unsent, and must leave on path 1 -- nothing lost, the numbers
   // they were given kept.
@@ -336,14 +334,8 @@ TEST_CASE("tun reader: batches a dead path returns unsent go out on the live pat
 
 TEST_CASE("tun reader: a reload that removes a path sends what was queued for it on another",
           "[tun_stage]") {
-  FakeTun tun;
-  TunnelSpec spec = two_path_spec(scheduler::Policy::kPackets);
-  LoopbackPath p0(0, 0), p1(1, 0);
-  std::vector<PathChannel*> slots = {&p0.ch, &p1.ch};
-  StageThread thread;
-  TunReader reader(spec, tun.dev, false, slots, thread.fd());
-  std::deque<SessionKeys> keys(1);
-  reader.set_keys(&keys);
+  ReaderRig rig;
+  auto& [tun, spec, p0, p1, slots, thread, keys, reader] = rig;
   thread.start(reader);
   constexpr std::uint32_t kCount = 300;
   for (std::uint32_t i = 0; i < kCount; ++i) {
@@ -429,6 +421,28 @@ std::vector<std::uint32_t> delivered(const FakeTun& tun, std::size_t want) {
   return ids;
 }
 
+// The TUN writer under test on its thread, on a fake TUN, with two paths the test plays.
+struct WriterRig {
+  FakeTun tun;
+  TunnelSpec spec;
+  LoopbackPath p0{0, 0}, p1{1, 0};
+  std::vector<PathChannel*> slots{&p0.ch, &p1.ch};
+  StageThread thread;
+  std::deque<SessionKeys> keys;
+  TunWriter writer;
+  explicit WriterRig(std::uint32_t max_delay_ms)
+      : spec(with_max_delay(two_path_spec(scheduler::Policy::kPackets), max_delay_ms)),
+        writer(spec, tun.dev, false, slots, thread.fd()) {
+    keys.emplace_back();
+    writer.set_keys(&keys);
+    thread.start(writer);
+  }
+  static TunnelSpec with_max_delay(TunnelSpec t, std::uint32_t ms) {
+    t.connections[0].max_delay_ms = ms;
+    return t;
+  }
+};
+
 std::vector<std::uint32_t> range(std::uint32_t first, std::uint32_t end) {
   std::vector<std::uint32_t> v;
   for (std::uint32_t i = first; i < end; ++i) v.push_back(i);
@@ -439,15 +453,8 @@ std::vector<std::uint32_t> range(std::uint32_t first, std::uint32_t end) {
 
 TEST_CASE("tun writer: packets from two paths reach the TUN in sequence order",
           "[tun_stage]") {
-  FakeTun tun;
-  TunnelSpec spec = two_path_spec(scheduler::Policy::kPackets);
-  LoopbackPath p0(0, 0), p1(1, 0);
-  std::vector<PathChannel*> slots = {&p0.ch, &p1.ch};
-  StageThread thread;
-  TunWriter writer(spec, tun.dev, false, slots, thread.fd());
-  std::deque<SessionKeys> keys(1);
-  writer.set_keys(&keys);
-  thread.start(writer);
+  WriterRig rig(100);
+  auto& [tun, spec, p0, p1, slots, thread, keys, writer] = rig;
   RxSide rx;
   // The stage learns where the sequence starts from the first packet: 0.
   rx.push(p0, writer, {0});
@@ -472,16 +479,9 @@ TEST_CASE("tun writer: packets from two paths reach the TUN in sequence order",
 
 TEST_CASE("tun writer: a held GRO batch is held by reference, single datagrams by copy",
           "[tun_stage]") {
-  FakeTun tun;
-  TunnelSpec spec = two_path_spec(scheduler::Policy::kPackets);
-  spec.connections[0].max_delay_ms = 2000;  // the gap waits for the test, not a timeout
-  LoopbackPath p0(0, 0), p1(1, 0);
-  std::vector<PathChannel*> slots = {&p0.ch, &p1.ch};
-  StageThread thread;
-  TunWriter writer(spec, tun.dev, false, slots, thread.fd());
-  std::deque<SessionKeys> keys(1);
-  writer.set_keys(&keys);
-  thread.start(writer);
+  // The gap waits for the test, not a timeout.
+  WriterRig rig(2000);
+  auto& [tun, spec, p0, p1, slots, thread, keys, writer] = rig;
   RxSide rx;
   // The stage learns where the sequence starts from the first packet: 0.
   rx.push(p0, writer, {0});
