@@ -151,16 +151,21 @@ void Segmenter::write(std::size_t i, std::uint8_t* out) const {
   }
 }
 
-bool Coalescer::start(std::uint8_t* out, std::size_t capacity, std::span<const std::uint8_t> p) {
-  out_ = out;
-  capacity_ = capacity;
+bool Coalescer::start(GatherWrite& out, std::span<const std::uint8_t> p) {
+  out_ = &out;
   segments_ = 1;
   tcp_ = false;
   closed_ = false;
-  if (p.empty() || p.size() + kVnetHdrSize > capacity) return false;
+  out.iov_count = 0;
+  out.bytes = 0;
+  if (p.empty() || p.size() > kMaxIpPacket) return false;
   const int version = p[0] >> 4;
   if (version != 4 && version != 6) return false;
-  std::memcpy(out + kVnetHdrSize, p.data(), p.size());
+  std::uint8_t* const hdr = out.header.data();
+  std::memset(hdr, 0, kVnetHdrSize);
+  out.iov[0] = {hdr, kVnetHdrSize};
+  out.iov[1] = {const_cast<std::uint8_t*>(p.data()), p.size()};  // written, never modified
+  out.iov_count = 2;
   len_ = p.size();
   v6_ = version == 6;
   // Coalescable: TCP straight after a plain IP header, not a fragment, only ACK (+PSH).
@@ -179,6 +184,12 @@ bool Coalescer::start(std::uint8_t* out, std::size_t capacity, std::span<const s
   const std::uint8_t flags = th[13];
   if ((flags & static_cast<std::uint8_t>(~kTcpPsh)) != kTcpAck) return true;
   hdr_len_ = ip_len_ + thlen;
+  static_assert(kVnetHdrSize + 40 + 60 <= kCoalesceHeaderMax);
+  // The headers are the output's own from here on (append and finish change them); the
+  // payload stays where it is.
+  std::memcpy(hdr + kVnetHdrSize, p.data(), hdr_len_);
+  out.iov[0].iov_len = kVnetHdrSize + hdr_len_;
+  out.iov[1] = {const_cast<std::uint8_t*>(p.data() + hdr_len_), p.size() - hdr_len_};
   mss_ = p.size() - hdr_len_;
   next_seq_ = load_be32(th + 4) + static_cast<std::uint32_t>(mss_);
   tcp_ = true;
@@ -187,12 +198,10 @@ bool Coalescer::start(std::uint8_t* out, std::size_t capacity, std::span<const s
 }
 
 bool Coalescer::append(std::span<const std::uint8_t> p) {
-  if (!tcp_ || closed_ || p.size() <= hdr_len_) return false;
-  const std::uint8_t* first = out_ + kVnetHdrSize;
+  if (!tcp_ || closed_ || p.size() <= hdr_len_ || segments_ >= kCoalesceMaxSegments) return false;
+  const std::uint8_t* first = out_->header.data() + kVnetHdrSize;
   const std::size_t payload = p.size() - hdr_len_;
-  if (payload > mss_ || len_ + payload > kMaxIpPacket || kVnetHdrSize + len_ + payload > capacity_) {
-    return false;
-  }
+  if (payload > mss_ || len_ + payload > kMaxIpPacket) return false;
   if ((p[0] >> 4) != (v6_ ? 6 : 4)) return false;
   if (v6_) {
     // version/class/flow label, next header, hop limit, addresses
@@ -213,11 +222,11 @@ bool Coalescer::append(std::span<const std::uint8_t> p) {
   if (std::memcmp(th, fth, 4) != 0 || std::memcmp(th + 8, fth + 8, 4) != 0) return false;  // ports, ack
   if (std::memcmp(th + 20, fth + 20, thlen - 20) != 0) return false;                       // options
   if (load_be32(th + 4) != next_seq_) return false;
-  std::memcpy(out_ + kVnetHdrSize + len_, p.data() + hdr_len_, payload);
+  out_->iov[out_->iov_count++] = {const_cast<std::uint8_t*>(p.data() + hdr_len_), payload};
   len_ += payload;
   next_seq_ += static_cast<std::uint32_t>(payload);
   ++segments_;
-  std::uint8_t* out_th = out_ + kVnetHdrSize + ip_len_;
+  std::uint8_t* out_th = out_->header.data() + kVnetHdrSize + ip_len_;
   std::memcpy(out_th + 14, th + 14, 2);  // the newest window
   if (th[13] & kTcpPsh) {
     out_th[13] |= kTcpPsh;
@@ -227,10 +236,12 @@ bool Coalescer::append(std::span<const std::uint8_t> p) {
   return true;
 }
 
-std::size_t Coalescer::finish() {
+void Coalescer::finish(bool vnet_hdr) {
+  GatherWrite& out = *out_;
+  std::uint8_t* const hdr = out.header.data();
   VnetHdr h;
   if (tcp_ && segments_ > 1) {
-    std::uint8_t* ip = out_ + kVnetHdrSize;
+    std::uint8_t* ip = hdr + kVnetHdrSize;
     set_ip_length(ip, v6_, len_);
     std::uint8_t* th = ip + ip_len_;
     th[16] = th[17] = 0;
@@ -245,8 +256,18 @@ std::size_t Coalescer::finish() {
     h.csum_start = static_cast<std::uint16_t>(ip_len_);
     h.csum_offset = 16;
   }
-  write_vnet_hdr(out_, h);
-  return kVnetHdrSize + len_;
+  write_vnet_hdr(hdr, h);
+  out.bytes = kVnetHdrSize + len_;
+  if (!vnet_hdr) {
+    assert(segments_ == 1);
+    out.bytes = len_;
+    out.iov[0].iov_base = hdr + kVnetHdrSize;
+    out.iov[0].iov_len -= kVnetHdrSize;
+    if (out.iov[0].iov_len == 0) {  // nothing copied: the packet alone
+      out.iov[0] = out.iov[1];
+      out.iov_count = 1;
+    }
+  }
 }
 
 }  // namespace mpt::engine

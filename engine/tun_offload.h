@@ -14,9 +14,12 @@
 // does not describe the packet is rejected, never trusted (OffloadError).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+
+#include <sys/uio.h>
 
 namespace mpt::engine {
 
@@ -77,26 +80,41 @@ class Segmenter {
   std::size_t count_ = 0;
 };
 
+// One TUN write gathered from where the packets already lie (no payload copy): `header`
+// holds the virtio header and, for a TCP super-packet, the IP + TCP header of its first
+// segment; iov[0] points at it, iov[1..] at the packets' bytes (a whole packet written alone,
+// or each segment's payload). The caller keeps the packets in place until the write completes.
+inline constexpr std::size_t kCoalesceHeaderMax = 128;  // virtio 10 + IPv6 40 + TCP 60, rounded up
+inline constexpr std::size_t kCoalesceMaxSegments = 64;
+struct GatherWrite {
+  alignas(64) std::array<std::uint8_t, kCoalesceHeaderMax> header{};
+  std::array<iovec, kCoalesceMaxSegments + 1> iov{};
+  std::size_t iov_count = 0;
+  std::size_t bytes = 0;  // the write's length (virtio header included when it has one)
+};
+
 // Builds one TUN write from in-order inner packets: consecutive TCP segments of one flow
 // (same addresses, ports, ack, options; contiguous sequence numbers; equal payload sizes but
 // for a shorter last one; only ACK/PSH flags) are merged into one super-packet with a
 // virtio header asking the kernel for GSO; anything else is written alone (GSO_NONE).
-// The output buffer must hold kVnetHdrSize + 65535 bytes.
+// Nothing is copied but the first segment's headers: the output is a GatherWrite.
 class Coalescer {
  public:
-  // Starts a new output at `out`. Returns false if `packet` is not an IP packet.
-  bool start(std::uint8_t* out, std::size_t out_capacity, std::span<const std::uint8_t> packet);
-  // Appends `packet` if it continues the current super-packet; false if it does not (the
-  // caller then finish()es and start()s anew with it).
+  // Starts a new output into `out` with `packet`. Returns false if `packet` is not an IP
+  // packet or is longer than 65535 bytes.
+  bool start(GatherWrite& out, std::span<const std::uint8_t> packet);
+  // Appends `packet` if it continues the current super-packet (at most kCoalesceMaxSegments
+  // segments, 65535 IP bytes); false if it does not (the caller then finish()es and start()s
+  // anew with it).
   bool append(std::span<const std::uint8_t> packet);
-  // Completes headers and the virtio header; returns the bytes to write (virtio hdr included).
-  [[nodiscard]] std::size_t finish();
+  // Completes the headers and out.iov / iov_count / bytes. Without a virtio header on the
+  // TUN (vnet_hdr false; nothing was appended then) the write is the bare packet.
+  void finish(bool vnet_hdr = true);
   [[nodiscard]] std::size_t segments() const { return segments_; }
 
  private:
-  std::uint8_t* out_ = nullptr;
-  std::size_t capacity_ = 0;
-  std::size_t len_ = 0;          // IP packet bytes written after the virtio header
+  GatherWrite* out_ = nullptr;
+  std::size_t len_ = 0;          // IP packet bytes in the output
   std::size_t ip_len_ = 0;       // IP header length (v4 ihl, v6 40)
   std::size_t hdr_len_ = 0;      // IP + TCP header length
   std::size_t mss_ = 0;          // payload of the first segment

@@ -29,6 +29,7 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       hold_pool_(std::min<std::size_t>(std::max<std::size_t>(1, tunnel.connections.size()),
                                        kHoldPoolStartWindows) * kMaxReorderWindow,
                  static_cast<std::uint32_t>(tunnel.mtu + 64)),
+      output_slots_(kOutputPoolCount),
       returns_(paths.size()),
       returns_len_(paths.size(), 0) {
   for (const ConnectionSpec& c : tunnel.connections) {
@@ -181,7 +182,8 @@ void TunWriter::deliver(const PacketRef& r) {
     return;
   }
   if (output_ && vnet_hdr_ && coalescer_.append(r.bytes())) {
-    release(r);
+    OutputSlot& slot = slot_of(output_);
+    slot.refs[slot.ref_count++] = r;  // released when the write completes
     return;
   }
   finish_output();
@@ -195,23 +197,27 @@ void TunWriter::deliver(const PacketRef& r) {
     release(r);
     return;
   }
-  if (!coalescer_.start(output_->storage, output_->capacity, r.bytes())) {
+  OutputSlot& slot = slot_of(output_);
+  if (!coalescer_.start(slot.write, r.bytes())) {
     bump(stats_.tun_write_drop_not_ip);
     output_pool_.put(output_);
     output_ = nullptr;
+    release(r);
+    return;
   }
-  release(r);
+  slot.refs[0] = r;
+  slot.ref_count = 1;
 }
 
 void TunWriter::finish_output() {
   if (!output_) return;
-  const std::size_t len = coalescer_.finish();
-  // Without a virtio header on the TUN the packet starts after the (unused) header space.
-  output_->offset = vnet_hdr_ ? 0 : static_cast<std::uint32_t>(kVnetHdrSize);
-  output_->length = static_cast<std::uint32_t>(vnet_hdr_ ? len : len - kVnetHdrSize);
+  OutputSlot& slot = slot_of(output_);
+  coalescer_.finish(vnet_hdr_);
+  output_->length = static_cast<std::uint32_t>(slot.write.bytes);
   output_->segments = static_cast<std::uint16_t>(coalescer_.segments());
   io_uring_sqe* sqe = ring_.get_sqe();
-  io_uring_prep_write(sqe, tun_fd_, output_->data(), output_->length, 0);
+  io_uring_prep_writev(sqe, tun_fd_, slot.write.iov.data(),
+                       static_cast<unsigned>(slot.write.iov_count), 0);
   io_uring_sqe_set_data64(sqe, make_user_data(Op::kTunWrite, output_));
   ++writes_in_flight_;
   output_ = nullptr;
@@ -256,6 +262,9 @@ void TunWriter::handle_write(const io_uring_cqe& c) {
     bump(stats_.tun_write_bytes, b->length);
     bump(stats_.tun_writes);
   }
+  OutputSlot& slot = slot_of(b);
+  for (std::size_t i = 0; i < slot.ref_count; ++i) release(slot.refs[i]);
+  slot.ref_count = 0;
   output_pool_.put(b);
 }
 

@@ -9,7 +9,9 @@
 //      window never pins a path's receive buffer;
 //   3. deliverable packets go to the Coalescer (tun_offload.h): consecutive TCP segments of
 //      one flow become one super-packet with a virtio header (GSO), the rest go alone; each
-//      output is one WRITE on the TUN. The input buffer goes home once copied (its refcount);
+//      output is one WRITEV on the TUN gathered from where the packets lie (receive buffers,
+//      hold buffers): only the first segment's headers are copied. The packets' refs are
+//      kept with the output until the write completes, then released (their refcount);
 //   4. give up on gaps whose max_delay passed (expire) and arm a timer for the next deadline;
 //   5. ring the doorbells of paths that got buffers back, submit and wait: one syscall.
 //
@@ -135,9 +137,18 @@ class TunWriter {
   std::vector<PathChannel*> paths_;  // by path index; null for a slot a reload freed
   Uring ring_;
   Doorbell bell_;
-  BufferPool output_pool_;  // one TUN write each (up to a 64 KB super-packet)
+  BufferPool output_pool_;  // one TUN write each; its index names its OutputSlot
   BufferPool hold_pool_;    // copies of packets the reorder stage holds
   PacketBuf* output_ = nullptr;  // being filled by coalescer_
+  // What an output buffer's write consists of: the gathered iovecs (with the copied headers)
+  // and the packets it points into, released when the write completes.
+  struct OutputSlot {
+    GatherWrite write;
+    std::array<PacketRef, kCoalesceMaxSegments> refs{};
+    std::size_t ref_count = 0;
+  };
+  std::vector<OutputSlot> output_slots_;  // by output buffer index
+  [[nodiscard]] OutputSlot& slot_of(const PacketBuf* b) { return output_slots_[b->index]; }
   Coalescer coalescer_;
   std::vector<std::array<PacketBuf*, kBatchMax>> returns_;  // per path
   std::vector<std::size_t> returns_len_;

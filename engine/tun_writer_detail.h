@@ -13,10 +13,10 @@ namespace mpt::engine::tun_writer_detail {
 inline constexpr std::size_t kHoldPoolStartWindows = 4;
 inline constexpr unsigned kUringEntries = 1024;
 inline constexpr std::size_t kCqeBatch = 512;
-// Output pool: TUN writes in flight plus the one being filled. Each holds up to a 64 KB
-// super-packet with its virtio header.
+// Output pool: TUN writes in flight plus the one being filled. A write is gathered from the
+// packets where they lie (TunWriter::OutputSlot), so a buffer only names its slot.
 inline constexpr std::size_t kOutputPoolCount = 512;
-inline constexpr std::uint32_t kOutputBufBytes = static_cast<std::uint32_t>(kVnetHdrSize + 65535 + 64);
+inline constexpr std::uint32_t kOutputBufBytes = 64;
 inline constexpr std::uint64_t kNever = scheduler::Reorder<PacketRef>::kNever;
 // How long a gap that every path has passed is still given before it is called lost: covers
 // neighbours swapped by a queue served from two CPUs (see scheduler/reorder.h).

@@ -9,14 +9,15 @@
 //    reach the coalescer often and mixed ones break them.
 // The packets go through the Coalescer exactly as TunWriter feeds it (start, append until
 // refused, finish). Checks, with a hard trap on violation:
-//  - every output fits the buffer, its IP packet is at most 65535 bytes and its IP length
+//  - every output is gathered from the virtio/header area and slices inside the packets it
+//    took, its IP packet is at most 65535 bytes and its IP length
 //    field says so; segments() counts the packets taken;
 //  - an output of one packet is that packet unchanged behind an all-zero virtio header;
 //  - an output of several is a TCP GSO super-packet (NEEDS_CSUM, csum_start at the TCP
 //    header, hdr_len = IP + TCP header) that the Segmenter accepts and cuts back into
 //    packets of the same lengths, the same payloads and the same TCP sequence numbers, each
 //    with an L4 checksum that verifies (checked by a naive RFC 1071 sum);
-//  - start() refuses only what is not IPv4/IPv6 or does not fit.
+//  - start() refuses only what is not IPv4/IPv6 or is longer than 65535 bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -119,9 +120,23 @@ Bytes make_tcp(Flow* flows, const std::uint8_t* f) {
   return p;
 }
 
-void flush(Coalescer& c, const Bytes& buf, const std::vector<Bytes>& group) {
-  const std::size_t n = c.finish();
-  check(n >= kVnetHdrSize && n <= buf.size() && n - kVnetHdrSize <= 65535);
+void flush(Coalescer& c, const GatherWrite& out, const std::vector<Bytes>& group) {
+  c.finish();
+  // The bytes the TUN write would take, gathered; each slice must lie inside its packet.
+  Bytes buf;
+  check(out.iov_count >= 1 && out.iov_count <= group.size() + 1);
+  check(out.iov[0].iov_base == out.header.data() && out.iov[0].iov_len <= out.header.size());
+  for (std::size_t k = 0; k < out.iov_count; ++k) {
+    const auto* p = static_cast<const std::uint8_t*>(out.iov[k].iov_base);
+    if (k > 0) {
+      const Bytes& src = group[k - 1];
+      check(p >= src.data() && p + out.iov[k].iov_len <= src.data() + src.size());
+    }
+    buf.insert(buf.end(), p, p + out.iov[k].iov_len);
+  }
+  const std::size_t n = buf.size();
+  check(n == out.bytes);
+  check(n >= kVnetHdrSize && n - kVnetHdrSize <= 65535);
   check(c.segments() == group.size());
   const std::uint8_t* ip = buf.data() + kVnetHdrSize;
   const std::size_t ip_size = n - kVnetHdrSize;
@@ -178,7 +193,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       i += len;
     }
   }
-  Bytes buf(kVnetHdrSize + 65535);
+  GatherWrite buf;
   Coalescer c;
   std::vector<Bytes> group;
   bool open = false;
@@ -189,8 +204,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (open) flush(c, buf, group);
     group.assign(1, p);
-    open = c.start(buf.data(), buf.size(), p);
-    if (!open) check(p.empty() || p.size() + kVnetHdrSize > buf.size() || (p[0] >> 4 != 4 && p[0] >> 4 != 6));
+    open = c.start(buf, p);
+    if (!open) check(p.empty() || p.size() > 65535 || (p[0] >> 4 != 4 && p[0] >> 4 != 6));
   }
   if (open) flush(c, buf, group);
   return 0;
