@@ -35,6 +35,10 @@ using IpPrefix = engine::IpNet;
 struct TunConfig {
   std::string name = "tun0";
   int mtu = 1440;
+  // TUN queues, each with its own TUN reader and writer thread (1..engine::kMaxQueues).
+  // Above 1 every connection must be keyed (load_config_dir checks). Fixed until restart.
+  int queues = 1;
+  int queues_line = 0;  // for messages; 0 when absent
   std::optional<IpPrefix> ipv4_addr;
   std::optional<IpPrefix> ipv6_addr;
 };

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/config_internal.h"
+#include "engine/tunnel_spec.h"
 
 namespace mpt::config::detail {
 namespace {
@@ -38,6 +39,9 @@ TunConfig parse_tun(SectionReader& r) {
       r.bad_value(*e, "must be at least " + std::to_string(kMinMtuIpv6) +
                           " because the tunnel has an IPv6 address");
     }
+  }
+  if (IniEntry* e = r.get_int("queues", 1, engine::kMaxQueues, t.queues)) {
+    t.queues_line = e->line;
   }
   r.finish();
   return t;

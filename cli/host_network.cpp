@@ -106,6 +106,7 @@ engine::TunnelSpec build_tunnel_spec(const config::TunConfig& tun,
                                      const std::vector<config::ConnectionConfig>& connections) {
   engine::TunnelSpec spec;
   spec.mtu = tun.mtu;
+  spec.queues = tun.queues;
   for (std::size_t c = 0; c < connections.size(); ++c) {
     const config::ConnectionConfig& conn = connections[c];
     // Per-daemon seed: different tunnels spread the same flows differently.

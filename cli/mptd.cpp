@@ -107,8 +107,8 @@ std::string apply(Running& r, mpt::config::Config fresh_config, bool from_files)
 // untouched -- same sockets, health, counters, sequence numbers; added ones start, removed
 // ones stop after handing their queued packets to the paths that remain; weights and states
 // are applied and told to the peer. Nothing is applied if the files have errors or a new
-// path names an interface that does not exist. A TUN change (name, MTU, addresses) is
-// refused: it needs a restart.
+// path names an interface that does not exist. A TUN change (name, MTU, queues, addresses)
+// is refused: it needs a restart.
 std::string reload(Running& r) {
   using namespace mpt;
   config::LoadResult fresh = config::load_config_dir(r.config.dir);
@@ -124,10 +124,10 @@ std::string reload(Running& r) {
     return a.has_value() == b.has_value() &&
            (!a || (a->addr == b->addr && a->prefix_len == b->prefix_len));
   };
-  if (ta.name != tb.name || ta.mtu != tb.mtu || !same_prefix(ta.ipv4_addr, tb.ipv4_addr) ||
-      !same_prefix(ta.ipv6_addr, tb.ipv6_addr)) {
-    return "error: the TUN device (name, mtu or addresses in interface.conf) changed: restart "
-           "mptd to apply it (nothing applied)\n";
+  if (ta.name != tb.name || ta.mtu != tb.mtu || ta.queues != tb.queues ||
+      !same_prefix(ta.ipv4_addr, tb.ipv4_addr) || !same_prefix(ta.ipv6_addr, tb.ipv6_addr)) {
+    return "error: the TUN device (name, mtu, queues or addresses in interface.conf) changed: "
+           "restart mptd to apply it (nothing applied)\n";
   }
   return apply(r, std::move(fresh.config), true);
 }
@@ -278,13 +278,15 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
   }
   boost::asio::io_context io;
   try {
-    engine::TunDevice tun_dev(tun.name, 1, offload);
+    engine::TunDevice tun_dev(tun.name, tun.queues, offload);
     cli::HostNetwork host;
     host.configure_tun(tun_dev.ifindex(), tun);
     for (const config::ConnectionConfig& conn : cfg.connections) {
       host.add_connection_routes(tun_dev.ifindex(), tun, conn);
     }
-    engine::Engine engine(spec, tun_dev.queue_fd(0), tun_dev.queue_fd(0), tun_dev.vnet_hdr());
+    std::vector<int> tun_fds;
+    for (int q = 0; q < tun_dev.queue_count(); ++q) tun_fds.push_back(tun_dev.queue_fd(q));
+    engine::Engine engine(spec, tun_fds, tun_dev.vnet_hdr());
     signaling::ControlLoop control_loop(io, engine, control_settings(cfg));
     Running running{cfg, engine, control_loop, host, tun_dev.ifindex()};
     auto snapshot = [&] {
@@ -354,9 +356,10 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     arm_hangup();
     engine.start(pin_cpus);
     control_loop.start();
-    MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, offloads 0x%x, control "
-             "socket %s", tun_dev.name().c_str(), spec.connections.size(), spec.paths.size(),
-             tun.mtu, tun_dev.offload_flags(), socket_path.c_str());
+    MPT_INFO("tunnel %s up: %zu connection(s), %zu path(s), mtu %d, %d queue(s), offloads 0x%x, "
+             "control socket %s", tun_dev.name().c_str(), spec.connections.size(),
+             spec.paths.size(), tun.mtu, tun.queues, tun_dev.offload_flags(),
+             socket_path.c_str());
     if (metrics) {
       const auto at = metrics->local_endpoint();
       MPT_INFO("metrics on http://%s:%u/metrics", at.address().to_string().c_str(), at.port());

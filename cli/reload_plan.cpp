@@ -49,6 +49,7 @@ ReloadPlan plan_reload(const engine::TunnelSpec& running, const engine::TunnelSp
   ReloadPlan plan;
   engine::TunnelSpec& next = plan.next;
   next.mtu = running.mtu;
+  next.queues = running.queues;  // fixed until restart (mptd refuses a change)
   next.flow_hash_seed = running.flow_hash_seed;  // flows keep their paths
   next.connections = running.connections;
   next.paths = running.paths;

@@ -82,6 +82,7 @@ struct RepairRequest {
   // plain request (connection without keys).
   static constexpr std::uint8_t kPlain = 0xFF;
   std::uint8_t key_slot = kPlain;
+  std::uint8_t nonce_space = 0;  // sealed: the space the peer's writer sealed it in
   bool first_of_message = false;
   std::uint32_t key_gen = 0;
   std::uint64_t counter = 0;

@@ -21,8 +21,12 @@
 
 namespace mpt::engine {
 
-Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr)
+Engine::Engine(TunnelSpec spec, std::vector<int> tun_fds, bool vnet_hdr)
     : spec_(std::move(spec)) {
+  if (spec_.queues < 1 || spec_.queues > kMaxQueues ||
+      tun_fds.size() != static_cast<std::size_t>(spec_.queues)) {
+    throw std::invalid_argument("Engine: one TUN fd per queue, 1.." + std::to_string(kMaxQueues));
+  }
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   while (keys_.size() < spec_.connections.size()) keys_.emplace_back();
@@ -30,15 +34,22 @@ Engine::Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr
     paths_.push_back(spec_.paths[i].active ? make_path(i) : nullptr);
   }
   wire_paths();
-  reader_ = std::make_unique<TunReader>(spec_, tun_read_fd, vnet_hdr, path_ptrs_, stop_fd_);
-  writer_ = std::make_unique<TunWriter>(spec_, tun_write_fd, vnet_hdr, path_ptrs_, stop_fd_);
-  reader_->set_keys(&keys_);
-  writer_->set_keys(&keys_);
-  for (const auto& w : paths_) {
-    if (w) w->connect(&reader_->doorbell(), &writer_->doorbell());
+  for (int q = 0; q < spec_.queues; ++q) {
+    const int fd = tun_fds[static_cast<std::size_t>(q)];
+    readers_.push_back(std::make_unique<TunReader>(spec_, fd, vnet_hdr, path_ptrs_, stop_fd_, q));
+    writers_.push_back(std::make_unique<TunWriter>(spec_, fd, vnet_hdr, path_ptrs_, stop_fd_, q));
+    readers_.back()->set_keys(&keys_);
+    writers_.back()->set_keys(&keys_);
+    reader_bells_.push_back(&readers_.back()->doorbell());
+    writer_bells_.push_back(&writers_.back()->doorbell());
   }
-  for (auto& l : listeners_) l->connect(&reader_->doorbell(), &writer_->doorbell());
+  for (const auto& w : paths_) {
+    if (w) connect(*w);
+  }
+  for (auto& l : listeners_) connect(*l);
 }
+
+void Engine::connect(PathWorker& w) { w.connect(reader_bells_, writer_bells_); }
 
 std::unique_ptr<PathWorker> Engine::make_path(std::size_t i) {
   const PathSpec& ps = spec_.paths[i];
@@ -60,7 +71,7 @@ std::unique_ptr<PathWorker> Engine::make_path(std::size_t i) {
     where.name = "listener " + sockaddr_to_string(ps.local);
     where.connection = -1;
     listeners_.push_back(std::make_unique<PathWorker>(PathWorker::Listener{}, where, stop_fd_));
-    if (reader_) listeners_.back()->connect(&reader_->doorbell(), &writer_->doorbell());
+    if (!readers_.empty()) connect(*listeners_.back());
     MPT_INFO("%s: serving clients", where.name.c_str());
   }
   auto slot = std::make_unique<PathWorker>(spec_, static_cast<int>(i), *listeners_[k]);
@@ -120,10 +131,16 @@ auto guarded(const char* what, F body) {
 
 void Engine::start(bool pin_cpus) {
   pin_cpus_ = pin_cpus;
-  threads_.emplace_back(guarded("TUN reader", [this] { reader_->run(); }));
-  pthread_setname_np(threads_.back().native_handle(), "mpt-tun-rd");
-  threads_.emplace_back(guarded("TUN writer", [this] { writer_->run(); }));
-  pthread_setname_np(threads_.back().native_handle(), "mpt-tun-wr");
+  for (std::size_t q = 0; q < readers_.size(); ++q) {
+    // One queue keeps the names it always had; with several, each names its queue.
+    const std::string suffix = readers_.size() > 1 ? std::to_string(q) : std::string();
+    TunReader* r = readers_[q].get();
+    TunWriter* w = writers_[q].get();
+    threads_.emplace_back(guarded("TUN reader", [r] { r->run(); }));
+    pthread_setname_np(threads_.back().native_handle(), ("mpt-tun-rd" + suffix).c_str());
+    threads_.emplace_back(guarded("TUN writer", [w] { w->run(); }));
+    pthread_setname_np(threads_.back().native_handle(), ("mpt-tun-wr" + suffix).c_str());
+  }
   for (std::size_t i = 0; i < paths_.size(); ++i) {
     PathWorker* w = paths_[i].get();
     if (!w) continue;
@@ -158,7 +175,7 @@ void Engine::start(bool pin_cpus) {
 
 void Engine::set_path_usable(std::size_t i, bool usable, std::uint32_t weight) {
   paths_.at(i)->set_down(!usable);
-  reader_->post_command({static_cast<int>(i), weight, usable});
+  for (auto& r : readers_) r->post_command({static_cast<int>(i), weight, usable});
 }
 
 void Engine::pause() {
@@ -170,8 +187,8 @@ void Engine::pause() {
 void Engine::resume() {
   // A wake-up reaped by a thread's shutdown drain left its doorbell marked pending; every
   // consumer looks at all its rings when it starts, so clearing them loses nothing.
-  reader_->doorbell().pending.store(false);
-  writer_->doorbell().pending.store(false);
+  for (Doorbell* b : reader_bells_) b->pending.store(false);
+  for (Doorbell* b : writer_bells_) b->pending.store(false);
   for (PathChannel* w : path_ptrs_) {
     if (w) w->doorbell().pending.store(false);
   }
@@ -192,8 +209,8 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
   for (std::size_t i = 0; i < spec_.paths.size(); ++i) {
     if (!paths_[i]) continue;
     if (next.paths[i].active && same_path_sockets(spec_.paths[i], next.paths[i])) continue;
-    reader_->detach_path(static_cast<int>(i));
-    writer_->detach_path(static_cast<int>(i));
+    for (auto& r : readers_) r->detach_path(static_cast<int>(i));
+    for (auto& w : writers_) w->detach_path(static_cast<int>(i));
     MPT_INFO("path %s removed", spec_.paths[i].name.c_str());
     retire_path(i);
   }
@@ -212,7 +229,7 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
     }
     try {
       paths_[i] = make_path(i);
-      paths_[i]->connect(&reader_->doorbell(), &writer_->doorbell());
+      connect(*paths_[i]);
       paths_[i]->set_down(true);  // until the control plane enables it (ControlLoop::reconfigure)
       MPT_INFO("path %s added", ps.name.c_str());
     } catch (const std::exception& e) {  // sockets, ring, or the pool's memory
@@ -225,8 +242,8 @@ std::vector<std::string> Engine::reconfigure(TunnelSpec next) {
   }
   wire_paths();
   // 3. The reader and writer follow (schedulers, sequence counters, reorder stages).
-  reader_->reconfigure(old, path_ptrs_);
-  writer_->reconfigure(old, path_ptrs_);
+  for (auto& r : readers_) r->reconfigure(old, path_ptrs_);
+  for (auto& w : writers_) w->reconfigure(old, path_ptrs_);
   if (running) resume();
   MPT_INFO("reconfigured: data plane paused for %.2f ms",
            static_cast<double>(monotonic_ns() - t0) / 1e6);

@@ -1,5 +1,6 @@
-// Engine: the data plane of one tunnel -- a TUN reader, one PathWorker per path and a TUN
-// writer, each on its own thread, wired together with SPSC rings and doorbells.
+// Engine: the data plane of one tunnel -- per TUN queue a TUN reader and a TUN writer, one
+// PathWorker per path, each on its own thread, wired together with SPSC rings (a set per
+// queue and path, engine/path_channel.h) and doorbells.
 //
 // Threads: constructed, started, stopped, reconfigured and destroyed by one controlling
 // thread (mptd's main thread, which is also the control thread). snapshot() may be called
@@ -30,8 +31,9 @@ namespace mpt::engine {
 class Engine {
  public:
   // Opens every socket and ring; throws std::system_error with context on failure.
+  // tun_fds: one per TUN queue (spec.queues of them; queue q's reader and writer use fd q).
   // vnet_hdr: the TUN fds carry virtio headers (TunDevice opened with offloads).
-  Engine(TunnelSpec spec, int tun_read_fd, int tun_write_fd, bool vnet_hdr);
+  Engine(TunnelSpec spec, std::vector<int> tun_fds, bool vnet_hdr);
   ~Engine();  // stops and joins if still running
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -69,26 +71,31 @@ class Engine {
     return i < listener_of_.size() ? listener_of_[i] : -1;
   }
   void set_path_usable(std::size_t i, bool usable, std::uint32_t weight);
-  // The reorder stage's commands; false: the writer's command queue is full, try again later.
+  // The reorder stages' commands, to every queue's writer; false: a writer's command queue
+  // is full, try again later (a writer that took it already gets it twice: each command
+  // sets a value or is harmless repeated).
   bool set_reorder_max_delay(std::size_t connection, std::uint64_t max_delay_ns) {
-    return writer_->post_max_delay(connection, max_delay_ns);
+    return to_writers([&](TunWriter& w) { return w.post_max_delay(connection, max_delay_ns); });
   }
   bool set_reorder_lag_floor(std::size_t connection, int local_path, std::uint64_t lag_ns) {
-    return writer_->post_lag_floor(connection, local_path, lag_ns);
+    return to_writers([&](TunWriter& w) { return w.post_lag_floor(connection, local_path, lag_ns); });
   }
   bool reorder_path_died(std::size_t connection, int local_path, std::uint64_t hold_ns) {
-    return writer_->post_path_died(connection, local_path, hold_ns);
+    return to_writers([&](TunWriter& w) { return w.post_path_died(connection, local_path, hold_ns); });
   }
   bool reorder_peer_restarted(std::size_t connection) {
-    return writer_->post_peer_restarted(connection);
+    return to_writers([&](TunWriter& w) { return w.post_peer_restarted(connection); });
   }
+  [[nodiscard]] int queue_count() const { return static_cast<int>(readers_.size()); }
   // Repair: the receive side's timing (Reorder::set_repair), and how long the transmit side
   // keeps what it sent for the peer's repair requests (TunReader::set_repair_keep).
   bool set_reorder_repair(std::size_t connection, std::uint64_t nack_floor_ns, std::uint64_t wait_ns,
                           std::uint64_t min_ns) {
-    return writer_->post_repair(connection, nack_floor_ns, wait_ns, min_ns);
+    return to_writers([&](TunWriter& w) { return w.post_repair(connection, nack_floor_ns, wait_ns, min_ns); });
   }
-  void set_repair_keep(std::uint64_t ns) { reader_->set_repair_keep(ns); }
+  void set_repair_keep(std::uint64_t ns) {
+    for (auto& r : readers_) r->set_repair_keep(ns);
+  }
   // `mpt reload` applied a path's configured weight and state through the control plane: the
   // spec records them, so that the next reload compares the files with what they said last
   // (not with the start-up values). Controlling thread; no data-plane thread reads them.
@@ -103,6 +110,15 @@ class Engine {
   [[nodiscard]] EngineSnapshot snapshot() const;
 
  private:
+  template <class F>
+  bool to_writers(F post) {
+    bool all = true;
+    for (auto& w : writers_) all = post(*w) && all;
+    return all;
+  }
+  [[nodiscard]] Metrics reader_metrics(const TunReader& reader) const;
+  [[nodiscard]] Metrics writer_metrics(const TunWriter& writer) const;
+  void connect(PathWorker& w);  // to every queue's reader and writer
   void pause();   // stops the threads and re-arms the stop eventfd
   void resume();  // starts them again
   void wire_paths();
@@ -125,8 +141,9 @@ class Engine {
   std::vector<PathChannel*> path_ptrs_;  // what the TUN reader and writer see of paths_
   std::vector<std::unique_ptr<PathWorker>> listeners_;
   std::vector<int> listener_of_;  // by path slot
-  std::unique_ptr<TunReader> reader_;
-  std::unique_ptr<TunWriter> writer_;
+  std::vector<std::unique_ptr<TunReader>> readers_;  // per TUN queue
+  std::vector<std::unique_ptr<TunWriter>> writers_;  // per TUN queue
+  std::vector<Doorbell*> reader_bells_, writer_bells_;
   std::vector<std::thread> threads_;
 };
 

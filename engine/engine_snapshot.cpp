@@ -2,6 +2,7 @@
 // (engine/status_snapshot.h). Read on the control thread while the data plane runs: relaxed
 // counter loads, and sizes that change only while it is paused.
 #include <algorithm>
+#include <string_view>
 
 #include "engine/engine.h"
 #include "engine/udp_socket.h"
@@ -17,14 +18,24 @@ std::string endpoint_string(const PeerEndpoint& e) {
 
 constexpr Metric::Kind kGauge = Metric::Kind::kGauge;
 
+// Adds b's values to a's of the same name (the queues' metrics into the tunnel's).
+void add_metrics(Metrics& a, const Metrics& b) {
+  if (a.empty()) {
+    a = b;
+    return;
+  }
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (std::string_view(a[i].name).ends_with("buffer_bytes")) continue;  // a size, the same in every queue
+    a[i].value += b[i].value;
+  }
+}
+
 }  // namespace
 
-EngineSnapshot Engine::snapshot() const {
-  EngineSnapshot s;
-  const TxStats& t = reader_->stats();
-  const RxStats& r = writer_->stats();
-  s.mtu = spec_.mtu;
-  s.tx = {
+Metrics Engine::reader_metrics(const TunReader& reader) const {
+  const TxStats& t = const_cast<TunReader&>(reader).stats();
+  const TunReader* reader_ = &reader;
+  return {
       {"tun_read_packets", read(t.tun_read_packets)},
       {"tun_read_bytes", read(t.tun_read_bytes)},
       {"tun_read_errors", read(t.tun_read_errors)},
@@ -56,7 +67,12 @@ EngineSnapshot Engine::snapshot() const {
       {"drop_pace_queue", read(t.tx_drop_pace_queue)},
       {"drop_no_key", read(t.tx_drop_no_key)},
   };
-  s.rx = {
+}
+
+Metrics Engine::writer_metrics(const TunWriter& writer) const {
+  const RxStats& r = const_cast<TunWriter&>(writer).stats();
+  const TunWriter* writer_ = &writer;
+  return {
       {"tun_writes", read(r.tun_writes)},
       {"output_pool_buffers", writer_->output_pool().count(), kGauge},
       {"output_pool_buffer_bytes", writer_->output_pool().buf_size(), kGauge},
@@ -77,16 +93,47 @@ EngineSnapshot Engine::snapshot() const {
       {"nack_drop_no_path", read(r.nack_drop_no_path)},
       {"nack_drop_no_key", read(r.nack_drop_no_key)},
   };
+}
+
+EngineSnapshot Engine::snapshot() const {
+  EngineSnapshot s;
+  s.mtu = spec_.mtu;
+  // Per TUN queue, and their sums for the tunnel.
+  for (std::size_t q = 0; q < readers_.size(); ++q) {
+    QueueSnapshot& x = s.queues.emplace_back();
+    x.tx = reader_metrics(*readers_[q]);
+    x.rx = writer_metrics(*writers_[q]);
+    add_metrics(s.tx, x.tx);
+    add_metrics(s.rx, x.rx);
+  }
   for (std::size_t c = 0; c < spec_.connections.size(); ++c) {
     const ConnectionSpec& cs = spec_.connections[c];
     if (!cs.active) continue;
-    const ReorderCounters& o = writer_->reorder_counters(c);
+    // The connection's reorder stages live in every queue's writer (one per sequence space):
+    // their counters add up; the wait in force is the largest.
+    ReorderCounters o;
+    bool reorders = false;
+    for (const auto& w : writers_) {
+      const ReorderCounters& x = w->reorder_counters(c);
+      reorders = reorders || w->reorders(c);
+      for (auto [to, from] : {std::pair{&o.in_order, &x.in_order}, {&o.reordered, &x.reordered},
+                              {&o.late, &x.late}, {&o.duplicate, &x.duplicate}, {&o.lost, &x.lost},
+                              {&o.timeouts, &x.timeouts}, {&o.resyncs, &x.resyncs},
+                              {&o.held, &x.held}, {&o.overflows, &x.overflows},
+                              {&o.nacked, &x.nacked}, {&o.nack_retried, &x.nack_retried},
+                              {&o.nack_filled, &x.nack_filled},
+                              {&o.nack_refused, &x.nack_refused}}) {
+        to->store(read(*to) + read(*from), std::memory_order_relaxed);
+      }
+      o.max_delay_us.store(std::max(read(o.max_delay_us), read(x.max_delay_us)),
+                           std::memory_order_relaxed);
+    }
     ConnectionSnapshot& x = s.connections.emplace_back();
     x.name = cs.name;
     x.scheduler = scheduler::to_string(cs.policy);
     x.sequence_numbers = cs.sequence_numbers;
     x.path_count = cs.paths.size();
-    x.reorders = writer_->reorders(c);
+    x.reorders = reorders;
     x.reorder_window = x.reorders ? std::min(cs.reorder_window, kMaxReorderWindow) : 0u;
     x.max_delay_derived = cs.max_delay_derived;
     x.repair = cs.repair && cs.paths.size() > 1;

@@ -36,6 +36,7 @@ struct PacketBuf {
   std::uint32_t index = 0;          // index within the home pool (= provided-buffer id)
   std::uint16_t source_port_index = 0;  // transmit: which of the path's sockets to send from
   std::uint16_t path_index = 0;     // transmit: chosen path; receive: path it arrived on
+  std::uint8_t queue = 0;           // transmit: the TUN queue whose reader owns the buffer
   bool has_seq = false;             // receive: the GRE header carried a sequence number
   std::uint32_t seq = 0;            // receive: that number
 

@@ -5,18 +5,22 @@
 // pops the reader's batches, returns them sent or unsent, pushes received packets for the
 // writer, without root, sockets or a TUN device.
 //
-// Rings (each single producer, single consumer):
-//   tx_ring          TUN reader -> path   send batches
-//   tx_return_ring   path -> TUN reader   batches sent (or returned unsent: PacketBuf::unsent)
-//   rx_ring          path -> TUN writer   received inner packets (PacketRef)
-//   rx_return_ring   TUN writer -> path   receive buffers it is done with
-//   repair_ring      path -> TUN reader   the peer's repair requests (NACK)
+// Rings (each single producer, single consumer), one set per TUN queue q: the reader and
+// writer of queue q use set q only, the path worker serves every set.
+//   tx_ring          TUN reader q -> path   send batches
+//   tx_return_ring   path -> TUN reader q   batches sent (or returned unsent: PacketBuf::unsent)
+//   rx_ring          path -> TUN writer q   received inner packets (PacketRef) of the
+//                                           sequence spaces writer q owns (space mod queues)
+//   rx_return_ring   TUN writer q -> path   receive buffers it is done with
+//   repair_ring      path -> TUN reader q   the peer's repair requests (NACK) for space q
 // A client slot in server mode shares its listener's doorbell, socket and starving flag
 // (host_channel_), and has its own rings.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "engine/buffer_pool.h"
 #include "engine/peer_endpoint.h"
@@ -29,15 +33,22 @@ class PathChannel {
  public:
   // A channel of path slot `path_index` of connection `connection`. Standalone (a test's),
   // it has its own doorbell (ring_fd -1 until set) and no socket.
-  PathChannel(int path_index, int connection) : path_index_(path_index), connection_(connection) {}
+  // With `queues` TUN queues it has one ring set per queue.
+  PathChannel(int path_index, int connection, int queues = 1)
+      : path_index_(path_index), connection_(connection) {
+    // Default-initialized, not value-initialized (make_unique would zero the ~1.4 MB of ring
+    // storage and make every page resident: a server's client slots would each cost that).
+    for (int q = 0; q < queues; ++q) rings_.push_back(std::unique_ptr<QueueRings>(new QueueRings));
+  }
   PathChannel(const PathChannel&) = delete;
   PathChannel& operator=(const PathChannel&) = delete;
 
-  DataRing& tx_ring() { return tx_ring_; }
-  ReturnRing& tx_return_ring() { return tx_return_ring_; }
-  RefRing& rx_ring() { return rx_ring_; }
-  ReturnRing& rx_return_ring() { return rx_return_ring_; }
-  RepairRing& repair_ring() { return repair_ring_; }
+  [[nodiscard]] int queue_count() const { return static_cast<int>(rings_.size()); }
+  DataRing& tx_ring(int q = 0) { return rings_[static_cast<std::size_t>(q)]->tx; }
+  ReturnRing& tx_return_ring(int q = 0) { return rings_[static_cast<std::size_t>(q)]->tx_return; }
+  RefRing& rx_ring(int q = 0) { return rings_[static_cast<std::size_t>(q)]->rx; }
+  ReturnRing& rx_return_ring(int q = 0) { return rings_[static_cast<std::size_t>(q)]->rx_return; }
+  RepairRing& repair_ring(int q = 0) { return rings_[static_cast<std::size_t>(q)]->repair; }
   Doorbell& doorbell() { return host_channel_->bell_; }
   PathStats& stats() { return stats_; }
   [[nodiscard]] const PathStats& stats() const { return stats_; }
@@ -106,11 +117,14 @@ class PathChannel {
   }
 
  protected:
-  DataRing tx_ring_;
-  ReturnRing tx_return_ring_;
-  RefRing rx_ring_;
-  ReturnRing rx_return_ring_;
-  RepairRing repair_ring_;
+  struct QueueRings {
+    DataRing tx;
+    ReturnRing tx_return;
+    RefRing rx;
+    ReturnRing rx_return;
+    RepairRing repair;
+  };
+  std::vector<std::unique_ptr<QueueRings>> rings_;  // per TUN queue, fixed at construction
   Doorbell bell_;
   std::atomic<bool> starving_{false};
   int recv_fd_ = -1;                      // the receive socket (host's for a client slot)

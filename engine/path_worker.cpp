@@ -46,7 +46,8 @@ constexpr std::uint32_t kRxBufBytes = static_cast<std::uint32_t>(
 }  // namespace
 
 PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, int stop_fd)
-    : PathChannel(path_index, tunnel.paths.at(static_cast<std::size_t>(path_index)).connection),
+    : PathChannel(path_index, tunnel.paths.at(static_cast<std::size_t>(path_index)).connection,
+                  tunnel.queues),
       spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
       gre_key_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).gre_key),
       sealed_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).sealed),
@@ -79,7 +80,8 @@ PathWorker::PathWorker(Listener, const PathSpec& where, int stop_fd)
 }
 
 PathWorker::PathWorker(const TunnelSpec& tunnel, int path_index, PathWorker& host)
-    : PathChannel(path_index, tunnel.paths.at(static_cast<std::size_t>(path_index)).connection),
+    : PathChannel(path_index, tunnel.paths.at(static_cast<std::size_t>(path_index)).connection,
+                  tunnel.queues),
       spec_(tunnel.paths.at(static_cast<std::size_t>(path_index))),
       gre_key_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).gre_key),
       sealed_(tunnel.connections.at(static_cast<std::size_t>(spec_.connection)).sealed),
@@ -382,15 +384,22 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
   }
   bump(stats_.rx_packets);
   bump(stats_.rx_bytes, len);
-  PacketRef& r = rx_batch_[rx_batch_len_++];
+  PacketRef r;
   r.buf = b;
   r.offset = static_cast<std::uint32_t>(payload - b->storage) + p.header_size;
   r.length = len - p.header_size;
   r.has_seq = p.fields.seq.has_value();
   r.seq = p.fields.seq.value_or(0);
   r.sealed = false;
-  b->refs.fetch_add(1, std::memory_order_relaxed);
-  if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
+  push_rx(0, r);  // plain data has one sequence space: the first queue's writer
+}
+
+// A received inner packet for the TUN writer of queue q (pushed with this turn's others).
+void PathWorker::push_rx(int q, const PacketRef& r) {
+  const auto k = static_cast<std::size_t>(q);
+  rx_batch_[k][rx_batch_len_[k]++] = r;
+  r.buf->refs.fetch_add(1, std::memory_order_relaxed);
+  if (rx_batch_len_[k] == kBatchMax) flush_rx_batch();
 }
 
 int PathWorker::open_sealed(const SealedHeader& h, const GreFields& gre,
@@ -424,6 +433,7 @@ void PathWorker::handle_sealed(PacketBuf* b, std::uint8_t* payload, std::uint32_
     sealed.key_slot = static_cast<std::uint8_t>(slot);
     sealed.key_gen = rx_keys_[static_cast<std::size_t>(slot)].seq;
     sealed.counter = h->counter;
+    sealed.nonce_space = h->space;
     handle_nack(text, sealed);
     return;
   }
@@ -433,7 +443,7 @@ void PathWorker::handle_sealed(PacketBuf* b, std::uint8_t* payload, std::uint32_
   }
   bump(stats_.rx_packets);
   bump(stats_.rx_bytes, len);
-  PacketRef& r = rx_batch_[rx_batch_len_++];
+  PacketRef r;
   r.buf = b;
   r.offset = static_cast<std::uint32_t>(text.data() - b->storage);
   r.length = static_cast<std::uint32_t>(text.size());
@@ -444,8 +454,9 @@ void PathWorker::handle_sealed(PacketBuf* b, std::uint8_t* payload, std::uint32_
   r.key_gen = rx_keys_[static_cast<std::size_t>(slot)].seq;
   r.space = h->space;
   r.counter = h->counter;
-  b->refs.fetch_add(1, std::memory_order_relaxed);
-  if (rx_batch_len_ == rx_batch_.size()) flush_rx_batch();
+  // The sender's queue numbered it in its own sequence space: the writer that owns the
+  // space restores its order.
+  push_rx(queue_of_space(h->space), r);
 }
 
 // A NACK from the peer: its ranges go to the TUN reader, which holds what was sent.
@@ -460,6 +471,9 @@ void PathWorker::handle_nack(std::span<const std::uint8_t> body, RepairRequest h
   // The message's first range *that gets into the ring* carries the replay check for the
   // ones after it (TunReader::serve_repairs): were it the first range, and that one lost to a
   // full ring, the rest would ride on the previous message's verdict.
+  // One message names numbers of one sequence space (the peer's reorder stage of that
+  // space asked): it goes to the TUN reader that numbered them, which keeps what it sent.
+  const int q = queue_of_space(n.ranges[0].space);
   bool pushed = false;
   for (std::size_t i = 0; i < n.count; ++i) {
     RepairRequest rq = how;
@@ -467,10 +481,10 @@ void PathWorker::handle_nack(std::span<const std::uint8_t> body, RepairRequest h
     rq.count = n.ranges[i].count;
     rq.attempt = n.ranges[i].attempt;
     rq.first_of_message = !pushed;
-    if (repair_ring_.push(rq)) {
+    if (repair_ring(q).push(rq)) {
       pushed = true;
       bump(stats_.rx_nack_ranges);
-      repair_wake_ = true;
+      repair_wake_[static_cast<std::size_t>(q)] = true;
     } else {
       bump(stats_.rx_nack_dropped);
     }
@@ -478,18 +492,22 @@ void PathWorker::handle_nack(std::span<const std::uint8_t> body, RepairRequest h
 }
 
 void PathWorker::flush_rx_batch() {
-  if (repair_wake_) {
-    repair_wake_ = false;
-    ring_doorbell(ring(), *tun_reader_bell_);
+  for (int q = 0; q < queue_count(); ++q) {
+    const auto k = static_cast<std::size_t>(q);
+    if (repair_wake_[k]) {
+      repair_wake_[k] = false;
+      ring_doorbell(ring(), *tun_reader_bells_[k]);
+    }
+    const std::size_t len = rx_batch_len_[k];
+    if (len == 0) continue;
+    const std::size_t pushed = rx_ring(q).push(rx_batch_[k].data(), len);
+    for (std::size_t i = pushed; i < len; ++i) {
+      bump(stats_.rx_drop_ring_full);
+      release_ref(rx_batch_[k][i].buf);
+    }
+    if (pushed) ring_doorbell(ring(), *tun_writer_bells_[k]);
+    rx_batch_len_[k] = 0;
   }
-  if (rx_batch_len_ == 0) return;
-  const std::size_t pushed = rx_ring_.push(rx_batch_.data(), rx_batch_len_);
-  for (std::size_t i = pushed; i < rx_batch_len_; ++i) {
-    bump(stats_.rx_drop_ring_full);
-    release_ref(rx_batch_[i].buf);
-  }
-  if (pushed) ring_doorbell(ring(), *tun_writer_bell_);
-  rx_batch_len_ = 0;
 }
 
 void PathWorker::handle_send(const io_uring_cqe& c) {
@@ -509,48 +527,64 @@ void PathWorker::finish_send(const io_uring_cqe& c, PacketBuf* b) {
     bump(stats_.tx_packets, b->segments);
     bump(stats_.tx_bytes, b->length);
   }
-  tx_returns_[tx_returns_len_++] = b;
-  if (tx_returns_len_ == tx_returns_.size()) flush_tx_returns();
+  return_tx(b);
 }
 
-void PathWorker::flush_tx_returns() { push_tx_returns(false); }
+// A batch goes home to the TUN reader whose pool it belongs to (with this turn's others).
+void PathWorker::return_tx(PacketBuf* b) {
+  const auto k = static_cast<std::size_t>(b->queue);
+  tx_returns_[k][tx_returns_len_[k]++] = b;
+  if (tx_returns_len_[k] == kBatchMax) push_tx_returns(b->queue, false);
+}
+
+void PathWorker::flush_tx_returns() {
+  for (int q = 0; q < queue_count(); ++q) push_tx_returns(q, false);
+}
 
 // Sent batches go home without a wake-up: the TUN reader takes its returns at the start of
 // every loop turn, and it only needs buffers when a TUN read woke it anyway. Unsent batches
 // (path down) are different: they must move to a live path now, so they wake it.
-void PathWorker::push_tx_returns(bool wake) {
-  if (tx_returns_len_ == 0) return;
+void PathWorker::push_tx_returns(int q, bool wake) {
+  const auto k = static_cast<std::size_t>(q);
+  if (tx_returns_len_[k] == 0) return;
   // Cannot fail: the TX pool has no more buffers than the return ring has slots.
-  const std::size_t pushed = tx_return_ring_.push(tx_returns_.data(), tx_returns_len_);
+  const std::size_t pushed = tx_return_ring(q).push(tx_returns_[k].data(), tx_returns_len_[k]);
   (void)pushed;
-  if (wake) ring_doorbell(ring(), *tun_reader_bell_);
-  tx_returns_len_ = 0;
+  if (wake) ring_doorbell(ring(), *tun_reader_bells_[k]);
+  tx_returns_len_[k] = 0;
 }
 
 std::size_t PathWorker::drain_rx_returns() {
   std::array<PacketBuf*, kBatchMax> bufs;
   std::size_t n, total = 0;
-  while ((n = rx_return_ring_.pop(bufs.data(), bufs.size())) > 0) {
-    for (std::size_t i = 0; i < n; ++i) recycle_rx(bufs[i]);
-    total += n;
+  for (int q = 0; q < queue_count(); ++q) {
+    while ((n = rx_return_ring(q).pop(bufs.data(), bufs.size())) > 0) {
+      for (std::size_t i = 0; i < n; ++i) recycle_rx(bufs[i]);
+      total += n;
+    }
   }
   return total;
 }
 
 void PathWorker::send_tx_batch() {
+  for (int q = 0; q < queue_count(); ++q) send_tx_batch(q);
+}
+
+void PathWorker::send_tx_batch(int q) {
   std::array<PacketBuf*, kBatchMax> bufs;
-  const std::size_t n = tx_ring_.pop(bufs.data(), bufs.size());
+  const std::size_t n = tx_ring(q).pop(bufs.data(), bufs.size());
   if (n == 0) return;
   if (down() || peer_len_ == 0 || !has_sockets()) [[unlikely]] {
     // The path is dead (or has nowhere to send): hand the batches back so the reader sends
     // them on a live path.
+    const auto k = static_cast<std::size_t>(q);
     for (std::size_t i = 0; i < n; ++i) {
       bufs[i]->unsent = true;
       bump(stats_.tx_unsent);
-      tx_returns_[tx_returns_len_++] = bufs[i];
-      if (tx_returns_len_ == tx_returns_.size()) push_tx_returns(true);
+      tx_returns_[k][tx_returns_len_[k]++] = bufs[i];
+      if (tx_returns_len_[k] == kBatchMax) push_tx_returns(q, true);
     }
-    push_tx_returns(true);
+    push_tx_returns(q, true);
     return;
   }
   bump(stats_.tx_submit_batches);

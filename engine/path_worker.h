@@ -36,6 +36,7 @@
 #include <tuple>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "engine/buffer_pool.h"
@@ -70,10 +71,10 @@ class PathWorker : public PathChannel {
   PathWorker(const PathWorker&) = delete;
   PathWorker& operator=(const PathWorker&) = delete;
 
-  // Wiring, before run(): where to send wake-ups.
-  void connect(Doorbell* tun_reader, Doorbell* tun_writer) {
-    tun_reader_bell_ = tun_reader;
-    tun_writer_bell_ = tun_writer;
+  // Wiring, before run(): where to send wake-ups -- the TUN reader and writer of each queue.
+  void connect(std::span<Doorbell* const> tun_readers, std::span<Doorbell* const> tun_writers) {
+    tun_reader_bells_.assign(tun_readers.begin(), tun_readers.end());
+    tun_writer_bells_.assign(tun_writers.begin(), tun_writers.end());
   }
   void run();  // thread body; returns after the stop eventfd fires
   // A reload removed the path (thread stopped): its sockets close now, so that a new path may
@@ -122,9 +123,10 @@ class PathWorker : public PathChannel {
   void handle_send(const io_uring_cqe& cqe);
   void flush_rx_batch();
   void flush_tx_returns();
-  void push_tx_returns(bool wake);
+  void push_tx_returns(int q, bool wake);
   std::size_t drain_rx_returns();
-  void send_tx_batch();
+  void send_tx_batch();       // every queue's tx ring
+  void send_tx_batch(int q);  // queue q's
   void recycle_rx(PacketBuf* b) {
     host_->provided_->add(b, 0);
     ++host_->rx_in_kernel_;
@@ -136,7 +138,7 @@ class PathWorker : public PathChannel {
   void rebuild_demux();
   [[nodiscard]] PathWorker* demux(const sockaddr* from) const;
   void drain_all_rx_returns();
-  [[nodiscard]] bool slots_have_work() const;
+  [[nodiscard]] bool slots_have_work();
   void finish_send(const io_uring_cqe& c, PacketBuf* b);
   void release_ref(PacketBuf* b) {
     if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle_rx(b);
@@ -204,20 +206,28 @@ class PathWorker : public PathChannel {
   std::atomic<std::uint64_t> peer_session_{0};
   double new_session_tokens_ = kNewSessionBurst;  // worker thread only
   std::uint64_t new_session_refill_us_ = 0;
-  bool repair_wake_ = false;  // a repair request was pushed this turn: ring the reader
+  // Per queue: a repair request was pushed this turn, ring that queue's reader.
+  std::array<bool, kMaxQueues> repair_wake_{};
   std::atomic<bool> control_listener_{false};
   std::size_t rx_in_kernel_ = 0;  // receive buffers in the kernel's provided ring
   std::atomic<std::size_t> rx_free_{0};  // rx_in_kernel_ as of the last loop turn (status)
-  Doorbell* tun_reader_bell_ = nullptr;
-  Doorbell* tun_writer_bell_ = nullptr;
+  std::vector<Doorbell*> tun_reader_bells_;  // per TUN queue
+  std::vector<Doorbell*> tun_writer_bells_;
 
   const sockaddr* rx_from_ = nullptr;  // source of the datagram being handled
   socklen_t rx_from_len_ = 0;
   bool rx_from_known_ = false;         // ... and it is the peer's current address
-  std::array<PacketRef, kBatchMax> rx_batch_{};
-  std::size_t rx_batch_len_ = 0;
-  std::array<PacketBuf*, kBatchMax> tx_returns_{};
-  std::size_t tx_returns_len_ = 0;
+  // Received packets and sent batches on their way to the TUN writer / reader of each queue.
+  std::array<std::array<PacketRef, kBatchMax>, kMaxQueues> rx_batch_{};
+  std::array<std::size_t, kMaxQueues> rx_batch_len_{};
+  std::array<std::array<PacketBuf*, kBatchMax>, kMaxQueues> tx_returns_{};
+  std::array<std::size_t, kMaxQueues> tx_returns_len_{};
+  // The TUN queue whose writer takes a received data packet of sequence space `space`.
+  [[nodiscard]] int queue_of_space(std::uint8_t space) const {
+    return static_cast<int>(space % static_cast<unsigned>(queue_count()));
+  }
+  void push_rx(int q, const PacketRef& r);
+  void return_tx(PacketBuf* b);
   std::size_t sends_in_flight_ = 0;
 };
 

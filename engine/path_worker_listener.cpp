@@ -24,18 +24,18 @@ void PathWorker::detach(PathWorker* slot) {
   served_.erase(std::remove(served_.begin(), served_.end(), slot), served_.end());
   const auto i = static_cast<std::size_t>(slot->path_index_);
   if (i < slot_of_index_.size()) slot_of_index_[i] = nullptr;
-  std::array<PacketBuf*, kBatchMax> bufs;
-  std::size_t n;
-  while ((n = slot->rx_return_ring_.pop(bufs.data(), bufs.size())) > 0) {
-    for (std::size_t k = 0; k < n; ++k) recycle_rx(bufs[k]);
-  }
+  slot->drain_rx_returns();  // a slot's buffers are the host's
   provided_->publish();
   rebuild_demux();
 }
 
-bool PathWorker::slots_have_work() const {
-  for (const PathWorker* s : served_) {
-    if (s->tx_ring_.read_available() > 0 || s->rx_return_ring_.read_available() > 0) return true;
+bool PathWorker::slots_have_work() {
+  for (PathWorker* s : served_) {
+    for (int q = 0; q < s->queue_count(); ++q) {
+      if (s->tx_ring(q).read_available() > 0 || s->rx_return_ring(q).read_available() > 0) {
+        return true;
+      }
+    }
   }
   return false;
 }

@@ -21,11 +21,14 @@ std::size_t encode_nack(std::span<std::uint8_t> out, std::span<const NackRange> 
   store_be16(p + 2, static_cast<std::uint16_t>(n));
   p += kNackHeaderSize;
   for (const NackRange& r : ranges) {
-    if (r.count == 0 || r.count > kNackMaxRun || r.attempt > kNackMaxAttempt) return 0;
+    if (r.count == 0 || r.count > kNackMaxRun || r.attempt > kNackMaxAttempt ||
+        r.space > kNackMaxSpace || r.space != ranges[0].space) {
+      return 0;
+    }
     store_be32(p, r.first);
     store_be16(p + 4, r.count);
     p[6] = r.attempt;
-    p[7] = 0;
+    p[7] = r.space;
     p += kNackRangeSize;
   }
   return size;
@@ -53,8 +56,9 @@ NackParsed parse_nack(std::span<const std::uint8_t> body) noexcept {
   }
   p += kNackHeaderSize;
   for (std::size_t i = 0; i < n; ++i, p += kNackRangeSize) {
-    const NackRange r{load_be32(p), load_be16(p + 4), p[6]};
-    if (r.count == 0 || r.count > kNackMaxRun || r.attempt > kNackMaxAttempt || p[7] != 0) {
+    const NackRange r{load_be32(p), load_be16(p + 4), p[6], p[7]};
+    if (r.count == 0 || r.count > kNackMaxRun || r.attempt > kNackMaxAttempt ||
+        r.space > kNackMaxSpace || (i > 0 && r.space != out.ranges[0].space)) {
       out.error = NackError::kBadRange;
       out.count = 0;
       return out;

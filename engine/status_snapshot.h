@@ -69,8 +69,15 @@ struct ListenerSnapshot {
   Metrics values;
 };
 
+// One TUN queue's reader and writer.
+struct QueueSnapshot {
+  Metrics tx;
+  Metrics rx;
+};
+
 struct EngineSnapshot {
   int mtu = 0;
+  std::vector<QueueSnapshot> queues;  // per TUN queue; tx and rx below are their sums
   Metrics tx;  // TUN reader: reads, drops by reason, failover, repair, pacing, pools
   Metrics rx;  // TUN writer: writes, drops by reason, repair requests, pools
   std::vector<ConnectionSnapshot> connections;  // active connections

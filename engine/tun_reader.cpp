@@ -67,8 +67,9 @@ bool is_redundant(const ConnectionSpec& cs, const scheduler::FlowKey& key,
 }  // namespace
 
 TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
-                     std::span<PathChannel* const> paths, int stop_fd)
+                     std::span<PathChannel* const> paths, int stop_fd, int queue)
     : tunnel_(tunnel),
+      queue_(queue),
       tun_fd_(tun_fd),
       vnet_hdr_(vnet_hdr),
       stop_fd_(stop_fd),
@@ -89,6 +90,8 @@ TunReader::TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
   if (command_fd_ < 0) throw sys_error(errno, "eventfd for the TUN reader's commands");
   path_states_.resize(paths_.size());
   build_connections(nullptr);
+  // Every send batch of this reader goes home to this reader (PathWorker::return_tx).
+  for (unsigned i = 0; i < kSendPoolCount; ++i) send_pool_.at(i)->queue = static_cast<std::uint8_t>(queue);
   for (unsigned i = 0; i < kReadPoolCount; ++i) recycle_read(read_pool_.at(i));
   provided_.publish();
   read_free_.store(reads_in_kernel_, std::memory_order_relaxed);
@@ -174,9 +177,9 @@ void TunReader::detach_path(int slot) {
   for (std::size_t i = 0; i < to_push_len_[p]; ++i) orphans_.emplace_back(to_push_[p][i], conn);
   to_push_len_[p] = 0;
   PacketBuf* b = nullptr;
-  while (w->tx_ring().pop(b)) orphans_.emplace_back(b, conn);
+  while (w->tx_ring(queue_).pop(b)) orphans_.emplace_back(b, conn);
   while (history_[p].len > 0) send_pool_.put(history_[p].pop().buf);  // the peer is told first
-  while (w->tx_return_ring().pop(b)) {
+  while (w->tx_return_ring(queue_).pop(b)) {
     if (b->unsent) {
       orphans_.emplace_back(b, conn);
     } else {
@@ -495,7 +498,7 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
       SealedHeader sh;
       sh.kind = kSealedData;
       sh.key_id = sealer->id;
-      sh.space = 0;  // the one TUN reader; one space per queue with a multi-queue TUN
+      sh.space = static_cast<std::uint8_t>(queue_);  // each TUN queue's reader: its own nonce space
       sh.counter = sealer->counter++;
       if (!seal_body(sealer->aead, sh, f, {out + hs, seal_room + len})) [[unlikely]] {
         bump(stats_.tx_drop_no_key);
@@ -563,7 +566,7 @@ void TunReader::flush_tx_rings() {
     std::size_t& len = to_push_len_[p];
     if (len == 0 || !paths_[p]) continue;
     bump(stats_.tx_batches);
-    const std::size_t pushed = paths_[p]->tx_ring().push(to_push_[p].data(), len);
+    const std::size_t pushed = paths_[p]->tx_ring(queue_).push(to_push_[p].data(), len);
     for (std::size_t i = pushed; i < len; ++i) {
       bump(stats_.tx_drop_ring_full, to_push_[p][i]->segments);
       send_pool_.put(to_push_[p][i]);
@@ -582,7 +585,7 @@ void TunReader::drain_returns() {
   for (PathChannel* w : paths_) {
     if (!w) continue;
     std::size_t n;
-    while ((n = w->tx_return_ring().pop(bufs.data(), bufs.size())) > 0) {
+    while ((n = w->tx_return_ring(queue_).pop(bufs.data(), bufs.size())) > 0) {
       for (std::size_t i = 0; i < n; ++i) {
         if (bufs[i]->unsent) [[unlikely]] {
           reroute(bufs[i]);

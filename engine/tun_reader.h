@@ -62,13 +62,17 @@ class TunReader {
   // Repair: how many recently repaired numbers each connection remembers (see RepairSeen).
   static constexpr std::size_t kRepairSeenCount = 4096;
 
+  // The reader of TUN queue `queue` (its fd is tun_fd): it numbers and seals what it reads in
+  // the sequence and nonce space `queue` of each connection and uses the paths' ring set
+  // `queue`.
   TunReader(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
-            std::span<PathChannel* const> paths, int stop_fd);
+            std::span<PathChannel* const> paths, int stop_fd, int queue = 0);
   TunReader(const TunReader&) = delete;
   TunReader& operator=(const TunReader&) = delete;
 
   void run();  // thread body; returns after the stop eventfd fires
   Doorbell& doorbell() { return bell_; }
+  [[nodiscard]] int queue() const { return queue_; }
   TxStats& stats() { return stats_; }
   [[nodiscard]] const BufferPool& read_pool() const { return read_pool_; }
   // Read buffers free for the kernel to fill (as of the last loop turn); any thread. (They
@@ -160,7 +164,7 @@ class TunReader {
   };
   // Replay windows of sealed repair requests (accept_nack), per connection slot and key
   // slot; allocated when a connection's first sealed request comes, kept across reloads.
-  using NackReplay = std::array<KeyedCounterWindow<1024>, SessionKeys::kRxSlots>;
+  using NackReplay = std::array<std::array<KeyedCounterWindow<1024>, kMaxQueues>, SessionKeys::kRxSlots>;
   std::vector<std::unique_ptr<NackReplay>> nack_replay_;
   std::vector<bool> nack_accepted_;  // per path slot: the message being popped was new
   bool accept_nack(std::size_t connection, const RepairRequest& rq);
@@ -202,6 +206,7 @@ class TunReader {
   void recycle_read(PacketBuf* b);
 
   const TunnelSpec& tunnel_;
+  const int queue_;  // which TUN queue (and sequence space) this reader serves
   const int tun_fd_;
   const bool vnet_hdr_;
   const int stop_fd_;

@@ -10,6 +10,7 @@
 #include "engine/byte_order.h"
 #include "engine/clock.h"
 #include "engine/path_channel.h"
+#include "engine/sealed_packet.h"
 #include "scheduler/reorder.h"
 
 namespace mpt::engine {
@@ -57,7 +58,7 @@ bool TunReader::reroute(PacketBuf* b, int connection, int from) {
     PathChannel* w = paths_[static_cast<std::size_t>(to)];
     if (to == from || !w || !conn.states[i].up || w->down()) continue;
     b->path_index = static_cast<std::uint16_t>(to);
-    if (paths_[static_cast<std::size_t>(to)]->tx_ring().push(b)) {
+    if (paths_[static_cast<std::size_t>(to)]->tx_ring(queue_).push(b)) {
       bump(stats_.tx_rerouted, b->segments);
       // The adaptive scheduler's model of that path carries these bytes too.
       conn.chooser.charge(static_cast<int>(i), b->length, b->segments, monotonic_ns());
@@ -168,7 +169,7 @@ void TunReader::serve_repairs(std::uint64_t now_ns) {
     if (!w) continue;
     RepairRequest rq;
     if (nack_accepted_.size() <= p) nack_accepted_.resize(p + 1, true);
-    while (w->repair_ring().pop(rq)) {
+    while (w->repair_ring(queue_).pop(rq)) {
       const int conn = tunnel_.paths[p].connection;
       // A sealed request opened (it is the peer's), but it may be a copy sent again by
       // anyone who saw it: each message counts once, whichever path brings it.
@@ -184,13 +185,18 @@ void TunReader::serve_repairs(std::uint64_t now_ns) {
   }
 }
 
-// The replay window of sealed repair requests, per connection and key slot (the peer seals
-// them in one nonce space, kRepairSpace, with its own counter).
+// The replay window of sealed repair requests, per connection, key slot and the peer's
+// writer (each seals them in its own nonce space, kRepairSpace - its queue, with its own
+// counter).
 bool TunReader::accept_nack(std::size_t c, const RepairRequest& rq) {
-  if (rq.key_slot >= SessionKeys::kRxSlots) return false;
+  const std::size_t writer = static_cast<std::size_t>(kRepairSpace - rq.nonce_space);
+  if (rq.key_slot >= SessionKeys::kRxSlots ||
+      writer >= static_cast<std::size_t>(kMaxQueues)) {
+    return false;
+  }
   if (nack_replay_.size() <= c) nack_replay_.resize(c + 1);
   if (!nack_replay_[c]) nack_replay_[c] = std::make_unique<NackReplay>();
-  return (*nack_replay_[c])[rq.key_slot].check_and_update(rq.key_gen, rq.counter);
+  return (*nack_replay_[c])[rq.key_slot][writer].check_and_update(rq.key_gen, rq.counter);
 }
 
 // Sends number `seq` of `connection` again: the datagram is found in the history of the path

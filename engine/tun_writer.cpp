@@ -16,8 +16,9 @@ namespace mpt::engine {
 using namespace tun_writer_detail;
 
 TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
-                     std::span<PathChannel* const> paths, int stop_fd)
+                     std::span<PathChannel* const> paths, int stop_fd, int queue)
     : tunnel_(tunnel),
+      queue_(queue),
       tun_fd_(tun_fd),
       vnet_hdr_(vnet_hdr),
       stop_fd_(stop_fd),
@@ -32,19 +33,16 @@ TunWriter::TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
       output_slots_(kOutputPoolCount),
       returns_(paths.size()),
       returns_len_(paths.size(), 0) {
-  for (const ConnectionSpec& c : tunnel.connections) {
+  // One reorder stage per connection and sequence space this writer owns: the space of its
+  // own queue now (a peer with as many queues as we have uses just that one); the others
+  // when their first packet comes (a peer with more queues), see stage_for().
+  reorder_.resize(tunnel.connections.size() * kSpaces);
+  stage_settings_.resize(tunnel.connections.size());
+  for (std::size_t c = 0; c < tunnel.connections.size(); ++c) {
     reorder_counters_.push_back(std::make_unique<ReorderCounters>());
-    if (c.sequence_numbers && c.reorder_window > 0) {
-      const std::uint32_t window = std::min(c.reorder_window, kMaxReorderWindow);
-      reorder_.push_back(std::make_unique<scheduler::Reorder<PacketRef>>(
-          window, std::uint64_t{c.max_delay_ms} * 1000000, static_cast<int>(c.paths.size()),
-          kEarlyLossGraceNs));
-      default_repair(*reorder_.back(), c);
-    } else {
-      reorder_.push_back(nullptr);
-    }
+    reorder_[c * kSpaces + static_cast<std::size_t>(queue_)] = make_stage(tunnel.connections[c]);
   }
-  pending_nacks_.resize(tunnel.connections.size());
+  pending_nacks_.resize(reorder_.size());
   bell_.ring_fd = ring_.fd();
   build_sources();
 }
@@ -79,7 +77,7 @@ void TunWriter::run() {
   ring_.watch_stop(stop_fd_);  // armed per run: Engine::reconfigure stops and restarts us
   while (!stop) {
     bool more = false;
-    for (PathChannel* w : paths_) more = more || (w && w->rx_ring().read_available() > 0);
+    for (PathChannel* w : paths_) more = more || (w && w->rx_ring(queue_).read_available() > 0);
     // Only take more input while an output buffer per popped packet is certain.
     const bool room = output_pool_.free_count() > kBatchMax;
     ring_.submit_and_wait(more && room ? 0 : 1);
@@ -88,20 +86,7 @@ void TunWriter::run() {
     stop = stop_requested_;
     const std::uint64_t now = monotonic_ns();
     DelayCommand dc;
-    while (delay_commands_.pop(dc)) {
-      if (dc.connection >= reorder_.size() || !reorder_[dc.connection]) continue;
-      auto& r = *reorder_[dc.connection];
-      sink_conn_ = dc.connection;
-      switch (dc.kind) {
-        case DelayCommand::kMaxDelay: r.set_max_delay(dc.ns); break;
-        case DelayCommand::kDied: r.path_died(dc.path, now, dc.ns, *this); break;
-        case DelayCommand::kLagFloor: r.set_lag_floor(dc.path, dc.ns); break;
-        case DelayCommand::kRepair:
-          if (r.repair_wait() != 0) r.set_repair(dc.ns, dc.ns2, dc.ns3);  // only where it is on
-          break;
-        case DelayCommand::kPeerRestarted: r.peer_restarted(now); break;
-      }
-    }
+    while (delay_commands_.pop(dc)) apply_command(dc, now);
     if (output_pool_.free_count() > kBatchMax) take_batches(now);
     expire_and_arm_timer(now);
     send_nacks();
@@ -272,7 +257,7 @@ void TunWriter::flush_returns() {
   for (std::size_t p = 0; p < paths_.size(); ++p) {
     if (returns_len_[p] == 0 || !paths_[p]) continue;
     // Cannot fail: a path's receive pool is no larger than its return ring.
-    (void)paths_[p]->rx_return_ring().push(returns_[p].data(), returns_len_[p]);
+    (void)paths_[p]->rx_return_ring(queue_).push(returns_[p].data(), returns_len_[p]);
     // The worker takes returns on its next loop turn; only one that ran dry sleeps for them.
     if (paths_[p]->take_starving()) ring_doorbell(ring_, paths_[p]->doorbell());
     returns_len_[p] = 0;
@@ -283,7 +268,7 @@ void TunWriter::take_batches(std::uint64_t now) {
   std::size_t batches = 0;
   for (PathChannel* w : paths_) {
     if (output_pool_.free_count() <= kBatchMax) break;
-    if (!w || w->rx_ring().read_available() == 0) continue;
+    if (!w || w->rx_ring(queue_).read_available() == 0) continue;
     ++batches;
     take_from(*w, now);
   }
@@ -293,10 +278,9 @@ void TunWriter::take_batches(std::uint64_t now) {
 // One batch of w's rx ring through its connection's reorder stage.
 void TunWriter::take_from(PathChannel& w, std::uint64_t now) {
   std::array<PacketRef, kBatchMax> refs;
-  const std::size_t n = w.rx_ring().pop(refs.data(), refs.size());
+  const std::size_t n = w.rx_ring(queue_).pop(refs.data(), refs.size());
   if (n == 0) return;
   const int conn = w.connection();
-  auto* reorder = reorder_[static_cast<std::size_t>(conn)].get();
   sink_conn_ = static_cast<std::size_t>(conn);
   const auto& conn_paths = tunnel_.connections[static_cast<std::size_t>(conn)].paths;
   // Index of this path within its connection (the reorder stage tracks paths by it).
@@ -324,7 +308,12 @@ void TunWriter::take_from(PathChannel& w, std::uint64_t now) {
       release(refs[i]);
       continue;
     }
-    if (reorder && refs[i].has_seq) {
+    // The sender's queue numbered it in its space (sealed data carries it; plain data has
+    // one space, 0).
+    scheduler::Reorder<PacketRef>* reorder =
+        refs[i].has_seq ? stage_for(static_cast<std::size_t>(conn), refs[i].sealed ? refs[i].space : 0)
+                        : nullptr;
+    if (reorder) {
       reorder->push(refs[i].seq, local, now, refs[i], *this);
     } else {
       deliver(refs[i]);
@@ -334,10 +323,11 @@ void TunWriter::take_from(PathChannel& w, std::uint64_t now) {
 
 void TunWriter::expire_and_arm_timer(std::uint64_t now) {
   std::uint64_t next = kNever;
-  for (std::size_t c = 0; c < reorder_.size(); ++c) {
-    auto& r = reorder_[c];
-    sink_conn_ = c;
-    if (r && r->held()) next = std::min(next, r->expire(now, *this));
+  for (std::size_t k = 0; k < reorder_.size(); ++k) {
+    auto& r = reorder_[k];
+    if (!r || !r->held()) continue;
+    set_sink(k);
+    next = std::min(next, r->expire(now, *this));
   }
   if (next == kNever) return;
   // Arm a timer unless one already fires at or before `next` (timer completions just wake
@@ -354,9 +344,32 @@ void TunWriter::expire_and_arm_timer(std::uint64_t now) {
 }
 
 void TunWriter::publish_reorder_counters() {
-  for (std::size_t c = 0; c < reorder_.size(); ++c) {
-    if (!reorder_[c]) continue;
-    const scheduler::ReorderStats& s = reorder_[c]->stats();
+  // Per connection: the sum over its stages (one per sequence space) in this writer.
+  for (std::size_t c = 0; c < reorder_counters_.size() && c * kSpaces < reorder_.size(); ++c) {
+    scheduler::ReorderStats s{};
+    std::uint64_t held = 0, max_delay = 0;
+    bool any = false;
+    for (std::size_t sp = 0; sp < kSpaces; ++sp) {
+      const auto& r = reorder_[c * kSpaces + sp];
+      if (!r) continue;
+      any = true;
+      const scheduler::ReorderStats& x = r->stats();
+      s.in_order += x.in_order;
+      s.reordered += x.reordered;
+      s.late += x.late;
+      s.duplicate += x.duplicate;
+      s.lost += x.lost;
+      s.timeouts += x.timeouts;
+      s.resyncs += x.resyncs;
+      s.overflows += x.overflows;
+      s.nacked += x.nacked;
+      s.nack_retried += x.nack_retried;
+      s.nack_filled += x.nack_filled;
+      s.nack_refused += x.nack_refused;
+      held += r->held();
+      max_delay = std::max(max_delay, r->max_delay());
+    }
+    if (!any) continue;
     ReorderCounters& o = *reorder_counters_[c];
     o.in_order.store(s.in_order, std::memory_order_relaxed);
     o.reordered.store(s.reordered, std::memory_order_relaxed);
@@ -370,24 +383,90 @@ void TunWriter::publish_reorder_counters() {
     o.nack_retried.store(s.nack_retried, std::memory_order_relaxed);
     o.nack_filled.store(s.nack_filled, std::memory_order_relaxed);
     o.nack_refused.store(s.nack_refused, std::memory_order_relaxed);
-    o.held.store(reorder_[c]->held(), std::memory_order_relaxed);
-    o.max_delay_us.store(reorder_[c]->max_delay() / 1000, std::memory_order_relaxed);
+    o.held.store(held, std::memory_order_relaxed);
+    o.max_delay_us.store(max_delay / 1000, std::memory_order_relaxed);
+  }
+}
+
+std::unique_ptr<scheduler::Reorder<PacketRef>> TunWriter::make_stage(const ConnectionSpec& c) {
+  if (!c.active || !c.sequence_numbers || c.reorder_window == 0) return nullptr;
+  auto r = std::make_unique<scheduler::Reorder<PacketRef>>(
+      std::min(c.reorder_window, kMaxReorderWindow), std::uint64_t{c.max_delay_ms} * 1000000,
+      static_cast<int>(c.paths.size()), kEarlyLossGraceNs);
+  default_repair(*r, c);
+  return r;
+}
+
+// The stage of connection c's sequence space `space`; made on its first packet (the peer
+// has more queues than we do), with the settings the control plane gave the others.
+scheduler::Reorder<PacketRef>* TunWriter::stage_for(std::size_t c, std::uint8_t space) {
+  if (space >= kSpaces) return nullptr;  // cannot happen: the worker checked the space
+  auto& r = reorder_[c * kSpaces + space];
+  if (r) [[likely]] {
+    sink_stage_ = c * kSpaces + space;
+    return r.get();
+  }
+  const ConnectionSpec& cs = tunnel_.connections[c];
+  r = make_stage(cs);  // an allocation: once per space and connection
+  if (!r) return nullptr;
+  sink_stage_ = c * kSpaces + space;
+  const StageSettings& st = stage_settings_[c];
+  if (st.max_delay_ns) r->set_max_delay(*st.max_delay_ns);
+  for (std::size_t p = 0; p < st.lag_floor_ns.size(); ++p) {
+    if (st.lag_floor_ns[p]) r->set_lag_floor(static_cast<int>(p), *st.lag_floor_ns[p]);
+  }
+  if (st.repair && r->repair_wait() != 0) r->set_repair(st.repair->ns, st.repair->ns2, st.repair->ns3);
+  return r.get();
+}
+
+// A control-plane command: to every stage of its connection (one per sequence space), and
+// remembered for stages made later.
+void TunWriter::apply_command(const DelayCommand& dc, std::uint64_t now) {
+  if (dc.connection >= stage_settings_.size()) return;
+  StageSettings& st = stage_settings_[dc.connection];
+  switch (dc.kind) {
+    case DelayCommand::kMaxDelay: st.max_delay_ns = dc.ns; break;
+    case DelayCommand::kLagFloor:
+      if (dc.path >= 0) {
+        if (st.lag_floor_ns.size() <= static_cast<std::size_t>(dc.path)) {
+          st.lag_floor_ns.resize(static_cast<std::size_t>(dc.path) + 1);
+        }
+        st.lag_floor_ns[static_cast<std::size_t>(dc.path)] = dc.ns;
+      }
+      break;
+    case DelayCommand::kRepair: st.repair = dc; break;
+    default: break;
+  }
+  for (std::size_t sp = 0; sp < kSpaces; ++sp) {
+    const std::size_t k = dc.connection * kSpaces + sp;
+    if (k >= reorder_.size() || !reorder_[k]) continue;
+    auto& r = *reorder_[k];
+    set_sink(k);
+    switch (dc.kind) {
+      case DelayCommand::kMaxDelay: r.set_max_delay(dc.ns); break;
+      case DelayCommand::kDied: r.path_died(dc.path, now, dc.ns, *this); break;
+      case DelayCommand::kLagFloor: r.set_lag_floor(dc.path, dc.ns); break;
+      case DelayCommand::kRepair:
+        if (r.repair_wait() != 0) r.set_repair(dc.ns, dc.ns2, dc.ns3);  // only where it is on
+        break;
+      case DelayCommand::kPeerRestarted: r.peer_restarted(now); break;
+    }
   }
 }
 
 void TunWriter::nack(std::uint32_t first, std::uint32_t count, std::uint8_t attempt) {
-  if (sink_conn_ >= pending_nacks_.size()) return;
-  PendingNacks& p = pending_nacks_[sink_conn_];
+  if (sink_stage_ >= pending_nacks_.size()) return;
+  PendingNacks& p = pending_nacks_[sink_stage_];
   while (count > 0) {
     // Full: sent now -- unless paused (a reload is closing sockets) or out of buffers; then
     // this range is dropped and counted (the reorder stage gives the gap up after its wait).
-    if (p.count == p.ranges.size() && !paused_) send_nack(sink_conn_);
+    if (p.count == p.ranges.size() && !paused_) send_nack(sink_stage_);
     if (p.count == p.ranges.size()) {
       bump(stats_.nack_drop_no_buffer);
       return;
     }
     const auto n = static_cast<std::uint16_t>(std::min<std::uint32_t>(count, kNackMaxRun));
-    p.ranges[p.count++] = NackRange{first, n, attempt};
+    p.ranges[p.count++] = NackRange{first, n, attempt, static_cast<std::uint8_t>(sink_stage_ % kSpaces)};
     first += n;
     count -= n;
   }
@@ -395,8 +474,8 @@ void TunWriter::nack(std::uint32_t first, std::uint32_t count, std::uint8_t atte
 
 void TunWriter::send_nacks() {
   if (paused_) return;
-  for (std::size_t c = 0; c < pending_nacks_.size(); ++c) {
-    if (pending_nacks_[c].count > 0) send_nack(c);
+  for (std::size_t k = 0; k < pending_nacks_.size(); ++k) {
+    if (pending_nacks_[k].count > 0) send_nack(k);
   }
 }
 
@@ -404,9 +483,10 @@ void TunWriter::send_nacks() {
 // shortest one-way delay (the estimate the control plane publishes; the second in case the
 // first is the one that broke), from the path's own socket (so the peer's filter on source
 // address accepts it), through this thread's ring: no syscall of its own.
-void TunWriter::send_nack(std::size_t connection) {
-  PendingNacks& p = pending_nacks_[connection];
+void TunWriter::send_nack(std::size_t stage) {
+  PendingNacks& p = pending_nacks_[stage];
   if (p.count == 0) return;
+  const std::size_t connection = stage / kSpaces;  // the ranges name the stage's space
   const ConnectionSpec& cs = tunnel_.connections[connection];
   int best[2] = {-1, -1};
   std::uint64_t best_delay[2] = {~0ull, ~0ull};
@@ -437,7 +517,7 @@ void TunWriter::send_nack(std::size_t connection) {
     p.count = 0;
     return;
   }
-  // Keyed: sealed (kind 5, this thread's nonce space kRepairSpace), never in clear.
+  // Keyed: sealed (kind 5, this thread's nonce space kRepairSpace - queue), never in clear.
   TxSealer* sealer = nullptr;
   if (cs.sealed) {
     sealer = &nack_sealers_[connection];
@@ -467,7 +547,7 @@ void TunWriter::send_nack(std::size_t connection) {
       SealedHeader sh;
       sh.kind = kSealedRepair;
       sh.key_id = sealer->id;
-      sh.space = kRepairSpace;
+      sh.space = static_cast<std::uint8_t>(kRepairSpace - queue_);
       sh.counter = sealer->counter++;
       body += kSealedOverhead;
       if (!seal_body(sealer->aead, sh, f, std::span(nb->data).subspan(hs, body))) break;

@@ -25,6 +25,7 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -54,8 +55,11 @@ struct ReorderCounters {
 
 class TunWriter {
  public:
+  // The writer of TUN queue `queue` (its fd is tun_fd): it takes the paths' ring set `queue`,
+  // which carries the sequence spaces s with s mod queues == queue, and restores the order of
+  // each (connection, space) in a reorder stage of its own.
   TunWriter(const TunnelSpec& tunnel, int tun_fd, bool vnet_hdr,
-            std::span<PathChannel* const> paths, int stop_fd);
+            std::span<PathChannel* const> paths, int stop_fd, int queue = 0);
   TunWriter(const TunWriter&) = delete;
   TunWriter& operator=(const TunWriter&) = delete;
 
@@ -66,8 +70,13 @@ class TunWriter {
     return *reorder_counters_.at(connection);
   }
   [[nodiscard]] bool reorders(std::size_t connection) const {
-    return reorder_.at(connection) != nullptr;
+    for (std::size_t sp = 0; sp < kSpaces; ++sp) {
+      const std::size_t k = connection * kSpaces + sp;
+      if (k < reorder_.size() && reorder_[k]) return true;
+    }
+    return false;
   }
+  [[nodiscard]] int queue() const { return queue_; }
   [[nodiscard]] const BufferPool& output_pool() const { return output_pool_; }
   [[nodiscard]] const BufferPool& hold_pool() const { return hold_pool_; }
 
@@ -128,9 +137,10 @@ class TunWriter {
   void expire_and_arm_timer(std::uint64_t now_ns);
   void publish_reorder_counters();
   void send_nacks();
-  void send_nack(std::size_t connection);
+  void send_nack(std::size_t stage);
 
   const TunnelSpec& tunnel_;
+  const int queue_;  // which TUN queue this writer serves
   const int tun_fd_;
   const bool vnet_hdr_;
   const int stop_fd_;
@@ -154,7 +164,17 @@ class TunWriter {
   std::vector<std::size_t> returns_len_;
   std::size_t writes_in_flight_ = 0;
   bool paused_ = false;  // Engine::reconfigure is running us from the control thread
-  std::vector<std::unique_ptr<scheduler::Reorder<PacketRef>>> reorder_;  // per connection
+  // Reorder stages by connection and sequence space: reorder_[c * kSpaces + space] (null for
+  // spaces this writer does not own, or has seen nothing of yet).
+  static constexpr std::size_t kSpaces = static_cast<std::size_t>(kMaxQueues);
+  std::vector<std::unique_ptr<scheduler::Reorder<PacketRef>>> reorder_;
+  std::size_t sink_stage_ = 0;  // the stage running (nack())
+  void set_sink(std::size_t stage) {
+    sink_stage_ = stage;
+    sink_conn_ = stage / kSpaces;
+  }
+  [[nodiscard]] std::unique_ptr<scheduler::Reorder<PacketRef>> make_stage(const ConnectionSpec& c);
+  [[nodiscard]] scheduler::Reorder<PacketRef>* stage_for(std::size_t connection, std::uint8_t space);
   std::vector<std::unique_ptr<ReorderCounters>> reorder_counters_;
   std::uint64_t timer_deadline_ns_ = scheduler::Reorder<PacketRef>::kNever;
   int timers_in_flight_ = 0;
@@ -169,13 +189,13 @@ class TunWriter {
     std::uint64_t ns3 = 0;  // the repair's least round trip
     int path = -1;
   };
-  // Repair requests being collected (per connection) and the buffers NACKs are sent from
+  // Repair requests being collected (per reorder stage) and the buffers NACKs are sent from
   // (each in flight until its send completes; none free: the NACK is dropped and counted).
   struct PendingNacks {
     std::array<NackRange, kNackMaxRanges> ranges{};
     std::size_t count = 0;
   };
-  std::vector<PendingNacks> pending_nacks_;  // per connection
+  std::vector<PendingNacks> pending_nacks_;  // per reorder stage (connection, space)
   std::size_t sink_conn_ = 0;  // the connection whose reorder stage is running (nack())
   // Keyed connections: the replay window per (connection, key slot, nonce space), checked
   // before the reorder stage (take_from) -- a sealed packet opened by a path worker is
@@ -201,6 +221,14 @@ class TunWriter {
   std::array<NackBuf, 64> nack_bufs_{};
   int nacks_in_flight_ = 0;
   boost::lockfree::spsc_queue<DelayCommand, boost::lockfree::capacity<64>> delay_commands_;
+  void apply_command(const DelayCommand& dc, std::uint64_t now);
+  // What the control plane last said per connection, for stages made later (stage_for).
+  struct StageSettings {
+    std::optional<std::uint64_t> max_delay_ns;
+    std::vector<std::optional<std::uint64_t>> lag_floor_ns;  // per local path
+    std::optional<DelayCommand> repair;
+  };
+  std::vector<StageSettings> stage_settings_;
   RxStats stats_;
 };
 

@@ -19,7 +19,7 @@ void TunWriter::detach_path(int slot) {
   paused_ = true;
   // What the path received before it stopped is delivered (or held) as usual ...
   const std::uint64_t now = monotonic_ns();
-  while (w->rx_ring().read_available() > 0) take_from(*w, now);
+  while (w->rx_ring(queue_).read_available() > 0) take_from(*w, now);
   // ... and nothing held may point into its receive buffers once it is gone.
   for (auto& r : reorder_) {
     if (!r) continue;
@@ -57,18 +57,22 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathChannel* const>
   returns_.resize(paths_.size());
   returns_len_.resize(paths_.size(), 0);
   const std::size_t conns = tunnel_.connections.size();
-  reorder_.resize(std::max(conns, reorder_.size()));
+  reorder_.resize(std::max(conns * kSpaces, reorder_.size()));
   reorder_counters_.resize(std::max(conns, reorder_counters_.size()));
+  // The control loop sends its values again after this (see above): stages made later start
+  // from the configuration until then.
+  stage_settings_.assign(std::max(conns, stage_settings_.size()), StageSettings{});
   std::size_t windows = 0;
-  for (std::size_t c = 0; c < reorder_.size(); ++c) {
+  for (std::size_t k = 0; k < reorder_.size(); ++k) {
+    const std::size_t c = k / kSpaces;
     const ConnectionSpec* cs = c < conns ? &tunnel_.connections[c] : nullptr;
     const bool existed = cs && c < old.connections.size() && old.connections[c].active &&
                          cs->active && old.connections[c].name == cs->name;
     const bool wants = cs && cs->active && cs->sequence_numbers && cs->reorder_window > 0;
     const std::uint32_t window = cs ? std::min(cs->reorder_window, kMaxReorderWindow) : 0;
-    auto& r = reorder_[c];
+    auto& r = reorder_[k];
     if (r && (!existed || !wants || r->window() != window)) {
-      sink_conn_ = c;
+      set_sink(k);
       r->flush(*this);  // a connection that goes (or changes its window) delivers what it held
       r.reset();
     }
@@ -89,13 +93,12 @@ void TunWriter::reconfigure(const TunnelSpec& old, std::span<PathChannel* const>
       if (!cs->max_delay_derived || !old.connections[c].max_delay_derived) {
         r->set_max_delay(std::uint64_t{cs->max_delay_ms} * 1000000);
       }
-    } else if (wants) {
-      r = std::make_unique<scheduler::Reorder<PacketRef>>(
-          window, std::uint64_t{cs->max_delay_ms} * 1000000, static_cast<int>(cs->paths.size()),
-          kEarlyLossGraceNs);
-      default_repair(*r, *cs);
+    } else if (wants && k % kSpaces == static_cast<std::size_t>(queue_)) {
+      r = make_stage(*cs);  // this writer's own space: at once (the others on demand)
     }
-    if (!existed || !reorder_counters_[c]) reorder_counters_[c] = std::make_unique<ReorderCounters>();
+    if (k % kSpaces == 0 && (!existed || !reorder_counters_[c])) {
+      reorder_counters_[c] = std::make_unique<ReorderCounters>();
+    }
     if (r) windows += r->window();
   }
   pending_nacks_.assign(reorder_.size(), PendingNacks{});

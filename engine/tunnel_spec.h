@@ -88,8 +88,16 @@ struct ConnectionSpec {
          a.source_port_count == b.source_port_count;
 }
 
+// The most TUN queues a tunnel may have: every queue's sending thread seals in its own
+// nonce space (0 .. kMaxQueues - 1; engine/sealed_packet.h) and every receiving thread keeps a
+// reorder stage per space it owns.
+inline constexpr int kMaxQueues = 4;
+
 struct TunnelSpec {
   int mtu = 1440;                  // TUN MTU: the largest inner packet
+  // TUN queues, each with its own TUN reader and writer thread (1..kMaxQueues). Fixed for the
+  // daemon's lifetime (a reload keeps the running count).
+  int queues = 1;
   std::uint32_t flow_hash_seed = 0;
   std::vector<ConnectionSpec> connections;
   std::vector<PathSpec> paths;     // all paths of all connections

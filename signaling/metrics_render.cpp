@@ -106,6 +106,15 @@ std::string render_metrics(const StatusSnapshot& s) {
   for (const engine::Metric& m : e.rx) {
     x.add("mpt_rx_", m, "TUN writer (paths to tunnel), mpt status --json rx", tunnel);
   }
+  for (std::size_t q = 0; q < e.queues.size(); ++q) {
+    const Labels l = {{"tunnel", s.tunnel}, {"queue", std::to_string(q)}};
+    for (const engine::Metric& m : e.queues[q].tx) {
+      x.add("mpt_queue_tx_", m, "One TUN queue's reader, mpt status --json queues[].tx", l);
+    }
+    for (const engine::Metric& m : e.queues[q].rx) {
+      x.add("mpt_queue_rx_", m, "One TUN queue's writer, mpt status --json queues[].rx", l);
+    }
+  }
   for (const engine::ConnectionSnapshot& c : e.connections) {
     const Labels l = {{"tunnel", s.tunnel}, {"connection", c.name}};
     x.add("mpt_connection_reorder_window", false, "Reorder window in packets (0: no reorder stage)",

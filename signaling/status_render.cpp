@@ -36,6 +36,15 @@ void engine_text(std::string& s, const engine::EngineSnapshot& e) {
          value_of(r, "tun_write_packets"), value_of(r, "tun_write_bytes"));
   append(s, "  tun reads %" PRIu64 " -> %" PRIu64 " segments; tun writes %" PRIu64 "\n",
          value_of(t, "tun_read_packets"), value_of(t, "segments"), value_of(r, "tun_writes"));
+  if (e.queues.size() > 1) {  // each TUN queue's reader and writer (the lines above: their sum)
+    for (std::size_t q = 0; q < e.queues.size(); ++q) {
+      const engine::QueueSnapshot& x = e.queues[q];
+      append(s, "  queue %zu: read %" PRIu64 " packets, %" PRIu64 " bytes; write %" PRIu64
+             " packets, %" PRIu64 " bytes\n", q, value_of(x.tx, "tun_read_packets"),
+             value_of(x.tx, "tun_read_bytes"), value_of(x.rx, "tun_write_packets"),
+             value_of(x.rx, "tun_write_bytes"));
+    }
+  }
   append(s, "  failover: %" PRIu64 " segments moved from dead paths' queues, %" PRIu64
          " sent again (reinjected), %" PRIu64 " with no live path; %" PRIu64
          " redundant copies\n", value_of(t, "rerouted"), value_of(t, "reinjected"),
@@ -174,6 +183,14 @@ Json render_status_json(const StatusSnapshot& s) {
   j["mtu"] = e.mtu;
   put(j["tx"], e.tx);
   put(j["rx"], e.rx);
+  Json queues = Json::array();
+  for (std::size_t q = 0; q < e.queues.size(); ++q) {
+    Json x = {{"queue", q}};
+    put(x["tx"], e.queues[q].tx);
+    put(x["rx"], e.queues[q].rx);
+    queues.push_back(std::move(x));
+  }
+  j["queues"] = std::move(queues);
   Json conns = Json::array();
   for (const engine::ConnectionSnapshot& c : e.connections) {
     Json x = {{"name", c.name},

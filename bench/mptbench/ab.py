@@ -15,7 +15,20 @@ import tempfile
 
 from .report import run_header
 from .traffic import iperf_measure
+from . import tunnel as tunnel_mod
 from .tunnel import Tunnel, connection_extra_lines
+
+
+def queue_counters(t):
+    """Per TUN queue: packets side a read from its TUN (what it sent) and side b wrote to its
+    TUN (what it received), and b's reorder lost/late -- from `mpt status --json`."""
+    a, b = t.status("a"), t.status("b")
+    if not a or not b:
+        return None
+    reorder = b["connections"][0]["reorder"] if b.get("connections") else {}
+    return {"a_read_packets": [q["tx"]["tun_read_packets"] for q in a.get("queues", [])],
+            "b_write_packets": [q["rx"]["tun_write_packets"] for q in b.get("queues", [])],
+            "b_lost": reorder.get("lost"), "b_late": reorder.get("late")}
 
 AB_CASES = [("tcp, 1 flow", 1), ("tcp, 8 flows", 8)]
 
@@ -34,14 +47,23 @@ def measure_round(args, topo, weights, work, r, paths):
         row = {"case": name, "round": r,
                "raw": iperf_measure(topo, "10.200.1.2", args.duration, flows, 5701, 0)}
         for label, build in order:
+            if args.ab_queues:  # --ab-queues: the same build, A and B with their queue counts
+                tunnel_mod.TUNNEL_QUEUES = args.ab_queues[0 if label == "A" else 1]
             with Tunnel(topo, build, paths, weights, f"{work}/{r}-{label}-{flows}",
-                        offload=not args.no_offload, extra_lines=connection_extra_lines(args)):
+                        offload=not args.no_offload, extra_lines=connection_extra_lines(args)) as t:
                 row[label] = iperf_measure(topo, "10.201.0.2", args.duration, flows, 5702, 0)
+                row[label]["queues"] = queue_counters(t)
         rows.append(row)
         print(f"  round {r + 1} {name:12s} raw {row['raw']['mbps']:8.1f} | "
               f"A {row['A']['mbps']:8.1f} Mbit/s {row['A']['cpu_s_per_gb'] or 0:5.2f} CPU-s/GB | "
               f"B {row['B']['mbps']:8.1f} Mbit/s {row['B']['cpu_s_per_gb'] or 0:5.2f} CPU-s/GB "
               f"(first: {order[0][0]})", flush=True)
+        for label in ("A", "B"):
+            qc = row[label].get("queues")
+            if qc and len(qc["a_read_packets"]) > 1:
+                print(f"      {label} per queue: sender read {qc['a_read_packets']} packets, "
+                      f"receiver wrote {qc['b_write_packets']}; reorder lost {qc['b_lost']} "
+                      f"late {qc['b_late']}", flush=True)
     return rows
 
 
@@ -59,9 +81,12 @@ def run(args, topo, weights):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary = {**run_header(args), "A": build_label(args.build), "B": build_label(args.ab),
+               "ab_queues": args.ab_queues,
                "rounds": args.runs, "cases": [], "runs": rounds}
     med = statistics.median
-    print(f"\nmedian of {args.runs} round(s); A = {args.build}, B = {args.ab}:")
+    qa = f" queues {args.ab_queues[0]}" if args.ab_queues else ""
+    qb = f" queues {args.ab_queues[1]}" if args.ab_queues else ""
+    print(f"\nmedian of {args.runs} round(s); A = {args.build}{qa}, B = {args.ab}{qb}:")
     print(f"  {'case':12s} {'raw':>9s} {'A':>9s} {'B':>9s} {'B/A':>6s}   CPU-s/GB: "
           f"{'raw':>5s} {'A':>5s} {'B':>5s}  {'A/raw':>5s} {'B/raw':>5s}")
     for name, _ in AB_CASES:

@@ -377,6 +377,7 @@ def summarize(args, topo, rates, weights, events, runs):
         "duration_s": args.duration,
         "udp_rate": args.udp,
         "scheduler": args.scheduler,
+        "queues": args.queues,
         "connection_extra": connection_extra_lines(args),
         "events": [e.as_dict() for e in events],
         "phases": phases,

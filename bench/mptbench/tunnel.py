@@ -10,6 +10,14 @@ from .proc import sh
 
 # The tunnel device's MTU in the generated configurations (mpt-bench --mtu).
 TUNNEL_MTU = 1440
+# TUN queues in the generated configurations (mpt-bench --queues): `queues = N` in both ends'
+# interface.conf when N > 1 (1 is mptd's default and is left out, so that a build without the
+# key still loads the files). mptd needs every connection keyed for N > 1, so the connection
+# then carries an auth_key (data sealed) even where the scenario would run it unkeyed.
+TUNNEL_QUEUES = 1
+# mpt-bench --keyed (and --ab-queues): every generated connection has an auth_key (data
+# sealed), also with one queue -- so that one and several queues are compared alike.
+TUNNEL_KEYED = False
 # mpt-bench --pin-cpus: every mptd binds each data-plane thread to one CPU.
 PIN_CPUS = False
 
@@ -33,12 +41,16 @@ def write_config(d, me, peer, paths, weights, control=None, extra_lines=()):
     with open(f"{d}/interface.conf", "w") as f:
         f.write(f"[general]\ntunnel_num = 1\n[tun_0]\nname = mpt0\nmtu = {TUNNEL_MTU}\n"
                 f"ipv4_addr = 10.201.0.{me}/24\nipv6_addr = fd00:201::{me}/64\n")
+        if TUNNEL_QUEUES != 1:
+            f.write(f"queues = {TUNNEL_QUEUES}\n")
     with open(f"{d}/connections/bench.conf", "w") as f:
         f.write(f"[connection]\nname = bench\nip_ver = 4\nip_local = 10.201.0.{me}\n"
                 f"ip_remote = 10.201.0.{peer}\npath_count = {len(paths)}\n")
         if control:
             f.write(f"auth_key = mpt-bench-key-0001\nprobe_interval_ms = {control['interval_ms']}\n"
                     f"dead_misses = {control['misses']}\nhold_down_ms = {control['hold_down_ms']}\n")
+        elif TUNNEL_QUEUES > 1 or TUNNEL_KEYED:
+            f.write("auth_key = mpt-bench-key-0001\n")  # queues > 1 needs a keyed connection
         else:
             f.write("control_auth = none\n")
         for line in extra_lines:
@@ -56,6 +68,9 @@ class Tunnel:
         self.offload = offload
         self.metrics_port = metrics_port  # side A serves /metrics on 127.0.0.1 in its namespace
         self.procs = []
+        # Keyed only because of --queues: no data goes out before the handshake, which the
+        # scenario does not wait for itself (as --crypto's sealed phase and --failover do).
+        self.await_handshake = control is None and (TUNNEL_QUEUES > 1 or TUNNEL_KEYED)
         for side, me, peer in (("a", 1, 2), ("b", 2, 1)):
             write_config(f"{work}/{side}", me, peer, paths, weights, control, extra_lines)
 
@@ -97,6 +112,12 @@ class Tunnel:
                     log = f.read()
                 raise RuntimeError(f"mptd {side} did not start:\n{log}")
         time.sleep(0.3)
+        if self.await_handshake:
+            for _ in range(100):
+                st = self.status("a")
+                if st and st.get("control") and st["control"][0].get("established"):
+                    break
+                time.sleep(0.05)
         return self
 
     def scrape_metrics(self):

@@ -975,6 +975,136 @@ TEST_CASE("interface.conf: tun MTU, addresses and name are checked", "[config]")
   CHECK_FALSE(unset.config.tuns[0].ipv6_addr.has_value());
 }
 
+TEST_CASE("interface.conf: queues is 1..4, default 1", "[config]") {
+  const auto dflt = parse_iface(iface_text());
+  CHECK(errors(dflt.diags).empty());
+  CHECK(dflt.config.tuns[0].queues == 1);
+  CHECK(dflt.config.tuns[0].queues_line == 0);
+  for (const int n : {1, 2, 4}) {
+    const auto p = parse_iface(iface_text(";", "queues = " + std::to_string(n)));
+    INFO(dump(p.diags));
+    CHECK(p.diags.empty());  // not even a warning
+    CHECK(p.config.tuns[0].queues == n);
+    CHECK(p.config.tuns[0].queues_line == 6);
+  }
+  for (const char* bad : {"0", "5", "-1", "two", "02"}) {
+    INFO(bad);
+    const auto p = parse_iface(iface_text(";", std::string("queues = ") + bad));
+    INFO(dump(p.diags));
+    const auto errs = errors(p.diags);
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].file == "interface.conf");
+    CHECK(errs[0].line == 6);
+    CHECK(errs[0].key == "tun_0:queues");
+    CHECK_THAT(errs[0].message, Contains("must be an integer in 1..4"));
+    CHECK(p.config.tuns[0].queues == 1);  // the default stays
+  }
+  CHECK(errors(parse_iface(iface_text(";", "queues = 0")).diags)[0].to_string() ==
+        "interface.conf:6: error: key 'tun_0:queues': must be an integer in 1..4 (got '0')");
+  CHECK(errors(parse_iface(iface_text(";", "queues = 5")).diags)[0].to_string() ==
+        "interface.conf:6: error: key 'tun_0:queues': must be an integer in 1..4 (got '5')");
+}
+
+TEST_CASE("queues > 1 needs every connection keyed: otherwise an error on the queues line",
+          "[config]") {
+  const std::string kMessage =
+      "queues > 1 needs every connection keyed (auth_key): plain data carries no per-queue "
+      "sequence space yet";
+  const std::string keyed = "auth_key = s3cret-s3cret-s3cret";
+  // A second connection file (name u, its own peer address) with `extra` on line 7.
+  auto second = [](const std::string& extra) {
+    std::string text = conn_text(extra);
+    text.replace(text.find("name = t"), 8, "name = u");
+    text.replace(text.find("10.1.1.2"), 8, "10.1.1.3");
+    return text;
+  };
+
+  SECTION("keyed connections: queues = 2 loads") {
+    TempDir dir;
+    dir.write("interface.conf", iface_text(";", "queues = 2"));
+    dir.write("connections/a.conf", conn_text(keyed));
+    dir.write("connections/b.conf", second(keyed));
+    const LoadResult r = mpt::config::load_config_dir(dir.str());
+    INFO(dump(r.diagnostics));
+    CHECK(r.ok());
+    CHECK(r.diagnostics.empty());
+    CHECK(r.config.interface.tuns.at(0).queues == 2);
+  }
+  SECTION("without queues the default is 1, keyed or not") {
+    TempDir dir;
+    dir.write("interface.conf", iface_text());
+    dir.write("connections/a.conf", conn_text());  // control_auth = none
+    const LoadResult r = mpt::config::load_config_dir(dir.str());
+    INFO(dump(r.diagnostics));
+    CHECK(r.ok());
+    CHECK(r.config.interface.tuns.at(0).queues == 1);
+  }
+  SECTION("queues = 1 written out needs no key") {
+    TempDir dir;
+    dir.write("interface.conf", iface_text(";", "queues = 1"));
+    dir.write("connections/a.conf", conn_text("control_auth = off"));
+    const LoadResult r = mpt::config::load_config_dir(dir.str());
+    INFO(dump(r.diagnostics));
+    CHECK(r.ok());
+  }
+  SECTION("one unkeyed connection among keyed ones is the error") {
+    // control_auth = none, = off, auth_type = 0, and a key that is not used to seal data
+    // (control_auth = none with auth_key): none of them seals.
+    for (const std::string& unkeyed :
+         std::vector<std::string>{"control_auth = none", "control_auth = off", "auth_type = 0",
+                                  "control_auth = none\n" + keyed}) {
+      INFO(unkeyed);
+      TempDir dir;
+      dir.write("interface.conf", iface_text(";", "queues = 2"));
+      dir.write("connections/a.conf", conn_text(keyed));
+      dir.write("connections/b.conf", second(unkeyed));
+      const LoadResult r = mpt::config::load_config_dir(dir.str());
+      INFO(dump(r.diagnostics));
+      CHECK_FALSE(r.ok());
+      const auto errs = errors(r.diagnostics);
+      REQUIRE(errs.size() == 1);
+      CHECK(errs[0].file == dir.str() + "/interface.conf");
+      CHECK(errs[0].line == 6);
+      CHECK(errs[0].key == "tun_0:queues");
+      CHECK(errs[0].message == kMessage);
+      CHECK(errs[0].to_string() ==
+            dir.str() + "/interface.conf:6: error: key 'tun_0:queues': " + kMessage);
+    }
+  }
+  SECTION("queues = 4 with a single unkeyed connection") {
+    TempDir dir;
+    dir.write("interface.conf", iface_text(";", "queues = 4"));
+    dir.write("connections/a.conf", conn_text());
+    const auto errs = errors(mpt::config::load_config_dir(dir.str()).diagnostics);
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].line == 6);
+    CHECK(errs[0].key == "tun_0:queues");
+    CHECK(errs[0].message == kMessage);
+  }
+  SECTION("a connection refused for its missing key fails the queues check too") {
+    TempDir dir;
+    dir.write("interface.conf", iface_text(";", "queues = 2"));
+    dir.write("connections/a.conf", conn_text(";"));  // no auth_key, no opt-out
+    const auto errs = errors(mpt::config::load_config_dir(dir.str()).diagnostics);
+    INFO(dump(errs));
+    // The connection's own error, and the queues one: the tunnel has an unkeyed connection.
+    REQUIRE(errs.size() == 2);
+    CHECK(errs[0].key == "connection:auth_key");
+    CHECK(errs[1].key == "tun_0:queues");
+  }
+  SECTION("server mode: every client is keyed") {
+    TempDir dir;
+    dir.write("interface.conf", "[general]\ntunnel_num = 1\naccept_remote = 1\n[tun_0]\n"
+                                "ipv4_addr = 10.200.0.1/24\nqueues = 3\n");
+    dir.write("connections/conf.template", template_text());
+    dir.write("clients/alice.conf", client_text("10.200.0.2", "alice-key-0123456789"));
+    const LoadResult r = mpt::config::load_config_dir(dir.str());
+    INFO(dump(r.diagnostics));
+    CHECK(r.ok());
+    CHECK(r.config.interface.tuns.at(0).queues == 3);
+  }
+}
+
 TEST_CASE("interface.conf: tunnel_num must be at least 1 and more than one tun is a warning",
           "[config]") {
   for (const char* bad : {"tunnel_num = 0", "tunnel_num = x", "tunnel_num = 65"}) {

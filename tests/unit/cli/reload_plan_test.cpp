@@ -63,6 +63,20 @@ TEST_CASE("reload with the same configuration changes nothing and keeps every sl
   CHECK(plan.next.flow_hash_seed == 42);
 }
 
+TEST_CASE("reload keeps the running MTU and queue count (a change needs a restart)",
+          "[reload]") {
+  TunnelSpec run = spec({{"a", {{"e0", "10.0.0.1", "10.0.0.2"}}}});
+  run.mtu = 1400;
+  run.queues = 2;
+  TunnelSpec fresh = run;
+  fresh.mtu = 1440;
+  fresh.queues = 4;
+  const auto plan = plan_reload(run, fresh);
+  CHECK(plan.changes.empty());
+  CHECK(plan.next.mtu == 1400);
+  CHECK(plan.next.queues == 2);
+}
+
 TEST_CASE("reload: a weight change is not structural, an added path takes a new slot",
           "[reload]") {
   const TunnelSpec run = spec({{"a", {{"e0", "10.0.0.1", "10.0.0.2"}, {"e1", "10.0.1.1", "10.0.1.2"}}}});

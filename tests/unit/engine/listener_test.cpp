@@ -95,12 +95,14 @@ TEST_CASE("A listener hands each datagram to the client slot of its source; stra
   reader_bell.ring_fd = bells_ring.fd();
   writer_bell.ring_fd = bells_ring.fd();
 
+  Doorbell* const reader_bells[] = {&reader_bell};
+  Doorbell* const writer_bells[] = {&writer_bell};
   PathWorker listener(PathWorker::Listener{}, spec.paths[0], stop_fd);
-  listener.connect(&reader_bell, &writer_bell);
+  listener.connect(reader_bells, writer_bells);
   PathWorker a(spec, 0, listener);
   PathWorker b(spec, 1, listener);
-  a.connect(&reader_bell, &writer_bell);
-  b.connect(&reader_bell, &writer_bell);
+  a.connect(reader_bells, writer_bells);
+  b.connect(reader_bells, writer_bells);
   listener.attach(&a);
   listener.attach(&b);
   CHECK(a.is_client_slot());

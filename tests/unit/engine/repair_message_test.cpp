@@ -81,10 +81,37 @@ TEST_CASE("NACK parsing rejects every malformed body", "[repair][reject]") {
   REQUIRE(parse_nack(b).error == NackError::kOk);
   CHECK(parse_nack(b).ranges[0].attempt == 1);
   b = good;
-  b[11] = 1;  // reserved not zero
+  b[11] = 3;  // sequence space 3: the peer's fourth TUN queue
+  REQUIRE(parse_nack(b).error == NackError::kOk);
+  CHECK(parse_nack(b).ranges[0].space == 3);
+  b = good;
+  b[11] = 4;  // no such space (at most kMaxQueues = 4 queues)
   const auto p = parse_nack(b);
   CHECK(p.error == NackError::kBadRange);
   CHECK(p.count == 0);
+  // Every range of a message names the same space (one reorder stage asked).
+  Bytes two{1, 1, 0, 2, 0, 0, 0, 9, 0, 1, 0, 1, 0, 0, 0, 20, 0, 1, 0, 1};
+  REQUIRE(parse_nack(two).error == NackError::kOk);
+  two[19] = 2;
+  CHECK(parse_nack(two).error == NackError::kBadRange);
+}
+
+TEST_CASE("NACK carries the sequence space of its ranges", "[repair]") {
+  const NackRange ranges[] = {{7, 2, 0, 2}, {20, 1, 1, 2}};
+  Bytes out(kNackMaxSize);
+  const std::size_t n = encode_nack(out, ranges);
+  REQUIRE(n == 20);
+  CHECK(out[11] == 2);
+  CHECK(out[19] == 2);
+  out.resize(n);
+  const auto p = parse_nack(out);
+  REQUIRE(p.error == NackError::kOk);
+  CHECK(p.ranges[0] == ranges[0]);
+  CHECK(p.ranges[1] == ranges[1]);
+  const NackRange mixed[] = {{7, 2, 0, 2}, {20, 1, 1, 1}};
+  CHECK(encode_nack(out, mixed) == 0);
+  const NackRange beyond[] = {{7, 2, 0, 4}};
+  CHECK(encode_nack(out, beyond) == 0);
 }
 
 TEST_CASE("GRE accepts the repair protocol type", "[repair][gre]") {
