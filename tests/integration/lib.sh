@@ -59,6 +59,8 @@ mtu = ${TUN_MTU:-1440}
 ipv4_addr = $v4
 ipv6_addr = $v6
 CONF
+  # TUN queues (multi-queue tests; needs a keyed connection above 1).
+  [ -n "${QUEUES:-}" ] && echo "queues = $QUEUES" >>"$dir/interface.conf"
   {
     echo "[connection]"
     echo "name = it"
