@@ -331,28 +331,6 @@ LoadResult load_config_dir(const std::string& dir) {
                           result);
     }
 
-    // queues > 1: each queue's sending thread has its own nonce space, which is also its
-    // sequence space; only sealed data carries it (docs/design-multiqueue.md). Keyed is what
-    // host_network.cpp seals with: control_auth = hmac with an auth_key (a key that failed to
-    // load was reported with its connection already).
-    {
-      FileContext ctx(iface_path);
-      guarded(ctx, [&] {
-        const InterfaceConfig& ic = result.config.interface;
-        if (ic.tuns.empty() || ic.tuns.front().queues <= 1) return;
-        const bool all_keyed = std::all_of(
-            result.config.connections.begin(), result.config.connections.end(),
-            [](const ConnectionConfig& c) {
-              return c.control_auth == "hmac" && (!c.auth_key.empty() || c.auth_key_line > 0);
-            });
-        if (!all_keyed) {
-          ctx.error(ic.tuns.front().queues_line, "tun_0:queues",
-                    "queues > 1 needs every connection keyed (auth_key): plain data carries no "
-                    "per-queue sequence space yet");
-        }
-      });
-      ctx.flush(result.diagnostics);
-    }
   } catch (const std::exception& ex) {
     result.diagnostics.push_back(Diagnostic{Diagnostic::Severity::kError, dir, 0, "",
                                             std::string("internal error while loading: ") +

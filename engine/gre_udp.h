@@ -71,6 +71,30 @@ struct GreFields {
   return kGreBaseSize + (f.checksum ? 4 : 0) + (f.key ? 4 : 0) + (f.seq ? 4 : 0);
 }
 
+// Sequence spaces of plain data (docs/protocol.md 1): TUN queue q numbers its packets in its
+// own space q (0..3) and says which in the GRE key's two low bits, as an offset from the
+// connection's configured key: space 0 sends the configured key (or none) unchanged -- what
+// mptd with one queue always sends -- space q the key whose low bits are the configured
+// key's plus q (mod 4), the other bits kept (no key configured: key q). Sealed data carries
+// its space in the sealed header and keeps the configured key.
+inline constexpr unsigned kKeySpaceMask = 3;  // 2 bits: engine/tunnel_spec.h kMaxQueues = 4
+[[nodiscard]] constexpr std::optional<std::uint32_t> space_key(std::optional<std::uint32_t> configured,
+                                                               unsigned space) {
+  if (space == 0) return configured;
+  const std::uint32_t base = configured.value_or(0);
+  return (base & ~kKeySpaceMask) | ((base + space) & kKeySpaceMask);
+}
+// The space a plain data packet's GRE key names for a connection with `configured` key, or -1
+// if the key is not one of the connection's.
+[[nodiscard]] constexpr int key_space(std::optional<std::uint32_t> key,
+                                      std::optional<std::uint32_t> configured) {
+  if (key == configured) return 0;
+  if (!key) return -1;
+  const std::uint32_t base = configured.value_or(0);
+  if ((*key & ~kKeySpaceMask) != (base & ~kKeySpaceMask)) return -1;
+  return static_cast<int>((*key - base) & kKeySpaceMask);
+}
+
 enum class GreError : std::uint8_t {
   kOk = 0,
   kTooShort,              // shorter than the header its flags announce

@@ -313,9 +313,18 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
                         spec_.name.c_str(), to_string(p.error));
     return;
   }
+  // The connection's key; plain sequenced data of the peer's other TUN queues carries its
+  // sequence space in the key's low bits (space_key).
+  int space = 0;
   if (p.fields.key != gre_key_) {
-    bump(stats_.rx_drop_key_mismatch);
-    return;
+    space = p.fields.seq && p.fields.protocol != kProtoMptControl &&
+                    p.fields.protocol != kProtoMptRepair
+                ? key_space(p.fields.key, gre_key_)
+                : -1;
+    if (space < 0) {
+      bump(stats_.rx_drop_key_mismatch);
+      return;
+    }
   }
   if (sealed_ && p.fields.protocol != kProtoMptControl) {
     // A keyed connection takes data and repair requests only sealed: plain ones are what a
@@ -391,7 +400,8 @@ void PathWorker::handle_datagram(PacketBuf* b, std::uint8_t* payload, std::uint3
   r.has_seq = p.fields.seq.has_value();
   r.seq = p.fields.seq.value_or(0);
   r.sealed = false;
-  push_rx(0, r);  // plain data has one sequence space: the first queue's writer
+  r.space = static_cast<std::uint8_t>(space);
+  push_rx(queue_of_space(r.space), r);  // the writer that owns the sender queue's space
 }
 
 // A received inner packet for the TUN writer of queue q (pushed with this turn's others).

@@ -407,7 +407,7 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
   info.dst_port = key.dst_port;
   const auto port_index = static_cast<std::uint16_t>(info.flow_hash >> 16);
   f.checksum = cs.gre_checksum;
-  f.key = cs.gre_key;
+  f.key = data_key(cs);
   // Segments go to a path in runs: one scheduler decision, then up to kRunSegments segments
   // of the same flow on that path, across super-packets, for at most kRunNs. Shares stay
   // exact (every segment is charged to its path), while each path gets whole GSO batches,

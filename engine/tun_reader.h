@@ -32,11 +32,13 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "engine/buffer_pool.h"
 #include "engine/counter_window.h"
+#include "engine/gre_udp.h"
 #include <deque>
 
 #include "engine/path_state_mailbox.h"
@@ -172,6 +174,13 @@ class TunReader {
   using History = FixedRing<SentBatch, 2048>;
 
   void build_connections(const TunnelSpec* old);
+  // The GRE key this reader's data of connection cs carries: plain sequenced data says its
+  // sequence space (this queue) in the key's low bits (space_key); sealed data says it in
+  // the sealed header and keeps the configured key.
+  [[nodiscard]] std::optional<std::uint32_t> data_key(const ConnectionSpec& cs) const {
+    if (cs.sealed || !cs.sequence_numbers) return cs.gre_key;
+    return space_key(cs.gre_key, static_cast<unsigned>(queue_));
+  }
   const std::deque<SessionKeys>* keys_ = nullptr;
   // Per connection slot, never rebuilt (a reload must not restart a counter under a key).
   std::vector<TxSealer> sealers_;

@@ -34,9 +34,9 @@ constexpr std::uint64_t kRepairSuspectNs = 60'000'000;
 // A number repaired this recently is not repaired again (the NACK came on two paths).
 constexpr std::uint64_t kRepairDedupNs = 100'000'000;
 
-// Where the sequence number sits in a connection's GRE header.
-std::size_t seq_offset(const ConnectionSpec& cs) {
-  return kGreBaseSize + (cs.gre_checksum ? 4 : 0) + (cs.gre_key ? 4 : 0);
+// Where the sequence number sits in a connection's GRE header with data key `key`.
+std::size_t seq_offset(const ConnectionSpec& cs, std::optional<std::uint32_t> key) {
+  return kGreBaseSize + (cs.gre_checksum ? 4 : 0) + (key ? 4 : 0);
 }
 
 }  // namespace
@@ -83,7 +83,7 @@ void TunReader::keep_sent(PacketBuf* b, std::uint64_t now_ns) {
   const ConnectionSpec& cs =
       tunnel_.connections[static_cast<std::size_t>(tunnel_.paths[p].connection)];
   std::uint32_t first = 0, last = 0;
-  const std::size_t at = seq_offset(cs);
+  const std::size_t at = seq_offset(cs, data_key(cs));
   if (cs.sequence_numbers && b->segments > 0 && b->gso_size > at + 4) {
     first = load_be32(b->storage + at);
     last = load_be32(b->storage + std::size_t{b->gso_size} * (b->segments - 1u) + at);
@@ -227,7 +227,7 @@ void TunReader::repair(int connection, std::uint32_t seq, std::uint8_t attempt,
     bump(stats_.tx_repair_missing);  // never sent, or too old to help
     return;
   }
-  const std::size_t at = seq_offset(cs);
+  const std::size_t at = seq_offset(cs, data_key(cs));
   const PacketBuf* src = nullptr;
   std::uint32_t off = 0, size = 0;
   int from = -1;

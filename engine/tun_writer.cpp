@@ -308,11 +308,10 @@ void TunWriter::take_from(PathChannel& w, std::uint64_t now) {
       release(refs[i]);
       continue;
     }
-    // The sender's queue numbered it in its space (sealed data carries it; plain data has
-    // one space, 0).
+    // The sender's queue numbered it in its space (the sealed header or the GRE key said
+    // which).
     scheduler::Reorder<PacketRef>* reorder =
-        refs[i].has_seq ? stage_for(static_cast<std::size_t>(conn), refs[i].sealed ? refs[i].space : 0)
-                        : nullptr;
+        refs[i].has_seq ? stage_for(static_cast<std::size_t>(conn), refs[i].space) : nullptr;
     if (reorder) {
       reorder->push(refs[i].seq, local, now, refs[i], *this);
     } else {

@@ -48,9 +48,7 @@ def build_parser():
                          "with sequence number 8)")
     ap.add_argument("--queues", type=int, default=1, metavar="N",
                     help="TUN queues of both mptd (queues = N in interface.conf, 1..4; default "
-                         "1). Above 1 mptd needs keyed connections, so every generated "
-                         "connection then has an auth_key (data sealed); not with --crypto, "
-                         "whose plain phase is unkeyed. With --ab both builds get it")
+                         "1). With --ab both builds get it")
     ap.add_argument("--rate", default="0", help="per-path tbf rate, e.g. 100M or 100M,300M (0 = unshaped)")
     ap.add_argument("--link", default=None, metavar="SPEC[,SPEC...]",
                     help="emulated link per path instead of --rate: RATE:DELAY[:key=value...], "
@@ -90,8 +88,8 @@ def build_parser():
                          "same namespaces, TCP 1 and 8 flows, raw path measured every round; "
                          "medians of --runs rounds, B/A and CPU-s/GB against raw")
     ap.add_argument("--ab-queues", default=None, metavar="QA,QB",
-                    help="A/B of queue counts: A runs with QA TUN queues, B with QB (e.g. 1,2), "
-                         "both keyed; use with --ab (the same build twice is fine: --ab BUILD). "
+                    help="A/B of queue counts: A runs with QA TUN queues, B with QB (e.g. 1,2) "
+                         "(add --keyed for sealed data); use with --ab (the same build twice is fine: --ab BUILD). "
                          "Each round also prints the per-queue packet counts and reorder lost/late")
     ap.add_argument("--keyed", action="store_true",
                     help="every generated connection keyed (auth_key: data sealed), also with "
@@ -142,8 +140,6 @@ def check_args(ap, args):
             ap.error("--ab-queues takes two queue counts in 1..4, e.g. 1,2")
         if not args.ab:
             ap.error("--ab-queues needs --ab (give the same build twice to compare queue counts)")
-    if args.queues > 1 and args.crypto:
-        ap.error("--queues above 1 needs keyed connections: --crypto's plain phase is unkeyed")
     rates = [parse_rate(r) for r in args.rate.split(",")]
     if len(rates) == 1:
         rates *= args.paths
@@ -189,7 +185,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     tunnel.TUNNEL_MTU = args.mtu
     tunnel.TUNNEL_QUEUES = args.queues
-    tunnel.TUNNEL_KEYED = args.keyed or args.ab_queues is not None
+    tunnel.TUNNEL_KEYED = args.keyed
     tunnel.PIN_CPUS = args.pin_cpus
     args.duration_given = args.duration is not None
     if args.duration is None:

@@ -12,8 +12,7 @@ from .proc import sh
 TUNNEL_MTU = 1440
 # TUN queues in the generated configurations (mpt-bench --queues): `queues = N` in both ends'
 # interface.conf when N > 1 (1 is mptd's default and is left out, so that a build without the
-# key still loads the files). mptd needs every connection keyed for N > 1, so the connection
-# then carries an auth_key (data sealed) even where the scenario would run it unkeyed.
+# key still loads the files).
 TUNNEL_QUEUES = 1
 # mpt-bench --keyed (and --ab-queues): every generated connection has an auth_key (data
 # sealed), also with one queue -- so that one and several queues are compared alike.
@@ -49,7 +48,7 @@ def write_config(d, me, peer, paths, weights, control=None, extra_lines=()):
         if control:
             f.write(f"auth_key = mpt-bench-key-0001\nprobe_interval_ms = {control['interval_ms']}\n"
                     f"dead_misses = {control['misses']}\nhold_down_ms = {control['hold_down_ms']}\n")
-        elif TUNNEL_QUEUES > 1 or TUNNEL_KEYED:
+        elif TUNNEL_KEYED:
             f.write("auth_key = mpt-bench-key-0001\n")  # queues > 1 needs a keyed connection
         else:
             f.write("control_auth = none\n")
@@ -68,9 +67,9 @@ class Tunnel:
         self.offload = offload
         self.metrics_port = metrics_port  # side A serves /metrics on 127.0.0.1 in its namespace
         self.procs = []
-        # Keyed only because of --queues: no data goes out before the handshake, which the
+        # Keyed only because of --keyed: no data goes out before the handshake, which the
         # scenario does not wait for itself (as --crypto's sealed phase and --failover do).
-        self.await_handshake = control is None and (TUNNEL_QUEUES > 1 or TUNNEL_KEYED)
+        self.await_handshake = control is None and TUNNEL_KEYED
         for side, me, peer in (("a", 1, 2), ("b", 2, 1)):
             write_config(f"{work}/{side}", me, peer, paths, weights, control, extra_lines)
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Multi-queue TUN (issue #14): the same keyed pair over two paths with queues = 1, 2 and 4
-# (a TUN reader and writer per queue; each queue numbers and seals in its own sequence
-# space, the receiving path worker hands each packet to the writer owning its space).
+# Multi-queue TUN (issue #14): the same pair over two paths with queues = 1, 2 and 4, keyed
+# (each queue seals in its own nonce space, which is its sequence space) and plain (the
+# space in the GRE key's low bits; also with a configured gre_key) -- a TUN reader and
+# writer per queue, the receiving path worker hands each packet to the writer owning its
+# space.
 #
 #   ns A                                               ns B
 #   mpt0 10.201.0.1 --- mptd, queues = Q, 2 paths --- mpt0 10.201.0.2
 #   veth0 10.200.1.1 ====== path_0 (tbf 200M) ====== veth0 10.200.1.2
 #   veth1 10.200.2.1 ====== path_1 (tbf 200M) ====== veth1 10.200.2.2
 #
-# For each Q: `mpt status --json` shows Q queues; 8 byte-checked TCP flows at once arrive
+# For each case: `mpt status --json` shows Q queues; 8 byte-checked TCP flows at once arrive
 # intact and, with Q > 1, the sender read them on more than one queue (and every packet
 # read is counted on exactly one queue); a byte-checked stream survives path_1's link going
 # down and up again; another survives `mpt reload` (a weight change) on both sides.
@@ -40,10 +42,12 @@ stop_pair() {
   done
 }
 
-for Q in 1 2 4; do
-  echo "== queues = $Q"
-  QUEUES=$Q AUTH_KEY=multiqueue-test-key-1 write_pair_configs \
-    "probe_interval_ms = 20" "dead_misses = 3" "hold_down_ms = 300"
+for CASE in "1 keyed" "2 keyed" "4 keyed" "2 plain" "4 plain gre_key = 305419898"; do
+  read -r Q KIND EXTRA <<<"$CASE"
+  echo "== queues = $Q, $KIND ${EXTRA:-}"
+  key=""; [ "$KIND" = keyed ] && key=multiqueue-test-key-1
+  QUEUES=$Q AUTH_KEY=$key write_pair_configs \
+    "probe_interval_ms = 20" "dead_misses = 3" "hold_down_ms = 300" ${EXTRA:+"$EXTRA"}
   "$MPTD" --config "$WORK/a" --check >/dev/null || fail "config with queues = $Q rejected"
   start_mptd_pair
   wait_for 50 established a || fail "A: the peer never answered HELLO"
@@ -113,4 +117,4 @@ for Q in 1 2 4; do
   echo "reload: stream intact; $(head -n 1 "$WORK/reload.out")"
   stop_pair
 done
-echo "PASS: queues 1, 2 and 4: 8 flows, failover and reload byte-checked"
+echo "PASS: queues 1, 2 and 4 keyed, 2 and 4 plain: 8 flows, failover and reload byte-checked"

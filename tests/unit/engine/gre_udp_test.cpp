@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -455,4 +456,40 @@ TEST_CASE("protocol_for_inner maps the IP version nibble to the GRE protocol typ
     CAPTURE(int{nibble});
     CHECK(protocol_for_inner(Bytes{static_cast<std::uint8_t>(nibble << 4)}) == 0);
   }
+}
+
+TEST_CASE("Plain data's sequence space rides in the GRE key's low bits, from the configured key",
+          "[gre][queues]") {
+  using mpt::engine::key_space;
+  using mpt::engine::space_key;
+  using Key = std::optional<std::uint32_t>;
+  for (const Key configured : {Key{}, Key{0}, Key{0x12345678}, Key{0x12345602}, Key{0xFFFFFFFF}}) {
+    CAPTURE(configured.has_value(), configured.value_or(0));
+    // Space 0 is the configured key itself: what a single-queue mptd always sends.
+    CHECK(space_key(configured, 0) == configured);
+    std::vector<std::uint32_t> seen;
+    for (unsigned space = 0; space < 4; ++space) {
+      CAPTURE(space);
+      const Key k = space_key(configured, space);
+      CHECK(key_space(k, configured) == static_cast<int>(space));
+      if (space > 0) {
+        REQUIRE(k.has_value());
+        // Only the two low bits differ from the configured key (or from 0 without one).
+        CHECK((*k & ~3u) == (configured.value_or(0) & ~3u));
+        seen.push_back(*k);
+      }
+    }
+    // Every space has a key of its own, and none is the configured one.
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      CHECK(Key{seen[i]} != configured);
+      for (std::size_t j = i + 1; j < seen.size(); ++j) CHECK(seen[i] != seen[j]);
+    }
+  }
+  // Keys that are not the connection's are refused.
+  CHECK(key_space(Key{4}, Key{}) == -1);
+  CHECK(key_space(Key{0x12345700}, Key{0x12345678}) == -1);
+  CHECK(key_space(Key{}, Key{0x12345678}) == -1);  // the configured key is required
+  CHECK(key_space(Key{0x12345679}, Key{0x12345678}) == 1);
+  CHECK(key_space(Key{0x1234567B}, Key{0x12345678}) == 3);
+  CHECK(key_space(Key{0x12345677}, Key{0x12345678}) == -1);  // other high bits
 }
