@@ -120,7 +120,9 @@ Bytes make_tcp(Flow* flows, const std::uint8_t* f) {
   return p;
 }
 
-void flush(Coalescer& c, const GatherWrite& out, const std::vector<Bytes>& group) {
+// group: copies of the packets taken; srcs: the packets themselves (the write points into them).
+void flush(Coalescer& c, const GatherWrite& out, const std::vector<Bytes>& group,
+           const std::vector<const Bytes*>& srcs) {
   c.finish();
   // The bytes the TUN write would take, gathered; each slice must lie inside its packet.
   Bytes buf;
@@ -129,7 +131,7 @@ void flush(Coalescer& c, const GatherWrite& out, const std::vector<Bytes>& group
   for (std::size_t k = 0; k < out.iov_count; ++k) {
     const auto* p = static_cast<const std::uint8_t*>(out.iov[k].iov_base);
     if (k > 0) {
-      const Bytes& src = group[k - 1];
+      const Bytes& src = *srcs[k - 1];
       check(p >= src.data() && p + out.iov[k].iov_len <= src.data() + src.size());
     }
     buf.insert(buf.end(), p, p + out.iov[k].iov_len);
@@ -196,17 +198,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   GatherWrite buf;
   Coalescer c;
   std::vector<Bytes> group;
+  std::vector<const Bytes*> srcs;
   bool open = false;
   for (const Bytes& p : packets) {
     if (open && c.append(p)) {
       group.push_back(p);
+      srcs.push_back(&p);
       continue;
     }
-    if (open) flush(c, buf, group);
+    if (open) flush(c, buf, group, srcs);
     group.assign(1, p);
+    srcs.assign(1, &p);
     open = c.start(buf, p);
     if (!open) check(p.empty() || p.size() > 65535 || (p[0] >> 4 != 4 && p[0] >> 4 != 6));
   }
-  if (open) flush(c, buf, group);
+  if (open) flush(c, buf, group, srcs);
   return 0;
 }
