@@ -109,10 +109,10 @@ std::string render_metrics(const StatusSnapshot& s) {
   for (std::size_t q = 0; q < e.queues.size(); ++q) {
     const Labels l = {{"tunnel", s.tunnel}, {"queue", std::to_string(q)}};
     for (const engine::Metric& m : e.queues[q].tx) {
-      x.add("mpt_queue_tx_", m, "One TUN queue's reader, mpt status --json queues[].tx", l);
+      x.add("mpt_queue_tx_", m, "One TUN queue's reader, mpt status --json queues[].reader", l);
     }
     for (const engine::Metric& m : e.queues[q].rx) {
-      x.add("mpt_queue_rx_", m, "One TUN queue's writer, mpt status --json queues[].rx", l);
+      x.add("mpt_queue_rx_", m, "One TUN queue's writer, mpt status --json queues[].writer", l);
     }
   }
   for (const engine::ConnectionSnapshot& c : e.connections) {

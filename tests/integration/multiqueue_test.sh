@@ -24,7 +24,7 @@ FLOW_BYTES=${FLOW_BYTES:-8000000}
 STREAM_BYTES=${STREAM_BYTES:-60000000}
 
 status() { "$MPT" --socket "$WORK/$1.sock" status --json; }
-# Per-queue values of queues[].KIND.KEY on side $1, space-separated.
+# Per-queue values of queues[].KIND.KEY (KIND: reader or writer) on side $1, space-separated.
 per_queue() {  # SIDE KIND KEY
   status "$1" | python3 -c "import json,sys; print(' '.join(str(q['$2']['$3']) for q in json.load(sys.stdin)['queues']))"
 }
@@ -75,9 +75,9 @@ for CASE in "1 keyed" "2 keyed" "4 keyed" "2 plain" "4 plain gre_key = 305419898
     wait "${pids[$i]}" || { cat "$WORK/recv$i.out"; fail "flow $i not intact (queues = $Q)"; }
   done
   st=$(status a)
-  reads=$(printf '%s' "$st" | python3 -c "import json,sys; print(' '.join(str(q['tx']['tun_read_packets']) for q in json.load(sys.stdin)['queues']))")
+  reads=$(printf '%s' "$st" | python3 -c "import json,sys; print(' '.join(str(q['reader']['tun_read_packets']) for q in json.load(sys.stdin)['queues']))")
   read_total=$(printf '%s' "$st" | python3 -c "import json,sys; print(json.load(sys.stdin)['tx']['tun_read_packets'])")
-  writes=$(per_queue b rx tun_write_packets)
+  writes=$(per_queue b writer tun_write_packets)
   echo "8 flows intact; A read per queue: $reads; B wrote per queue: $writes;" \
     "B reorder lost $(reorder b lost) late $(reorder b late)"
   sum=0 busy=0
