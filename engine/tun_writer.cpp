@@ -352,19 +352,7 @@ void TunWriter::publish_reorder_counters() {
       const auto& r = reorder_[c * kSpaces + sp];
       if (!r) continue;
       any = true;
-      const scheduler::ReorderStats& x = r->stats();
-      s.in_order += x.in_order;
-      s.reordered += x.reordered;
-      s.late += x.late;
-      s.duplicate += x.duplicate;
-      s.lost += x.lost;
-      s.timeouts += x.timeouts;
-      s.resyncs += x.resyncs;
-      s.overflows += x.overflows;
-      s.nacked += x.nacked;
-      s.nack_retried += x.nack_retried;
-      s.nack_filled += x.nack_filled;
-      s.nack_refused += x.nack_refused;
+      s += r->stats();
       held += r->held();
       max_delay = std::max(max_delay, r->max_delay());
     }

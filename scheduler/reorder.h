@@ -93,6 +93,23 @@ struct ReorderStats {
   std::uint64_t nack_retried = 0; // ... asked for a second time (the first repair did not come)
   std::uint64_t nack_filled = 0; // ... that then arrived (the original or the repair)
   std::uint64_t nack_refused = 0; // missing numbers not asked for: over the budget
+
+  // The counters of several stages (one per sequence space) as one connection's.
+  ReorderStats& operator+=(const ReorderStats& o) {
+    in_order += o.in_order;
+    reordered += o.reordered;
+    late += o.late;
+    duplicate += o.duplicate;
+    lost += o.lost;
+    timeouts += o.timeouts;
+    resyncs += o.resyncs;
+    overflows += o.overflows;
+    nacked += o.nacked;
+    nack_retried += o.nack_retried;
+    nack_filled += o.nack_filled;
+    nack_refused += o.nack_refused;
+    return *this;
+  }
 };
 
 [[nodiscard]] constexpr std::int32_t serial_diff(std::uint32_t a, std::uint32_t b) {

@@ -31,6 +31,29 @@ per_queue() {  # SIDE KIND KEY
 reorder() {  # SIDE KEY
   status "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'][0]['reorder']['$2'])"
 }
+# A byte-checked stream of STREAM_BYTES from A to B with ACTION run 0.5 s into it; fails
+# the test unless it arrives intact.
+stream_with() {  # PORT SEED WHAT ACTION
+  local rpid spid
+  ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 "$1" "$STREAM_BYTES" "$2" >"$WORK/recv.out" 2>&1 &
+  rpid=$!
+  wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
+  ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 "$1" "$STREAM_BYTES" "$2" &
+  spid=$!
+  sleep 0.5
+  "$4"
+  wait $spid || fail "sender failed across $3"
+  wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact across $3"; }
+}
+path1_flap() {
+  ip -n "$A" link set veth1 down
+  sleep 0.8
+  ip -n "$A" link set veth1 up
+}
+reload_both() {
+  "$MPT" --socket "$WORK/a.sock" reload >"$WORK/reload.out" || fail "reload on A: $(cat "$WORK/reload.out")"
+  "$MPT" --socket "$WORK/b.sock" reload >>"$WORK/reload.out" || fail "reload on B: $(cat "$WORK/reload.out")"
+}
 stop_pair() {
   local s pid i
   for s in a b; do kill "$(cat "$WORK/$s.pid")" 2>/dev/null || true; done
@@ -87,33 +110,14 @@ for CASE in "1 keyed" "2 keyed" "4 keyed" "2 plain" "4 plain gre_key = 305419898
     [ "$busy" -ge 2 ] || fail "the 8 flows were read on $busy queue(s) of $Q: $reads"
   fi
 
-  # Failover: path_1's link goes down in the middle of a byte-checked stream.
-  ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5401 "$STREAM_BYTES" 7 >"$WORK/recv.out" 2>&1 &
-  rpid=$!
-  wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
-  ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 5401 "$STREAM_BYTES" 7 &
-  spid=$!
-  sleep 0.5
-  ip -n "$A" link set veth1 down
-  sleep 0.8
-  ip -n "$A" link set veth1 up
-  wait $spid || fail "sender failed during failover (queues = $Q)"
-  wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact across failover (queues = $Q)"; }
+  # Failover: path_1's link goes down (and up again) in the middle of a byte-checked stream.
+  stream_with 5401 7 "failover (queues = $Q)" path1_flap
   echo "failover: stream intact ($(tail -n 1 "$WORK/recv.out"))"
   wait_carrier "$A" veth1
 
   # Reload (path_0's weight changes on both sides) in the middle of a byte-checked stream.
   for s in a b; do sed -i '0,/^\[path_0\]/s//[path_0]\nweight_out = 3/' "$WORK/$s/connections/it.conf"; done
-  ip netns exec "$B" "$TOOL" tcp-recv 10.201.0.2 5402 "$STREAM_BYTES" 8 >"$WORK/recv.out" 2>&1 &
-  rpid=$!
-  wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
-  ip netns exec "$A" "$TOOL" tcp-send 10.201.0.2 5402 "$STREAM_BYTES" 8 &
-  spid=$!
-  sleep 0.5
-  "$MPT" --socket "$WORK/a.sock" reload >"$WORK/reload.out" || fail "reload on A: $(cat "$WORK/reload.out")"
-  "$MPT" --socket "$WORK/b.sock" reload >>"$WORK/reload.out" || fail "reload on B: $(cat "$WORK/reload.out")"
-  wait $spid || fail "sender failed across the reload (queues = $Q)"
-  wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact across the reload (queues = $Q)"; }
+  stream_with 5402 8 "the reload (queues = $Q)" reload_both
   echo "reload: stream intact; $(head -n 1 "$WORK/reload.out")"
   stop_pair
 done
