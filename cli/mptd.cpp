@@ -396,7 +396,8 @@ int main(int argc, char** argv) {
       ("log-level,l", po::value<std::string>(&level)->default_value("info"),
        "error, warn, info or debug")
       ("no-offload", "do not use TUN offloads (virtio header, TSO/USO, GSO writes)")
-      ("pin-cpus", "bind each data-plane thread to one CPU (round robin)")
+      ("pin-cpus", "bind each data-plane thread to one CPU: round robin, except that with at "
+                  "least as many TUN queues as CPUs queue q's reader and writer share CPU q mod n")
       ("metrics", po::value<std::string>(&metrics_text),
        "serve Prometheus metrics on http://ADDR:PORT/metrics (PORT alone: 127.0.0.1; "
        "[V6ADDR]:PORT for IPv6); off by default");

@@ -163,12 +163,21 @@ void Engine::start(bool pin_cpus) {
   for (int c = 0; c < CPU_SETSIZE; ++c) {
     if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
   }
-  for (std::size_t i = 0; i < threads_.size() && !cpus.empty(); ++i) {
+  if (cpus.empty()) return;
+  const std::size_t queues = readers_.size();
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    // threads_ starts with each queue's reader and writer (2 per queue), then the path workers
+    // and listeners. With at least as many queues as CPUs, a queue's reader and writer share
+    // its CPU (queue q on CPU q mod n, as a NIC's receive queue keeps to one CPU): the kernel
+    // spreads the flows over the queues, and so over the CPUs, on both ends of a tunnel alike.
+    // Round robin otherwise (one queue: its reader and writer on two CPUs).
+    const std::size_t slot = queues >= cpus.size() && i < 2 * queues ? i / 2 : i;
+    const int cpu = cpus[slot % cpus.size()];
     cpu_set_t one;
     CPU_ZERO(&one);
-    CPU_SET(cpus[i % cpus.size()], &one);
+    CPU_SET(cpu, &one);
     if (pthread_setaffinity_np(threads_[i].native_handle(), sizeof one, &one) != 0) {
-      MPT_WARN("could not pin thread %zu to CPU %d", i, cpus[i % cpus.size()]);
+      MPT_WARN("could not pin thread %zu to CPU %d", i, cpu);
     }
   }
 }
