@@ -59,21 +59,40 @@ bool PathEstimator::queue_seen() const {
 }
 
 void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_bytes,
-                                std::uint64_t peer_time_us) {
+                                std::uint64_t peer_time_us, std::uint64_t sent_bytes,
+                                std::uint64_t sent_time_us) {
   if (!have_report_ || peer_time_us < report_time_us_ || peer_rx_bytes < report_bytes_) {
     // First report, or the peer restarted (its clock and counters start again).
     have_report_ = true;
     report_bytes_ = peer_rx_bytes;
     report_time_us_ = peer_time_us;
+    report_sent_bytes_ = sent_bytes;
+    report_sent_time_us_ = sent_time_us;
     return;
   }
   const std::uint64_t dt = peer_time_us - report_time_us_;
   if (dt < kMinSampleUs) return;  // too short to say anything: merge with the next one
   const double r = static_cast<double>(peer_rx_bytes - report_bytes_) * 8e6 /
                    static_cast<double>(dt);
+  // What the path was offered between the same two probes, if both departures are known.
+  double s = 0;
+  bool have_s = false;
+  if (sent_time_us > report_sent_time_us_ && report_sent_time_us_ != 0 &&
+      sent_bytes >= report_sent_bytes_) {
+    s = static_cast<double>(sent_bytes - report_sent_bytes_) * 8e6 /
+        static_cast<double>(sent_time_us - report_sent_time_us_);
+    have_s = true;
+  }
   report_bytes_ = peer_rx_bytes;
   report_time_us_ = peer_time_us;
+  report_sent_bytes_ = sent_bytes;
+  report_sent_time_us_ = sent_time_us;
   last_sample_bps_ = r;
+  last_offered_bps_ = s;
+  // Offered less than its estimate, and delivered what it was offered: see saturated in the
+  // header.
+  const bool offered_less = have_s && s < kOfferedShare * rate_bps_ &&
+                            r >= kOfferedShare * s;
   ++samples_;
   const std::uint64_t threshold = queue_threshold_us();
   // The smoothed queue signal lags: when the last round trip found no queue, the queue has
@@ -84,6 +103,8 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
       // the estimate stays
     } else if (r >= rate_bps_) {
       rate_bps_ = r;
+    } else if (offered_less) {
+      // the estimate stays: the path was not asked for more than it delivered
     } else if (queue_delay_us() > 2 * threshold) {
       rate_bps_ = r;  // a deep queue: the estimate was far too high
     } else {

@@ -302,7 +302,7 @@ void ControlLoop::tick() {
       body.data_rx_packets = rx;
       body.data_tx_bytes = engine::read(engine_.path(i).stats().tx_bytes);
       body.data_rx_bytes = engine::read(engine_.path(i).stats().rx_bytes);
-      p.sent[p.sent_next++ % p.sent.size()] = {now, body.data_tx_packets};
+      p.sent[p.sent_next++ % p.sent.size()] = {now, body.data_tx_packets, body.data_tx_bytes};
       p.tx_seen = body.data_tx_packets;
       p.last_probe_sent_us = now;
       ++p.probes_sent;

@@ -115,6 +115,7 @@ class ControlLoop {
     struct SentProbe {
       std::uint64_t time_us = 0;
       std::uint64_t tx_packets = 0;
+      std::uint64_t tx_bytes = 0;
     };
     std::array<SentProbe, 32> sent{};
     std::size_t sent_next = 0;

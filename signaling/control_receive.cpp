@@ -171,16 +171,18 @@ void ControlLoop::handle(std::size_t i, const Message& m, const engine::ControlP
       p.last_ack_us = rx_us;
       p.health.on_probe_ack(rx_us, net);
       p.estimator.on_rtt(rx_us, net);
-      // The peer's counts are as of the probe's arrival there: its answer time minus the
-      // time it took to answer.
-      p.estimator.on_delivery(rx_us, b.data_rx_bytes,
-                              b.tx_time_us > b.echo_delay_us ? b.tx_time_us - b.echo_delay_us : 0);
-      // Loss sample: what we sent between two answered probes against what the peer got
-      // ahead of each of them (its counts are taken when the probe arrives; the path is FIFO,
-      // so the difference is what was lost, not what is still in flight).
       const auto sent = std::find_if(p.sent.begin(), p.sent.end(), [&](const Path::SentProbe& e) {
         return e.time_us == b.echo_time_us;
       });
+      // The peer's counts are as of the probe's arrival there: its answer time minus the
+      // time it took to answer. Ours as of the probe's departure: what the path was offered.
+      const bool known = sent != p.sent.end();
+      p.estimator.on_delivery(rx_us, b.data_rx_bytes,
+                              b.tx_time_us > b.echo_delay_us ? b.tx_time_us - b.echo_delay_us : 0,
+                              known ? sent->tx_bytes : 0, known ? sent->time_us : 0);
+      // Loss sample: what we sent between two answered probes against what the peer got
+      // ahead of each of them (its counts are taken when the probe arrives; the path is FIFO,
+      // so the difference is what was lost, not what is still in flight).
       if (sent != p.sent.end()) {
         if (p.acks_received > 1 && sent->tx_packets >= p.tx_at_acked &&
             b.data_rx_packets >= p.peer_rx_at_ack) {

@@ -177,6 +177,70 @@ TEST_CASE("a capacity drop under load is learnt within a few samples", "[schedul
   CHECK(e.rate_bps() == Approx(20e6).epsilon(0.1));
 }
 
+// Reports with both sides: the peer delivered `r` and we had sent `s` over the same interval.
+struct PeerAndUs {
+  PathEstimator& e;
+  std::uint64_t peer_time_us = 5'000'000, peer_bytes = 123'456;
+  std::uint64_t our_time_us = 9'000'000, our_bytes = 777;
+  void report() { e.on_delivery(kT0, peer_bytes, peer_time_us, our_bytes, our_time_us); }
+  void sample(double r, double s, std::uint64_t dt_us = kSampleUs) {
+    peer_time_us += dt_us;
+    our_time_us += dt_us;
+    peer_bytes += static_cast<std::uint64_t>(r * static_cast<double>(dt_us) / 8e6);
+    our_bytes += static_cast<std::uint64_t>(s * static_cast<double>(dt_us) / 8e6);
+    report();
+  }
+};
+
+TEST_CASE("saturated, but offered less than the estimate and delivered it: the estimate stays", "[scheduler][estimator]") {
+  // The queue signal is above the threshold (delay from elsewhere: a busy host), but the
+  // scheduler gave this path only 30 of its estimated 80 Mbit/s and all of it arrived.
+  SECTION("offered less and delivered it: stays") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt + 20'000);  // deep: would otherwise take r at once
+    REQUIRE(e.saturated());
+    PeerAndUs p{e};
+    p.report();
+    // Raise the estimate first: delivering more than it while saturated sets it.
+    p.sample(80e6, 80e6);
+    REQUIRE(e.rate_bps() == Approx(80e6).epsilon(1e-4));
+    for (int i = 0; i < 5; ++i) p.sample(30e6, 30e6);
+    CHECK(e.rate_bps() == Approx(80e6).epsilon(1e-4));
+    CHECK(e.last_offered_bps() == Approx(30e6).epsilon(1e-3));
+  }
+  SECTION("offered its estimate and delivered less: a real bottleneck, followed down") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt + 20'000);
+    PeerAndUs p{e};
+    p.report();
+    p.sample(80e6, 80e6);
+    p.sample(30e6, 80e6);
+    CHECK(e.rate_bps() == Approx(30e6).epsilon(1e-4));
+  }
+  SECTION("offered less, and delivered less than that: followed down") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt + 20'000);
+    PeerAndUs p{e};
+    p.report();
+    p.sample(80e6, 80e6);
+    p.sample(20e6, 40e6);  // a capacity drop while the tunnel had little to send
+    CHECK(e.rate_bps() == Approx(20e6).epsilon(1e-4));
+  }
+  SECTION("our side unknown in the previous report: judged on r alone") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt + 20'000);
+    PeerAndUs p{e};
+    p.report();
+    p.sample(80e6, 80e6);
+    p.peer_time_us += kSampleUs;
+    p.peer_bytes += static_cast<std::uint64_t>(80e6 * kSampleUs / 8e6);
+    e.on_delivery(kT0, p.peer_bytes, p.peer_time_us);  // no send side: the baseline has none
+    REQUIRE(e.rate_bps() == Approx(80e6).epsilon(1e-4));
+    p.sample(30e6, 30e6);  // s cannot be computed against an unknown baseline
+    CHECK(e.rate_bps() == Approx(30e6).epsilon(1e-4));
+  }
+}
+
 TEST_CASE("a queue that just drained (the sender went quiet) does not drop the estimate", "[scheduler][estimator]") {
   // The path was saturated with a deep standing queue (the fast path under the adaptive
   // scheduler holds one as deep as the delay skew); then the traffic stops. The smoothed
