@@ -193,45 +193,31 @@ struct PeerAndUs {
 };
 
 TEST_CASE("saturated, but offered less than the estimate and delivered it: the estimate stays", "[scheduler][estimator]") {
-  // The queue signal is above the threshold (delay from elsewhere: a busy host), but the
-  // scheduler gave this path only 30 of its estimated 80 Mbit/s and all of it arrived.
-  SECTION("offered less and delivered it: stays") {
-    PathEstimator e;
-    settle_rtt(e, kMinRtt + 20'000);  // deep: would otherwise take r at once
-    REQUIRE(e.saturated());
-    PeerAndUs p{e};
-    p.report();
-    // Raise the estimate first: delivering more than it while saturated sets it.
-    p.sample(80e6, 80e6);
-    REQUIRE(e.rate_bps() == Approx(80e6).epsilon(1e-4));
+  // The queue signal is above the threshold (delay from elsewhere: a busy host). Each section
+  // starts from here (Catch runs this set-up once per section): a deep queue, which would
+  // otherwise take a lower r at once, and an estimate of 80 Mbit/s (delivering more than the
+  // estimate while saturated sets it).
+  PathEstimator e;
+  settle_rtt(e, kMinRtt + 20'000);
+  REQUIRE(e.saturated());
+  PeerAndUs p{e};
+  p.report();
+  p.sample(80e6, 80e6);
+  REQUIRE(e.rate_bps() == Approx(80e6).epsilon(1e-4));
+  SECTION("offered 30 of its 80 Mbit/s and delivered it all: stays") {
     for (int i = 0; i < 5; ++i) p.sample(30e6, 30e6);
     CHECK(e.rate_bps() == Approx(80e6).epsilon(1e-4));
     CHECK(e.last_offered_bps() == Approx(30e6).epsilon(1e-3));
   }
   SECTION("offered its estimate and delivered less: a real bottleneck, followed down") {
-    PathEstimator e;
-    settle_rtt(e, kMinRtt + 20'000);
-    PeerAndUs p{e};
-    p.report();
-    p.sample(80e6, 80e6);
     p.sample(30e6, 80e6);
     CHECK(e.rate_bps() == Approx(30e6).epsilon(1e-4));
   }
   SECTION("offered less, and delivered less than that: followed down") {
-    PathEstimator e;
-    settle_rtt(e, kMinRtt + 20'000);
-    PeerAndUs p{e};
-    p.report();
-    p.sample(80e6, 80e6);
     p.sample(20e6, 40e6);  // a capacity drop while the tunnel had little to send
     CHECK(e.rate_bps() == Approx(20e6).epsilon(1e-4));
   }
   SECTION("our side unknown in the previous report: judged on r alone") {
-    PathEstimator e;
-    settle_rtt(e, kMinRtt + 20'000);
-    PeerAndUs p{e};
-    p.report();
-    p.sample(80e6, 80e6);
     p.peer_time_us += kSampleUs;
     p.peer_bytes += static_cast<std::uint64_t>(80e6 * kSampleUs / 8e6);
     e.on_delivery(kT0, p.peer_bytes, p.peer_time_us);  // no send side: the baseline has none
