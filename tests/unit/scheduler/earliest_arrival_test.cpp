@@ -254,12 +254,13 @@ TEST_CASE("the backlog bound moves every free time back by the same amount", "[s
 TEST_CASE("a run covers kQuantumNs at the path's rate, at least one byte", "[scheduler][earliest]") {
   EarliestArrival ea;
   ea.set_paths(paths({{1, true}, {1, true}, {1, true}}), kT0);
-  CHECK(ea.quantum_bytes(0) == 312);  // 10 Mbit/s until an estimate arrives
+  // kQuantumNs = 2 ms
+  CHECK(ea.quantum_bytes(0) == 2500);  // 10 Mbit/s until an estimate arrives
   ea.set_estimate(0, 100e6, 0);
   ea.set_estimate(1, 1e9, 0);
   ea.set_estimate(2, 0, 0);           // clamped to 1 kbit/s
-  CHECK(ea.quantum_bytes(0) == 3125);
-  CHECK(ea.quantum_bytes(1) == 31250);
+  CHECK(ea.quantum_bytes(0) == 25000);
+  CHECK(ea.quantum_bytes(1) == 250000);
   CHECK(ea.rate_bps(2) == 1e3);
   CHECK(ea.quantum_bytes(2) == 1);
 }
