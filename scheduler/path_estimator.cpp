@@ -61,34 +61,34 @@ bool PathEstimator::queue_seen() const {
 void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_bytes,
                                 std::uint64_t peer_time_us, std::uint64_t sent_bytes,
                                 std::uint64_t sent_time_us) {
-  if (!have_report_ || peer_time_us < report_time_us_ || peer_rx_bytes < report_bytes_) {
+  if (reports_len_ == 0 || peer_time_us < newest_report().peer_time_us ||
+      peer_rx_bytes < newest_report().peer_bytes) {
     // First report, or the peer restarted (its clock and counters start again).
-    have_report_ = true;
-    report_bytes_ = peer_rx_bytes;
-    report_time_us_ = peer_time_us;
-    report_sent_bytes_ = sent_bytes;
-    report_sent_time_us_ = sent_time_us;
+    reports_len_ = 0;
+    push_report({peer_rx_bytes, peer_time_us, sent_bytes, sent_time_us});
     return;
   }
-  const std::uint64_t dt = peer_time_us - report_time_us_;
-  if (dt < kMinSampleUs) return;  // too short to say anything: merge with the next one
-  const double r = static_cast<double>(peer_rx_bytes - report_bytes_) * 8e6 /
-                   static_cast<double>(dt);
-  // What the path was offered between the same two probes, if both departures are known.
-  double s = 0;
-  bool have_s = false;
-  if (sent_time_us > report_sent_time_us_ && report_sent_time_us_ != 0 &&
-      sent_bytes >= report_sent_bytes_) {
-    s = static_cast<double>(sent_bytes - report_sent_bytes_) * 8e6 /
-        static_cast<double>(sent_time_us - report_sent_time_us_);
-    have_s = true;
+  if (peer_time_us - newest_report().peer_time_us < kMinSampleUs) {
+    return;  // too short to say anything: merged with the next one
   }
-  report_bytes_ = peer_rx_bytes;
-  report_time_us_ = peer_time_us;
-  report_sent_bytes_ = sent_bytes;
-  report_sent_time_us_ = sent_time_us;
-  last_sample_bps_ = r;
-  last_offered_bps_ = s;
+  // The sample spans back to the newest report at least kRateWindowUs older (or the oldest
+  // kept): see rate_bps in the header.
+  const Report last = newest_report();
+  Report base = last;
+  for (std::size_t k = 0; k < reports_len_; ++k) {
+    base = reports_[(reports_head_ + reports_len_ - 1 - k) % kReportsKept];
+    if (peer_time_us - base.peer_time_us >= kRateWindowUs) break;
+  }
+  const Report now{peer_rx_bytes, peer_time_us, sent_bytes, sent_time_us};
+  push_report(now);
+  // Delivered (r) and offered (s, if both departures are known) since the window's start,
+  // and delivered since the last report alone (r_last: startup, and what status shows).
+  const double r = delivered_bps(base, now);
+  const double r_last = delivered_bps(last, now);
+  const double s = offered_bps(base, now);  // < 0: not known
+  const bool have_s = s >= 0;
+  last_sample_bps_ = r_last;
+  last_offered_bps_ = std::max(offered_bps(last, now), 0.0);
   // Offered less than its estimate, and delivered what it was offered: see saturated in the
   // header.
   const bool offered_less = have_s && s < kOfferedShare * rate_bps_ &&
@@ -110,10 +110,35 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
     } else {
       rate_bps_ = (rate_bps_ + r) / 2;
     }
-  } else if (r >= 0.9 * rate_bps_) {
-    rate_bps_ = std::max(rate_bps_, r) * (queued_at_us_ == 0 ? kStartupGrowth : kGrowth);
+  } else if (queued_at_us_ == 0 ? r_last >= 0.9 * rate_bps_ : r >= 0.9 * rate_bps_) {
+    // Everything planned for the path got through without a queue.
+    rate_bps_ = queued_at_us_ == 0 ? std::max(rate_bps_, r_last) * kStartupGrowth
+                                   : rate_bps_ * kGrowth;
   }
   rate_bps_ = std::clamp(rate_bps_, kMinRate, kMaxRate);
+}
+
+double PathEstimator::delivered_bps(const Report& from, const Report& to) {
+  return static_cast<double>(to.peer_bytes - from.peer_bytes) * 8e6 /
+         static_cast<double>(to.peer_time_us - from.peer_time_us);
+}
+
+double PathEstimator::offered_bps(const Report& from, const Report& to) {
+  if (from.sent_time_us == 0 || to.sent_time_us <= from.sent_time_us ||
+      to.sent_bytes < from.sent_bytes) {
+    return -1;
+  }
+  return static_cast<double>(to.sent_bytes - from.sent_bytes) * 8e6 /
+         static_cast<double>(to.sent_time_us - from.sent_time_us);
+}
+
+void PathEstimator::push_report(const Report& r) {
+  if (reports_len_ < kReportsKept) {
+    reports_[(reports_head_ + reports_len_++) % kReportsKept] = r;
+  } else {
+    reports_[reports_head_] = r;  // the oldest goes
+    reports_head_ = (reports_head_ + 1) % kReportsKept;
+  }
 }
 
 void PathEstimator::on_loss_sample(std::uint64_t now_us, std::uint64_t sent,

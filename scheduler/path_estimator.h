@@ -16,7 +16,15 @@
 //  - min_rtt: the lowest round trip in the last ~10 s (two 5 s epochs, as BBR and LEDBAT keep
 //    a base delay): the path's propagation delay, so one_way_delay = min_rtt / 2;
 //  - queue_delay: smoothed rtt - min_rtt, the standing queue the path holds now;
-//  - rate_bps: the delivery rate the scheduler may plan with. Rules, per delivery sample r:
+//  - rate_bps: the delivery rate the scheduler may plan with. A delivery sample r (and s) spans
+//    the last kRateWindowUs of reports, taken at every report (a sliding window): one probe
+//    interval (20 ms on a busy path) alone is too short. A token-bucket shaper sends its burst
+//    (64 KB at 100 Mbit/s is 5 ms) after a pause, and a 2-vCPU host reads a probe a few ms
+//    late or early; 20 ms samples of 100 Mbit/s paths ranged 26-140 Mbit/s, the growth rule
+//    took the high ones, and estimates sat 10-60 % above capacity: the scheduler overfed those
+//    paths until their queues said so, and the inner flows saw one path's queue after the
+//    other (12 x 100 Mbit/s: ~960 Mbit/s with ~200 retransmits; estimates pinned at the true
+//    rate gave ~1050 with none; an 80 ms window ~1050, bench/RESULTS.md). Rules, per sample r:
 //      * the path is *saturated* when its queue delay exceeds max(kQueueFloor, min_rtt / 8):
 //        it delivers at exactly its capacity, so the estimate follows r (halfway per sample,
 //        at once when the queue is twice the threshold): this is how a capacity drop is
@@ -32,10 +40,13 @@
 //        on 2 vCPUs: paths held at 10-40 Mbit/s for seconds);
 //      * the path is *not* saturated and delivered at least 90 % of the estimate: everything
 //        planned for it got through without a queue, so there is more: the estimate grows by
-//        kGrowth per sample (10 Mbit/s to 1 Gbit/s in about 30 samples) -- kStartupGrowth
-//        until the path has shown a queue for the first time (startup, as BBR's: the
-//        initial rate is a guess, and while the scheduler plans with a rate far below the
-//        path's, it sends what the path could carry at once onto slower paths);
+//        kGrowth per sample, from the estimate (a sample above it may be a burst: not taken)
+//        (10 Mbit/s to 1 Gbit/s in about 30 samples) -- kStartupGrowth until the path has
+//        shown a queue for the first time (startup, as BBR's: the initial rate is a guess,
+//        and while the scheduler plans with a rate far below the path's, it sends what the
+//        path could carry at once onto slower paths); startup judges the last interval
+//        alone and grows from the larger of estimate and sample (a window of samples taken
+//        at a quarter of the rate would hold each doubling back by a window);
 //      * otherwise (app-limited: the tunnel had less to send) the estimate stays: a quiet
 //        period must not lower it (draft-cheng-iccrg-delivery-rate-estimation's app-limited
 //        rule).
@@ -67,6 +78,8 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
 
 namespace mpt::scheduler {
@@ -81,6 +94,10 @@ class PathEstimator {
   static constexpr std::uint64_t kQueueFloorUs = 4000;   // jitter below this is not a queue
   static constexpr std::uint64_t kMinRttEpochUs = 5000000;
   static constexpr std::uint64_t kMinSampleUs = 5000;    // shorter delivery intervals are merged
+  // A delivery sample spans at least this much of the peer's clock (see rate_bps above).
+  static constexpr std::uint64_t kRateWindowUs = 80000;
+  static constexpr std::size_t kReportsKept = 16;
+  static_assert(kReportsKept >= kRateWindowUs / kMinSampleUs, "the ring must span the window");
   static constexpr double kLossHorizon = 2000;           // packets
   static constexpr std::uint64_t kLossDecayUs = 5000000;
   static constexpr double kLossDemote = 0.005;           // the scheduler leaves such a path idle
@@ -107,8 +124,9 @@ class PathEstimator {
   [[nodiscard]] std::uint64_t queue_delay_us() const;
   [[nodiscard]] std::uint64_t one_way_delay_us() const { return min_rtt_us() / 2; }
   [[nodiscard]] double rate_bps() const { return rate_bps_; }
+  // The last report interval alone (the rules use the window: see rate_bps above).
   [[nodiscard]] double last_delivery_bps() const { return last_sample_bps_; }
-  // What we sent in the interval of the last delivery sample (0: not known).
+  // What we sent in the last report interval (0: not known).
   [[nodiscard]] double last_offered_bps() const { return last_offered_bps_; }
   [[nodiscard]] double loss() const { return loss_; }
   [[nodiscard]] bool saturated() const;
@@ -133,10 +151,19 @@ class PathEstimator {
   std::uint64_t last_rtt_us_ = 0;
   std::uint64_t prev_rtt_us_ = 0;   // the round trip before last_rtt_us_
   std::uint64_t min_cur_us_ = 0, min_prev_us_ = 0, epoch_start_us_ = 0;
-  // Delivery: the last report that started a sample.
-  bool have_report_ = false;
-  std::uint64_t report_bytes_ = 0, report_time_us_ = 0;
-  std::uint64_t report_sent_bytes_ = 0, report_sent_time_us_ = 0;  // 0 time: not known
+  // Delivery: the recent reports (the peer's count and clock, ours), oldest first, a ring.
+  struct Report {
+    std::uint64_t peer_bytes = 0, peer_time_us = 0;
+    std::uint64_t sent_bytes = 0, sent_time_us = 0;  // 0 time: not known
+  };
+  void push_report(const Report& r);
+  static double delivered_bps(const Report& from, const Report& to);  // to is later
+  static double offered_bps(const Report& from, const Report& to);    // < 0: not known
+  [[nodiscard]] const Report& newest_report() const {
+    return reports_[(reports_head_ + reports_len_ - 1) % kReportsKept];
+  }
+  std::array<Report, kReportsKept> reports_{};
+  std::size_t reports_head_ = 0, reports_len_ = 0;
   double loss_ = 0;
   std::uint64_t loss_idle_since_us_ = 0;
   std::uint64_t queue_hold_until_us_ = 0;  // loss samples wait until then (a queue was seen)

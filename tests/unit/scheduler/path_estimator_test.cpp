@@ -14,7 +14,9 @@ namespace {
 using mpt::scheduler::PathEstimator;
 
 constexpr std::uint64_t kT0 = 1'000'000;     // us; any monotonic origin
-constexpr std::uint64_t kSampleUs = 20'000;  // one probe interval
+// One delivery sample: a report interval as long as the rate window, so that each sample is
+// judged alone (shorter intervals are tested with the window, below).
+constexpr std::uint64_t kSampleUs = PathEstimator::kRateWindowUs;
 constexpr std::uint64_t kMinRtt = 20'000;    // threshold = max(4 ms, 20 ms / 8) = 4 ms
 
 // Feeds delivery reports to an estimator: each sample() reports `bps` delivered over one
@@ -71,15 +73,16 @@ TEST_CASE("without a queue, delivering at least 90 % of the estimate grows it by
   CHECK(e.last_delivery_bps() == Approx(10e6).epsilon(1e-4));
   CHECK(e.rate_bps() == Approx(10e6 * PathEstimator::kGrowth).epsilon(1e-4));
 
-  // 91 % of the estimate still grows it, from the estimate (the larger of the two).
+  // 91 % of the estimate still grows it, from the estimate.
   double before = e.rate_bps();
   peer.sample(0.91 * before);
   CHECK(e.rate_bps() == Approx(before * PathEstimator::kGrowth).epsilon(1e-4));
 
-  // More than the estimate: grows from what was delivered.
+  // More than the estimate: still grows from the estimate (a sample above the estimate may be
+  // a shaper's burst or a late probe; after startup the estimate only steps up by kGrowth).
   before = e.rate_bps();
   peer.sample(2 * before);
-  CHECK(e.rate_bps() == Approx(2 * before * PathEstimator::kGrowth).epsilon(1e-4));
+  CHECK(e.rate_bps() == Approx(before * PathEstimator::kGrowth).epsilon(1e-4));
 
   // 10 Mbit/s to 1 Gbit/s in about 30 samples, when everything planned gets through.
   PathEstimator g;
@@ -100,9 +103,9 @@ TEST_CASE("app-limited samples (under 90 % of the estimate, no queue) leave the 
   settle_after_startup(e);
   Peer peer{e};
   peer.start();
-  peer.sample(50e6);  // 57.5 Mbit/s now
+  peer.sample(e.rate_bps());  // 11.5 Mbit/s now
   const double estimate = e.rate_bps();
-  REQUIRE(estimate == Approx(50e6 * PathEstimator::kGrowth).epsilon(1e-4));
+  REQUIRE(estimate == Approx(PathEstimator::kInitialRate * PathEstimator::kGrowth).epsilon(1e-4));
   for (double share : {0.89, 0.5, 0.1, 0.0}) {
     CAPTURE(share);
     peer.sample(share * estimate);
@@ -375,7 +378,7 @@ TEST_CASE("a peer restart (its counters or its clock go backwards) gives no bogu
     CHECK(e.rate_bps() == rate);
     CHECK(e.last_delivery_bps() == last);
     // The restart report is the new baseline: the next one measures from it.
-    e.on_delivery(kT0, 1'000 + 25'000, peer.time_us + 2 * kSampleUs);
+    e.on_delivery(kT0, 1'000 + 10'000'000 / 8 * kSampleUs / 1'000'000, peer.time_us + 2 * kSampleUs);
     CHECK(e.samples() == 2);
     CHECK(e.last_delivery_bps() == Approx(10e6).epsilon(1e-6));
   }
@@ -383,7 +386,8 @@ TEST_CASE("a peer restart (its counters or its clock go backwards) gives no bogu
     e.on_delivery(kT0, peer.bytes + 10'000'000, 1'000);
     CHECK(e.samples() == 1);
     CHECK(e.rate_bps() == rate);
-    e.on_delivery(kT0, peer.bytes + 10'000'000 + 50'000, 1'000 + kSampleUs);
+    e.on_delivery(kT0, peer.bytes + 10'000'000 + 20'000'000 / 8 * kSampleUs / 1'000'000,
+                  1'000 + kSampleUs);
     CHECK(e.samples() == 2);
     CHECK(e.last_delivery_bps() == Approx(20e6).epsilon(1e-6));
   }
@@ -486,4 +490,50 @@ TEST_CASE("pace target: kPaceTargetFactor x the saturation threshold while the p
   l.on_rtt(kT0, 80'000);
   l.on_rtt(kT0 + 20'000, 100'000);
   CHECK(l.pace_target_us(kT0 + 20'000) == PathEstimator::kPaceTargetFactor * 10'000);
+}
+
+TEST_CASE("a delivery sample spans the last kRateWindowUs of reports: one short interval's burst counts by its share", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt + 6'000);  // saturated: the estimate follows what is delivered
+  REQUIRE(e.saturated());
+  Peer peer{e};
+  peer.start();
+  constexpr std::uint64_t kProbeUs = 20'000;  // a busy path's probe interval
+  static_assert(PathEstimator::kRateWindowUs == 4 * kProbeUs);
+  for (int i = 0; i < 4; ++i) peer.sample(100e6, kProbeUs);
+  REQUIRE(e.rate_bps() == Approx(100e6).epsilon(1e-3));
+  // A shaper's burst (or a probe read late, then early): 140 Mbit/s over one interval. The
+  // sample spans it and the three before: (3 x 100 + 140) / 4.
+  peer.sample(140e6, kProbeUs);
+  CHECK(e.last_delivery_bps() == Approx(140e6).epsilon(1e-3));  // the last interval alone
+  CHECK(e.rate_bps() == Approx(110e6).epsilon(1e-3));
+  // A short interval then, as low: the window has moved on by one interval.
+  peer.sample(60e6, kProbeUs);  // (2 x 100 + 140 + 60) / 4 = 100: below 110, halfway
+  CHECK(e.rate_bps() == Approx(105e6).epsilon(1e-3));
+}
+
+TEST_CASE("reports closer than the window: the sample reaches back to the oldest kept", "[scheduler][estimator]") {
+  PathEstimator e;
+  settle_rtt(e, kMinRtt + 6'000);
+  Peer peer{e};
+  peer.start();
+  // kReportsKept reports 5 ms apart span less than the window: every sample starts at the
+  // oldest report kept, and the rate is still exact.
+  for (std::size_t i = 0; i < 2 * PathEstimator::kReportsKept; ++i) {
+    peer.sample(50e6, PathEstimator::kMinSampleUs);
+  }
+  CHECK(e.rate_bps() == Approx(50e6).epsilon(1e-3));
+}
+
+TEST_CASE("startup grows from the last interval alone, so a window of old samples does not slow it", "[scheduler][estimator]") {
+  PathEstimator e;
+  e.on_rtt(kT0, kMinRtt);  // no queue seen yet: startup
+  Peer peer{e};
+  peer.start();
+  double before = e.rate_bps();
+  for (int i = 0; i < 4; ++i) {
+    peer.sample(before, 20'000);  // everything planned got through
+    CHECK(e.rate_bps() == Approx(before * PathEstimator::kStartupGrowth).epsilon(1e-4));
+    before = e.rate_bps();
+  }
 }
