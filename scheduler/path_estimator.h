@@ -23,8 +23,9 @@
 //    late or early; 20 ms samples of 100 Mbit/s paths ranged 26-140 Mbit/s, the growth rule
 //    took the high ones, and estimates sat 10-60 % above capacity: the scheduler overfed those
 //    paths until their queues said so, and the inner flows saw one path's queue after the
-//    other (12 x 100 Mbit/s: ~960 Mbit/s with ~200 retransmits; estimates pinned at the true
-//    rate gave ~1050 with none; an 80 ms window ~1050, bench/RESULTS.md). Rules, per sample r:
+//    other (12 x 100 Mbit/s on 2 vCPUs: ~980 Mbit/s with 100-370 retransmits; with every
+//    estimate pinned at the true rate ~1050 and none; with this window ~1000, bench/RESULTS.md).
+//    Rules, per sample r:
 //      * the path is *saturated* when its queue delay exceeds max(kQueueFloor, min_rtt / 8):
 //        it delivers at exactly its capacity, so the estimate follows r (halfway per sample,
 //        at once when the queue is twice the threshold): this is how a capacity drop is
