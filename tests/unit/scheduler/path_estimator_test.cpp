@@ -517,12 +517,17 @@ TEST_CASE("reports closer than the window: the sample reaches back to the oldest
   settle_rtt(e, kMinRtt + 6'000);
   Peer peer{e};
   peer.start();
-  // kReportsKept reports 5 ms apart span less than the window: every sample starts at the
-  // oldest report kept, and the rate is still exact.
+  // Reports 5 ms apart: the kReportsKept kept span 15 intervals (75 ms), less than the
+  // window, so a sample starts at the oldest kept and spans 16 intervals.
+  static_assert(PathEstimator::kReportsKept == 16);
   for (std::size_t i = 0; i < 2 * PathEstimator::kReportsKept; ++i) {
     peer.sample(50e6, PathEstimator::kMinSampleUs);
   }
-  CHECK(e.rate_bps() == Approx(50e6).epsilon(1e-3));
+  REQUIRE(e.rate_bps() == Approx(50e6).epsilon(1e-3));
+  // One interval at 130 among them: (15 x 50 + 130) / 16 = 55 (the last interval alone would
+  // say 130, the last four 70).
+  peer.sample(130e6, PathEstimator::kMinSampleUs);
+  CHECK(e.rate_bps() == Approx(55e6).epsilon(1e-3));
 }
 
 TEST_CASE("startup grows from the last interval alone, so a window of old samples does not slow it", "[scheduler][estimator]") {
