@@ -98,7 +98,14 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
   // The smoothed queue signal lags: when the last round trip found no queue, the queue has
   // just drained (the sender went quiet) and this sample says nothing either way.
   const bool drained = last_rtt_us_ <= min_rtt_us() + threshold;
-  if (saturated()) {
+  // The first sample after startup (see "startup" in the header): the estimate drains to
+  // what the last interval delivered, no lower than the largest estimate delivered in full.
+  const bool drain = queued_at_us_ != 0 && !startup_done_ &&
+                     std::max(proven_bps_, r_last) < rate_bps_;
+  if (queued_at_us_ != 0) startup_done_ = true;
+  if (drain) {
+    rate_bps_ = std::max(proven_bps_, r_last);
+  } else if (saturated()) {
     if (drained) {
       // the estimate stays
     } else if (r >= rate_bps_) {
@@ -110,8 +117,10 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
     } else {
       rate_bps_ = (rate_bps_ + r) / 2;
     }
-  } else if (queued_at_us_ == 0 ? r_last >= 0.9 * rate_bps_ : r >= 0.9 * rate_bps_) {
+  } else if (queued_at_us_ == 0 ? r_last >= kStartupShare * rate_bps_
+                                 : r >= kGrowthShare * rate_bps_) {
     // Everything planned for the path got through without a queue.
+    if (queued_at_us_ == 0) proven_bps_ = std::max(proven_bps_, rate_bps_);
     rate_bps_ = queued_at_us_ == 0 ? std::max(rate_bps_, r_last) * kStartupGrowth
                                    : rate_bps_ * kGrowth;
   }

@@ -39,15 +39,26 @@
 //        tunnel had less to send. Without this, delay noise on a path the scheduler fills
 //        little pulls its estimate down, so it is filled less still (12 paths of 100 Mbit/s
 //        on 2 vCPUs: paths held at 10-40 Mbit/s for seconds);
-//      * the path is *not* saturated and delivered at least 90 % of the estimate: everything
-//        planned for it got through without a queue, so there is more: the estimate grows by
-//        kGrowth per sample, from the estimate (a sample above it may be a burst: not taken)
-//        (10 Mbit/s to 1 Gbit/s in about 30 samples) -- kStartupGrowth until the path has
-//        shown a queue for the first time (startup, as BBR's: the initial rate is a guess,
-//        and while the scheduler plans with a rate far below the path's, it sends what the
-//        path could carry at once onto slower paths); startup judges the last interval
-//        alone and grows from the larger of estimate and sample (a window of samples taken
-//        at a quarter of the rate would hold each doubling back by a window);
+//      * the path is *not* saturated and delivered at least kGrowthShare (97 %) of the
+//        estimate: everything planned for it got through without a queue, so there is more:
+//        the estimate grows by kGrowth per sample, from the estimate (a sample above it may
+//        be a burst: not taken). The share is close to 1 because the window's own noise
+//        (±10 % on a 2-vCPU host) is enough, at 90 %, for a path that delivers its capacity
+//        to grow on noise alone: estimates sat 15-40 % above capacity (12 x 100 Mbit/s),
+//        the scheduler thought the other paths could carry the whole tunnel, and a path
+//        left low after startup was never offered enough to grow (the "app-limited
+//        trap"). Startup, until the path has shown a queue for the first time (as BBR's:
+//        the initial rate is a guess, and while the scheduler plans with a rate far below
+//        the path's, it sends what the path could carry at once onto slower paths): the
+//        estimate grows by kStartupGrowth when the last interval alone delivered
+//        kStartupShare of it (a window of samples taken at a quarter of the rate would hold
+//        each doubling back by a window), from the larger of estimate and sample. The first
+//        sample after startup *drains* the estimate (BBR's drain): the doubling that made
+//        the queue put it up to twice what the path carries, and nothing else would bring
+//        it down unless the smoothed queue crosses the threshold. It becomes what the last
+//        interval delivered, at least the largest estimate the path delivered in full
+//        during startup (a queue that was one round trip's jitter does not cost more), at
+//        most the estimate;
 //      * otherwise (app-limited: the tunnel had less to send) the estimate stays: a quiet
 //        period must not lower it (draft-cheng-iccrg-delivery-rate-estimation's app-limited
 //        rule).
@@ -92,6 +103,8 @@ class PathEstimator {
   static constexpr double kMaxRate = 400e9;
   static constexpr double kGrowth = 1.15;
   static constexpr double kStartupGrowth = 2.0;
+  static constexpr double kGrowthShare = 0.97;   // see rate_bps above
+  static constexpr double kStartupShare = 0.9;
   static constexpr std::uint64_t kQueueFloorUs = 4000;   // jitter below this is not a queue
   static constexpr std::uint64_t kMinRttEpochUs = 5000000;
   static constexpr std::uint64_t kMinSampleUs = 5000;    // shorter delivery intervals are merged
@@ -169,6 +182,8 @@ class PathEstimator {
   std::uint64_t loss_idle_since_us_ = 0;
   std::uint64_t queue_hold_until_us_ = 0;  // loss samples wait until then (a queue was seen)
   std::uint64_t queued_at_us_ = 0;  // the last round trip that found a queue
+  bool startup_done_ = false;  // the estimate has drained after startup
+  double proven_bps_ = 0;  // the largest estimate delivered in full during startup
   bool have_rtt_time_ = false;
   std::uint64_t first_rtt_time_us_ = 0;
 };

@@ -178,15 +178,21 @@ TEST_CASE("Wi-Fi and LTE like paths: the adaptive scheduler delivers the offered
   CHECK(w.goodput() >= 0.95);
   CHECK(r.no_path == 0);
 
-  // (b) The estimates the scheduler plans with are within 20 % of the true capacities.
+  // (b) The estimates the scheduler plans with are within 20 % of what each path is asked to
+  // carry: the Wi-Fi path runs full (50 of the 60 Mbit/s), so its capacity; the LTE path
+  // takes the rest (10 of its 20), and how much more it could carry is not observable
+  // (app-limited): its estimate covers what it carries and stays under 120 % of capacity.
   for (int p = 0; p < 2; ++p) {
     const double truth = cfg.paths[static_cast<std::size_t>(p)].rate_bps;
+    const double carried = std::min(truth, w.share(static_cast<std::size_t>(p)) * cfg.offered_bps);
     const auto es = estimates(cfg, r, p);
     REQUIRE(es.size() > 50);
     for (const SimEstimate& e : es) {
       INFO("path " << p << " at " << (e.t_ns - load_start_ns(cfg)) / kMs
-                   << " ms into the load: " << e.rate_bps / 1e6 << " Mbit/s");
-      REQUIRE(e.rate_bps == Approx(truth).epsilon(0.2));
+                   << " ms into the load: " << e.rate_bps / 1e6 << " Mbit/s, carries "
+                   << carried / 1e6);
+      REQUIRE(e.rate_bps >= 0.8 * carried);
+      REQUIRE(e.rate_bps <= 1.2 * truth);
     }
   }
 
