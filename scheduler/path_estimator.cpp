@@ -99,8 +99,12 @@ void PathEstimator::on_delivery(std::uint64_t /*now_us*/, std::uint64_t peer_rx_
   // just drained (the sender went quiet) and this sample says nothing either way.
   const bool drained = last_rtt_us_ <= min_rtt_us() + threshold;
   // The first sample after startup (see "startup" in the header): the estimate drains to
-  // what the last interval delivered, no lower than the largest estimate delivered in full.
-  const bool drain = queued_at_us_ != 0 && !startup_done_ &&
+  // what the last interval delivered, no lower than the largest estimate delivered in full --
+  // if the path was overfed (delivered less than it was offered; not known: judged on r
+  // alone). A path that carried what little it was offered says nothing about its capacity.
+  const double s_last = offered_bps(last, now);  // < 0: not known
+  const bool overfed = s_last < 0 || r_last < kOfferedShare * s_last;
+  const bool drain = queued_at_us_ != 0 && !startup_done_ && overfed &&
                      std::max(proven_bps_, r_last) < rate_bps_;
   if (queued_at_us_ != 0) startup_done_ = true;
   if (drain) {

@@ -576,6 +576,25 @@ TEST_CASE("the first sample after startup drains the estimate to what was delive
     peer.sample(30e6, 20'000);                   // and a probe read early
     CHECK(e.rate_bps() == Approx(80e6).epsilon(1e-4));
   }
+  SECTION("offered little and delivered it (app-limited): no drain, whatever the queue") {
+    PathEstimator e;
+    settle_rtt(e, kMinRtt);
+    std::uint64_t peer_time = 5'000'000, peer_bytes = 0, sent = 0, sent_time = 2'000'000;
+    e.on_delivery(kT0, peer_bytes, peer_time, sent, sent_time);
+    auto interval = [&](double bps) {  // offered and delivered bps over 20 ms
+      const auto bytes = static_cast<std::uint64_t>(bps * 0.02 / 8);
+      peer_time += 20'000;
+      sent_time += 20'000;
+      peer_bytes += bytes;
+      sent += bytes;
+      e.on_delivery(kT0, peer_bytes, peer_time, sent, sent_time);
+    };
+    interval(10e6);  // delivered the 10 Mbit/s estimate in full: 20
+    REQUIRE(e.rate_bps() == Approx(20e6).epsilon(1e-3));
+    e.on_rtt(kT0 + 200'000, kMinRtt + 10'000);  // one late probe
+    interval(1e6);  // offered 1 Mbit/s, delivered it
+    CHECK(e.rate_bps() == Approx(20e6).epsilon(1e-3));
+  }
   SECTION("the last interval delivered the whole estimate: nothing to drain") {
     PathEstimator e;
     Peer peer{e};
