@@ -221,6 +221,17 @@ void TunWriter::wait_for_output_buffer() {
   }
 }
 
+// A reload (detach_path), with the writer's thread paused: every TUN write in flight
+// completes and releases what it wrote from.
+void TunWriter::wait_for_writes() {
+  std::array<io_uring_cqe, kCqeBatch> cqes;
+  for (int i = 0; i < 1000 && writes_in_flight_ > 0; ++i) {
+    ring_.wait_for_completions(10);
+    const std::size_t n = ring_.copy_cqes(cqes);
+    for (std::size_t k = 0; k < n; ++k) handle_cqe(cqes[k]);
+  }
+}
+
 void TunWriter::handle_cqe(const io_uring_cqe& c) {
   switch (op_of(c.user_data)) {
     case Op::kTunWrite: handle_write(c); break;
@@ -255,7 +266,13 @@ void TunWriter::handle_write(const io_uring_cqe& c) {
 
 void TunWriter::flush_returns() {
   for (std::size_t p = 0; p < paths_.size(); ++p) {
-    if (returns_len_[p] == 0 || !paths_[p]) continue;
+    if (returns_len_[p] == 0) continue;
+    if (!paths_[p]) {
+      // A removed path's (detach_path sends all home first, so none should be here): its
+      // pool is retired, and the slot's next path must never get a buffer of it.
+      returns_len_[p] = 0;
+      continue;
+    }
     // Cannot fail: a path's receive pool is no larger than its return ring.
     (void)paths_[p]->rx_return_ring(queue_).push(returns_[p].data(), returns_len_[p]);
     // The worker takes returns on its next loop turn; only one that ran dry sleeps for them.

@@ -126,6 +126,7 @@ class TunWriter {
  private:
   void handle_write(const io_uring_cqe& cqe);
   void wait_for_output_buffer();
+  void wait_for_writes();
   void handle_cqe(const io_uring_cqe& cqe);  // one completion, as the loop handles it
   bool stop_requested_ = false;              // a kStop completion was reaped
   void release(const PacketRef& r);

@@ -40,7 +40,11 @@ void TunWriter::detach_path(int slot) {
       ref = copy;
     });
   }
+  // The writes just queued read from its buffers and release them when they complete: they
+  // complete here, so every buffer is home before its pool goes (Engine::retire_path), not
+  // after the writer runs again, when the slot may belong to another path.
   finish_output();
+  wait_for_writes();
   flush_returns();
   paths_[static_cast<std::size_t>(slot)] = nullptr;
   paused_ = false;

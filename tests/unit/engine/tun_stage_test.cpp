@@ -512,4 +512,40 @@ TEST_CASE("tun writer: a held GRO batch is held by reference, single datagrams b
   CHECK(read(writer.reorder_counters(0).lost) == 0);
 }
 
+TEST_CASE("tun writer: a path removed by a reload gets every buffer back before it goes, "
+          "and its slot's next path none of them", "[tun_stage]") {
+  WriterRig rig(100);
+  auto& [tun, spec, p0, p1, slots, thread, keys, writer] = rig;
+  RxSide rx;
+  rx.push(p0, writer, {0});
+  REQUIRE(delivered(tun, 1) == std::vector<std::uint32_t>{0});
+  for (int tries = 0; tries < 200 && rx.out > 0; ++tries) {
+    rx.returned(p0);
+    std::this_thread::sleep_for(2ms);
+  }
+  REQUIRE(rx.out == 0);
+  // The reload, as Engine::reconfigure does it: pause; path 0 received more meanwhile (in
+  // order: delivered, not held); detach it, which writes them to the TUN.
+  thread.stop();
+  rx.push(p0, writer, {1, 2, 3});
+  rx.push(p0, writer, {4});
+  writer.detach_path(0);
+  // Its pool goes away after this (Engine::retire_path): every buffer must be home now, not
+  // when the TUN writes complete after the writer runs again.
+  rx.returned(p0);
+  CHECK(rx.out == 0);
+  // A later reload gives slot 0 to a new path: nothing of the old one's reaches it.
+  const TunnelSpec old = spec;
+  LoopbackPath fresh{0, 0};
+  slots[0] = &fresh.ch;
+  writer.reconfigure(old, slots);
+  thread.start(writer);
+  CHECK(delivered(tun, 4) == range(1, 5));
+  rx.push(p1, writer, {5});
+  CHECK(delivered(tun, 1) == std::vector<std::uint32_t>{5});
+  thread.stop();
+  PacketBuf* b = nullptr;
+  CHECK_FALSE(fresh.ch.rx_return_ring().pop(b));
+}
+
 }  // namespace mpt::engine
