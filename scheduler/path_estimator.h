@@ -58,7 +58,9 @@
 //        it down unless the smoothed queue crosses the threshold. It becomes what the last
 //        interval delivered, at least the largest estimate the path delivered in full
 //        during startup (a queue that was one round trip's jitter does not cost more), at
-//        most the estimate;
+//        most the estimate -- if the path was overfed (it delivered less than kOfferedShare
+//        of what it was offered): a path that carried the little it was given says nothing
+//        about its capacity, and draining it to that would trap it low;
 //      * otherwise (app-limited: the tunnel had less to send) the estimate stays: a quiet
 //        period must not lower it (draft-cheng-iccrg-delivery-rate-estimation's app-limited
 //        rule).
