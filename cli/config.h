@@ -31,10 +31,16 @@ namespace mpt::config {
 using IpAddress = engine::IpAddress;
 using IpPrefix = engine::IpNet;
 
+inline constexpr int kMinMtu = 576;
+inline constexpr int kMinMtuIpv6 = 1280;  // RFC 8200 §5
+inline constexpr int kMaxMtu = 9000;
+
 // A [tun_N] section of interface.conf.
 struct TunConfig {
   std::string name = "tun0";
-  int mtu = 1440;
+  // 0: automatic (`mtu` absent or `auto`): mptd sets the largest that every path carries in
+  // one outer datagram when it starts (cli/tunnel_mtu.h).
+  int mtu = 0;
   // TUN queues, each with its own TUN reader and writer thread (1..engine::kMaxQueues).
   // Above 1 every connection must be keyed (load_config_dir checks). Fixed until restart.
   int queues = 1;

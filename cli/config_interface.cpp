@@ -34,7 +34,10 @@ TunConfig parse_tun(SectionReader& r) {
       }
     }
   }
-  if (IniEntry* e = r.get_int("mtu", kMinMtu, kMaxMtu, t.mtu)) {
+  IniEntry* automatic = r.take("mtu");
+  if (automatic && automatic->value == "auto") {
+    t.mtu = 0;
+  } else if (IniEntry* e = r.get_int("mtu", kMinMtu, kMaxMtu, t.mtu)) {
     if (t.ipv6_addr && t.mtu < kMinMtuIpv6) {
       r.bad_value(*e, "must be at least " + std::to_string(kMinMtuIpv6) +
                           " because the tunnel has an IPv6 address");

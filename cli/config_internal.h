@@ -24,9 +24,6 @@ namespace mpt::config::detail {
 
 inline constexpr std::size_t kMaxFileBytes = 1024 * 1024;
 inline constexpr int kMaxTuns = 64;
-inline constexpr int kMinMtu = 576;
-inline constexpr int kMinMtuIpv6 = 1280;  // RFC 8200 §5
-inline constexpr int kMaxMtu = 9000;
 inline constexpr int kMaxReorderWindow = 65535;
 inline constexpr int kDefaultBuffDelayMs = 100;
 inline constexpr int kMaxBuffDelayMs = 60000;

@@ -22,6 +22,7 @@
 #include "cli/host_network.h"
 #include "cli/path_resolver.h"
 #include "cli/reload_plan.h"
+#include "cli/tunnel_mtu.h"
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/tun_device.h"
@@ -152,6 +153,17 @@ std::string apply(Running& r, mpt::config::Config fresh_config, bool from_files)
   // 2. The data plane.
   std::vector<std::string> failed;
   if (plan.structural()) failed = r.engine.reconfigure(plan.next);
+  if (tb.mtu == 0) {
+    // The MTU was chosen at start and stays (a TUN change needs a restart): say so when a
+    // path now carries less in one datagram (the kernel fragments what does not fit).
+    const cli::AutoMtu m = cli::auto_tunnel_mtu(r.engine.spec(), tb.queues, cli::interface_mtu,
+                                                config::kMinMtu, config::kMaxMtu);
+    if (!m.limited_by.empty() && m.mtu < r.engine.spec().mtu) {
+      MPT_WARN("%s carries inner packets of at most %d bytes in one datagram, less than the "
+               "tunnel's mtu %d: larger ones will be fragmented (restart mptd to lower it)",
+               m.limited_by.c_str(), m.mtu, r.engine.spec().mtu);
+    }
+  }
   // 3. The control plane follows the engine's slots (keys, probe intervals, hold-down).
   const auto fresh_controls = control_settings(fresh_config);
   std::vector<signaling::ConnectionControl> controls(r.engine.spec().connections.size());
@@ -269,8 +281,23 @@ std::string save(Running& r) {
 int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, bool offload,
                bool pin_cpus, const std::optional<boost::asio::ip::tcp::endpoint>& metrics_at) {
   using namespace mpt;
-  const config::TunConfig& tun = cfg.interface.tuns.at(0);
+  // A copy: an automatic mtu is resolved here, once (the running configuration keeps "auto",
+  // so a reload compares like with like).
+  config::TunConfig tun = cfg.interface.tuns.at(0);
   auto spec = cli::build_tunnel_spec(tun, cfg.connections);
+  if (tun.mtu == 0) {
+    const int lo = tun.ipv6_addr ? config::kMinMtuIpv6 : config::kMinMtu;
+    const cli::AutoMtu m =
+        cli::auto_tunnel_mtu(spec, tun.queues, cli::interface_mtu, lo, config::kMaxMtu);
+    tun.mtu = m.mtu;
+    spec.mtu = m.mtu;
+    if (m.limited_by.empty()) {
+      MPT_INFO("mtu %d: automatic, and no path's interface is known yet (the default)", m.mtu);
+    } else {
+      MPT_INFO("mtu %d: automatic, the largest that every path carries; limited by %s", m.mtu,
+               m.limited_by.c_str());
+    }
+  }
   for (const auto& p : spec.paths) {
     if (!p.waiting.empty()) {
       MPT_INFO("%s waits: %s (it joins when that changes)", p.name.c_str(), p.waiting.c_str());

@@ -42,10 +42,10 @@ def build_parser():
     ap = argparse.ArgumentParser(prog="mpt-bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--paths", type=int, default=1)
-    ap.add_argument("--mtu", type=int, default=1440,
-                    help="MTU of the tunnel device (default 1440, mptd's default; 1464 is the "
-                         "largest that fits the 1500-byte paths: outer IPv4 20 + UDP 8 + GRE "
-                         "with sequence number 8)")
+    ap.add_argument("--mtu", type=int, default=None,
+                    help="MTU of the tunnel device (default: none written, mptd's automatic "
+                         "mtu: the largest that every path carries in one datagram, 1464 "
+                         "for plain data on 1500-byte IPv4 paths, 1440 sealed)")
     ap.add_argument("--queues", type=int, default=1, metavar="N",
                     help="TUN queues of both mptd (queues = N in interface.conf, 1..4; default "
                          "1). With --ab both builds get it")

@@ -8,8 +8,9 @@ import time
 
 from .proc import sh
 
-# The tunnel device's MTU in the generated configurations (mpt-bench --mtu).
-TUNNEL_MTU = 1440
+# The tunnel device's MTU in the generated configurations (mpt-bench --mtu); None: no `mtu`
+# line, mptd's automatic MTU.
+TUNNEL_MTU = None
 # TUN queues in the generated configurations (mpt-bench --queues): `queues = N` in both ends'
 # interface.conf when N > 1 (1 is mptd's default and is left out, so that a build without the
 # key still loads the files).
@@ -38,8 +39,10 @@ def connection_extra_lines(args):
 def write_config(d, me, peer, paths, weights, control=None, extra_lines=()):
     os.makedirs(f"{d}/connections", exist_ok=True)
     with open(f"{d}/interface.conf", "w") as f:
-        f.write(f"[general]\ntunnel_num = 1\n[tun_0]\nname = mpt0\nmtu = {TUNNEL_MTU}\n"
+        f.write(f"[general]\ntunnel_num = 1\n[tun_0]\nname = mpt0\n"
                 f"ipv4_addr = 10.201.0.{me}/24\nipv6_addr = fd00:201::{me}/64\n")
+        if TUNNEL_MTU is not None:
+            f.write(f"mtu = {TUNNEL_MTU}\n")
         if TUNNEL_QUEUES != 1:
             f.write(f"queues = {TUNNEL_QUEUES}\n")
     with open(f"{d}/connections/bench.conf", "w") as f:

@@ -931,6 +931,11 @@ TEST_CASE("interface.conf: tun MTU, addresses and name are checked", "[config]")
   CHECK(ok.config.tuns[0].mtu == 576);
   CHECK(ok.config.tuns[0].name == "tun0");
   CHECK(parse_iface(iface_text(";", "mtu = 9000")).config.tuns[0].mtu == 9000);
+  // Absent or "auto": automatic (0; mptd resolves it at start, cli/tunnel_mtu.h).
+  CHECK(parse_iface(iface_text()).config.tuns[0].mtu == 0);
+  const auto automatic = parse_iface(iface_text(";", "mtu = auto"));
+  CHECK(errors(automatic.diags).empty());
+  CHECK(automatic.config.tuns[0].mtu == 0);
 
   struct Case {
     std::string tun_line;
