@@ -57,4 +57,26 @@ send_errors=$(printf '%s' "$status" | grep -o '"tx_send_errors":[0-9]*' | cut -d
 echo "outer fragments created on A: $frags, reassemblies on B: $reasm, send errors on A: $send_errors"
 [ "$frags" -eq 0 ] && [ "$reasm" -eq 0 ] || fail "outer datagrams were fragmented"
 [ "${send_errors:-0}" -eq 0 ] || fail "sends failed"
+
+# A path added by reload that carries less: the MTU stays (a TUN change needs a restart), and
+# mptd says so.
+if [ "${TUN_MTU:-auto}" = auto ]; then
+  ip link add veth2 netns "$A" type veth peer name veth2 netns "$B"
+  ip -n "$A" addr add 10.200.3.1/24 dev veth2
+  ip -n "$B" addr add 10.200.3.2/24 dev veth2
+  for ns in "$A" "$B"; do ip -n "$ns" link set veth2 mtu 1300 up; done
+  wait_carrier "$A" veth2
+  wait_carrier "$B" veth2
+  PATHS_A+=("veth2|4|10.200.3.1|10.200.3.2")
+  PATHS_B+=("veth2|4|10.200.3.2|10.200.3.1")
+  TUN_MTU=auto AUTH_KEY=auto-mtu-test-key-0001 write_pair_configs
+  "$MPT" --socket "$WORK/a.sock" reload >"$WORK/reload.out" || fail "reload on A: $(cat "$WORK/reload.out")"
+  "$MPT" --socket "$WORK/b.sock" reload >/dev/null || fail "reload on B"
+  grep -q "added path it/path_2" "$WORK/reload.out" || fail "reload did not add path_2: $(cat "$WORK/reload.out")"
+  mtu=$(ip -n "$A" -o link show mpt0 | grep -o 'mtu [0-9]*' | cut -d' ' -f2)
+  [ "$mtu" = "$WANT" ] || fail "the reload changed the TUN's mtu to $mtu"
+  grep -q "it/path_2 (veth2 mtu 1300, overhead 60) carries inner packets of at most 1240 bytes in one datagram, less than the tunnel's mtu $WANT" "$WORK/a.log" ||
+    fail "no warning that the added path carries less than the mtu"
+  echo "reload added a 1300-byte path: mtu stays $WANT, warned: $(grep -o 'it/path_2 (veth2.*' "$WORK/a.log" | head -n 1)"
+fi
 echo "PASS: automatic mtu $WANT fits the smallest path; full-size packets pass unfragmented"
