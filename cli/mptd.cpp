@@ -285,12 +285,15 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
   // so a reload compares like with like).
   config::TunConfig tun = cfg.interface.tuns.at(0);
   auto spec = cli::build_tunnel_spec(tun, cfg.connections);
+  std::string mtu_origin;  // for `mpt status`: empty when configured
   if (tun.mtu == 0) {
     const int lo = tun.ipv6_addr ? config::kMinMtuIpv6 : config::kMinMtu;
     const cli::AutoMtu m =
         cli::auto_tunnel_mtu(spec, tun.queues, cli::interface_mtu, lo, config::kMaxMtu);
     tun.mtu = m.mtu;
     spec.mtu = m.mtu;
+    mtu_origin = m.limited_by.empty() ? "auto: no path interface known at start"
+                                      : "auto: limited by " + m.limited_by;
     if (m.limited_by.empty()) {
       MPT_INFO("mtu %d: automatic, and no path's interface is known yet (the default)", m.mtu);
     } else {
@@ -317,7 +320,8 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
     signaling::ControlLoop control_loop(io, engine, control_settings(cfg));
     Running running{cfg, engine, control_loop, host, tun_dev.ifindex()};
     auto snapshot = [&] {
-      return signaling::StatusSnapshot{tun_dev.name(), engine.snapshot(), control_loop.snapshot()};
+      return signaling::StatusSnapshot{tun_dev.name(), mtu_origin, engine.snapshot(),
+                                       control_loop.snapshot()};
     };
     signaling::ControlServer control(io, socket_path, [&](const std::string& req) {
       const signaling::CommandParse parsed = signaling::parse_command(req);

@@ -27,11 +27,12 @@ void put(Json& j, const engine::Metrics& m) {
   for (const engine::Metric& x : m) j[x.name] = x.value;
 }
 
-void engine_text(std::string& s, const engine::EngineSnapshot& e) {
+void engine_text(std::string& s, const engine::EngineSnapshot& e, const std::string& mtu_origin) {
   const engine::Metrics& t = e.tx;
   const engine::Metrics& r = e.rx;
-  append(s, "tunnel: mtu %d\n  tun read:  %" PRIu64 " packets, %" PRIu64 " bytes\n"
-         "  tun write: %" PRIu64 " packets, %" PRIu64 " bytes\n", e.mtu,
+  const std::string origin = mtu_origin.empty() ? "" : " (" + mtu_origin + ")";
+  append(s, "tunnel: mtu %d%s\n  tun read:  %" PRIu64 " packets, %" PRIu64 " bytes\n"
+         "  tun write: %" PRIu64 " packets, %" PRIu64 " bytes\n", e.mtu, origin.c_str(),
          value_of(t, "tun_read_packets"), value_of(t, "tun_read_bytes"),
          value_of(r, "tun_write_packets"), value_of(r, "tun_write_bytes"));
   append(s, "  tun reads %" PRIu64 " -> %" PRIu64 " segments; tun writes %" PRIu64 "\n",
@@ -170,7 +171,7 @@ void control_text(std::string& s, const ControlSnapshot& c) {
 
 std::string render_status_text(const StatusSnapshot& s) {
   std::string out;
-  engine_text(out, s.engine);
+  engine_text(out, s.engine, s.mtu_origin);
   control_text(out, s.control);
   return out;
 }
@@ -181,6 +182,8 @@ Json render_status_json(const StatusSnapshot& s) {
   j["schema_version"] = kStatusSchemaVersion;
   j["tunnel"] = s.tunnel;
   j["mtu"] = e.mtu;
+  j["mtu_auto"] = !s.mtu_origin.empty();
+  if (!s.mtu_origin.empty()) j["mtu_origin"] = s.mtu_origin;
   put(j["tx"], e.tx);
   put(j["rx"], e.rx);
   Json queues = Json::array();

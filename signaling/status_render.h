@@ -15,6 +15,9 @@ inline constexpr int kStatusSchemaVersion = 1;
 
 struct StatusSnapshot {
   std::string tunnel;  // the TUN device's name
+  // Where the MTU came from: empty when configured; "auto: limited by <path> (<interface> mtu N,
+  // overhead M)" or "auto: no path interface known at start" when mptd chose it.
+  std::string mtu_origin;
   engine::EngineSnapshot engine;
   ControlSnapshot control;
 };

@@ -35,6 +35,12 @@ for s in a b; do
   fi
 done
 echo "both TUNs at mtu $WANT: $(grep -o 'mtu [0-9]*: automatic.*' "$WORK/a.log")"
+if [ "${TUN_MTU:-auto}" = auto ]; then
+  "$MPT" --socket "$WORK/a.sock" status --json | grep -q '"mtu":1340,"mtu_auto":true,"mtu_origin":"auto: limited by it/path_1 (veth1 mtu 1400, overhead 60)"' ||
+    fail "mpt status --json does not say where the mtu came from"
+  "$MPT" --socket "$WORK/a.sock" status | grep -q "^tunnel: mtu 1340 (auto: limited by it/path_1" ||
+    fail "mpt status does not say where the mtu came from"
+fi
 
 ip_counter() {  # ns name: a field of the Ip: lines of /proc/net/snmp
   ip netns exec "$1" awk -v k="$2" '/^Ip:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == k) c = i; n = 1 } else print $c }' /proc/net/snmp

@@ -112,6 +112,17 @@ TEST_CASE("status render: the JSON has the schema version and every section") {
   // Names with quotes, backslashes and newlines round-trip through the JSON text.
   const auto back = nlohmann::json::parse(j.dump());
   CHECK(back["connections"][0]["name"] == "we\"ird\\name\nx");
+  // A configured MTU: no origin; an automatic one says what limits it.
+  CHECK(j["mtu_auto"] == false);
+  CHECK_FALSE(j.contains("mtu_origin"));
+  StatusSnapshot a = sample();
+  a.mtu_origin = "auto: limited by x/path_1 (veth1 mtu 1400, overhead 60)";
+  const auto ja = mpt::signaling::render_status_json(a);
+  CHECK(ja["mtu_auto"] == true);
+  CHECK(ja["mtu_origin"] == a.mtu_origin);
+  CHECK(mpt::signaling::render_status_text(a).find(
+            "tunnel: mtu 1400 (auto: limited by x/path_1 (veth1 mtu 1400, overhead 60))\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("status render: the text names every path and its state") {
