@@ -300,6 +300,16 @@ int run_daemon(const mpt::config::Config& cfg, const std::string& socket_path, b
       MPT_INFO("mtu %d: automatic, the largest that every path carries; limited by %s", m.mtu,
                m.limited_by.c_str());
     }
+  } else {
+    // A configured MTU is used as it is; a path that cannot carry it in one datagram is named
+    // (its full-size packets are fragmented, or fail to send with UDP GSO).
+    const cli::AutoMtu m = cli::auto_tunnel_mtu(spec, tun.queues, cli::interface_mtu,
+                                                config::kMinMtu, config::kMaxMtu);
+    if (!m.limited_by.empty() && m.mtu < tun.mtu) {
+      MPT_WARN("mtu %d (configured) does not fit %s in one datagram: its full-size packets will "
+               "be fragmented or fail to send; set mtu = auto, or at most %d", tun.mtu,
+               m.limited_by.c_str(), m.mtu);
+    }
   }
   for (const auto& p : spec.paths) {
     if (!p.waiting.empty()) {

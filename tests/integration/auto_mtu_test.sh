@@ -11,7 +11,9 @@
 # bytes with DF passes and 1341 does not leave A; a byte-checked TCP stream arrives intact;
 # and neither side fragmented an outer datagram (Ip FragCreates / ReasmReqds unchanged) nor
 # failed a send -- with mtu 1440 (the old default) the 1400-byte path fragments every
-# full-size packet.
+# full-size packet. Then a reload adds a path on a 1300-byte veth2: the MTU stays 1340 and
+# mptd warns; and A restarted with `mtu = 1400` configured names veth2's path at start.
+# TUN_MTU=1440 WANT_MTU=1440 runs only the first part with that MTU (it must fail).
 # Usage: auto_mtu_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
@@ -84,5 +86,16 @@ if [ "${TUN_MTU:-auto}" = auto ]; then
   grep -q "it/path_2 (veth2 mtu 1300, overhead 60) carries inner packets of at most 1240 bytes in one datagram, less than the tunnel's mtu $WANT" "$WORK/a.log" ||
     fail "no warning that the added path carries less than the mtu"
   echo "reload added a 1300-byte path: mtu stays $WANT, warned: $(grep -o 'it/path_2 (veth2.*' "$WORK/a.log" | head -n 1)"
+
+  # A configured MTU that a path cannot carry is used, and the path is named at start.
+  kill "$(cat "$WORK/a.pid")"
+  wait "$(cat "$WORK/a.pid")" 2>/dev/null
+  sed -i 's/^mtu = .*/mtu = 1400/' "$WORK/a/interface.conf"
+  ip netns exec "$A" "$MPTD" --config "$WORK/a" --socket "$WORK/a.sock" >"$WORK/a2.log" 2>&1 &
+  echo $! >"$WORK/a.pid"
+  wait_for 50 grep -q "tunnel mpt0 up" "$WORK/a2.log" || fail "mptd A did not restart"
+  grep -q "mtu 1400 (configured) does not fit it/path_2 (veth2 mtu 1300, overhead 60) in one datagram.*at most 1240" "$WORK/a2.log" ||
+    fail "no warning that the configured mtu does not fit path_2"
+  echo "configured mtu 1400: $(grep -o 'mtu 1400 (configured).*' "$WORK/a2.log")"
 fi
-echo "PASS: automatic mtu $WANT fits the smallest path; full-size packets pass unfragmented"
+echo "PASS: automatic mtu $WANT fits the smallest path; full-size packets pass unfragmented; a smaller path added later and a configured mtu too large are named"
