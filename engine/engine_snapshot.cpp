@@ -185,6 +185,7 @@ EngineSnapshot Engine::snapshot() const {
         {"tx_submit_batches", read(p.tx_submit_batches)},
         {"rx_packets", read(p.rx_packets)},
         {"rx_bytes", read(p.rx_bytes)},
+        {"rx_receives", read(p.rx_gro_datagrams)},
         {"rx_drop_unknown_peer", read(p.rx_drop_unknown_peer)},
         {"rx_drop_truncated", read(p.rx_drop_truncated)},
         {"rx_drop_key_mismatch", read(p.rx_drop_key_mismatch)},
