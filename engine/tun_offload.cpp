@@ -151,6 +151,34 @@ void Segmenter::write(std::size_t i, std::uint8_t* out) const {
   }
 }
 
+namespace {
+
+// a[0, n) == b[0, n) for n a multiple of 4 (IP addresses, TCP options): word loads inline,
+// where memcmp with a run-time length is a library call per packet (1.7 % of the samples of
+// a one-flow run in the TUN writer).
+inline bool same_words(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) {
+  assert(n % 4 == 0);
+  std::uint64_t diff = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t x;
+    std::uint64_t y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    diff |= x ^ y;
+  }
+  if (i < n) {
+    std::uint32_t x;
+    std::uint32_t y;
+    std::memcpy(&x, a + i, 4);
+    std::memcpy(&y, b + i, 4);
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
 bool Coalescer::start(GatherWrite& out, std::span<const std::uint8_t> p) {
   out_ = &out;
   segments_ = 1;
@@ -205,12 +233,13 @@ bool Coalescer::append(std::span<const std::uint8_t> p) {
   if ((p[0] >> 4) != (v6_ ? 6 : 4)) return false;
   if (v6_) {
     // version/class/flow label, next header, hop limit, addresses
-    if (std::memcmp(p.data(), first, 4) != 0 || std::memcmp(p.data() + 6, first + 6, 34) != 0) {
+    if (!same_words(p.data(), first, 4) || p[6] != first[6] || p[7] != first[7] ||
+        !same_words(p.data() + 8, first + 8, 32)) {
       return false;
     }
   } else {
     if (p[0] != first[0] || p[1] != first[1] || p[8] != first[8] || p[9] != first[9] ||
-        (load_be16(&p[6]) & 0x3FFF) != 0 || std::memcmp(p.data() + 12, first + 12, 8) != 0) {
+        (load_be16(&p[6]) & 0x3FFF) != 0 || !same_words(p.data() + 12, first + 12, 8)) {
       return false;
     }
   }
@@ -219,8 +248,8 @@ bool Coalescer::append(std::span<const std::uint8_t> p) {
   const std::size_t thlen = hdr_len_ - ip_len_;
   if (static_cast<std::size_t>(th[12] >> 4) * 4 != thlen) return false;
   if ((th[13] & static_cast<std::uint8_t>(~kTcpPsh)) != kTcpAck) return false;
-  if (std::memcmp(th, fth, 4) != 0 || std::memcmp(th + 8, fth + 8, 4) != 0) return false;  // ports, ack
-  if (std::memcmp(th + 20, fth + 20, thlen - 20) != 0) return false;                       // options
+  if (!same_words(th, fth, 4) || !same_words(th + 8, fth + 8, 4)) return false;  // ports, ack
+  if (!same_words(th + 20, fth + 20, thlen - 20)) return false;                // options
   if (load_be32(th + 4) != next_seq_) return false;
   out_->iov[out_->iov_count++] = {const_cast<std::uint8_t*>(p.data() + hdr_len_), payload};
   len_ += payload;

@@ -63,6 +63,7 @@ void TunWriter::build_sources() {
     if (tunnel_.connections[c].sealed && !replay_[c]) replay_[c] = std::make_unique<ConnectionReplay>();
   }
   sources_ = ConnectionTable();
+  last_source_len_ = 0;
   for (std::size_t c = 0; c < tunnel_.connections.size(); ++c) {
     const ConnectionSpec& cs = tunnel_.connections[c];
     if (!cs.active) continue;
@@ -154,11 +155,27 @@ void TunWriter::release(const PacketRef& r) {
   if (returns_len_[p] == kBatchMax) flush_returns();
 }
 
+bool TunWriter::source_allowed(std::span<const std::uint8_t> p) {
+  // Constant sizes, so the compares are inline loads, not library calls (per packet).
+  const bool v4 = p.size() >= 20 && (p[0] >> 4) == 4;
+  if (!v4 && !(p.size() >= 40 && (p[0] >> 4) == 6)) return false;
+  const std::uint8_t* src = p.data() + (v4 ? 12 : 8);
+  if (last_source_conn_ == sink_conn_ &&
+      (v4 ? last_source_len_ == 4 && std::memcmp(src, last_source_.data(), 4) == 0
+          : last_source_len_ == 16 && std::memcmp(src, last_source_.data(), 16) == 0)) {
+    return true;
+  }
+  if (sources_.lookup_source(p) != static_cast<int>(sink_conn_)) return false;
+  last_source_len_ = v4 ? 4 : 16;
+  std::memcpy(last_source_.data(), src, last_source_len_);
+  last_source_conn_ = sink_conn_;
+  return true;
+}
+
 void TunWriter::deliver(const PacketRef& r) {
   // Only what the peer may send: its tunnel address or a network routed to it (the packet's
   // sequence number was consumed by the reorder stage already, so nothing waits for it).
-  if (r.length > 0 && sources_.lookup_source(r.bytes()) != static_cast<int>(sink_conn_))
-      [[unlikely]] {
+  if (r.length > 0 && !source_allowed(r.bytes())) [[unlikely]] {
     bump(stats_.tun_write_drop_inner_source);
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "dropped an inner packet from a source address the "
                         "peer of connection %s may not use (not its tunnel address nor a "

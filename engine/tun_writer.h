@@ -212,6 +212,11 @@ class TunWriter {
   // Inner source filter: which connection may send from which inner source (deliver()).
   ConnectionTable sources_;
   void build_sources();
+  // The last inner source that passed and its connection: a stream's packets skip the table.
+  std::array<std::uint8_t, 16> last_source_{};
+  std::size_t last_source_len_ = 0;  // 0: none (after build_sources)
+  std::size_t last_source_conn_ = 0;
+  [[nodiscard]] bool source_allowed(std::span<const std::uint8_t> p);
   struct NackBuf {
     std::array<std::uint8_t, kGreHeaderMax + kSealedOverhead + kNackMaxSize> data{};
     msghdr msg{};

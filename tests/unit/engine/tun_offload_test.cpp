@@ -1005,6 +1005,21 @@ TEST_CASE("A segment that does not continue the super-packet is refused by appen
       if (!v6) fix_v4_header_checksum(p);
       fix_tcp_checksum(p, v6);
       cases.emplace_back("different source address", p);
+      // the first byte of each address too (the compare goes by words)
+      p = next;
+      p[v6 ? 8 : 12] ^= 0x80;
+      if (!v6) fix_v4_header_checksum(p);
+      fix_tcp_checksum(p, v6);
+      cases.emplace_back("different source address (first byte)", p);
+      p = next;
+      p[v6 ? 24 : 16] ^= 0x80;
+      if (!v6) fix_v4_header_checksum(p);
+      fix_tcp_checksum(p, v6);
+      cases.emplace_back("different destination address (first byte)", p);
+      p = next;
+      p[(v6 ? 40 : 20) + 31] ^= 1;  // the last option byte (timestamp echo)
+      fix_tcp_checksum(p, v6);
+      cases.emplace_back("different last option byte", p);
     }
     cases.emplace_back("the other IP version", tcp_segment(!v6, 6000, pl));
     if (v6) {
