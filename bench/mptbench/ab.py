@@ -26,8 +26,11 @@ def queue_counters(t):
     if not a or not b:
         return None
     reorder = b["connections"][0]["reorder"] if b.get("connections") else {}
-    return {"a_read_packets": [q["reader"]["tun_read_packets"] for q in a.get("queues", [])],
-            "b_write_packets": [q["writer"]["tun_write_packets"] for q in b.get("queues", [])],
+    # (builds from before the reader/writer split of queues[] have the counters flat)
+    return {"a_read_packets": [q.get("reader", q).get("tun_read_packets")
+                               for q in a.get("queues", [])],
+            "b_write_packets": [q.get("writer", q).get("tun_write_packets")
+                                for q in b.get("queues", [])],
             "b_lost": reorder.get("lost"), "b_late": reorder.get("late")}
 
 AB_CASES = [("tcp, 1 flow", 1), ("tcp, 8 flows", 8)]
