@@ -182,6 +182,7 @@ EngineSnapshot Engine::snapshot() const {
         {"tx_packets", read(p.tx_packets)},
         {"tx_bytes", read(p.tx_bytes)},
         {"tx_send_errors", read(p.tx_send_errors)},
+        {"tx_fragmented", read(p.tx_fragmented)},
         {"tx_submit_batches", read(p.tx_submit_batches)},
         {"rx_packets", read(p.rx_packets)},
         {"rx_bytes", read(p.rx_bytes)},

@@ -502,6 +502,11 @@ void PathWorker::handle_send(const io_uring_cqe& c) {
 
 // A send completed: counted on the path that sent it, and the batch goes home.
 void PathWorker::finish_send(const io_uring_cqe& c, PacketBuf* b) {
+  if (c.res == -EMSGSIZE && b->segments > 1) [[unlikely]] {
+    send_unsegmented(b, -c.res);
+    return_tx(b);
+    return;
+  }
   if (c.res < 0) {
     bump(stats_.tx_send_errors);
     MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: sendmsg: %s", spec_.name.c_str(),
@@ -511,6 +516,43 @@ void PathWorker::finish_send(const io_uring_cqe& c, PacketBuf* b) {
     bump(stats_.tx_bytes, b->length);
   }
   return_tx(b);
+}
+
+// A GSO batch the kernel refused because its datagrams are longer than the path carries:
+// the path MTU it learned from an ICMPv6 Packet Too Big (IPv6 routers do not fragment), or
+// the interface's own MTU under a configured `mtu` too large for it. UDP GSO never fragments,
+// a single datagram may: the batch goes out one datagram at a time and the kernel fragments
+// each. Slow (a system call per datagram) but nothing is lost; counted in tx_fragmented and
+// named in the log, where a smaller tunnel mtu is the cure. (IPv4 paths send without DF and
+// ignore learned path MTUs, udp_socket.cpp: routers fragment for them and this is rare.)
+void PathWorker::send_unsegmented(PacketBuf* b, int err) {
+  const int fd = tx_fd(b);
+  std::uint64_t sent = 0;
+  std::uint64_t bytes = 0;
+  for (std::uint32_t off = 0; off < b->length; off += b->gso_size) {
+    iovec iov{b->data() + off, std::min<std::uint32_t>(b->gso_size, b->length - off)};
+    msghdr m{};
+    m.msg_name = &peer_;
+    m.msg_namelen = peer_len_;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (::sendmsg(fd, &m, MSG_DONTWAIT) < 0) {
+      bump(stats_.tx_send_errors);
+      MPT_LOG_RATELIMITED(LogLevel::kWarn, "%s: sendmsg (one datagram): %s", spec_.name.c_str(),
+                          std::strerror(errno));
+      continue;
+    }
+    ++sent;
+    bytes += iov.iov_len;
+  }
+  bump(stats_.tx_packets, sent);
+  bump(stats_.tx_bytes, bytes);
+  bump(stats_.tx_fragmented, sent);
+  MPT_LOG_RATELIMITED(LogLevel::kWarn,
+                      "%s: the kernel refused %u-byte datagrams as larger than the path carries "
+                      "(%s); sending them one at a time, fragmented -- a smaller tunnel mtu "
+                      "avoids this", spec_.name.c_str(), static_cast<unsigned>(b->gso_size),
+                      std::strerror(err));
 }
 
 }  // namespace mpt::engine

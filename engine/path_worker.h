@@ -140,6 +140,10 @@ class PathWorker : public PathChannel {
   void drain_all_rx_returns();
   [[nodiscard]] bool slots_have_work();
   void finish_send(const io_uring_cqe& c, PacketBuf* b);
+  void send_unsegmented(PacketBuf* b, int err);
+  [[nodiscard]] int tx_fd(const PacketBuf* b) const {
+    return entropy_ ? send_fds_[b->source_port_index % send_fds_.size()] : host_->recv_fd_;
+  }
   void release_ref(PacketBuf* b) {
     if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle_rx(b);
   }

@@ -114,9 +114,8 @@ void PathWorker::send_tx_batch(int q) {
       cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
       std::memcpy(CMSG_DATA(cm), &b->gso_size, sizeof(std::uint16_t));
     }
-    const int fd = entropy_ ? send_fds_[b->source_port_index % send_fds_.size()] : host_->recv_fd_;
     io_uring_sqe* sqe = ring().get_sqe();
-    io_uring_prep_sendmsg(sqe, fd, &b->msg, 0);
+    io_uring_prep_sendmsg(sqe, tx_fd(b), &b->msg, 0);
     io_uring_sqe_set_data64(sqe, make_user_data(Op::kSend, b));
     ++host_->sends_in_flight_;
   }

@@ -56,6 +56,8 @@ struct PathStats {
   Counter tx_packets{0};
   Counter tx_bytes{0};              // UDP payload bytes (GRE header + inner packet)
   Counter tx_send_errors{0};
+  Counter tx_fragmented{0};         // datagrams of a batch the kernel refused as too large for
+                                    // the path MTU (EMSGSIZE), sent one by one to be fragmented
   Counter tx_submit_batches{0};
   Counter rx_packets{0};            // inner packets (a GRO datagram holds several)
   Counter rx_bytes{0};

@@ -67,6 +67,19 @@ int open_udp_socket(const sockaddr_storage& addr, socklen_t addr_len,
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
     fail("IPV6_V6ONLY");
   }
+  if (addr.ss_family == AF_INET) {
+    // No DF, and no path MTU learned from ICMP: a GSO send uses the interface's MTU, so a
+    // smaller MTU further along the path is fragmented by the router there. With the default
+    // (DF on single datagrams, learned MTUs obeyed), one full-size single datagram drew an
+    // ICMP "fragmentation needed" and every later GSO send failed with EMSGSIZE for ten
+    // minutes -- the path stalled, and a forged ICMP could do the same. OMIT is Linux 3.15+;
+    // DONT (no DF, learned MTUs still obeyed) before that.
+    int omit = IP_PMTUDISC_OMIT;
+    if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &omit, sizeof omit) < 0) {
+      int dont = IP_PMTUDISC_DONT;
+      (void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof dont);
+    }
+  }
   if (!interface_name.empty() &&
       setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, interface_name.c_str(),
                  static_cast<socklen_t>(interface_name.size())) < 0) {

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# A path whose MTU shrinks beyond the first hop (PPPoE, an LTE core, a tunnel in the path):
+# the interfaces on both ends are 1500 bytes, so the automatic tunnel MTU fills 1500-byte
+# datagrams, but the router between them forwards at most MID_MTU (1400) bytes.
+#
+#   ns A  veth0 (1500) ==== r0 [ns R: forwards, MID_MTU towards each side] r1 ==== veth0 (1500)  ns B
+#         10.200.1.1 / fd10:1::1                                        10.200.2.2 / fd10:2::2
+#
+# IPv4 path: full-size pings with DF inside the tunnel pass, a byte-checked TCP stream
+#   arrives, R fragments the outer datagrams, and A neither learns a path MTU nor fails a
+#   send. (Before mpt sent without DF, the first single full-size datagram drew an ICMP
+#   "fragmentation needed", A's kernel then refused every GSO batch with EMSGSIZE for ten
+#   minutes and the stream stalled: 111 send errors, nothing delivered.)
+# IPv6 path (routers never fragment): R answers Packet Too Big, A's kernel learns 1400 and
+#   refuses the GSO batches; mptd sends their datagrams one at a time and the kernel
+#   fragments them: the stream arrives, tx_fragmented counts them, the log says why.
+# Usage: path_mtu_test.sh BUILD_DIR
+. "$(dirname "$0")/lib.sh"
+require_root_and_netns
+init_test_env "$@"
+R=mpt-$$-r
+EXTRA_NS="$R"
+MID=${MID_MTU:-1400}
+ip netns add "$R"
+ip link add veth0 netns "$A" type veth peer name r0 netns "$R"
+ip link add veth0 netns "$B" type veth peer name r1 netns "$R"
+ip -n "$A" addr add 10.200.1.1/24 dev veth0
+ip -n "$A" addr add fd10:1::1/64 dev veth0 nodad
+ip -n "$B" addr add 10.200.2.2/24 dev veth0
+ip -n "$B" addr add fd10:2::2/64 dev veth0 nodad
+ip -n "$R" addr add 10.200.1.254/24 dev r0
+ip -n "$R" addr add fd10:1::fe/64 dev r0 nodad
+ip -n "$R" addr add 10.200.2.254/24 dev r1
+ip -n "$R" addr add fd10:2::fe/64 dev r1 nodad
+for x in "$A:veth0" "$B:veth0" "$R:r0" "$R:r1"; do
+  ip -n "${x%%:*}" link set lo up
+  ip -n "${x%%:*}" link set "${x##*:}" up
+done
+ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+# The narrow hop: IPv4 by route MTU (forwarding honours it), IPv6 by the interfaces' IPv6 MTU.
+ip -n "$R" route replace 10.200.2.0/24 dev r1 mtu "$MID"
+ip -n "$R" route replace 10.200.1.0/24 dev r0 mtu "$MID"
+ip netns exec "$R" sysctl -qw "net.ipv6.conf.r0.mtu=$MID" "net.ipv6.conf.r1.mtu=$MID"
+ip -n "$A" route add 10.200.2.0/24 via 10.200.1.254
+ip -n "$B" route add 10.200.1.0/24 via 10.200.2.254
+ip -n "$A" -6 route add fd10:2::/64 via fd10:1::fe
+ip -n "$B" -6 route add fd10:1::/64 via fd10:2::fe
+wait_carrier "$A" veth0
+wait_carrier "$B" veth0
+wait_every 0.5 20 ip netns exec "$A" ping -c 1 -W 1 10.200.2.2 || fail "no IPv4 route A -> B"
+wait_every 0.5 20 ip netns exec "$A" ping -6 -c 1 -W 1 fd10:2::2 || fail "no IPv6 route A -> B"
+
+snmp() {  # ns proto field (/proc/net/snmp)
+  ip netns exec "$1" awk -v p="$2:" -v k="$3" '$1 == p { if (!n) { for (i = 1; i <= NF; i++) if ($i == k) c = i; n = 1 } else print $c }' /proc/net/snmp
+}
+snmp6() {  # ns field (/proc/net/snmp6)
+  ip netns exec "$1" awk -v k="$2" '$1 == k { print $2 }' /proc/net/snmp6
+}
+path_sum() {  # side key: summed over the paths of `mpt status --json`
+  "$MPT" --socket "$WORK/$1.sock" status --json | grep -o "\"$2\":[0-9]*" | cut -d: -f2 |
+    awk '{ s += $1 } END { print s + 0 }'
+}
+stream() {  # PORT BYTES SEED: byte-checked, bounded in time
+  ip netns exec "$B" timeout 90 "$TOOL" tcp-recv 10.201.0.2 "$1" "$2" "$3" >"$WORK/recv.out" 2>&1 &
+  local rpid=$!
+  wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
+  ip netns exec "$A" timeout 90 "$TOOL" tcp-send 10.201.0.2 "$1" "$2" "$3" >/dev/null ||
+    fail "the stream did not get through a path with a $MID-byte hop (sender failed or timed out)"
+  wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact"; }
+  tail -n 1 "$WORK/recv.out"
+}
+stop_pair() {
+  local s
+  for s in a b; do kill "$(cat "$WORK/$s.pid")"; done
+  for s in a b; do wait_for 50 sh -c "! kill -0 $(cat "$WORK/$s.pid") 2>/dev/null" || fail "mptd $s did not stop"; done
+  rm -f "$WORK"/a.sock "$WORK"/b.sock
+}
+
+# --- IPv4 ---------------------------------------------------------------------------------
+PATHS_A=("veth0|4|10.200.1.1|10.200.2.2")
+PATHS_B=("veth0|4|10.200.2.2|10.200.1.1")
+TUN_MTU=auto write_pair_configs
+start_mptd_pair
+wait_for 100 established a || fail "A never heard B's answer"
+wait_for 100 established b || fail "B never heard A's answer"
+mtu=$(ip -n "$A" -o link show mpt0 | grep -o 'mtu [0-9]*' | cut -d' ' -f2)
+[ "$mtu" -gt $((MID - 32)) ] || fail "the tunnel mtu $mtu fits the $MID-byte hop already: nothing tested"
+frag_r=$(snmp "$R" Ip FragOKs)
+# Single full-size datagrams first: with DF they drew the ICMP that stalled the path.
+ip netns exec "$A" ping -c 3 -i 0.2 -W 2 -M do -s $((mtu - 28)) 10.201.0.2 2>&1 | grep -q " 3 received" ||
+  fail "IPv4: full-size pings (DF inside the tunnel) over a $MID-byte hop did not all pass"
+echo "IPv4: $(stream 5001 20000000 21)"
+frags=$(( $(snmp "$R" Ip FragOKs) - frag_r ))
+errors=$(path_sum a tx_send_errors)
+echo "IPv4: tunnel mtu $mtu, outer datagrams fragmented by R: $frags, send errors on A: $errors, A's route: $(ip -n "$A" route get 10.200.2.2 | tr -s ' \n' ' ')"
+[ "$frags" -gt 1000 ] || fail "R fragmented $frags outer datagrams: the full-size ones did not cross it"
+[ "$errors" -eq 0 ] || fail "IPv4: $errors sends failed"
+ip -n "$A" route get 10.200.2.2 | grep -q " mtu " && fail "A learned a path MTU (DF was set)"
+[ "$(path_sum a tx_fragmented)" -eq 0 ] || fail "IPv4 needed the one-datagram fallback"
+stop_pair
+
+# --- IPv6 ---------------------------------------------------------------------------------
+PATHS_A=("veth0|6|fd10:1::1|fd10:2::2")
+PATHS_B=("veth0|6|fd10:2::2|fd10:1::1")
+TUN_MTU=auto write_pair_configs
+start_mptd_pair
+wait_for 100 established a || fail "A never heard B's answer (IPv6)"
+wait_for 100 established b || fail "B never heard A's answer (IPv6)"
+mtu=$(ip -n "$A" -o link show mpt0 | grep -o 'mtu [0-9]*' | cut -d' ' -f2)
+reasm_b=$(snmp6 "$B" Ip6ReasmOKs)
+# The first full-size datagrams are lost with a Packet Too Big (no router fragments IPv6);
+# the pings only teach A's kernel the path MTU, their result is not asserted.
+ip netns exec "$A" ping -c 3 -i 0.2 -W 1 -s $((mtu - 28)) 10.201.0.2 >/dev/null 2>&1 || true
+echo "IPv6: $(stream 5002 20000000 22)"
+fragmented=$(path_sum a tx_fragmented)
+errors=$(path_sum a tx_send_errors)
+reasm=$(( $(snmp6 "$B" Ip6ReasmOKs) - reasm_b ))
+echo "IPv6: A's route: $(ip -n "$A" -6 route get fd10:2::2 | tr -s ' \n' ' '), datagrams sent one at a time: $fragmented, reassembled by B: $reasm, send errors: $errors"
+ip -n "$A" -6 route get fd10:2::2 | grep -q " mtu $MID " || fail "A did not learn the $MID-byte path MTU: nothing tested"
+[ "$fragmented" -gt 1000 ] || fail "tx_fragmented is $fragmented"
+[ "$reasm" -gt 1000 ] || fail "B reassembled $reasm datagrams"
+[ "$errors" -eq 0 ] || fail "IPv6: $errors sends failed"
+grep -q "larger than the path carries" "$WORK/a.log" || fail "A's log does not say why it fragments"
+echo "PASS: a path with a $MID-byte hop carries the tunnel over IPv4 (router fragments) and IPv6 (sender fragments)"
