@@ -8,7 +8,7 @@
 #
 # IPv4 path: full-size pings with DF inside the tunnel pass, a byte-checked TCP stream
 #   arrives, R fragments the outer datagrams, and A neither learns a path MTU nor fails a
-#   send. (Before mpt sent without DF, the first single full-size datagram drew an ICMP
+#   send; a forged ICMP "fragmentation needed" changes nothing. (Before mpt sent without DF, the first single full-size datagram drew an ICMP
 #   "fragmentation needed", A's kernel then refused every GSO batch with EMSGSIZE for ten
 #   minutes and the stream stalled: 111 send errors, nothing delivered.)
 # IPv6 path (routers never fragment): R answers Packet Too Big, A's kernel learns 1400 and
@@ -97,6 +97,31 @@ echo "IPv4: tunnel mtu $mtu, outer datagrams fragmented by R: $frags, send error
 [ "$errors" -eq 0 ] || fail "IPv4: $errors sends failed"
 ip -n "$A" route get 10.200.2.2 | grep -q " mtu " && fail "A learned a path MTU (DF was set)"
 [ "$(path_sum a tx_fragmented)" -eq 0 ] || fail "IPv4 needed the one-datagram fallback"
+# A forged "fragmentation needed" (mtu 1200) quoting A's datagram to B, from R (any host can
+# send one): it reaches A, whose kernel ignores it for mptd's sockets (with the default it
+# took the MTU for 10.200.2.2 and every GSO send failed) -- the next stream as before.
+unreach_a=$(snmp "$A" Icmp InDestUnreachs)
+ip netns exec "$R" python3 - 10.200.1.1 10.200.2.2 4754 4754 1200 <<'PY'
+import socket, struct, sys
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+src, dst, sport, dport, mtu = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 1500, 1, 0x4000, 63, 17, 0,
+                 socket.inet_aton(src), socket.inet_aton(dst))
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+msg = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + ip + struct.pack("!HHHH", sport, dport, 1480, 0)
+msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).sendto(msg, (src, 0))
+PY
+icmp_arrived() { [ "$(snmp "$A" Icmp InDestUnreachs)" -gt "$unreach_a" ]; }
+wait_for 20 icmp_arrived || fail "the forged ICMP did not reach A: nothing tested"
+ip -n "$A" route get 10.200.2.2 | grep -q " mtu " && fail "A's kernel took the forged path MTU"
+echo "IPv4 after a forged ICMP frag-needed (A's route: $(ip -n "$A" route get 10.200.2.2 | tr -s ' \n' ' ')): $(stream 5003 20000000 23)"
+[ "$(path_sum a tx_fragmented)" -eq 0 ] || fail "a forged ICMP made mptd fragment"
+[ "$(path_sum a tx_send_errors)" -eq 0 ] || fail "a forged ICMP made sends fail"
 stop_pair
 
 # --- IPv6 ---------------------------------------------------------------------------------
