@@ -115,6 +115,16 @@ class PathChannel {
   [[nodiscard]] std::uint64_t confirmed_ns() const {
     return confirmed_ns_.load(std::memory_order_relaxed);
   }
+  // Path worker -> TUN reader: the longest UDP payload the kernel sends on this path, learned
+  // when it refused longer ones (EMSGSIZE: a path MTU from an ICMPv6 Packet Too Big, or an
+  // interface smaller than the tunnel mtu); 0 = none refused. The reader cuts TCP
+  // super-packets to fit (Segmenter::cap). Only lowered, kept until mptd restarts.
+  void publish_datagram_limit(std::uint32_t bytes) {
+    datagram_limit_.store(bytes, std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint32_t datagram_limit() const {
+    return datagram_limit_.load(std::memory_order_relaxed);
+  }
 
  protected:
   struct QueueRings {
@@ -141,6 +151,7 @@ class PathChannel {
   std::atomic<std::uint64_t> est_queue_ns_{0};
   std::atomic<std::uint64_t> est_version_{0};
   std::atomic<std::uint64_t> confirmed_ns_{0};
+  std::atomic<std::uint32_t> datagram_limit_{0};
 };
 
 }  // namespace mpt::engine

@@ -548,11 +548,46 @@ void PathWorker::send_unsegmented(PacketBuf* b, int err) {
   bump(stats_.tx_packets, sent);
   bump(stats_.tx_bytes, bytes);
   bump(stats_.tx_fragmented, sent);
+  // What the kernel takes now, for the reader to cut TCP to (asked once per limit: batches
+  // built before the reader saw it are longer than it and do not ask again).
+  const std::uint32_t known = datagram_limit();
+  if (known == 0 || b->gso_size <= known) {
+    const std::uint32_t limit = kernel_datagram_limit();
+    if (limit > 0 && limit < b->gso_size && (known == 0 || limit < known)) {
+      publish_datagram_limit(limit);
+      MPT_INFO("%s: the kernel sends datagrams of at most %u bytes on this path (its path MTU "
+               "less the outer headers); TCP is cut to fit from now on", spec_.name.c_str(),
+               static_cast<unsigned>(limit));
+    }
+  }
   MPT_LOG_RATELIMITED(LogLevel::kWarn,
                       "%s: the kernel refused %u-byte datagrams as larger than the path carries "
                       "(%s); sending them one at a time, fragmented -- a smaller tunnel mtu "
                       "avoids this", spec_.name.c_str(), static_cast<unsigned>(b->gso_size),
                       std::strerror(err));
+}
+
+// The path MTU the kernel uses towards the peer now (a learned one included), less the outer
+// IP and UDP headers: asked of a socket connected to the peer on the path's interface.
+std::uint32_t PathWorker::kernel_datagram_limit() const {
+  const int family = peer_.ss_family;
+  const int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) return 0;
+  int mtu = 0;
+  socklen_t len = sizeof mtu;
+  const bool bound = spec_.interface_name.empty() ||
+                     setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, spec_.interface_name.c_str(),
+                                static_cast<socklen_t>(spec_.interface_name.size())) == 0;
+  if (bound && ::connect(fd, reinterpret_cast<const sockaddr*>(&peer_), peer_len_) == 0) {
+    if (family == AF_INET6) {
+      (void)getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &len);
+    } else {
+      (void)getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len);
+    }
+  }
+  ::close(fd);
+  const int outer = (family == AF_INET6 ? 40 : 20) + 8;
+  return mtu > outer ? static_cast<std::uint32_t>(mtu - outer) : 0;
 }
 
 }  // namespace mpt::engine

@@ -141,6 +141,7 @@ class PathWorker : public PathChannel {
   [[nodiscard]] bool slots_have_work();
   void finish_send(const io_uring_cqe& c, PacketBuf* b);
   void send_unsegmented(PacketBuf* b, int err);
+  [[nodiscard]] std::uint32_t kernel_datagram_limit() const;
   [[nodiscard]] int tx_fd(const PacketBuf* b) const {
     return entropy_ ? send_fds_[b->source_port_index % send_fds_.size()] : host_->recv_fd_;
   }

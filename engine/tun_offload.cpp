@@ -111,6 +111,15 @@ OffloadError Segmenter::init(std::span<const std::uint8_t> p, const VnetHdr& h) 
   return OffloadError::kOk;
 }
 
+void Segmenter::cap(std::size_t max_len) {
+  if (l4_proto_ != 6 || header_len_ + mss_ <= max_len) return;
+  if (max_len < header_len_ + kMinCappedPayload) return;
+  mss_ = max_len - header_len_;
+  const std::size_t payload = packet_.size() - header_len_;
+  count_ = payload == 0 ? 1 : (payload + mss_ - 1) / mss_;
+  last_payload_ = payload - (count_ - 1) * mss_;
+}
+
 void Segmenter::write(std::size_t i, std::uint8_t* out) const {
   assert(i < count_);
   if (l4_proto_ == 0) {  // a plain packet; complete a partial checksum if the kernel left one

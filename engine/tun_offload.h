@@ -67,6 +67,13 @@ class Segmenter {
   // Writes inner packet i to `out` (length(i) bytes) with its own IP length, IPv4 id and
   // header checksum, TCP sequence number and flags or UDP length, and a complete L4 checksum.
   void write(std::size_t i, std::uint8_t* out) const;
+  // A TCP super-packet is cut into segments of at most max_len bytes (IP + TCP headers
+  // included) instead of its gso_size: a path refused datagrams that long (its path MTU).
+  // TCP takes any shorter segment; a UDP super-packet's datagrams are the application's and
+  // stay as they are, as does everything when max_len leaves under kMinCappedPayload.
+  void cap(std::size_t max_len);
+  [[nodiscard]] bool is_tcp() const { return l4_proto_ == 6; }
+  static constexpr std::size_t kMinCappedPayload = 512;
 
  private:
   std::span<const std::uint8_t> packet_;

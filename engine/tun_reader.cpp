@@ -397,6 +397,23 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
     f.protocol = kProtoMptControl;
   }
   const std::size_t seal_room = sealer ? kSealedOverhead : 0;
+  // A path of this connection refused datagrams as too long (its path MTU): TCP is cut to
+  // fit the smallest such limit, on every path of the connection (RFC 8086 section 5:
+  // segment the inner packet rather than fragment the outer one).
+  if (segmenter_.is_tcp()) {
+    std::uint32_t limit = 0;
+    for (int p : cs.paths) {
+      const PathChannel* pc = paths_[static_cast<std::size_t>(p)];
+      const std::uint32_t l = pc ? pc->datagram_limit() : 0;
+      if (l > 0 && (limit == 0 || l < limit)) limit = l;
+    }
+    if (limit > 0) {
+      GreFields g = f;
+      if (cs.sequence_numbers) g.seq = 0;
+      const std::size_t wire = gre_header_size(g) + seal_room;
+      if (limit > wire) segmenter_.cap(limit - wire);
+    }
+  }
   // The headers are the same for every segment: one flow key for the whole super-packet.
   const scheduler::FlowKey key = scheduler::extract_flow_key(packet);
   scheduler::PacketInfo info;

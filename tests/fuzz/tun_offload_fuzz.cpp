@@ -15,7 +15,10 @@
 //    segment behind an all-zero virtio header; an output of several is a GSO super-packet
 //    the Segmenter accepts and cuts back into as many segments of the same lengths and
 //    payloads -- byte for byte the same segments when the input header was self-consistent
-//    (TCP gso type, IP protocol TCP, L4 header straight after a 20/40-byte IP header).
+//    (TCP gso type, IP protocol TCP, L4 header straight after a 20/40-byte IP header);
+//  - a TCP super-packet capped to a length from the input (Segmenter::cap) gives segments
+//    within the cap (or, when the cap leaves too little payload, the uncapped ones) that
+//    carry the same payload in order and verify.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -125,6 +128,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(mpt::fuzz::l4_verifies(out, v6, h.csum_start, gso == kVnetGsoUdpL4 ? 17 : 6));
     }
     segs.push_back(std::move(out));
+  }
+
+  // Capped to a path's limit (Segmenter::cap, a length taken from the input): TCP segments
+  // no longer than the cap unless the cap left too little payload, the same payload bytes in
+  // order, every checksum valid.
+  if (seg.is_tcp()) {
+    const std::size_t cap_len = 64 + (packet.size() * 7 + h.gso_size) % 1500;
+    Segmenter capped;
+    check(capped.init(packet, h) == OffloadError::kOk);
+    capped.cap(cap_len);
+    check(capped.count() >= seg.count());
+    const std::size_t off = payload_offset(segs[0], h);
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < capped.count(); ++i) {
+      const std::size_t len = capped.length(i);
+      check(len <= seg.length(0) && len >= off);
+      check(len <= cap_len || capped.count() == seg.count());
+      Bytes out(len);
+      capped.write(i, out.data());
+      check(std::memcmp(out.data() + off, packet.data() + off + total, len - off) == 0);
+      total += len - off;
+      check(mpt::fuzz::l4_verifies(out, v6, h.csum_start, 6));
+    }
+    check(total == packet.size() - off);
   }
 
   const std::size_t ip_hdr = v6 ? 40 : 20;

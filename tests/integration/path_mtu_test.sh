@@ -12,8 +12,10 @@
 #   "fragmentation needed", A's kernel then refused every GSO batch with EMSGSIZE for ten
 #   minutes and the stream stalled: 111 send errors, nothing delivered.)
 # IPv6 path (routers never fragment): R answers Packet Too Big, A's kernel learns 1400 and
-#   refuses the GSO batches; mptd sends their datagrams one at a time and the kernel
-#   fragments them: the stream arrives, tx_fragmented counts them, the log says why.
+#   refuses the GSO batches; mptd sends the refused ones one datagram at a time for the
+#   kernel to fragment (tx_fragmented, the log says why), learns the limit (datagram_limit:
+#   1400 - 48) and cuts TCP super-packets to fit from then on: a second stream fragments
+#   nothing.
 # Usage: path_mtu_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
@@ -142,8 +144,19 @@ errors=$(path_sum a tx_send_errors)
 reasm=$(( $(snmp6 "$B" Ip6ReasmOKs) - reasm_b ))
 echo "IPv6: A's route: $(ip -n "$A" -6 route get fd10:2::2 | tr -s ' \n' ' '), datagrams sent one at a time: $fragmented, reassembled by B: $reasm, send errors: $errors"
 ip -n "$A" -6 route get fd10:2::2 | grep -q " mtu $MID " || fail "A did not learn the $MID-byte path MTU: nothing tested"
-[ "$fragmented" -gt 1000 ] || fail "tx_fragmented is $fragmented"
-[ "$reasm" -gt 1000 ] || fail "B reassembled $reasm datagrams"
+limit=$(path_sum a datagram_limit)
+echo "IPv6: datagram limit learned by A: $limit"
+# The batches already built when the kernel first refused one go fragmented; from then on
+# the reader cuts TCP to the learned limit (1400 - 40 - 8).
+[ "$fragmented" -gt 0 ] || fail "no batch was refused: nothing tested"
+[ "$reasm" -gt 0 ] || fail "B reassembled no datagram"
 [ "$errors" -eq 0 ] || fail "IPv6: $errors sends failed"
+[ "$limit" -eq $((MID - 48)) ] || fail "A's datagram_limit is $limit, want $((MID - 48))"
+[ "$fragmented" -lt 1000 ] || fail "$fragmented datagrams fragmented: TCP was not cut to the path MTU"
 grep -q "larger than the path carries" "$WORK/a.log" || fail "A's log does not say why it fragments"
+grep -q "TCP is cut to fit" "$WORK/a.log" || fail "A's log does not say it cuts TCP to fit"
+before=$fragmented
+echo "IPv6, a second stream: $(stream 5004 20000000 24)"
+fragmented=$(path_sum a tx_fragmented)
+[ "$fragmented" -eq "$before" ] || fail "the second stream fragmented $((fragmented - before)) datagrams"
 echo "PASS: a path with a $MID-byte hop carries the tunnel over IPv4 (router fragments) and IPv6 (sender fragments)"

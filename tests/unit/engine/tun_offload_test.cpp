@@ -516,6 +516,77 @@ TEST_CASE("A TCP TSO super-packet is cut into MSS segments with their own header
   }
 }
 
+TEST_CASE("A TCP super-packet capped to a path's limit is cut shorter, every segment valid",
+          "[offload][segmenter][cap]") {
+  const std::uint16_t mss = 1448;
+  for (const bool v6 : {false, true}) {
+    const std::size_t l4 = ip_len(v6);
+    const std::size_t hlen = l4 + 32;
+    for (const std::size_t max_len : {std::size_t{1352}, hlen + Segmenter::kMinCappedPayload}) {
+      for (const std::size_t plen : {std::size_t{45} * mss, std::size_t{3} * mss + 5,
+                                     std::size_t{1}}) {
+        CAPTURE(v6, max_len, plen);
+        const Bytes payload = random_bytes(plen, static_cast<std::uint32_t>(plen) + 3);
+        const Super s = tso_super(v6, payload, mss, kAck | kPsh, false);
+        Segmenter seg;
+        REQUIRE(seg.init(s.packet, s.hdr) == OffloadError::kOk);
+        seg.cap(max_len);
+        const std::size_t cut = max_len - hlen;
+        const std::size_t n = expected_count(plen, cut);
+        REQUIRE(seg.count() == n);
+        const std::vector<Bytes> segs = write_all(seg);
+        Bytes joined;
+        for (std::size_t i = 0; i < n; ++i) {
+          CAPTURE(i);
+          const Bytes& p = segs[i];
+          REQUIRE(p.size() <= max_len);
+          REQUIRE(p.size() == hlen + (i + 1 < n ? cut : plen - (n - 1) * cut));
+          REQUIRE(seg.length(i) == p.size());
+          if (v6) {
+            CHECK(get16(p, 4) == p.size() - 40);
+          } else {
+            CHECK(get16(p, 2) == p.size());
+            CHECK(get16(p, 4) == static_cast<std::uint16_t>(kIpId + i));
+            CHECK(naive_sum(p.data(), 20) == 0xFFFF);
+          }
+          CHECK(get32(p, l4 + 4) == static_cast<std::uint32_t>(kSeq + i * cut));
+          CHECK(((p[l4 + 13] & kPsh) != 0) == (i + 1 == n));
+          CHECK(l4_verifies(p, v6, l4, 6));
+          joined.insert(joined.end(), p.begin() + static_cast<std::ptrdiff_t>(hlen), p.end());
+        }
+        CHECK(joined == payload);
+      }
+    }
+  }
+}
+
+TEST_CASE("A cap that the segments fit, that leaves too little payload, or on UDP changes nothing",
+          "[offload][segmenter][cap]") {
+  const std::uint16_t mss = 1200;
+  for (const bool v6 : {false, true}) {
+    CAPTURE(v6);
+    const std::size_t hlen = ip_len(v6) + 32;
+    const Bytes payload = random_bytes(10 * mss, 77);
+    const Super tcp = tso_super(v6, payload, mss, kAck, false);
+    for (const std::size_t max_len : {hlen + mss, std::size_t{65535},
+                                      hlen + Segmenter::kMinCappedPayload - 1, std::size_t{0}}) {
+      CAPTURE(max_len);
+      Segmenter seg;
+      REQUIRE(seg.init(tcp.packet, tcp.hdr) == OffloadError::kOk);
+      seg.cap(max_len);
+      CHECK(seg.count() == 10);
+      CHECK(seg.length(0) == hlen + mss);
+    }
+    const Super udp = uso_super(v6, payload, mss);
+    Segmenter seg;
+    REQUIRE(seg.init(udp.packet, udp.hdr) == OffloadError::kOk);
+    CHECK_FALSE(seg.is_tcp());
+    seg.cap(600);
+    CHECK(seg.count() == 10);
+    CHECK(seg.length(0) == ip_len(v6) + 8 + mss);
+  }
+}
+
 TEST_CASE("A UDP USO super-packet is cut into datagrams with their own length and checksum",
           "[offload][segmenter]") {
   const std::uint16_t mss = 1200;
