@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string_view>
 
+#include "engine/clock.h"
 #include "engine/engine.h"
 #include "engine/udp_socket.h"
 
@@ -183,7 +184,7 @@ EngineSnapshot Engine::snapshot() const {
         {"tx_bytes", read(p.tx_bytes)},
         {"tx_send_errors", read(p.tx_send_errors)},
         {"tx_fragmented", read(p.tx_fragmented)},
-        {"datagram_limit", w.datagram_limit(), kGauge},
+        {"datagram_limit", w.datagram_limit(monotonic_ns()), kGauge},
         {"tx_submit_batches", read(p.tx_submit_batches)},
         {"rx_packets", read(p.rx_packets)},
         {"rx_bytes", read(p.rx_bytes)},

@@ -117,13 +117,20 @@ class PathChannel {
   }
   // Path worker -> TUN reader: the longest UDP payload the kernel sends on this path, learned
   // when it refused longer ones (EMSGSIZE: a path MTU from an ICMPv6 Packet Too Big, or an
-  // interface smaller than the tunnel mtu); 0 = none refused. The reader cuts TCP
-  // super-packets to fit (Segmenter::cap). Only lowered, kept until mptd restarts.
-  void publish_datagram_limit(std::uint32_t bytes) {
+  // interface smaller than the tunnel mtu); the reader cuts TCP super-packets to fit
+  // (Segmenter::cap). It holds for kDatagramLimitNs, as long as the kernel keeps a learned
+  // path MTU: then full-size datagrams are tried again (and refused and learned again if the
+  // path still cannot carry them) -- a forged Packet Too Big costs no more than the kernel's.
+  static constexpr std::uint64_t kDatagramLimitNs = 600'000'000'000;
+  void publish_datagram_limit(std::uint32_t bytes, std::uint64_t now_ns) {
+    datagram_limit_until_ns_.store(now_ns + kDatagramLimitNs, std::memory_order_relaxed);
     datagram_limit_.store(bytes, std::memory_order_relaxed);
   }
-  [[nodiscard]] std::uint32_t datagram_limit() const {
-    return datagram_limit_.load(std::memory_order_relaxed);
+  // 0: no limit (none refused, or it expired).
+  [[nodiscard]] std::uint32_t datagram_limit(std::uint64_t now_ns) const {
+    const std::uint32_t l = datagram_limit_.load(std::memory_order_relaxed);
+    if (l == 0 || now_ns >= datagram_limit_until_ns_.load(std::memory_order_relaxed)) return 0;
+    return l;
   }
 
  protected:
@@ -152,6 +159,7 @@ class PathChannel {
   std::atomic<std::uint64_t> est_version_{0};
   std::atomic<std::uint64_t> confirmed_ns_{0};
   std::atomic<std::uint32_t> datagram_limit_{0};
+  std::atomic<std::uint64_t> datagram_limit_until_ns_{0};
 };
 
 }  // namespace mpt::engine

@@ -502,7 +502,9 @@ void PathWorker::handle_send(const io_uring_cqe& c) {
 
 // A send completed: counted on the path that sent it, and the batch goes home.
 void PathWorker::finish_send(const io_uring_cqe& c, PacketBuf* b) {
-  if (c.res == -EMSGSIZE && b->segments > 1) [[unlikely]] {
+  // EMSGSIZE: longer than the path MTU or the interface (kernels before 5.x said EINVAL, which
+  // a GSO send of at most 64 segments otherwise does not return).
+  if ((c.res == -EMSGSIZE || c.res == -EINVAL) && b->segments > 1) [[unlikely]] {
     send_unsegmented(b, -c.res);
     return_tx(b);
     return;
@@ -550,11 +552,12 @@ void PathWorker::send_unsegmented(PacketBuf* b, int err) {
   bump(stats_.tx_fragmented, sent);
   // What the kernel takes now, for the reader to cut TCP to (asked once per limit: batches
   // built before the reader saw it are longer than it and do not ask again).
-  const std::uint32_t known = datagram_limit();
+  const std::uint64_t now = monotonic_ns();
+  const std::uint32_t known = datagram_limit(now);
   if (known == 0 || b->gso_size <= known) {
     const std::uint32_t limit = kernel_datagram_limit();
     if (limit > 0 && limit < b->gso_size && (known == 0 || limit < known)) {
-      publish_datagram_limit(limit);
+      publish_datagram_limit(limit, now);
       MPT_INFO("%s: the kernel sends datagrams of at most %u bytes on this path (its path MTU "
                "less the outer headers); TCP is cut to fit from now on", spec_.name.c_str(),
                static_cast<unsigned>(limit));
@@ -578,6 +581,13 @@ std::uint32_t PathWorker::kernel_datagram_limit() const {
   const bool bound = spec_.interface_name.empty() ||
                      setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, spec_.interface_name.c_str(),
                                 static_cast<socklen_t>(spec_.interface_name.size())) == 0;
+  // From the path's own address (port 0): with source-address routing (usual for multipath
+  // set-ups) the route, and its MTU, depend on it.
+  sockaddr_storage local = spec_.local;
+  if (spec_.local_len > 0 && local.ss_family == family) {
+    set_sockaddr_port(local, 0);
+    (void)::bind(fd, reinterpret_cast<const sockaddr*>(&local), spec_.local_len);
+  }
   if (bound && ::connect(fd, reinterpret_cast<const sockaddr*>(&peer_), peer_len_) == 0) {
     if (family == AF_INET6) {
       (void)getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &len);

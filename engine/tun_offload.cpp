@@ -111,7 +111,37 @@ OffloadError Segmenter::init(std::span<const std::uint8_t> p, const VnetHdr& h) 
   return OffloadError::kOk;
 }
 
+// A plain packet that is TCP straight after its IP header (IPv4: not a fragment; IPv6: no
+// extension header), with an IP length that is the packet's, becomes a super-packet of one
+// segment: what write() then does to it (IP length, TCP checksum in full) leaves it as it was.
+bool Segmenter::promote_plain_tcp() {
+  const std::span<const std::uint8_t> p = packet_;
+  std::size_t l4 = 0;
+  if (v6_) {
+    if (p[6] != 6 || std::size_t{load_be16(&p[4])} + 40 != p.size()) return false;
+    l4 = 40;
+  } else {
+    if (p[9] != 6 || (load_be16(&p[6]) & 0x3FFF) != 0 || load_be16(&p[2]) != p.size()) {
+      return false;
+    }
+    l4 = std::size_t{p[0] & 0x0Fu} * 4;
+  }
+  if (l4 + 20 > p.size()) return false;
+  const std::size_t thlen = static_cast<std::size_t>(p[l4 + 12] >> 4) * 4;
+  if (thlen < 20 || l4 + thlen >= p.size()) return false;  // no payload: nothing to cut
+  l4_proto_ = 6;
+  l4_off_ = l4;
+  header_len_ = l4 + thlen;
+  mss_ = last_payload_ = p.size() - header_len_;
+  count_ = 1;
+  return true;
+}
+
 void Segmenter::cap(std::size_t max_len) {
+  if (l4_proto_ == 0) {
+    if (packet_.size() <= max_len || max_len < 60 + 20 + kMinCappedPayload) return;
+    if (!promote_plain_tcp()) return;
+  }
   if (l4_proto_ != 6 || header_len_ + mss_ <= max_len) return;
   if (max_len < header_len_ + kMinCappedPayload) return;
   mss_ = max_len - header_len_;

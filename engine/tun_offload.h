@@ -71,11 +71,14 @@ class Segmenter {
   // included) instead of its gso_size: a path refused datagrams that long (its path MTU).
   // TCP takes any shorter segment; a UDP super-packet's datagrams are the application's and
   // stay as they are, as does everything when max_len leaves under kMinCappedPayload.
+  // A plain TCP packet (no GSO) longer than max_len is cut the same way, as a super-packet of
+  // its own payload.
   void cap(std::size_t max_len);
   [[nodiscard]] bool is_tcp() const { return l4_proto_ == 6; }
   static constexpr std::size_t kMinCappedPayload = 512;
 
  private:
+  bool promote_plain_tcp();
   std::span<const std::uint8_t> packet_;
   VnetHdr hdr_{};
   bool v6_ = false;

@@ -397,23 +397,6 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
     f.protocol = kProtoMptControl;
   }
   const std::size_t seal_room = sealer ? kSealedOverhead : 0;
-  // A path of this connection refused datagrams as too long (its path MTU): TCP is cut to
-  // fit the smallest such limit, on every path of the connection (RFC 8086 section 5:
-  // segment the inner packet rather than fragment the outer one).
-  if (segmenter_.is_tcp()) {
-    std::uint32_t limit = 0;
-    for (int p : cs.paths) {
-      const PathChannel* pc = paths_[static_cast<std::size_t>(p)];
-      const std::uint32_t l = pc ? pc->datagram_limit() : 0;
-      if (l > 0 && (limit == 0 || l < limit)) limit = l;
-    }
-    if (limit > 0) {
-      GreFields g = f;
-      if (cs.sequence_numbers) g.seq = 0;
-      const std::size_t wire = gre_header_size(g) + seal_room;
-      if (limit > wire) segmenter_.cap(limit - wire);
-    }
-  }
   // The headers are the same for every segment: one flow key for the whole super-packet.
   const scheduler::FlowKey key = scheduler::extract_flow_key(packet);
   scheduler::PacketInfo info;
@@ -425,6 +408,24 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
   const auto port_index = static_cast<std::uint16_t>(info.flow_hash >> 16);
   f.checksum = cs.gre_checksum;
   f.key = data_key(cs);
+  // A path of this connection refused datagrams as too long (its path MTU): TCP is cut to
+  // fit the smallest such limit, on every path of the connection (RFC 8086 section 5:
+  // segment the inner packet rather than fragment the outer one).
+  const std::uint64_t now = monotonic_ns();
+  if (segmenter_.is_tcp() || packet.size() > Segmenter::kMinCappedPayload) {
+    std::uint32_t limit = 0;
+    for (int p : cs.paths) {
+      const PathChannel* pc = paths_[static_cast<std::size_t>(p)];
+      const std::uint32_t l = pc ? pc->datagram_limit(now) : 0;
+      if (l > 0 && (limit == 0 || l < limit)) limit = l;
+    }
+    if (limit > 0) {
+      GreFields g = f;  // the checksum and key as every segment carries them
+      if (cs.sequence_numbers) g.seq = 0;
+      const std::size_t wire = gre_header_size(g) + seal_room;
+      if (limit > wire) segmenter_.cap(limit - wire);
+    }
+  }
   // Segments go to a path in runs: one scheduler decision, then up to kRunSegments segments
   // of the same flow on that path, across super-packets, for at most kRunNs. Shares stay
   // exact (every segment is charged to its path), while each path gets whole GSO batches,
@@ -432,7 +433,6 @@ void TunReader::process_packet(std::span<const std::uint8_t> packet, const VnetH
   // interleavings. The time bound keeps a run short in time on slow links (at 100 Mbit/s a
   // few segments), so the reorder stage never waits long for a slower path's run.
   const std::size_t count = segmenter_.count();
-  const std::uint64_t now = monotonic_ns();
   if (conn.run_left > 0 &&
       (conn.run_flow != info.flow_hash || now > conn.run_until_ns)) {
     conn.run_left = 0;

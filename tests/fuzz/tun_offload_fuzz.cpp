@@ -144,7 +144,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < capped.count(); ++i) {
       const std::size_t len = capped.length(i);
       check(len <= seg.length(0) && len >= off);
-      check(len <= cap_len || capped.count() == seg.count());
+      // A cap that leaves enough payload is kept; one that does not changes nothing.
+      if (cap_len >= off + Segmenter::kMinCappedPayload) {
+        check(len <= cap_len);
+      } else {
+        check(capped.count() == seg.count() && len == seg.length(i));
+      }
       Bytes out(len);
       capped.write(i, out.data());
       check(std::memcmp(out.data() + off, packet.data() + off + total, len - off) == 0);
@@ -152,6 +157,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(mpt::fuzz::l4_verifies(out, v6, h.csum_start, 6));
     }
     check(total == packet.size() - off);
+  }
+
+  // A plain packet capped: unchanged, or (TCP longer than the cap) cut into segments within
+  // the cap whose TCP checksums verify and whose lengths add up to the packet's payload.
+  if (gso == kVnetGsoNone) {
+    const std::size_t cap_len = 64 + (packet.size() * 5 + h.hdr_len) % 1500;
+    Segmenter capped;
+    check(capped.init(packet, h) == OffloadError::kOk);
+    capped.cap(cap_len);
+    if (capped.count() > 1) {
+      const std::size_t l4 = v6 ? 40 : std::size_t{packet[0] & 0x0Fu} * 4;
+      const std::size_t hl = l4 + static_cast<std::size_t>(packet[l4 + 12] >> 4) * 4;
+      std::size_t total = 0;
+      for (std::size_t i = 0; i < capped.count(); ++i) {
+        const std::size_t len = capped.length(i);
+        check(len <= cap_len && len > hl);
+        Bytes out(len);
+        capped.write(i, out.data());
+        check(std::memcmp(out.data() + hl, packet.data() + hl + total, len - hl) == 0);
+        total += len - hl;
+        check(mpt::fuzz::l4_verifies(out, v6, l4, 6));
+      }
+      check(total == packet.size() - hl);
+    } else {
+      check(capped.count() == 1 && capped.length(0) == packet.size());
+      Bytes out(packet.size());
+      capped.write(0, out.data());
+    }
   }
 
   const std::size_t ip_hdr = v6 ? 40 : 20;

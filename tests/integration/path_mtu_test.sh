@@ -15,7 +15,7 @@
 #   refuses the GSO batches; mptd sends the refused ones one datagram at a time for the
 #   kernel to fragment (tx_fragmented, the log says why), learns the limit (datagram_limit:
 #   1400 - 48) and cuts TCP super-packets to fit from then on: a second stream fragments
-#   nothing.
+#   nothing. Twice: plain, and sealed with a GRE key and checksum (32 bytes more per segment).
 # Usage: path_mtu_test.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 require_root_and_netns
@@ -91,7 +91,8 @@ frag_r=$(snmp "$R" Ip FragOKs)
 # Single full-size datagrams first: with DF they drew the ICMP that stalled the path.
 ip netns exec "$A" ping -c 3 -i 0.2 -W 2 -M do -s $((mtu - 28)) 10.201.0.2 2>&1 | grep -q " 3 received" ||
   fail "IPv4: full-size pings (DF inside the tunnel) over a $MID-byte hop did not all pass"
-echo "IPv4: $(stream 5001 20000000 21)"
+out=$(stream 5001 20000000 21)
+echo "IPv4: $out"
 frags=$(( $(snmp "$R" Ip FragOKs) - frag_r ))
 errors=$(path_sum a tx_send_errors)
 echo "IPv4: tunnel mtu $mtu, outer datagrams fragmented by R: $frags, send errors on A: $errors, A's route: $(ip -n "$A" route get 10.200.2.2 | tr -s ' \n' ' ')"
@@ -121,42 +122,55 @@ PY
 icmp_arrived() { [ "$(snmp "$A" Icmp InDestUnreachs)" -gt "$unreach_a" ]; }
 wait_for 20 icmp_arrived || fail "the forged ICMP did not reach A: nothing tested"
 ip -n "$A" route get 10.200.2.2 | grep -q " mtu " && fail "A's kernel took the forged path MTU"
-echo "IPv4 after a forged ICMP frag-needed (A's route: $(ip -n "$A" route get 10.200.2.2 | tr -s ' \n' ' ')): $(stream 5003 20000000 23)"
+out=$(stream 5003 20000000 23)
+echo "IPv4 after a forged ICMP frag-needed (A's route: $(ip -n "$A" route get 10.200.2.2 | tr -s ' \n' ' ')): $out"
 [ "$(path_sum a tx_fragmented)" -eq 0 ] || fail "a forged ICMP made mptd fragment"
 [ "$(path_sum a tx_send_errors)" -eq 0 ] || fail "a forged ICMP made sends fail"
 stop_pair
 
 # --- IPv6 ---------------------------------------------------------------------------------
+# v6_phase LABEL PORT [CONNECTION_LINE...]: plain, then sealed with a GRE key and checksum
+# (the cut must count every header the segments carry). A's kernel keeps the learned MTU
+# across the restart: the second phase's first batches are refused at once.
+v6_phase() {
+local label=$1 port=$2
+shift 2
 PATHS_A=("veth0|6|fd10:1::1|fd10:2::2")
 PATHS_B=("veth0|6|fd10:2::2|fd10:1::1")
-TUN_MTU=auto write_pair_configs
+TUN_MTU=auto write_pair_configs "$@"
 start_mptd_pair
-wait_for 100 established a || fail "A never heard B's answer (IPv6)"
-wait_for 100 established b || fail "B never heard A's answer (IPv6)"
+wait_for 100 established a || fail "A never heard B's answer (IPv6 $label)"
+wait_for 100 established b || fail "B never heard A's answer (IPv6 $label)"
 mtu=$(ip -n "$A" -o link show mpt0 | grep -o 'mtu [0-9]*' | cut -d' ' -f2)
 reasm_b=$(snmp6 "$B" Ip6ReasmOKs)
 # The first full-size datagrams are lost with a Packet Too Big (no router fragments IPv6);
 # the pings only teach A's kernel the path MTU, their result is not asserted.
 ip netns exec "$A" ping -c 3 -i 0.2 -W 1 -s $((mtu - 28)) 10.201.0.2 >/dev/null 2>&1 || true
-echo "IPv6: $(stream 5002 20000000 22)"
+out=$(stream "$port" 20000000 22)
+echo "IPv6 $label: $out"
 fragmented=$(path_sum a tx_fragmented)
 errors=$(path_sum a tx_send_errors)
 reasm=$(( $(snmp6 "$B" Ip6ReasmOKs) - reasm_b ))
-echo "IPv6: A's route: $(ip -n "$A" -6 route get fd10:2::2 | tr -s ' \n' ' '), datagrams sent one at a time: $fragmented, reassembled by B: $reasm, send errors: $errors"
+echo "IPv6 $label: A's route: $(ip -n "$A" -6 route get fd10:2::2 | tr -s ' \n' ' '), datagrams sent one at a time: $fragmented, reassembled by B: $reasm, send errors: $errors"
 ip -n "$A" -6 route get fd10:2::2 | grep -q " mtu $MID " || fail "A did not learn the $MID-byte path MTU: nothing tested"
 limit=$(path_sum a datagram_limit)
-echo "IPv6: datagram limit learned by A: $limit"
+echo "IPv6 $label: datagram limit learned by A: $limit"
 # The batches already built when the kernel first refused one go fragmented; from then on
 # the reader cuts TCP to the learned limit (1400 - 40 - 8).
 [ "$fragmented" -gt 0 ] || fail "no batch was refused: nothing tested"
 [ "$reasm" -gt 0 ] || fail "B reassembled no datagram"
-[ "$errors" -eq 0 ] || fail "IPv6: $errors sends failed"
+[ "$errors" -eq 0 ] || fail "IPv6 $label: $errors sends failed"
 [ "$limit" -eq $((MID - 48)) ] || fail "A's datagram_limit is $limit, want $((MID - 48))"
 [ "$fragmented" -lt 1000 ] || fail "$fragmented datagrams fragmented: TCP was not cut to the path MTU"
 grep -q "larger than the path carries" "$WORK/a.log" || fail "A's log does not say why it fragments"
 grep -q "TCP is cut to fit" "$WORK/a.log" || fail "A's log does not say it cuts TCP to fit"
 before=$fragmented
-echo "IPv6, a second stream: $(stream 5004 20000000 24)"
+out=$(stream $((port + 1)) 20000000 24)
+echo "IPv6 $label, a second stream: $out"
 fragmented=$(path_sum a tx_fragmented)
-[ "$fragmented" -eq "$before" ] || fail "the second stream fragmented $((fragmented - before)) datagrams"
+[ "$fragmented" -eq "$before" ] || fail "IPv6 $label: the second stream fragmented $((fragmented - before)) datagrams"
+stop_pair
+}
+v6_phase plain 5002
+AUTH_KEY=path-mtu-test-key-0001 v6_phase "sealed, GRE key and checksum" 5012 "gre_key = 0x1234" "gre_checksum = 1"
 echo "PASS: a path with a $MID-byte hop carries the tunnel over IPv4 (router fragments) and IPv6 (sender fragments)"

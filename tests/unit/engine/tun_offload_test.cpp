@@ -527,7 +527,7 @@ TEST_CASE("A TCP super-packet capped to a path's limit is cut shorter, every seg
                                      std::size_t{1}}) {
         CAPTURE(v6, max_len, plen);
         const Bytes payload = random_bytes(plen, static_cast<std::uint32_t>(plen) + 3);
-        const Super s = tso_super(v6, payload, mss, kAck | kPsh, false);
+        const Super s = tso_super(v6, payload, mss, kAck | kPsh | kFin | kCwr, false);
         Segmenter seg;
         REQUIRE(seg.init(s.packet, s.hdr) == OffloadError::kOk);
         seg.cap(max_len);
@@ -551,11 +551,72 @@ TEST_CASE("A TCP super-packet capped to a path's limit is cut shorter, every seg
           }
           CHECK(get32(p, l4 + 4) == static_cast<std::uint32_t>(kSeq + i * cut));
           CHECK(((p[l4 + 13] & kPsh) != 0) == (i + 1 == n));
+          CHECK(((p[l4 + 13] & kFin) != 0) == (i + 1 == n));
+          CHECK(((p[l4 + 13] & kCwr) != 0) == (i == 0));
           CHECK(l4_verifies(p, v6, l4, 6));
           joined.insert(joined.end(), p.begin() + static_cast<std::ptrdiff_t>(hlen), p.end());
         }
         CHECK(joined == payload);
       }
+    }
+  }
+}
+
+TEST_CASE("A plain TCP packet longer than the cap is cut into valid segments; others stay",
+          "[offload][segmenter][cap]") {
+  for (const bool v6 : {false, true}) {
+    CAPTURE(v6);
+    const std::size_t l4 = ip_len(v6);
+    const std::size_t hlen = l4 + 32;
+    const Bytes payload = random_bytes(1400, 91);
+    SegOpts o;
+    o.flags = kAck | kPsh | kFin;
+    const Bytes p = tcp_segment(v6, kSeq, payload, o);  // complete checksum, no virtio GSO
+    const std::size_t max_len = 1000;
+    Segmenter seg;
+    REQUIRE(seg.init(p, VnetHdr{}) == OffloadError::kOk);
+    REQUIRE_FALSE(seg.is_tcp());
+    seg.cap(max_len);
+    REQUIRE(seg.count() == 2);
+    const std::vector<Bytes> segs = write_all(seg);
+    REQUIRE(segs[0].size() == max_len);
+    REQUIRE(segs[1].size() == hlen + 1400 - (max_len - hlen));
+    Bytes joined;
+    for (std::size_t i = 0; i < 2; ++i) {
+      CAPTURE(i);
+      const Bytes& q = segs[i];
+      CHECK(l4_verifies(q, v6, l4, 6));
+      if (!v6) CHECK(naive_sum(q.data(), 20) == 0xFFFF);
+      CHECK(get32(q, l4 + 4) == static_cast<std::uint32_t>(kSeq + i * (max_len - hlen)));
+      CHECK(((q[l4 + 13] & (kPsh | kFin)) != 0) == (i == 1));
+      joined.insert(joined.end(), q.begin() + static_cast<std::ptrdiff_t>(hlen), q.end());
+    }
+    CHECK(joined == payload);
+    // Not cut: shorter than the cap, UDP, a fragment, an IP length that is not the packet's.
+    {
+      Segmenter s2;
+      REQUIRE(s2.init(p, VnetHdr{}) == OffloadError::kOk);
+      s2.cap(p.size());
+      CHECK(s2.count() == 1);
+      CHECK(write_all(s2)[0] == p);
+    }
+    Bytes udp = ip_header(v6, 17, l4 + 8 + 1400);
+    append(udp, Bytes(8 + 1400, 0x55));
+    Bytes frag = p;
+    if (!v6) {
+      frag[6] |= 0x20;  // more fragments
+      fix_v4_header_checksum(frag);
+    } else {
+      frag[6] = 44;  // a fragment header follows
+    }
+    Bytes padded = p;
+    padded.push_back(0);
+    for (const Bytes* q : {&udp, &frag, &padded}) {
+      Segmenter s3;
+      REQUIRE(s3.init(*q, VnetHdr{}) == OffloadError::kOk);
+      s3.cap(max_len);
+      CHECK(s3.count() == 1);
+      CHECK(write_all(s3)[0] == *q);
     }
   }
 }
