@@ -554,7 +554,10 @@ void PathWorker::send_unsegmented(PacketBuf* b, int err) {
   // built before the reader saw it are longer than it and do not ask again).
   const std::uint64_t now = monotonic_ns();
   const std::uint32_t known = datagram_limit(now);
-  if (known == 0 || b->gso_size <= known) {
+  // At most once a second: an error that is not the size (EINVAL has other causes) must not
+  // open a socket per batch.
+  if ((known == 0 || b->gso_size <= known) && now - last_mtu_query_ns_ >= 1'000'000'000) {
+    last_mtu_query_ns_ = now;
     const std::uint32_t limit = kernel_datagram_limit();
     if (limit > 0 && limit < b->gso_size && (known == 0 || limit < known)) {
       publish_datagram_limit(limit, now);

@@ -142,6 +142,7 @@ class PathWorker : public PathChannel {
   void finish_send(const io_uring_cqe& c, PacketBuf* b);
   void send_unsegmented(PacketBuf* b, int err);
   [[nodiscard]] std::uint32_t kernel_datagram_limit() const;
+  std::uint64_t last_mtu_query_ns_ = 0;  // kernel_datagram_limit, rate-limited
   [[nodiscard]] int tx_fd(const PacketBuf* b) const {
     return entropy_ ? send_fds_[b->source_port_index % send_fds_.size()] : host_->recv_fd_;
   }

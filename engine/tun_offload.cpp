@@ -10,7 +10,8 @@
 namespace mpt::engine {
 namespace {
 
-constexpr std::uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpAck = 0x10, kTcpCwr = 0x80;
+constexpr std::uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10,
+                        kTcpUrg = 0x20, kTcpCwr = 0x80;
 constexpr std::size_t kMaxIpPacket = 65535;
 
 // Sets the IP length fields of an IPv4/IPv6 packet of `total` bytes.
@@ -111,9 +112,9 @@ OffloadError Segmenter::init(std::span<const std::uint8_t> p, const VnetHdr& h) 
   return OffloadError::kOk;
 }
 
-// A plain packet that is TCP straight after its IP header (IPv4: not a fragment; IPv6: no
-// extension header), with an IP length that is the packet's, becomes a super-packet of one
-// segment: what write() then does to it (IP length, TCP checksum in full) leaves it as it was.
+// A plain packet that is a TCP data segment straight after its IP header (IPv4: not a
+// fragment; IPv6: no extension header), with an IP length that is the packet's, becomes a
+// super-packet of one segment: what write() then does to it (IP length, TCP checksum in full) leaves it as it was.
 bool Segmenter::promote_plain_tcp() {
   const std::span<const std::uint8_t> p = packet_;
   std::size_t l4 = 0;
@@ -129,6 +130,9 @@ bool Segmenter::promote_plain_tcp() {
   if (l4 + 20 > p.size()) return false;
   const std::size_t thlen = static_cast<std::size_t>(p[l4 + 12] >> 4) * 4;
   if (thlen < 20 || l4 + thlen >= p.size()) return false;  // no payload: nothing to cut
+  // Only data segments: a SYN with data (TCP Fast Open) cut in pieces would be several SYNs
+  // with different sequence numbers, a RST several RSTs, an urgent pointer copied into each.
+  if (p[l4 + 13] & (kTcpSyn | kTcpRst | kTcpUrg)) return false;
   l4_proto_ = 6;
   l4_off_ = l4;
   header_len_ = l4 + thlen;
@@ -141,6 +145,12 @@ void Segmenter::cap(std::size_t max_len) {
   if (l4_proto_ == 0) {
     if (packet_.size() <= max_len || max_len < 60 + 20 + kMinCappedPayload) return;
     if (!promote_plain_tcp()) return;
+    if (max_len < header_len_ + kMinCappedPayload) {  // long TCP options: left whole after all
+      l4_proto_ = 0;
+      header_len_ = 0;
+      mss_ = last_payload_ = packet_.size();
+      return;
+    }
   }
   if (l4_proto_ != 6 || header_len_ + mss_ <= max_len) return;
   if (max_len < header_len_ + kMinCappedPayload) return;

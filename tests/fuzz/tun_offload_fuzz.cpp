@@ -178,12 +178,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(std::memcmp(out.data() + hl, packet.data() + hl + total, len - hl) == 0);
         total += len - hl;
         check(mpt::fuzz::l4_verifies(out, v6, l4, 6));
+        check((out[l4 + 13] & 0x26) == 0);  // only data segments are cut: no SYN, RST, URG
       }
       check(total == packet.size() - hl);
     } else {
       check(capped.count() == 1 && capped.length(0) == packet.size());
       Bytes out(packet.size());
       capped.write(0, out.data());
+      if (!(h.flags & kVnetFlagNeedsCsum)) check(out == packet);  // uncut: as it came
     }
   }
 

@@ -68,12 +68,15 @@ stream() {  # PORT BYTES SEED: byte-checked, bounded in time
   wait_for 50 grep -q listening "$WORK/recv.out" || fail "receiver did not start"
   ip netns exec "$A" timeout 90 "$TOOL" tcp-send 10.201.0.2 "$1" "$2" "$3" >/dev/null ||
     fail "the stream did not get through a path with a $MID-byte hop (sender failed or timed out)"
-  wait $rpid || { cat "$WORK/recv.out"; fail "stream not intact"; }
+  wait $rpid || { cat "$WORK/recv.out" >&2; fail "stream not intact"; }
   tail -n 1 "$WORK/recv.out"
 }
 stop_pair() {
   local s
-  for s in a b; do kill "$(cat "$WORK/$s.pid")"; done
+  for s in a b; do
+    kill -0 "$(cat "$WORK/$s.pid")" 2>/dev/null || fail "mptd $s is not running (crashed?)"
+    kill "$(cat "$WORK/$s.pid")"
+  done
   for s in a b; do wait_for 50 sh -c "! kill -0 $(cat "$WORK/$s.pid") 2>/dev/null" || fail "mptd $s did not stop"; done
   rm -f "$WORK"/a.sock "$WORK"/b.sock
 }

@@ -592,7 +592,24 @@ TEST_CASE("A plain TCP packet longer than the cap is cut into valid segments; ot
       joined.insert(joined.end(), q.begin() + static_cast<std::ptrdiff_t>(hlen), q.end());
     }
     CHECK(joined == payload);
-    // Not cut: shorter than the cap, UDP, a fragment, an IP length that is not the packet's.
+    // The same packet as the kernel hands it over: partial checksum, NEEDS_CSUM, no GSO.
+    {
+      Bytes partial = p;
+      put16(partial, l4 + 16,
+            naive_sum(pseudo(partial.data(), v6, 6, static_cast<std::uint32_t>(partial.size() - l4))));
+      VnetHdr h;
+      h.flags = kVnetFlagNeedsCsum;
+      h.csum_start = static_cast<std::uint16_t>(l4);
+      h.csum_offset = 16;
+      Segmenter s4;
+      REQUIRE(s4.init(partial, h) == OffloadError::kOk);
+      s4.cap(max_len);
+      REQUIRE(s4.count() == 2);
+      const std::vector<Bytes> cut = write_all(s4);
+      CHECK(cut == segs);
+    }
+    // Not cut: shorter than the cap, UDP, a fragment, an IP length that is not the packet's,
+    // SYN / RST / URG.
     {
       Segmenter s2;
       REQUIRE(s2.init(p, VnetHdr{}) == OffloadError::kOk);
@@ -611,7 +628,14 @@ TEST_CASE("A plain TCP packet longer than the cap is cut into valid segments; ot
     }
     Bytes padded = p;
     padded.push_back(0);
-    for (const Bytes* q : {&udp, &frag, &padded}) {
+    std::vector<Bytes> others = {udp, frag, padded};
+    for (const std::uint8_t f : {kSyn, kRst, kUrg}) {  // not data segments: never cut
+      SegOpts so;
+      so.flags = static_cast<std::uint8_t>(kAck | f);
+      others.push_back(tcp_segment(v6, kSeq, payload, so));
+    }
+    for (const Bytes& other : others) {
+      const Bytes* q = &other;
       Segmenter s3;
       REQUIRE(s3.init(*q, VnetHdr{}) == OffloadError::kOk);
       s3.cap(max_len);
