@@ -9,34 +9,8 @@ require_root_and_netns
 command -v iperf3 >/dev/null || { echo "SKIP: iperf3 is missing" >&2; exit 77; }
 init_test_env "$1"
 VER=${2:-4}
-R=mpt-$$-r
-EXTRA_NS="$R"
 MID=${MID_MTU:-1400}
-ip netns add "$R"
-ip link add veth0 netns "$A" type veth peer name r0 netns "$R"
-ip link add veth0 netns "$B" type veth peer name r1 netns "$R"
-ip -n "$A" addr add 10.200.1.1/24 dev veth0
-ip -n "$A" addr add fd10:1::1/64 dev veth0 nodad
-ip -n "$B" addr add 10.200.2.2/24 dev veth0
-ip -n "$B" addr add fd10:2::2/64 dev veth0 nodad
-ip -n "$R" addr add 10.200.1.254/24 dev r0
-ip -n "$R" addr add fd10:1::fe/64 dev r0 nodad
-ip -n "$R" addr add 10.200.2.254/24 dev r1
-ip -n "$R" addr add fd10:2::fe/64 dev r1 nodad
-for x in "$A:veth0" "$B:veth0" "$R:r0" "$R:r1"; do
-  ip -n "${x%%:*}" link set lo up
-  ip -n "${x%%:*}" link set "${x##*:}" up
-done
-ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip -n "$R" route replace 10.200.2.0/24 dev r1 mtu "$MID"
-ip -n "$R" route replace 10.200.1.0/24 dev r0 mtu "$MID"
-ip netns exec "$R" sysctl -qw "net.ipv6.conf.r0.mtu=$MID" "net.ipv6.conf.r1.mtu=$MID"
-ip -n "$A" route add 10.200.2.0/24 via 10.200.1.254
-ip -n "$B" route add 10.200.1.0/24 via 10.200.2.254
-ip -n "$A" -6 route add fd10:2::/64 via fd10:1::fe
-ip -n "$B" -6 route add fd10:1::/64 via fd10:2::fe
-wait_carrier "$A" veth0
-wait_carrier "$B" veth0
+add_narrow_hop_path "$MID"
 if [ "$VER" = 6 ]; then
   wait_every 0.5 20 ip netns exec "$A" ping -6 -c 1 -W 1 fd10:2::2 || fail "no IPv6 route"
   PATHS_A=("veth0|6|fd10:1::1|fd10:2::2")

@@ -125,6 +125,42 @@ add_veth_paths() {  # COUNT [RATE, e.g. 200mbit]
   wait_carrier "$B" "${devs[@]}"
 }
 
+# One path from $A to $B through a router namespace $R (added to EXTRA_NS) whose forwarding
+# carries at most MID bytes, while both ends' interfaces are 1500 (a narrower hop inside the
+# path): A veth0 10.200.1.1 / fd10:1::1 -- r0 [R] r1 -- B veth0 10.200.2.2 / fd10:2::2,
+# routes both ways for IPv4 and IPv6. IPv4's hop is a route MTU (forwarding honours it),
+# IPv6's the interfaces' IPv6 MTU. Used by path_mtu_test.sh and bench/path_mtu.sh.
+add_narrow_hop_path() {  # MID
+  local mid=$1 x
+  R=mpt-$$-r
+  EXTRA_NS="${EXTRA_NS:-} $R"
+  ip netns add "$R"
+  ip link add veth0 netns "$A" type veth peer name r0 netns "$R"
+  ip link add veth0 netns "$B" type veth peer name r1 netns "$R"
+  ip -n "$A" addr add 10.200.1.1/24 dev veth0
+  ip -n "$A" addr add fd10:1::1/64 dev veth0 nodad
+  ip -n "$B" addr add 10.200.2.2/24 dev veth0
+  ip -n "$B" addr add fd10:2::2/64 dev veth0 nodad
+  ip -n "$R" addr add 10.200.1.254/24 dev r0
+  ip -n "$R" addr add fd10:1::fe/64 dev r0 nodad
+  ip -n "$R" addr add 10.200.2.254/24 dev r1
+  ip -n "$R" addr add fd10:2::fe/64 dev r1 nodad
+  for x in "$A:veth0" "$B:veth0" "$R:r0" "$R:r1"; do
+    ip -n "${x%%:*}" link set lo up
+    ip -n "${x%%:*}" link set "${x##*:}" up
+  done
+  ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  ip -n "$R" route replace 10.200.2.0/24 dev r1 mtu "$mid"
+  ip -n "$R" route replace 10.200.1.0/24 dev r0 mtu "$mid"
+  ip netns exec "$R" sysctl -qw "net.ipv6.conf.r0.mtu=$mid" "net.ipv6.conf.r1.mtu=$mid"
+  ip -n "$A" route add 10.200.2.0/24 via 10.200.1.254
+  ip -n "$B" route add 10.200.1.0/24 via 10.200.2.254
+  ip -n "$A" -6 route add fd10:2::/64 via fd10:1::fe
+  ip -n "$B" -6 route add fd10:1::/64 via fd10:2::fe
+  wait_carrier "$A" veth0
+  wait_carrier "$B" veth0
+}
+
 # Common set-up of a two-namespace test: binaries from BUILD_DIR ($1), namespaces $A and $B,
 # a work directory, and an EXIT trap that stops the daemons (pids in $WORK/*.pid), shows
 # their logs on failure and removes everything.
